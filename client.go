@@ -1,0 +1,336 @@
+package connet
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/direct"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/status"
+	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// Timing of the client's peer bookkeeping.
+const (
+	// peerLinger keeps the live paths of a peer the control server stopped
+	// naming: usually the peer only lost its control connection (or the
+	// server restarted) and is back within seconds.
+	peerLinger = time.Minute
+	// knownPeerWait is how long an incoming handshake from a peer not yet
+	// announced may wait for the announcement, which races with the
+	// peer's first packets.
+	knownPeerWait = 2 * time.Second
+)
+
+// Client is a connet client: one identity, one UDP socket, one control
+// session, and any number of destinations and sources.
+type Client struct {
+	cfg      *clientConfig
+	id       *identity.Identity
+	udp      *net.UDPConn
+	tr       *quic.Transport
+	registry *peer.Registry
+	node     *direct.Node
+	session  *controlclient.Session
+
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	wg     sync.WaitGroup
+
+	announce notify.Value[[]*pb.Endpoint]
+
+	mu           sync.Mutex
+	destinations map[string]*Destination
+	sources      map[string]*Source
+	refused      map[endpointKey]error
+}
+
+type endpointKey struct {
+	name string
+	role peer.Role
+}
+
+// Connect starts a client and blocks until it is authenticated by the
+// control server. It keeps retrying an unreachable server until ctx ends;
+// a refused token or address fails at once with an error wrapping
+// ErrRefused. After Connect returns, the client reconnects by itself until
+// Close.
+func Connect(ctx context.Context, opts ...ClientOption) (*Client, error) {
+	cfg, err := newClientConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg:          cfg,
+		destinations: map[string]*Destination{},
+		sources:      map[string]*Source{},
+		refused:      map[endpointKey]error{},
+	}
+	if err := c.start(); err != nil {
+		return nil, err
+	}
+	st, err := waitConnected(ctx, c)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	cfg.logger.Info("client ready", "id", c.id.ID, "direct", c.udp.LocalAddr(), "observed", st.Observed)
+	return c, nil
+}
+
+func waitConnected(ctx context.Context, c *Client) (controlclient.Status, error) {
+	for {
+		st, changed := c.session.Status()
+		if st.Connected {
+			return st, nil
+		}
+		select {
+		case <-changed:
+		case <-c.ctx.Done():
+			return st, context.Cause(c.ctx)
+		case <-ctx.Done():
+			return st, fmt.Errorf("connet: connecting to %s: %w (last error: %s)", c.cfg.controlAddr, context.Cause(ctx), st.LastError)
+		}
+	}
+}
+
+func (c *Client) start() error {
+	cfg := c.cfg
+	var err error
+	if c.id, err = identity.Generate("connet-client"); err != nil {
+		return err
+	}
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.directAddr)
+	if err != nil {
+		return fmt.Errorf("connet: direct address %q: %w", cfg.directAddr, err)
+	}
+	if c.udp, err = net.ListenUDP("udp", udpAddr); err != nil {
+		return fmt.Errorf("connet: direct address: %w", err)
+	}
+	c.tr = &quic.Transport{Conn: c.udp}
+	if cfg.statelessResetKey != nil {
+		key := quic.StatelessResetKey(*cfg.statelessResetKey)
+		c.tr.StatelessResetKey = &key
+	}
+	qconf := tuning.QUIC(cfg.handshakeTimeout)
+
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.node = &direct.Node{
+		Transport:   c.tr,
+		Identity:    c.id,
+		Config:      qconf,
+		Logger:      cfg.logger,
+		AllowDirect: c.allowDirect,
+		OnPath:      func(p *peer.Peer, q *path.QUIC) { c.servePath(p, q) },
+	}
+	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
+	c.node.Registry = c.registry
+
+	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
+	if err != nil {
+		_ = c.udp.Close()
+		return fmt.Errorf("connet: listen for peers: %w", err)
+	}
+
+	var statusLn net.Listener
+	if cfg.statusAddr != "" {
+		if statusLn, err = status.Listen(cfg.statusAddr); err != nil {
+			_ = ln.Close()
+			_ = c.tr.Close()
+			_ = c.udp.Close()
+			return err
+		}
+	}
+
+	controlName := cfg.controlName
+	if controlName == "" {
+		if host, _, err := net.SplitHostPort(cfg.controlAddr); err == nil {
+			controlName = host
+		}
+	}
+	c.session = controlclient.New(controlclient.Config{
+		Transport:  c.tr,
+		ServerAddr: cfg.controlAddr,
+		TLS: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			RootCAs:      cfg.controlCAs,
+			ServerName:   controlName,
+			Certificates: []tls.Certificate{c.id.Cert},
+		},
+		QUIC:         qconf,
+		Token:        cfg.token,
+		Metadata:     cfg.metadata,
+		BuildVersion: cfg.buildVersion,
+		Logger:       cfg.logger,
+		LocalAddrs:   c.localAddrs,
+	}, &c.announce, c.applyServerState)
+
+	c.goRun(func(ctx context.Context) error {
+		err := c.node.Accept(ctx, ln)
+		if direct.IsClosed(err) {
+			return nil
+		}
+		return err
+	})
+	c.goRun(func(ctx context.Context) error {
+		err := c.session.Run(ctx)
+		if errors.Is(err, controlclient.ErrAuth) {
+			// Nothing will work without the server: end the client so
+			// its owner learns of it from Done/Err.
+			c.cancel(err)
+		}
+		return nil
+	})
+	if statusLn != nil {
+		c.goRun(func(ctx context.Context) error {
+			return status.Serve(ctx, statusLn, func() any { return c.Status() }, cfg.logger)
+		})
+	}
+	return nil
+}
+
+// goRun runs fn until the client closes; an error from fn closes the client.
+func (c *Client) goRun(fn func(context.Context) error) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		if err := fn(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.cfg.logger.Error("client component failed", "err", err)
+			c.cancel(err)
+		}
+	}()
+}
+
+// Close disconnects the client and ends its destinations and sources.
+func (c *Client) Close() error {
+	c.cancel(ErrClosed)
+	c.mu.Lock()
+	dsts := slices.Collect(maps.Values(c.destinations))
+	srcs := slices.Collect(maps.Values(c.sources))
+	c.mu.Unlock()
+	for _, d := range dsts {
+		_ = d.Close()
+	}
+	for _, s := range srcs {
+		_ = s.Close()
+	}
+	c.registry.Close()
+	_ = c.tr.Close()
+	err := c.udp.Close()
+	c.wg.Wait()
+	return err
+}
+
+// Done is closed when the client stops: after Close, or when the control
+// server refused it.
+func (c *Client) Done() <-chan struct{} { return c.ctx.Done() }
+
+// Err tells why the client stopped, once Done is closed.
+func (c *Client) Err() error { return context.Cause(c.ctx) }
+
+// DirectAddr is the local address of the client's UDP socket.
+func (c *Client) DirectAddr() net.Addr { return c.udp.LocalAddr() }
+
+// localAddrs lists the client's own addresses for the control server.
+// Loopback addresses are offered only when the server itself is reached
+// over loopback, i.e. when peers may be on this host.
+func (c *Client) localAddrs(observed netip.AddrPort) []netip.AddrPort {
+	addrs, err := direct.LocalAddrs(c.udp.LocalAddr(), observed.Addr().IsLoopback())
+	if err != nil {
+		c.cfg.logger.Warn("cannot list local addresses", "err", err)
+	}
+	return addrs
+}
+
+// applyServerState takes the control server's latest word.
+func (c *Client) applyServerState(st *pb.ServerState) {
+	infos := make([]peer.Info, 0, len(st.GetPeers()))
+	for _, p := range st.GetPeers() {
+		info, err := peerInfo(p)
+		if err != nil {
+			c.cfg.logger.Warn("ignoring malformed peer from control server", "err", err)
+			continue
+		}
+		infos = append(infos, info)
+	}
+	c.registry.Apply(infos)
+
+	refused := map[endpointKey]error{}
+	for _, r := range st.GetRefused() {
+		key := endpointKey{r.GetName(), roleFromPB(r.GetRole())}
+		refused[key] = fmt.Errorf("refused by control server: %w", errorFromPB(r.GetError()))
+	}
+	c.mu.Lock()
+	old := c.refused
+	c.refused = refused
+	c.mu.Unlock()
+	for key, err := range refused {
+		if old[key] == nil {
+			c.cfg.logger.Error("endpoint refused", "name", key.name, "role", key.role, "err", err)
+		}
+	}
+}
+
+// allowDirect tells whether some endpoint shared with the peer lets both
+// sides go direct.
+func (c *Client) allowDirect(st peer.State) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, e := range st.Info.Endpoints {
+		var local path.Route
+		switch e.Role {
+		case peer.Source:
+			d := c.destinations[e.Name]
+			if d == nil {
+				continue
+			}
+			local = d.cfg.Route
+		case peer.Destination:
+			s := c.sources[e.Name]
+			if s == nil {
+				continue
+			}
+			local = s.cfg.Route
+		}
+		if local.Direct() && e.Route.Direct() {
+			return true
+		}
+	}
+	return false
+}
+
+// updateAnnounceLocked recomputes what the control server is told.
+func (c *Client) updateAnnounceLocked() {
+	var eps []*pb.Endpoint
+	for _, d := range c.destinations {
+		eps = append(eps, &pb.Endpoint{Name: d.cfg.Name, Role: pb.Role_ROLE_DESTINATION, Route: routeToPB(d.cfg.Route)})
+	}
+	for _, s := range c.sources {
+		eps = append(eps, &pb.Endpoint{Name: s.cfg.Name, Role: pb.Role_ROLE_SOURCE, Route: routeToPB(s.cfg.Route)})
+	}
+	slices.SortFunc(eps, func(a, b *pb.Endpoint) int {
+		if a.GetName() != b.GetName() {
+			if a.GetName() < b.GetName() {
+				return -1
+			}
+			return 1
+		}
+		return int(a.GetRole()) - int(b.GetRole())
+	})
+	c.announce.Set(eps)
+}

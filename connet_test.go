@@ -1,0 +1,221 @@
+package connet_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet"
+	"github.com/p2pconnet/connet/internal/testcert"
+)
+
+// testLogger logs to the test output when -v is given, else nowhere.
+func testLogger(t *testing.T) *slog.Logger {
+	if !testing.Verbose() {
+		return slog.New(slog.DiscardHandler)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
+}
+
+// harness is a control server and helpers to connect clients to it, all on
+// loopback.
+type harness struct {
+	t    *testing.T
+	cert *testcert.Cert
+	addr string
+}
+
+func newHarness(t *testing.T, opts ...connet.ServerOption) *harness {
+	t.Helper()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append([]connet.ServerOption{
+		connet.ServerIngress(connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS}),
+		connet.ServerClientTokens("token-d", "token-s"),
+		connet.ServerStoreDir(t.TempDir()),
+		connet.ServerLogger(testLogger(t)),
+	}, opts...)
+	srv, err := connet.NewServer(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	addrs := srv.Addrs(context.Background())
+	return &harness{t: t, cert: cert, addr: addrs[0].String()}
+}
+
+func (h *harness) connect(token string, opts ...connet.ClientOption) *connet.Client {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts = append([]connet.ClientOption{
+		connet.ClientToken(token),
+		connet.ClientControlAddress(h.addr),
+		connet.ClientControlCAs(h.cert.Pool),
+		connet.ClientDirectAddress("127.0.0.1:0"),
+		connet.ClientLogger(testLogger(h.t)),
+	}, opts...)
+	c, err := connet.Connect(ctx, opts...)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// echo accepts connections on d and echoes them back until d closes.
+func echo(d *connet.Destination) {
+	for {
+		conn, err := d.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer conn.Close()
+			_, _ = io.Copy(conn, conn)
+		}()
+	}
+}
+
+func TestTunnelEcho(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	dc := h.connect("token-d")
+	sc := h.connect("token-s")
+	dst, err := dc.Destination(ctx, connet.NewDestinationConfig("echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go echo(dst)
+	src, err := sc.Source(ctx, connet.NewSourceConfig("echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	conn := dialEventually(t, src)
+	defer conn.Close()
+	payload := make([]byte, 1<<20)
+	_, _ = rand.Read(payload)
+	go func() {
+		_, _ = conn.Write(payload)
+		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("echo returned %d bytes that differ from the %d sent", len(got), len(payload))
+	}
+
+	st := sc.Status()
+	if len(st.Sources) != 1 || len(st.Sources[0].Peers) != 1 || len(st.Sources[0].Peers[0].Paths) == 0 {
+		t.Fatalf("source status shows no path: %+v", st.Sources)
+	}
+	if kind := st.Sources[0].Peers[0].Paths[0].Kind; kind != "direct-outgoing" && kind != "direct-incoming" {
+		t.Fatalf("path kind %q, want a direct path", kind)
+	}
+}
+
+// dialEventually dials until the peers have found each other; each attempt
+// fails fast while the source has no destination yet.
+func dialEventually(t *testing.T, src *connet.Source) net.Conn {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		conn, err := src.Dial(ctx)
+		cancel()
+		if err == nil {
+			return conn
+		}
+		if !errors.Is(err, connet.ErrNoDestination) || time.Now().After(deadline) {
+			t.Fatalf("dial: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestManyConcurrentConnections(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	dc := h.connect("token-d")
+	sc := h.connect("token-s")
+	dst, _ := dc.Destination(ctx, connet.NewDestinationConfig("echo"))
+	go echo(dst)
+	src, _ := sc.Source(ctx, connet.NewSourceConfig("echo"))
+	dialEventually(t, src).Close()
+
+	// More concurrent streams than quic-go's default limit of 100, all open
+	// at once: none may hang.
+	const n = 300
+	conns := make([]net.Conn, n)
+	for i := range conns {
+		conn, err := src.Dial(ctx)
+		if err != nil {
+			t.Fatalf("dial %d: %v", i, err)
+		}
+		conns[i] = conn
+	}
+	var wg sync.WaitGroup
+	for i, conn := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer conn.Close()
+			msg := []byte{byte(i), byte(i >> 8), 42}
+			if _, err := conn.Write(msg); err != nil {
+				t.Errorf("write %d: %v", i, err)
+				return
+			}
+			buf := make([]byte, len(msg))
+			if _, err := io.ReadFull(conn, buf); err != nil || !bytes.Equal(buf, msg) {
+				t.Errorf("conn %d: got %v, %v", i, buf, err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func TestBadTokenIsRefused(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := connet.Connect(ctx,
+		connet.ClientToken("wrong"),
+		connet.ClientControlAddress(h.addr),
+		connet.ClientControlCAs(h.cert.Pool),
+		connet.ClientDirectAddress("127.0.0.1:0"),
+	)
+	if !errors.Is(err, connet.ErrRefused) || connet.CodeOf(err) != connet.ErrorAuthFailed {
+		t.Fatalf("Connect with a bad token: %v (code %d), want ErrRefused with ErrorAuthFailed", err, connet.CodeOf(err))
+	}
+}
+
+func TestNoDestinationFailsFast(t *testing.T) {
+	h := newHarness(t)
+	sc := h.connect("token-s")
+	src, _ := sc.Source(context.Background(), connet.NewSourceConfig("nobody"))
+	_, err := src.Dial(context.Background())
+	if !errors.Is(err, connet.ErrNoDestination) {
+		t.Fatalf("Dial with no destination: %v, want ErrNoDestination", err)
+	}
+}

@@ -1,0 +1,70 @@
+package connet
+
+import (
+	"fmt"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+)
+
+// peerInfo validates a peer as the control server describes it.
+func peerInfo(p *pb.Peer) (peer.Info, error) {
+	id, err := identity.ParseID(p.GetId())
+	if err != nil {
+		return peer.Info{}, err
+	}
+	if identity.IDOf(p.GetCertificate()) != id {
+		return peer.Info{}, fmt.Errorf("peer %s: certificate does not match its id", id)
+	}
+	info := peer.Info{ID: id, Cert: p.GetCertificate(), Metadata: p.GetMetadata()}
+	for _, a := range p.GetCandidates() {
+		ap, err := wire.ToAddrPort(a)
+		if err != nil {
+			return peer.Info{}, fmt.Errorf("peer %s: candidate: %w", id, err)
+		}
+		info.Candidates = append(info.Candidates, ap)
+	}
+	for _, e := range p.GetEndpoints() {
+		info.Endpoints = append(info.Endpoints, peer.Endpoint{
+			Name: e.GetName(), Role: roleFromPB(e.GetRole()), Route: routeFromPB(e.GetRoute()),
+		})
+	}
+	return info, nil
+}
+
+func roleFromPB(r pb.Role) peer.Role {
+	if r == pb.Role_ROLE_SOURCE {
+		return peer.Source
+	}
+	return peer.Destination
+}
+
+func routeFromPB(r pb.Route) path.Route {
+	switch r {
+	case pb.Route_ROUTE_DIRECT:
+		return path.RouteDirect
+	case pb.Route_ROUTE_RELAY:
+		return path.RouteRelay
+	}
+	return path.RouteAny
+}
+
+func routeToPB(r path.Route) pb.Route {
+	switch r {
+	case path.RouteDirect:
+		return pb.Route_ROUTE_DIRECT
+	case path.RouteRelay:
+		return pb.Route_ROUTE_RELAY
+	}
+	return pb.Route_ROUTE_ANY
+}
+
+func errorFromPB(e *pb.Error) error {
+	if err := wire.FromPB(e); err != nil {
+		return err
+	}
+	return wire.Errorf(pb.ErrorCode_ERROR_CODE_UNSPECIFIED, "no reason given")
+}

@@ -1,0 +1,169 @@
+package connet
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/tunnel"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+)
+
+// acceptWait is how long a connection from a source waits for the
+// destination to take it before the source is told it is busy.
+const acceptWait = 10 * time.Second
+
+// DestinationConfig describes a destination: a service this client
+// exposes under a name.
+type DestinationConfig struct {
+	Name  string
+	Route Route
+}
+
+// NewDestinationConfig returns the config of a destination named name that
+// accepts any route.
+func NewDestinationConfig(name string) DestinationConfig {
+	return DestinationConfig{Name: name, Route: RouteAny}
+}
+
+// WithRoute returns a copy of cfg with the given route.
+func (cfg DestinationConfig) WithRoute(r Route) DestinationConfig {
+	cfg.Route = r
+	return cfg
+}
+
+// Destination receives the connections sources open to its name.
+type Destination struct {
+	endpoint
+	cfg   DestinationConfig
+	queue chan *incoming
+}
+
+// Destination adds a destination to the client and announces it to the
+// control server.
+func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Destination, error) {
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("connet: destination needs a name")
+	}
+	if cfg.Route == "" {
+		cfg.Route = RouteAny
+	}
+	if _, err := ParseRoute(string(cfg.Route)); err != nil {
+		return nil, fmt.Errorf("connet: destination %q: %w", cfg.Name, err)
+	}
+	d := &Destination{
+		endpoint: endpoint{client: c, key: endpointKey{cfg.Name, peer.Destination}, closed: make(chan struct{})},
+		cfg:      cfg,
+		queue:    make(chan *incoming),
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if c.destinations[cfg.Name] != nil {
+		return nil, fmt.Errorf("%w: destination %q", ErrEndpointExists, cfg.Name)
+	}
+	c.destinations[cfg.Name] = d
+	c.updateAnnounceLocked()
+	c.cfg.logger.Info("destination added", "name", cfg.Name, "route", cfg.Route)
+	return d, nil
+}
+
+// Config returns the destination's config.
+func (d *Destination) Config() DestinationConfig { return d.cfg }
+
+// Close removes the destination; connections already accepted go on.
+func (d *Destination) Close() error {
+	d.close(func() {
+		if d.client.destinations[d.cfg.Name] == d {
+			delete(d.client.destinations, d.cfg.Name)
+		}
+	})
+	return nil
+}
+
+// deliver hands a stream to Accept or Serve, or refuses it.
+func (d *Destination) deliver(in *incoming) {
+	timer := time.NewTimer(acceptWait)
+	defer timer.Stop()
+	select {
+	case d.queue <- in:
+	case <-d.closed:
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "destination %q closed", d.cfg.Name))
+	case <-timer.C:
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "destination %q is not accepting connections", d.cfg.Name))
+	}
+}
+
+func (d *Destination) next(ctx context.Context) (*incoming, error) {
+	select {
+	case in := <-d.queue:
+		return in, nil
+	case <-d.closed:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, context.Cause(ctx)
+	}
+}
+
+func (d *Destination) conn(in *incoming) *tunnel.Conn {
+	return &tunnel.Conn{Stream: in.Stream, Local: d.client.udp.LocalAddr(), Remote: in.path.RemoteAddr()}
+}
+
+// Accept waits for the next connection from a source.
+func (d *Destination) Accept() (net.Conn, error) { return d.AcceptContext(context.Background()) }
+
+// AcceptContext waits for the next connection from a source, or for ctx to
+// end.
+func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
+	for {
+		in, err := d.next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if err := in.Accept(); err != nil {
+			in.Stream.Reset()
+			continue
+		}
+		return d.track(d.conn(in)), nil
+	}
+}
+
+// DialFunc connects to the service behind a destination. origin is the
+// address of the client that connected to the source, when known.
+type DialFunc func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
+
+// Serve forwards every connection to the service that dial reaches, until
+// ctx ends or the destination closes. A failed dial is reported to the
+// source, which closes its client's connection.
+func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
+	for {
+		in, err := d.next(ctx)
+		if err != nil {
+			return err
+		}
+		go d.forward(ctx, in, dial)
+	}
+}
+
+func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) {
+	log := d.client.cfg.logger
+	conn, err := dial(ctx, in.Origin)
+	if err != nil {
+		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, "err", err)
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))
+		return
+	}
+	if err := in.Accept(); err != nil {
+		_ = conn.Close()
+		in.Stream.Reset()
+		return
+	}
+	tc := d.track(d.conn(in))
+	tunnel.Splice(tunnel.TCP(conn), tc)
+}

@@ -1,0 +1,85 @@
+package connet
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/tunnel"
+)
+
+// Route says which kinds of path an endpoint may use.
+type Route = path.Route
+
+// Routes, as in the config files.
+const (
+	RouteAny    = path.RouteAny
+	RouteDirect = path.RouteDirect
+	RouteRelay  = path.RouteRelay
+)
+
+// ParseRoute parses "any", "direct" or "relay"; empty means any.
+func ParseRoute(s string) (Route, error) { return path.ParseRoute(s) }
+
+// endpoint is what destinations and sources share: registration with the
+// client, connection counters and closing.
+type endpoint struct {
+	client *Client
+	key    endpointKey
+
+	active, total atomic.Int64
+
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func (e *endpoint) isClosed() bool {
+	select {
+	case <-e.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// close unregisters the endpoint from its client; remove deletes it from the
+// client's map if it is still the registered one.
+func (e *endpoint) close(remove func()) {
+	e.closeOnce.Do(func() {
+		close(e.closed)
+		c := e.client
+		c.mu.Lock()
+		remove()
+		c.updateAnnounceLocked()
+		c.mu.Unlock()
+		c.cfg.logger.Info("endpoint removed", "name", e.key.name, "role", e.key.role)
+	})
+}
+
+// track counts a connection from its start until its Close.
+func (e *endpoint) track(conn *tunnel.Conn) *trackedConn {
+	e.active.Add(1)
+	e.total.Add(1)
+	return &trackedConn{Conn: conn, done: func() { e.active.Add(-1) }}
+}
+
+// trackedConn is a tunnelled connection as handed to users: a net.Conn
+// with CloseWrite.
+type trackedConn struct {
+	*tunnel.Conn
+	once sync.Once
+	done func()
+}
+
+func (t *trackedConn) Close() error {
+	t.once.Do(t.done)
+	return t.Conn.Close()
+}
+
+// incoming is a stream a source opened to one of our destinations.
+type incoming struct {
+	*tunnel.Incoming
+	path path.Path
+	peer *peer.Peer
+}

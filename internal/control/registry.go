@@ -1,0 +1,196 @@
+package control
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+)
+
+// client is one connected client as the registry knows it.
+type client struct {
+	id       identity.ID
+	cert     []byte
+	metadata string
+	observed netip.AddrPort
+	token    int
+	// closeConn ends the client's connection; used when the same identity
+	// connects again.
+	closeConn func(reason string)
+
+	// Guarded by the registry's mutex.
+	locals    []netip.AddrPort
+	endpoints []*pb.Endpoint
+	refused   []*pb.EndpointStatus
+
+	// dirty is bumped whenever what the client should know changed.
+	dirty notify.Value[uint64]
+}
+
+// registry indexes connected clients by identity and endpoint name.
+type registry struct {
+	mu      sync.Mutex
+	clients map[identity.ID]*client
+	byName  map[string]map[identity.ID]*client
+}
+
+func newRegistry() *registry {
+	return &registry{clients: map[identity.ID]*client{}, byName: map[string]map[identity.ID]*client{}}
+}
+
+// add registers c, replacing (and disconnecting) an earlier connection with
+// the same identity.
+func (r *registry) add(c *client) {
+	r.mu.Lock()
+	old := r.clients[c.id]
+	if old != nil {
+		r.setEndpointsLocked(old, nil)
+	}
+	r.clients[c.id] = c
+	r.mu.Unlock()
+	if old != nil {
+		old.closeConn("replaced by a new connection of the same client")
+	}
+	c.dirty.Update(func(n uint64) uint64 { return n + 1 })
+}
+
+// remove unregisters c if it is still the registered connection.
+func (r *registry) remove(c *client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients[c.id] != c {
+		return
+	}
+	r.setEndpointsLocked(c, nil)
+	delete(r.clients, c.id)
+}
+
+// update records a client's new state and wakes every client it concerns.
+func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.Endpoint, refused []*pb.EndpointStatus) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients[c.id] != c {
+		return
+	}
+	c.locals = locals
+	c.refused = refused
+	r.setEndpointsLocked(c, endpoints)
+	c.dirty.Update(func(n uint64) uint64 { return n + 1 })
+}
+
+// setEndpointsLocked replaces c's endpoints, re-indexes them and marks dirty
+// every client sharing a name with the old or the new set.
+func (r *registry) setEndpointsLocked(c *client, endpoints []*pb.Endpoint) {
+	touched := map[string]bool{}
+	for _, e := range c.endpoints {
+		touched[e.GetName()] = true
+		delete(r.byName[e.GetName()], c.id)
+		if len(r.byName[e.GetName()]) == 0 {
+			delete(r.byName, e.GetName())
+		}
+	}
+	c.endpoints = endpoints
+	for _, e := range endpoints {
+		touched[e.GetName()] = true
+		m := r.byName[e.GetName()]
+		if m == nil {
+			m = map[identity.ID]*client{}
+			r.byName[e.GetName()] = m
+		}
+		m[c.id] = c
+	}
+	for name := range touched {
+		for id, o := range r.byName[name] {
+			if id != c.id {
+				o.dirty.Update(func(n uint64) uint64 { return n + 1 })
+			}
+		}
+	}
+}
+
+// stateFor computes what c should know now: every client that has an
+// endpoint of the same name in the opposite role, once, with those
+// endpoints.
+func (r *registry) stateFor(c *client) *pb.ServerState {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	peers := map[identity.ID]*pb.Peer{}
+	var order []identity.ID
+	for _, e := range c.endpoints {
+		want := opposite(e.GetRole())
+		for id, o := range r.byName[e.GetName()] {
+			if id == c.id {
+				continue
+			}
+			for _, oe := range o.endpoints {
+				if oe.GetName() != e.GetName() || oe.GetRole() != want {
+					continue
+				}
+				p := peers[id]
+				if p == nil {
+					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o)}
+					peers[id] = p
+					order = append(order, id)
+				}
+				p.Endpoints = append(p.Endpoints, &pb.PeerEndpoint{Name: oe.GetName(), Role: oe.GetRole(), Route: oe.GetRoute()})
+			}
+		}
+	}
+	// A stable order keeps identical states identical on the wire.
+	slices.SortFunc(order, func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) })
+	st := &pb.ServerState{Refused: c.refused, Observed: wire.FromAddrPort(c.observed)}
+	for _, id := range order {
+		st.Peers = append(st.Peers, peers[id])
+	}
+	return st
+}
+
+// candidates lists where peers can reach o: the address the server saw
+// first (a NAT mapping works from anywhere), then o's own addresses.
+func candidates(o *client) []*pb.AddrPort {
+	out := []*pb.AddrPort{wire.FromAddrPort(o.observed)}
+	for _, a := range o.locals {
+		if a != o.observed {
+			out = append(out, wire.FromAddrPort(a))
+		}
+	}
+	return out
+}
+
+func opposite(r pb.Role) pb.Role {
+	switch r {
+	case pb.Role_ROLE_DESTINATION:
+		return pb.Role_ROLE_SOURCE
+	case pb.Role_ROLE_SOURCE:
+		return pb.Role_ROLE_DESTINATION
+	}
+	return pb.Role_ROLE_UNSPECIFIED
+}
+
+// snapshot is the registry as the status page shows it.
+func (r *registry) snapshot() []ClientStatus {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]ClientStatus, 0, len(r.clients))
+	for _, c := range r.clients {
+		cs := ClientStatus{ID: c.id.String(), Metadata: c.metadata, Observed: c.observed.String()}
+		for _, e := range c.endpoints {
+			cs.Endpoints = append(cs.Endpoints, EndpointStatus{Name: e.GetName(), Role: roleName(e.GetRole()), Route: routeName(e.GetRoute())})
+		}
+		out = append(out, cs)
+	}
+	slices.SortFunc(out, func(a, b ClientStatus) int {
+		if a.ID < b.ID {
+			return -1
+		}
+		if a.ID > b.ID {
+			return 1
+		}
+		return 0
+	})
+	return out
+}

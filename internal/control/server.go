@@ -1,0 +1,180 @@
+package control
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// Ingress is one address the server accepts clients at.
+type Ingress struct {
+	Addr string
+	Cert tls.Certificate
+	// AllowAddr, if set, must accept a client's address before its
+	// handshake starts.
+	AllowAddr func(netip.Addr) bool
+}
+
+// Config configures a Server.
+type Config struct {
+	Ingresses         []Ingress
+	Tokens            []Token
+	QUIC              *quic.Config
+	StatelessResetKey *quic.StatelessResetKey
+	Logger            *slog.Logger
+}
+
+// Server is a control server.
+type Server struct {
+	cfg      Config
+	registry *registry
+
+	mu    sync.Mutex
+	addrs []net.Addr
+	ready chan struct{}
+}
+
+// New validates cfg and returns a server ready to Run.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Ingresses) == 0 {
+		return nil, errors.New("control: no ingress")
+	}
+	if len(cfg.Tokens) == 0 {
+		return nil, errors.New("control: no client tokens")
+	}
+	return &Server{cfg: cfg, registry: newRegistry(), ready: make(chan struct{})}, nil
+}
+
+// Addrs returns the bound addresses of the ingresses once Run has bound
+// them all (useful with port 0), or nil if ctx ends first.
+func (s *Server) Addrs(ctx context.Context) []net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.addrs
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Run serves every ingress until ctx ends or one fails.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+
+	for _, in := range s.cfg.Ingresses {
+		ln, tr, err := s.listen(in)
+		if err != nil {
+			cancel(err)
+			return err
+		}
+		s.mu.Lock()
+		s.addrs = append(s.addrs, tr.Conn.LocalAddr())
+		s.mu.Unlock()
+		s.cfg.Logger.Info("control server listening", "addr", tr.Conn.LocalAddr())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { _ = tr.Close() }()
+			cancel(s.accept(ctx, ln))
+		}()
+	}
+	close(s.ready)
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
+	udpAddr, err := net.ResolveUDPAddr("udp", in.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
+	}
+	udp, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
+	}
+	tr := &quic.Transport{Conn: udp, StatelessResetKey: s.cfg.StatelessResetKey}
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{in.Cert},
+		NextProtos:   []string{wire.ALPNControl},
+		// The client's certificate is its identity, pinned by its peers;
+		// the server only needs proof that the client holds its key.
+		ClientAuth: tls.RequireAnyClientCert,
+	}
+	qconf := s.cfg.QUIC.Clone()
+	if in.AllowAddr != nil {
+		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+			if !addrAllowed(info.RemoteAddr, in.AllowAddr) {
+				s.cfg.Logger.Info("refused client address", "remote", info.RemoteAddr, "ingress", in.Addr)
+				return nil, fmt.Errorf("control: address %s not allowed", info.RemoteAddr)
+			}
+			return nil, nil
+		}
+	}
+	ln, err := tr.Listen(tlsConf, qconf)
+	if err != nil {
+		_ = tr.Close()
+		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
+	}
+	return ln, tr, nil
+}
+
+func (s *Server) accept(ctx context.Context, ln *quic.Listener) error {
+	for {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("control: accept: %w", err)
+		}
+		go s.serve(ctx, conn)
+	}
+}
+
+func addrAllowed(a net.Addr, allow func(netip.Addr) bool) bool {
+	ua, ok := a.(*net.UDPAddr)
+	if !ok {
+		return false
+	}
+	ip, ok := netip.AddrFromSlice(ua.IP)
+	return ok && allow(ip.Unmap())
+}
+
+// Status is what the status page shows of a control server.
+type Status struct {
+	Clients []ClientStatus `json:"clients"`
+}
+
+// ClientStatus is one connected client.
+type ClientStatus struct {
+	ID        string           `json:"id"`
+	Metadata  string           `json:"metadata,omitempty"`
+	Observed  string           `json:"observed"`
+	Endpoints []EndpointStatus `json:"endpoints"`
+}
+
+// EndpointStatus is one endpoint of a client.
+type EndpointStatus struct {
+	Name  string `json:"name"`
+	Role  string `json:"role"`
+	Route string `json:"route"`
+}
+
+// Status returns the server's current state.
+func (s *Server) Status() Status { return Status{Clients: s.registry.snapshot()} }

@@ -1,0 +1,192 @@
+// Package controlclient is the client side of the control protocol: it keeps
+// one authenticated connection to the control server, sends the client's
+// endpoints and addresses whenever they change, and hands every update the
+// server sends to the caller. A lost connection is retried with jittered
+// backoff, forever, until the caller stops it; only a refused token ends it.
+package controlclient
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// Reconnect bounds: quick first retries for blips, a ceiling that keeps a
+// long outage from hammering the server.
+const (
+	reconnectMin = 200 * time.Millisecond
+	reconnectMax = 15 * time.Second
+)
+
+// ErrAuth reports that the server refused the client's token or address;
+// retrying will not help.
+var ErrAuth = errors.New("control server refused the client")
+
+// Config describes the session.
+type Config struct {
+	Transport  *quic.Transport
+	ServerAddr string
+	// TLS must hold the client's identity certificate and the server's
+	// trust roots and name; the ALPN is set by the session.
+	TLS          *tls.Config
+	QUIC         *quic.Config
+	Token        string
+	Metadata     string
+	BuildVersion string
+	Logger       *slog.Logger
+	// LocalAddrs lists the client's own addresses for peers on its LAN; it
+	// is called on every (re)connect since interfaces come and go.
+	LocalAddrs func(observed netip.AddrPort) []netip.AddrPort
+}
+
+// Status is the state of the session as the status page shows it.
+type Status struct {
+	Connected bool
+	Observed  netip.AddrPort
+	LastError string
+	Since     time.Time
+}
+
+// Session keeps the connection to the control server.
+type Session struct {
+	cfg       Config
+	endpoints *notify.Value[[]*pb.Endpoint]
+	onState   func(*pb.ServerState)
+	status    notify.Value[Status]
+}
+
+// New prepares a session that announces the endpoints held in endpoints and
+// passes each server update to onState (called from one goroutine at a
+// time).
+func New(cfg Config, endpoints *notify.Value[[]*pb.Endpoint], onState func(*pb.ServerState)) *Session {
+	return &Session{cfg: cfg, endpoints: endpoints, onState: onState}
+}
+
+// Status returns the session state and a channel closed at its next change.
+func (s *Session) Status() (Status, <-chan struct{}) { return s.status.Get() }
+
+// Run connects and reconnects until ctx ends or the server refuses the
+// client, which is the error it returns.
+func (s *Session) Run(ctx context.Context) error {
+	bo := backoff.Backoff{Min: reconnectMin, Max: reconnectMax}
+	for {
+		err := s.runOnce(ctx, &bo)
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		s.status.Set(Status{LastError: err.Error(), Since: time.Now()})
+		if errors.Is(err, ErrAuth) {
+			s.cfg.Logger.Error("control server refused this client", "err", err)
+			return err
+		}
+		delay := bo.Next()
+		s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+}
+
+func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
+	conn, stream, reply, err := s.connect(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	bo.Reset()
+
+	observed, err := wire.ToAddrPort(reply.GetObserved())
+	if err != nil {
+		return fmt.Errorf("server reply: observed address: %w", err)
+	}
+	s.status.Set(Status{Connected: true, Observed: observed, Since: time.Now()})
+	s.cfg.Logger.Info("connected to control server", "server", s.cfg.ServerAddr, "observed", observed)
+
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() { cancel(s.sendState(ctx, stream, observed)) }()
+	go func() { cancel(s.readState(stream)) }()
+	<-ctx.Done()
+	return context.Cause(ctx)
+}
+
+func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {
+	addr, err := net.ResolveUDPAddr("udp", s.cfg.ServerAddr)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("resolve %s: %w", s.cfg.ServerAddr, err)
+	}
+	tlsConf := s.cfg.TLS.Clone()
+	tlsConf.NextProtos = []string{wire.ALPNControl}
+	conn, err := s.cfg.Transport.Dial(ctx, addr, tlsConf, s.cfg.QUIC)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("dial %s: %w", s.cfg.ServerAddr, err)
+	}
+	fail := func(err error) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {
+		_ = conn.CloseWithError(0, "")
+		return nil, nil, nil, err
+	}
+	stream, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return fail(fmt.Errorf("open control stream: %w", err))
+	}
+	_ = stream.SetDeadline(time.Now().Add(s.cfg.QUIC.HandshakeIdleTimeout))
+	hello := &pb.Hello{Token: s.cfg.Token, Metadata: s.cfg.Metadata, BuildVersion: s.cfg.BuildVersion}
+	if err := wire.Write(stream, hello); err != nil {
+		return fail(err)
+	}
+	var reply pb.HelloReply
+	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
+		return fail(err)
+	}
+	if e := wire.FromPB(reply.GetError()); e != nil {
+		return fail(fmt.Errorf("%w: %w", ErrAuth, e))
+	}
+	_ = stream.SetDeadline(time.Time{})
+	return conn, stream, &reply, nil
+}
+
+// sendState sends the client's state now and after every change.
+func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed netip.AddrPort) error {
+	var local []*pb.AddrPort
+	for _, a := range s.cfg.LocalAddrs(observed) {
+		local = append(local, wire.FromAddrPort(a))
+	}
+	for {
+		endpoints, changed := s.endpoints.Get()
+		msg := &pb.ClientState{LocalAddrs: local, Endpoints: endpoints}
+		if err := wire.Write(stream, msg); err != nil {
+			return err
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func (s *Session) readState(stream *quic.Stream) error {
+	for {
+		var msg pb.ServerState
+		if err := wire.Read(stream, &msg, wire.MaxControlMessage); err != nil {
+			return err
+		}
+		if obs, err := wire.ToAddrPort(msg.GetObserved()); err == nil {
+			s.status.Update(func(st Status) Status { st.Observed = obs; return st })
+		}
+		s.onState(&msg)
+	}
+}

@@ -1,0 +1,68 @@
+package direct
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/quic-go/quic-go"
+)
+
+// ErrNoCandidates reports a peer with no address this socket can reach.
+var ErrNoCandidates = errors.New("direct: no usable candidate address")
+
+// DialAny dials every candidate at once and returns the first connection
+// whose handshake completes; the other attempts are cancelled, and
+// connections that complete anyway are closed. A dead candidate therefore
+// never delays a live one.
+func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPort, tlsConf *tls.Config, conf *quic.Config) (*quic.Conn, error) {
+	v4, v6 := Families(tr.Conn.LocalAddr())
+	var usable []netip.AddrPort
+	for _, c := range candidates {
+		if Usable(c.Addr(), v4, v6) {
+			usable = append(usable, netip.AddrPortFrom(c.Addr().Unmap(), c.Port()))
+		}
+	}
+	if len(usable) == 0 {
+		return nil, ErrNoCandidates
+	}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		conn *quic.Conn
+		err  error
+	}
+	results := make(chan result, len(usable))
+	for _, c := range usable {
+		go func() {
+			conn, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(c), tlsConf.Clone(), conf)
+			if err != nil {
+				err = fmt.Errorf("%s: %w", c, err)
+			}
+			results <- result{conn, err}
+		}()
+	}
+
+	var winner *quic.Conn
+	var errs []error
+	for range usable {
+		r := <-results
+		switch {
+		case r.err != nil:
+			errs = append(errs, r.err)
+		case winner == nil:
+			winner = r.conn
+			cancel()
+		default:
+			_ = r.conn.CloseWithError(0, "another candidate won")
+		}
+	}
+	if winner != nil {
+		return winner, nil
+	}
+	return nil, errors.Join(errs...)
+}

@@ -1,0 +1,142 @@
+package direct
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// Retry bounds for punching a peer that is not reachable yet. The first
+// retry comes quickly because the peer may simply have learnt about us a
+// moment later than we learnt about it.
+const (
+	retryMin = 500 * time.Millisecond
+	retryMax = 30 * time.Second
+)
+
+// Node makes and accepts the direct connections of one client.
+type Node struct {
+	Transport *quic.Transport
+	Identity  *identity.Identity
+	Registry  *peer.Registry
+	Config    *quic.Config
+	Logger    *slog.Logger
+	// AllowDirect tells whether any endpoint shared with the peer lets
+	// traffic go direct; without one the node neither dials nor accepts.
+	AllowDirect func(peer.State) bool
+	// OnPath is called for every new direct path, after it was added to its
+	// peer; the caller starts serving the peer's streams on it.
+	OnPath func(*peer.Peer, *path.QUIC)
+}
+
+// Accept takes incoming peer connections from ln until ctx ends.
+func (n *Node) Accept(ctx context.Context, ln *quic.Listener) error {
+	for {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			return err
+		}
+		n.adopt(conn, path.DirectIncoming)
+	}
+}
+
+// adopt attaches an established connection to the peer whose pinned
+// certificate it carries.
+func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
+	id, err := identity.PeerID(conn.ConnectionState().TLS)
+	if err != nil {
+		_ = conn.CloseWithError(1, "no certificate")
+		return
+	}
+	p := n.Registry.Get(id)
+	if p == nil {
+		_ = conn.CloseWithError(1, "unknown peer")
+		return
+	}
+	st, _ := p.State()
+	if !n.AllowDirect(st) {
+		_ = conn.CloseWithError(1, "no endpoint allows direct routes")
+		return
+	}
+	qp := path.NewQUIC(conn, kind)
+	n.Logger.Info("direct path up", "peer", id, "kind", kind, "remote", conn.RemoteAddr(), "rtt", qp.RTT())
+	p.AddPath(qp)
+	n.OnPath(p, qp)
+}
+
+// Maintain keeps a direct path to p while the control server announces it
+// and routes allow it, punching again whenever the last one dies. It is the
+// registry's per-peer hook and returns once the peer is gone.
+func (n *Node) Maintain(p *peer.Peer) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-p.Gone()
+		cancel()
+	}()
+
+	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
+	for {
+		st, changed := p.State()
+		if !st.Announced || st.HasDirect() || !n.AllowDirect(st) {
+			bo.Reset()
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
+		tlsConf := n.Identity.PinnedClientConfig(st.Info.Cert, wire.ALPNPeer)
+		conn, err := DialAny(ctx, n.Transport, st.Info.Candidates, tlsConf, n.Config)
+		if err == nil {
+			bo.Reset()
+			n.adopt(conn, path.DirectOutgoing)
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		delay := bo.Next()
+		n.Logger.Debug("direct dial failed", "peer", p.ID, "candidates", st.Info.Candidates, "retry", delay, "err", err)
+		if !n.waitRetry(ctx, p, st.Info.Candidates, delay) {
+			return
+		}
+	}
+}
+
+// waitRetry waits for delay, cutting it short when the peer's candidates
+// change or a direct path appears (for example one the peer dialed).
+func (n *Node) waitRetry(ctx context.Context, p *peer.Peer, dialed []netip.AddrPort, delay time.Duration) bool {
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	for {
+		st, changed := p.State()
+		if st.HasDirect() || !slices.Equal(st.Info.Candidates, dialed) {
+			return true
+		}
+		select {
+		case <-timer.C:
+			return true
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// IsClosed tells whether err means the transport or listener was closed.
+func IsClosed(err error) bool {
+	return errors.Is(err, quic.ErrServerClosed) || errors.Is(err, quic.ErrTransportClosed) ||
+		errors.Is(err, context.Canceled)
+}

@@ -1,0 +1,61 @@
+// Package path defines the one boundary between connet's session layer and
+// the ways of reaching a peer. A Path opens streams to one peer and reports
+// what it is and how fast it is; direct QUIC connections implement it today,
+// relayed connections and other transports plug in beside them without the
+// session layer changing.
+package path
+
+import (
+	"context"
+	"io"
+	"net"
+	"time"
+)
+
+// Kind says how a path reaches its peer.
+type Kind string
+
+const (
+	// DirectOutgoing is a QUIC connection this client dialed to the peer.
+	DirectOutgoing Kind = "direct-outgoing"
+	// DirectIncoming is a QUIC connection the peer dialed to this client.
+	DirectIncoming Kind = "direct-incoming"
+	// Relay is a stream through a relay server.
+	Relay Kind = "relay"
+)
+
+// Direct tells whether the path carries data straight to the peer.
+func (k Kind) Direct() bool { return k == DirectOutgoing || k == DirectIncoming }
+
+// Path is one way to reach one peer.
+type Path interface {
+	Kind() Kind
+	// RemoteAddr is where this path's packets go: the peer for a direct
+	// path, the relay for a relayed one.
+	RemoteAddr() net.Addr
+	// RTT is the current smoothed round-trip estimate.
+	RTT() time.Duration
+	// OpenStream opens a new bidirectional stream to the peer.
+	OpenStream(ctx context.Context) (Stream, error)
+	// Done is closed when the path can no longer carry streams.
+	Done() <-chan struct{}
+	// Close stops the path; streams on it end.
+	Close() error
+}
+
+// Stream is a reliable, ordered byte stream to a peer with independent
+// directions.
+type Stream interface {
+	io.Reader
+	io.Writer
+	// CloseWrite ends the sending direction after all written data; the
+	// peer reads io.EOF.
+	CloseWrite() error
+	// Close ends the sending direction like CloseWrite (written data is
+	// still delivered, as with a TCP socket) and stops reading.
+	Close() error
+	// Reset abandons both directions at once; the peer sees an error, not
+	// a clean end, so truncation never passes for completion.
+	Reset()
+	SetDeadline(t time.Time) error
+}

@@ -1,0 +1,45 @@
+package path
+
+import (
+	"cmp"
+	"slices"
+)
+
+// Better orders paths for new connections: direct before relayed, then by
+// lower RTT. It returns a negative number when a should be preferred.
+func Better(a, b Path) int {
+	if ad, bd := a.Kind().Direct(), b.Kind().Direct(); ad != bd {
+		if ad {
+			return -1
+		}
+		return 1
+	}
+	return cmp.Compare(a.RTT(), b.RTT())
+}
+
+// Best returns the preferred live path, or nil if none is live.
+func Best(paths []Path) Path {
+	var best Path
+	for _, p := range paths {
+		if !Live(p) {
+			continue
+		}
+		if best == nil || Better(p, best) < 0 {
+			best = p
+		}
+	}
+	return best
+}
+
+// Sort orders paths best first.
+func Sort(paths []Path) { slices.SortStableFunc(paths, Better) }
+
+// Live tells whether p can still carry streams.
+func Live(p Path) bool {
+	select {
+	case <-p.Done():
+		return false
+	default:
+		return true
+	}
+}

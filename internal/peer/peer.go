@@ -1,0 +1,141 @@
+// Package peer keeps a client's view of the other clients it shares
+// endpoints with: what the control server says about each (certificate,
+// candidate addresses, endpoints) and the live paths to it. It decides
+// nothing about how paths are made; the direct and relay layers add paths,
+// and the tunnel layer picks among them.
+package peer
+
+import (
+	"net/netip"
+	"slices"
+	"sync"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/path"
+)
+
+// Role is what an endpoint is on a client.
+type Role string
+
+const (
+	Destination Role = "destination"
+	Source      Role = "source"
+)
+
+// Opposite is the role of the matching endpoint on the other side.
+func (r Role) Opposite() Role {
+	if r == Destination {
+		return Source
+	}
+	return Destination
+}
+
+// Endpoint is one endpoint a peer has: its name, the peer's role for it and
+// the routes the peer accepts for it.
+type Endpoint struct {
+	Name  string
+	Role  Role
+	Route path.Route
+}
+
+// Info is what the control server says about a peer.
+type Info struct {
+	ID         identity.ID
+	Cert       []byte
+	Metadata   string
+	Candidates []netip.AddrPort
+	Endpoints  []Endpoint
+}
+
+// State is a peer's current state.
+type State struct {
+	Info Info
+	// Announced is false once the control server stopped listing the peer.
+	// Its live paths stay usable for a while (the peer may only have lost
+	// its control connection), but no new paths are made to it.
+	Announced bool
+	Paths     []path.Path
+}
+
+// Endpoint returns the peer's endpoint of the given name and role.
+func (s State) Endpoint(name string, role Role) (Endpoint, bool) {
+	for _, e := range s.Info.Endpoints {
+		if e.Name == name && e.Role == role {
+			return e, true
+		}
+	}
+	return Endpoint{}, false
+}
+
+// HasDirect tells whether a direct path is live.
+func (s State) HasDirect() bool {
+	return slices.ContainsFunc(s.Paths, func(p path.Path) bool { return p.Kind().Direct() && path.Live(p) })
+}
+
+// Peer is one other client.
+type Peer struct {
+	ID    identity.ID
+	state notify.Value[State]
+	// gone is closed when the registry forgets the peer; goroutines working
+	// for the peer end then.
+	gone     chan struct{}
+	goneOnce sync.Once
+	// changed is the registry's signal, bumped after every state change.
+	changed *notify.Value[uint64]
+}
+
+// update changes the state and signals the registry.
+func (p *Peer) update(fn func(State) State) {
+	p.state.Update(fn)
+	p.changed.Update(func(n uint64) uint64 { return n + 1 })
+}
+
+// State returns the peer's current state and a channel closed at its next
+// change.
+func (p *Peer) State() (State, <-chan struct{}) { return p.state.Get() }
+
+// Gone is closed when the peer has been forgotten.
+func (p *Peer) Gone() <-chan struct{} { return p.gone }
+
+// AddPath makes pp available for new streams until it is done.
+func (p *Peer) AddPath(pp path.Path) {
+	select {
+	case <-p.gone:
+		_ = pp.Close()
+		return
+	default:
+	}
+	p.update(func(s State) State {
+		s.Paths = append(slices.Clone(s.Paths), pp)
+		return s
+	})
+	go func() {
+		select {
+		case <-pp.Done():
+		case <-p.gone:
+			_ = pp.Close()
+		}
+		p.update(func(s State) State {
+			s.Paths = slices.DeleteFunc(slices.Clone(s.Paths), func(x path.Path) bool { return x == pp })
+			return s
+		})
+	}()
+}
+
+// LivePaths returns the live paths that route allows, best first.
+func (p *Peer) LivePaths(route path.Route) []path.Path {
+	s := p.state.Load()
+	var out []path.Path
+	for _, pp := range s.Paths {
+		if path.Live(pp) && route.Allows(pp.Kind()) {
+			out = append(out, pp)
+		}
+	}
+	path.Sort(out)
+	return out
+}
+
+func (p *Peer) forget() {
+	p.goneOnce.Do(func() { close(p.gone) })
+}

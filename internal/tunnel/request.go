@@ -1,0 +1,119 @@
+package tunnel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+)
+
+// HeaderTimeout bounds how long a peer may take to send or answer a stream
+// header, so a stuck peer cannot pin a goroutine.
+const HeaderTimeout = 10 * time.Second
+
+// Request is what a source asks of a destination.
+type Request struct {
+	Endpoint string
+	// Origin is the address of the connection the source accepted, if any.
+	Origin netip.AddrPort
+}
+
+// Open opens a stream on p, asks for endpoint, and waits for the
+// destination's answer. On success the stream carries the connection.
+func Open(ctx context.Context, p path.Path, req Request) (path.Stream, error) {
+	s, err := p.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	deadline := time.Now().Add(HeaderTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
+	defer stop()
+	_ = s.SetDeadline(deadline)
+
+	msg := &pb.StreamRequest{Endpoint: req.Endpoint}
+	if req.Origin.IsValid() {
+		msg.Origin = wire.FromAddrPort(req.Origin)
+	}
+	if err := wire.Write(s, msg); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	var reply pb.StreamReply
+	if err := wire.Read(s, &reply, wire.MaxStreamHeader); err != nil {
+		s.Reset()
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, err
+	}
+	if err := wire.FromPB(reply.GetError()); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	if !stop() && ctx.Err() != nil {
+		s.Reset()
+		return nil, context.Cause(ctx)
+	}
+	_ = s.SetDeadline(time.Time{})
+	return s, nil
+}
+
+// Incoming is a stream a source opened, waiting for an answer.
+type Incoming struct {
+	Request
+	Stream path.Stream
+}
+
+// ReadRequest reads the header of a stream a peer opened.
+func ReadRequest(s path.Stream) (*Incoming, error) {
+	_ = s.SetDeadline(time.Now().Add(HeaderTimeout))
+	var msg pb.StreamRequest
+	if err := wire.Read(s, &msg, wire.MaxStreamHeader); err != nil {
+		return nil, err
+	}
+	_ = s.SetDeadline(time.Time{})
+	in := &Incoming{Request: Request{Endpoint: msg.GetEndpoint()}, Stream: s}
+	if msg.Origin != nil {
+		origin, err := wire.ToAddrPort(msg.Origin)
+		if err != nil {
+			return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "origin: %v", err)
+		}
+		in.Origin = origin
+	}
+	if in.Endpoint == "" {
+		return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "no endpoint named")
+	}
+	return in, nil
+}
+
+// Accept tells the source the connection is established.
+func (in *Incoming) Accept() error {
+	return wire.Write(in.Stream, &pb.StreamReply{})
+}
+
+// Refuse tells the source why the connection failed and ends the stream.
+func (in *Incoming) Refuse(reason error) {
+	_ = in.Stream.SetDeadline(time.Now().Add(HeaderTimeout))
+	if err := wire.Write(in.Stream, &pb.StreamReply{Error: wire.ToPB(reason)}); err == nil {
+		_ = in.Stream.CloseWrite()
+		// Let the reply drain before the read side is cancelled.
+		var buf [1]byte
+		_, _ = in.Stream.Read(buf[:])
+	}
+	in.Stream.Reset()
+}
+
+// IsRefusal tells whether err is an answer from the destination (as opposed
+// to a failure of the path).
+func IsRefusal(err error) bool {
+	var e *wire.Error
+	return errors.As(err, &e)
+}

@@ -1,0 +1,58 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/proto"
+)
+
+// Size caps for one framed message. A control message carries at most the
+// peers of one client, a stream header only a name and an address.
+const (
+	MaxControlMessage = 4 << 20
+	MaxStreamHeader   = 16 << 10
+)
+
+// ErrTooLarge reports a frame whose announced length exceeds the cap.
+var ErrTooLarge = errors.New("wire: message too large")
+
+// Write sends m as one frame: a 4-byte big-endian length, then the message.
+// Frame and message go out in one Write so a stream never carries half a
+// header followed by another writer's bytes.
+func Write(w io.Writer, m proto.Message) error {
+	size := proto.Size(m)
+	buf := make([]byte, 4, 4+size)
+	binary.BigEndian.PutUint32(buf, uint32(size))
+	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, m)
+	if err != nil {
+		return fmt.Errorf("wire: encode %T: %w", m, err)
+	}
+	if _, err := w.Write(buf); err != nil {
+		return fmt.Errorf("wire: write %T: %w", m, err)
+	}
+	return nil
+}
+
+// Read reads one frame of at most max bytes into m. It reads exactly the
+// frame and nothing past it, so the stream can carry raw bytes afterwards.
+func Read(r io.Reader, m proto.Message, max int) error {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return fmt.Errorf("wire: read %T: %w", m, err)
+	}
+	size := binary.BigEndian.Uint32(hdr[:])
+	if uint64(size) > uint64(max) {
+		return fmt.Errorf("wire: read %T: %d bytes (limit %d): %w", m, size, max, ErrTooLarge)
+	}
+	buf := make([]byte, size)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		return fmt.Errorf("wire: read %T: %w", m, io.ErrUnexpectedEOF)
+	}
+	if err := proto.Unmarshal(buf, m); err != nil {
+		return fmt.Errorf("wire: decode %T: %w", m, err)
+	}
+	return nil
+}

@@ -1,0 +1,115 @@
+package connet
+
+import (
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/tuning"
+)
+
+// ClientOption configures Connect.
+type ClientOption func(*clientConfig) error
+
+type clientConfig struct {
+	token             string
+	metadata          string
+	controlAddr       string
+	controlCAs        *x509.CertPool
+	controlName       string
+	directAddr        string
+	statelessResetKey *[32]byte
+	statusAddr        string
+	handshakeTimeout  time.Duration
+	buildVersion      string
+	logger            *slog.Logger
+}
+
+func newClientConfig(opts []ClientOption) (*clientConfig, error) {
+	cfg := &clientConfig{
+		controlAddr:      "127.0.0.1:19190",
+		directAddr:       ":19192",
+		handshakeTimeout: tuning.HandshakeTimeout,
+		logger:           slog.New(slog.DiscardHandler),
+	}
+	for _, opt := range opts {
+		if err := opt(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.token == "" {
+		return nil, errors.New("connet: a client token is required")
+	}
+	return cfg, nil
+}
+
+// ClientToken sets the token the control server knows the client by.
+func ClientToken(token string) ClientOption {
+	return func(c *clientConfig) error { c.token = token; return nil }
+}
+
+// ClientMetadata sets free text sent to the control server and peers to
+// help identify this client.
+func ClientMetadata(metadata string) ClientOption {
+	return func(c *clientConfig) error { c.metadata = metadata; return nil }
+}
+
+// ClientControlAddress sets the control server's host:port (UDP).
+// Default 127.0.0.1:19190.
+func ClientControlAddress(addr string) ClientOption {
+	return func(c *clientConfig) error { c.controlAddr = addr; return nil }
+}
+
+// ClientControlCAs sets the roots that the control server's certificate
+// must chain to; by default the system's roots.
+func ClientControlCAs(pool *x509.CertPool) ClientOption {
+	return func(c *clientConfig) error { c.controlCAs = pool; return nil }
+}
+
+// ClientControlServerName sets the name expected in the control server's
+// certificate; by default the host of the control address.
+func ClientControlServerName(name string) ClientOption {
+	return func(c *clientConfig) error { c.controlName = name; return nil }
+}
+
+// ClientDirectAddress sets the UDP address of the client's one socket,
+// which carries the control connection and every direct peer connection.
+// Default ":19192"; use ":0" for any free port.
+func ClientDirectAddress(addr string) ClientOption {
+	return func(c *clientConfig) error { c.directAddr = addr; return nil }
+}
+
+// ClientDirectStatelessResetKey sets the QUIC stateless reset key of the
+// client's socket. Keeping it across restarts lets peers learn at once that
+// old connections are gone. By default a random key is used.
+func ClientDirectStatelessResetKey(key [32]byte) ClientOption {
+	return func(c *clientConfig) error { c.statelessResetKey = &key; return nil }
+}
+
+// ClientStatusAddress serves the client's status as JSON over HTTP at addr.
+func ClientStatusAddress(addr string) ClientOption {
+	return func(c *clientConfig) error { c.statusAddr = addr; return nil }
+}
+
+// ClientHandshakeIdleTimeout sets how long a QUIC handshake may take.
+// Default 5s.
+func ClientHandshakeIdleTimeout(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d <= 0 {
+			return errors.New("connet: handshake idle timeout must be positive")
+		}
+		c.handshakeTimeout = d
+		return nil
+	}
+}
+
+// ClientBuildVersion sets the version reported to the control server.
+func ClientBuildVersion(v string) ClientOption {
+	return func(c *clientConfig) error { c.buildVersion = v; return nil }
+}
+
+// ClientLogger sets the logger; by default nothing is logged.
+func ClientLogger(l *slog.Logger) ClientOption {
+	return func(c *clientConfig) error { c.logger = l; return nil }
+}

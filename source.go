@@ -1,0 +1,175 @@
+package connet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/tunnel"
+)
+
+// SourceConfig describes a source: a way to reach the destinations of a
+// name.
+type SourceConfig struct {
+	Name  string
+	Route Route
+	// DialTimeout bounds each Dial, including the destination's own dial
+	// of its service; 0 waits as long as the caller's context allows.
+	DialTimeout time.Duration
+}
+
+// NewSourceConfig returns the config of a source named name that accepts
+// any route.
+func NewSourceConfig(name string) SourceConfig {
+	return SourceConfig{Name: name, Route: RouteAny}
+}
+
+// WithRoute returns a copy of cfg with the given route.
+func (cfg SourceConfig) WithRoute(r Route) SourceConfig {
+	cfg.Route = r
+	return cfg
+}
+
+// Source opens connections to the destinations of its name.
+type Source struct {
+	endpoint
+	cfg SourceConfig
+}
+
+// Source adds a source to the client and announces it to the control
+// server.
+func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) {
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("connet: source needs a name")
+	}
+	if cfg.Route == "" {
+		cfg.Route = RouteAny
+	}
+	if _, err := ParseRoute(string(cfg.Route)); err != nil {
+		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+	}
+	s := &Source{
+		endpoint: endpoint{client: c, key: endpointKey{cfg.Name, peer.Source}, closed: make(chan struct{})},
+		cfg:      cfg,
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	if c.sources[cfg.Name] != nil {
+		return nil, fmt.Errorf("%w: source %q", ErrEndpointExists, cfg.Name)
+	}
+	c.sources[cfg.Name] = s
+	c.updateAnnounceLocked()
+	c.cfg.logger.Info("source added", "name", cfg.Name, "route", cfg.Route)
+	return s, nil
+}
+
+// Config returns the source's config.
+func (s *Source) Config() SourceConfig { return s.cfg }
+
+// Close removes the source; connections already open go on.
+func (s *Source) Close() error {
+	s.close(func() {
+		if s.client.sources[s.cfg.Name] == s {
+			delete(s.client.sources, s.cfg.Name)
+		}
+	})
+	return nil
+}
+
+// Dial opens a connection to a destination of the source's name.
+func (s *Source) Dial(ctx context.Context) (net.Conn, error) {
+	return s.DialFrom(ctx, netip.AddrPort{})
+}
+
+// DialFrom is Dial on behalf of a client at origin, which the destination
+// may pass on to its service (PROXY protocol).
+func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	if s.cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.cfg.DialTimeout)
+		defer cancel()
+	}
+	paths, err := s.waitPaths(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, p := range paths {
+		stream, err := tunnel.Open(ctx, p, tunnel.Request{Endpoint: s.cfg.Name, Origin: origin})
+		if err == nil {
+			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
+			return s.track(conn), nil
+		}
+		if tunnel.IsRefusal(err) || ctx.Err() != nil {
+			return nil, fmt.Errorf("connet: source %q: %w", s.cfg.Name, err)
+		}
+		errs = append(errs, fmt.Errorf("%s %s: %w", p.Kind(), p.RemoteAddr(), err))
+	}
+	return nil, fmt.Errorf("connet: source %q: every path failed: %w", s.cfg.Name, errors.Join(errs...))
+}
+
+// waitPaths returns the paths to try, best first: those of the best peer.
+// While a peer is still being reached it waits for a path, for at most a
+// handshake timeout; with no peer at all it fails at once.
+func (s *Source) waitPaths(ctx context.Context) ([]path.Path, error) {
+	c := s.client
+	var timeout <-chan time.Time
+	for {
+		changed := c.registry.Changed()
+		paths, pending := s.routes()
+		if len(paths) > 0 {
+			return paths, nil
+		}
+		if !pending {
+			return nil, fmt.Errorf("%w for %q", ErrNoDestination, s.cfg.Name)
+		}
+		if timeout == nil {
+			timer := time.NewTimer(c.cfg.handshakeTimeout)
+			defer timer.Stop()
+			timeout = timer.C
+		}
+		select {
+		case <-changed:
+		case <-timeout:
+			return nil, fmt.Errorf("%w for %q: no path came up in %v", ErrNoDestination, s.cfg.Name, c.cfg.handshakeTimeout)
+		case <-ctx.Done():
+			return nil, context.Cause(ctx)
+		case <-s.closed:
+			return nil, ErrClosed
+		}
+	}
+}
+
+// routes returns the live paths of the best destination peer, best first,
+// and whether some destination peer is still being reached.
+func (s *Source) routes() (best []path.Path, pending bool) {
+	for _, p := range s.client.registry.WithEndpoint(s.cfg.Name, peer.Destination) {
+		st, _ := p.State()
+		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
+		var paths []path.Path
+		for _, pp := range p.LivePaths(s.cfg.Route) {
+			if e.Route.Allows(pp.Kind()) {
+				paths = append(paths, pp)
+			}
+		}
+		if len(paths) == 0 {
+			pending = pending || (st.Announced && s.cfg.Route.Direct() && e.Route.Direct())
+			continue
+		}
+		if best == nil || path.Better(paths[0], best[0]) < 0 {
+			best = paths
+		}
+	}
+	return best, pending
+}

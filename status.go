@@ -1,0 +1,138 @@
+package connet
+
+import (
+	"cmp"
+	"slices"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+)
+
+// ClientStatus is a snapshot of a client, as its status page shows it.
+type ClientStatus struct {
+	ID           string           `json:"id"`
+	DirectAddr   string           `json:"direct_addr"`
+	Control      ControlStatus    `json:"control"`
+	Destinations []EndpointStatus `json:"destinations"`
+	Sources      []EndpointStatus `json:"sources"`
+}
+
+// ControlStatus is the state of the connection to the control server.
+type ControlStatus struct {
+	Server    string    `json:"server"`
+	Connected bool      `json:"connected"`
+	Observed  string    `json:"observed,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since"`
+}
+
+// EndpointStatus is one destination or source.
+type EndpointStatus struct {
+	Name string `json:"name"`
+	// Route is the endpoint's own route option.
+	Route string `json:"route"`
+	// Refused is set when the control server refused the endpoint.
+	Refused           string       `json:"refused,omitempty"`
+	ActiveConnections int64        `json:"active_connections"`
+	TotalConnections  int64        `json:"total_connections"`
+	Peers             []PeerStatus `json:"peers"`
+}
+
+// PeerStatus is one peer of an endpoint: for a destination its sources,
+// for a source its destinations.
+type PeerStatus struct {
+	ID         string       `json:"id"`
+	Metadata   string       `json:"metadata,omitempty"`
+	Announced  bool         `json:"announced"`
+	Route      string       `json:"route"`
+	Candidates []string     `json:"candidates"`
+	Paths      []PathStatus `json:"paths"`
+}
+
+// PathStatus is one live path to a peer.
+type PathStatus struct {
+	Kind   string  `json:"kind"`
+	Remote string  `json:"remote"`
+	RTTms  float64 `json:"rtt_ms"`
+}
+
+// Status returns a snapshot of the client.
+func (c *Client) Status() ClientStatus {
+	st, _ := c.session.Status()
+	out := ClientStatus{
+		ID:         c.id.ID.String(),
+		DirectAddr: c.udp.LocalAddr().String(),
+		Control: ControlStatus{
+			Server:    c.cfg.controlAddr,
+			Connected: st.Connected,
+			LastError: st.LastError,
+			Since:     st.Since,
+		},
+		Destinations: []EndpointStatus{},
+		Sources:      []EndpointStatus{},
+	}
+	if st.Observed.IsValid() {
+		out.Control.Observed = st.Observed.String()
+	}
+	c.mu.Lock()
+	for _, d := range c.destinations {
+		out.Destinations = append(out.Destinations, c.endpointStatus(&d.endpoint, d.cfg.Route))
+	}
+	for _, s := range c.sources {
+		out.Sources = append(out.Sources, c.endpointStatus(&s.endpoint, s.cfg.Route))
+	}
+	c.mu.Unlock()
+	byName := func(a, b EndpointStatus) int { return cmp.Compare(a.Name, b.Name) }
+	slices.SortFunc(out.Destinations, byName)
+	slices.SortFunc(out.Sources, byName)
+	return out
+}
+
+// endpointStatus must be called with c.mu held.
+func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
+	es := EndpointStatus{
+		Name:              e.key.name,
+		Route:             string(route),
+		ActiveConnections: e.active.Load(),
+		TotalConnections:  e.total.Load(),
+		Peers:             []PeerStatus{},
+	}
+	if err := c.refused[e.key]; err != nil {
+		es.Refused = err.Error()
+	}
+	for _, p := range c.registry.WithEndpoint(e.key.name, e.key.role.Opposite()) {
+		es.Peers = append(es.Peers, peerStatus(p, e.key.name, e.key.role.Opposite()))
+	}
+	slices.SortFunc(es.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
+	return es
+}
+
+func peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatus {
+	st, _ := p.State()
+	pe, _ := st.Endpoint(name, role)
+	ps := PeerStatus{
+		ID:         p.ID.String(),
+		Metadata:   st.Info.Metadata,
+		Announced:  st.Announced,
+		Route:      string(pe.Route),
+		Candidates: []string{},
+		Paths:      []PathStatus{},
+	}
+	for _, a := range st.Info.Candidates {
+		ps.Candidates = append(ps.Candidates, a.String())
+	}
+	paths := slices.Clone(st.Paths)
+	path.Sort(paths)
+	for _, pp := range paths {
+		if !path.Live(pp) {
+			continue
+		}
+		ps.Paths = append(ps.Paths, PathStatus{
+			Kind:   string(pp.Kind()),
+			Remote: pp.RemoteAddr().String(),
+			RTTms:  float64(pp.RTT().Microseconds()) / 1000,
+		})
+	}
+	return ps
+}

@@ -1,0 +1,67 @@
+package connet
+
+import (
+	"context"
+	"errors"
+
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/tunnel"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+)
+
+// acceptor is a path on which the peer can open streams to us.
+type acceptor interface {
+	path.Path
+	Accept(ctx context.Context) (path.Stream, error)
+}
+
+// servePath serves the streams p opens on pp until the path ends.
+func (c *Client) servePath(p *peer.Peer, pp acceptor) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			s, err := pp.Accept(c.ctx)
+			if err != nil {
+				return
+			}
+			go c.serveStream(p, pp, s)
+		}
+	}()
+}
+
+// serveStream answers one stream a peer opened: it must name a destination
+// of ours for which the control server lists the peer as a source.
+func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream) {
+	in, err := tunnel.ReadRequest(s)
+	if err != nil {
+		c.cfg.logger.Debug("bad stream request", "peer", p.ID, "err", err)
+		var werr *wire.Error
+		if errors.As(err, &werr) {
+			(&tunnel.Incoming{Stream: s}).Refuse(werr)
+			return
+		}
+		s.Reset()
+		return
+	}
+	st, _ := p.State()
+	e, ok := st.Endpoint(in.Endpoint, peer.Source)
+	if !ok {
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "peer is not a source of %q", in.Endpoint))
+		return
+	}
+	c.mu.Lock()
+	d := c.destinations[in.Endpoint]
+	c.mu.Unlock()
+	if d == nil {
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "no destination %q here", in.Endpoint))
+		return
+	}
+	if !d.cfg.Route.Allows(pp.Kind()) || !e.Route.Allows(pp.Kind()) {
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "route does not allow %s paths", pp.Kind()))
+		return
+	}
+	d.deliver(&incoming{Incoming: in, path: pp, peer: p})
+}
