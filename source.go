@@ -158,7 +158,7 @@ func (s *Source) routes() (best []path.Path, pending bool) {
 		st, _ := p.State()
 		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
 		var paths []path.Path
-		for _, pp := range p.LivePaths(s.cfg.Route) {
+		for _, pp := range p.UsablePaths(s.cfg.Route) {
 			if e.Route.Allows(pp.Kind()) {
 				paths = append(paths, pp)
 			}

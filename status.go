@@ -125,7 +125,7 @@ func peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatus {
 	paths := slices.Clone(st.Paths)
 	path.Sort(paths)
 	for _, pp := range paths {
-		if !path.Live(pp) {
+		if !path.Usable(pp) {
 			continue
 		}
 		ps.Paths = append(ps.Paths, PathStatus{

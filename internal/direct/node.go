@@ -1,6 +1,7 @@
 package direct
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -72,6 +73,33 @@ func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
 	n.Logger.Info("direct path up", "peer", id, "kind", kind, "remote", conn.RemoteAddr(), "rtt", qp.RTT())
 	p.AddPath(qp)
 	n.OnPath(p, qp)
+	n.prune(p)
+}
+
+// prune retires redundant direct connections. Both peers dial at once, so
+// often both directions succeed; one is enough. Both sides keep the
+// connection dialed by the peer with the smaller identity, so they agree
+// without talking about it. A retired connection takes no new streams and
+// closes once the ones it carries have ended.
+func (n *Node) prune(p *peer.Peer) {
+	keep := path.DirectIncoming
+	if bytes.Compare(n.Identity.ID[:], p.ID[:]) < 0 {
+		keep = path.DirectOutgoing
+	}
+	drop := path.DirectOutgoing
+	if keep == path.DirectOutgoing {
+		drop = path.DirectIncoming
+	}
+	st, _ := p.State()
+	if !slices.ContainsFunc(st.Paths, func(pp path.Path) bool { return pp.Kind() == keep && path.Usable(pp) }) {
+		return
+	}
+	for _, pp := range st.Paths {
+		if q, ok := pp.(*path.QUIC); ok && q.Kind() == drop && !q.Retired() {
+			n.Logger.Debug("retiring redundant direct path", "peer", p.ID, "kind", drop, "remote", pp.RemoteAddr())
+			q.Retire()
+		}
+	}
 }
 
 // Maintain keeps a direct path to p while the control server announces it

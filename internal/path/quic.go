@@ -3,6 +3,7 @@ package path
 import (
 	"context"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,7 +18,38 @@ const StreamAbort quic.StreamErrorCode = 1
 type QUIC struct {
 	Conn *quic.Conn
 	kind Kind
+	// active counts streams not yet closed; retired paths take no new
+	// streams and close once it drops to zero.
+	active  atomic.Int64
+	retired atomic.Bool
 }
+
+// retireCheck is how often a retired path looks whether its last stream
+// has ended.
+const retireCheck = time.Second
+
+// Retire stops new streams on the path and closes it once the streams it
+// carries have ended (or the connection dies first).
+func (p *QUIC) Retire() {
+	if p.retired.Swap(true) {
+		return
+	}
+	go func() {
+		t := time.NewTicker(retireCheck)
+		defer t.Stop()
+		for p.active.Load() > 0 {
+			select {
+			case <-t.C:
+			case <-p.Done():
+				return
+			}
+		}
+		_ = p.Conn.CloseWithError(0, "redundant")
+	}()
+}
+
+// Retired tells whether Retire was called.
+func (p *QUIC) Retired() bool { return p.retired.Load() }
 
 // NewQUIC wraps conn as a path of the given kind.
 func NewQUIC(conn *quic.Conn, kind Kind) *QUIC { return &QUIC{Conn: conn, kind: kind} }
@@ -37,7 +69,12 @@ func (p *QUIC) Accept(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WrapQUIC(s), nil
+	return p.track(s), nil
+}
+
+func (p *QUIC) track(s *quic.Stream) Stream {
+	p.active.Add(1)
+	return &quicStream{s: s, onDone: func() { p.active.Add(-1) }}
 }
 
 func (p *QUIC) OpenStream(ctx context.Context) (Stream, error) {
@@ -45,7 +82,7 @@ func (p *QUIC) OpenStream(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	return WrapQUIC(s), nil
+	return p.track(s), nil
 }
 
 // WrapQUIC adapts a QUIC stream to Stream.
@@ -54,6 +91,15 @@ func WrapQUIC(s *quic.Stream) Stream { return &quicStream{s: s} }
 type quicStream struct {
 	s           *quic.Stream
 	writeClosed atomic.Bool
+	// onDone, if set, runs once when the stream is closed or reset.
+	onDone   func()
+	doneOnce sync.Once
+}
+
+func (q *quicStream) done() {
+	if q.onDone != nil {
+		q.doneOnce.Do(q.onDone)
+	}
 }
 
 func (q *quicStream) Read(b []byte) (int, error)    { return q.s.Read(b) }
@@ -65,6 +111,7 @@ func (q *quicStream) CloseWrite() error {
 }
 
 func (q *quicStream) Close() error {
+	defer q.done()
 	q.s.CancelRead(StreamAbort)
 	if q.writeClosed.Swap(true) {
 		return nil
@@ -75,6 +122,7 @@ func (q *quicStream) Close() error {
 // Reset cancels reading, and writing unless it already ended with a FIN:
 // cancelling a finished write would throw away data not yet acknowledged.
 func (q *quicStream) Reset() {
+	defer q.done()
 	q.s.CancelRead(StreamAbort)
 	if !q.writeClosed.Swap(true) {
 		q.s.CancelWrite(StreamAbort)

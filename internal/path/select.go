@@ -17,11 +17,11 @@ func Better(a, b Path) int {
 	return cmp.Compare(a.RTT(), b.RTT())
 }
 
-// Best returns the preferred live path, or nil if none is live.
+// Best returns the preferred usable path, or nil if none is.
 func Best(paths []Path) Path {
 	var best Path
 	for _, p := range paths {
-		if !Live(p) {
+		if !Usable(p) {
 			continue
 		}
 		if best == nil || Better(p, best) < 0 {
@@ -42,4 +42,16 @@ func Live(p Path) bool {
 	default:
 		return true
 	}
+}
+
+// retirer is implemented by paths that can be retired: kept for the
+// streams they carry, but not used for new ones.
+type retirer interface{ Retired() bool }
+
+// Usable tells whether p may carry new streams: live and not retired.
+func Usable(p Path) bool {
+	if r, ok := p.(retirer); ok && r.Retired() {
+		return false
+	}
+	return Live(p)
 }

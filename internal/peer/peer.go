@@ -68,9 +68,9 @@ func (s State) Endpoint(name string, role Role) (Endpoint, bool) {
 	return Endpoint{}, false
 }
 
-// HasDirect tells whether a direct path is live.
+// HasDirect tells whether a direct path is usable.
 func (s State) HasDirect() bool {
-	return slices.ContainsFunc(s.Paths, func(p path.Path) bool { return p.Kind().Direct() && path.Live(p) })
+	return slices.ContainsFunc(s.Paths, func(p path.Path) bool { return p.Kind().Direct() && path.Usable(p) })
 }
 
 // Peer is one other client.
@@ -123,12 +123,13 @@ func (p *Peer) AddPath(pp path.Path) {
 	}()
 }
 
-// LivePaths returns the live paths that route allows, best first.
-func (p *Peer) LivePaths(route path.Route) []path.Path {
+// UsablePaths returns the paths that may take new streams and that route
+// allows, best first.
+func (p *Peer) UsablePaths(route path.Route) []path.Path {
 	s := p.state.Load()
 	var out []path.Path
 	for _, pp := range s.Paths {
-		if path.Live(pp) && route.Allows(pp.Kind()) {
+		if path.Usable(pp) && route.Allows(pp.Kind()) {
 			out = append(out, pp)
 		}
 	}
