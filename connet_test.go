@@ -18,7 +18,7 @@ import (
 )
 
 // testLogger logs to the test output when -v is given, else nowhere.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if !testing.Verbose() {
 		return slog.New(slog.DiscardHandler)
 	}
@@ -28,12 +28,12 @@ func testLogger(t *testing.T) *slog.Logger {
 // harness is a control server and helpers to connect clients to it, all on
 // loopback.
 type harness struct {
-	t    *testing.T
+	t    testing.TB
 	cert *testcert.Cert
 	addr string
 }
 
-func newHarness(t *testing.T, opts ...connet.ServerOption) *harness {
+func newHarness(t testing.TB, opts ...connet.ServerOption) *harness {
 	t.Helper()
 	cert, err := testcert.New("localhost", "127.0.0.1")
 	if err != nil {
@@ -137,7 +137,7 @@ func TestTunnelEcho(t *testing.T) {
 
 // dialEventually dials until the peers have found each other; each attempt
 // fails fast while the source has no destination yet.
-func dialEventually(t *testing.T, src *connet.Source) net.Conn {
+func dialEventually(t testing.TB, src *connet.Source) net.Conn {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {

@@ -1,0 +1,116 @@
+package e2e
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/natlab"
+)
+
+// benchDuration is how long each direction of each measurement sends.
+const benchDuration = 3 * time.Second
+
+// TestThroughput measures bulk TCP throughput through the tunnel and over
+// raw TCP between the same namespaces in the same run, and prints the
+// ratio. It asserts only that the data arrived; speed is reported, not
+// judged. Set CONNET_BENCH=1 to run it (scripts/bench.sh does).
+func TestThroughput(t *testing.T) {
+	if os.Getenv("CONNET_BENCH") == "" {
+		t.Skip("set CONNET_BENCH=1 to measure throughput")
+	}
+	for _, topo := range []natlab.Topology{natlab.Public, natlab.Cone} {
+		t.Run(topo.String(), func(t *testing.T) {
+			d := newDeployment(t, topo)
+			// The sink listens on A's lab address, so the raw reference
+			// uses the same namespaces and links as the tunnel.
+			sinkAddr := net.JoinHostPort(d.lab.A.Addr.String(), servicePort)
+			serveSink(t, d.lab.A, sinkAddr)
+			d.startServer()
+			d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
+[client.destinations.web]
+url = "tcp://%s"
+`, sinkAddr)))
+			d.startClient(d.lab.A, "destination", d.path("destination.toml"))
+			d.startSource("any")
+			if _, _, err := waitStatus(d.lab.B, pathLimit, hasDirect); err != nil {
+				t.Fatal(err)
+			}
+
+			// Raw reference: in Public, B reaches A's sink directly; behind
+			// NATs nothing can reach A, so B's traffic crosses its NAT and
+			// the internet to the server host instead.
+			rawTarget, rawHost := sinkAddr, d.lab.A
+			if d.lab.A.NAT != nil {
+				rawTarget = net.JoinHostPort(d.lab.Server.Addr.String(), servicePort)
+				rawHost = d.lab.Server
+				serveSink(t, d.lab.Server, rawTarget)
+			}
+			raw := measure(t, d.lab.B, rawTarget)
+			tun := measure(t, d.lab.B, "127.0.0.1:"+sourcePort)
+			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) tunnel_MBps=%.0f ratio=%.2f",
+				topo, raw, rawHost.Name, tun, tun/raw)
+		})
+	}
+}
+
+// serveSink accepts connections at addr in h's namespace, reads each to
+// its end and answers with the number of bytes read.
+func serveSink(t *testing.T, h *natlab.Host, addr string) {
+	ln, err := h.ListenTCP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				n, _ := io.Copy(io.Discard, conn)
+				_ = binary.Write(conn, binary.BigEndian, uint64(n))
+			}()
+		}
+	}()
+}
+
+// measure sends to addr from h for benchDuration and returns MB/s as
+// acknowledged by the sink.
+func measure(t *testing.T, h *natlab.Host, addr string) float64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := h.DialTCP(ctx, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	buf := make([]byte, 256<<10)
+	start := time.Now()
+	for time.Since(start) < benchDuration {
+		if _, err := conn.Write(buf); err != nil {
+			t.Fatalf("write to %s: %v", addr, err)
+		}
+	}
+	if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	var n uint64
+	if err := binary.Read(conn, binary.BigEndian, &n); err != nil {
+		t.Fatalf("sink at %s did not acknowledge: %v", addr, err)
+	}
+	elapsed := time.Since(start)
+	if n == 0 {
+		t.Fatalf("sink at %s received nothing", addr)
+	}
+	return float64(n) / elapsed.Seconds() / 1e6
+}
