@@ -153,7 +153,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		if i < len(cfg.restrictions) {
 			r := cfg.restrictions[i]
 			if !r.IP.Empty() {
-				tokens[i].AllowAddr = r.IP.Accepts
+				tokens[i].AllowAddr = r.IP.Allowed
 			}
 			tokens[i].NameMatches = r.NameMatches
 			tokens[i].Role = r.Role
@@ -163,7 +163,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	for i, in := range cfg.ingresses {
 		ingresses[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert}
 		if !in.Restriction.Empty() {
-			ingresses[i].AllowAddr = in.Restriction.Accepts
+			ingresses[i].AllowAddr = in.Restriction.Allowed
 		}
 	}
 	ctrl, err := control.New(control.Config{

@@ -29,20 +29,41 @@ func ParseIP(allow, deny []string) (IP, error) {
 func parsePrefixes(ss []string) ([]netip.Prefix, error) {
 	out := make([]netip.Prefix, 0, len(ss))
 	for _, s := range ss {
-		p, err := netip.ParsePrefix(s)
+		p, err := ParsePrefix(s)
 		if err != nil {
-			return nil, fmt.Errorf("invalid CIDR %q: %w", s, err)
+			return nil, err
 		}
-		out = append(out, p.Masked())
+		out = append(out, p)
 	}
 	return out, nil
 }
 
-// Accepts reports whether ip may connect: it is rejected if any deny prefix
+// ParsePrefix parses one CIDR prefix the way Allowed matches it: a prefix
+// written as IPv4-mapped IPv6 (::ffff:10.0.0.0/104) becomes the IPv4
+// network, and host bits are masked off so equal networks compare equal.
+func ParsePrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid CIDR %q: %w", s, err)
+	}
+	if p.Addr().Is4In6() && p.Bits() >= 96 {
+		p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
+	}
+	return p.Masked(), nil
+}
+
+// Allowed reports whether ip may connect: it is rejected if any deny prefix
 // contains it, or if there are allow prefixes and none contains it.
-// IPv4-mapped IPv6 addresses are matched as IPv4.
-func (r IP) Accepts(ip netip.Addr) bool {
-	ip = ip.Unmap()
+//
+// Dual-stack sockets show IPv4 peers as IPv4-mapped IPv6 addresses, so they
+// are unmapped to match IPv4 prefixes; zones are dropped since no prefix
+// contains a zoned address. An invalid address is rejected whenever a list
+// is set: nothing proves it is outside a denied network.
+func (r IP) Allowed(ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return r.Empty()
+	}
+	ip = ip.Unmap().WithZone("")
 	for _, p := range r.Deny {
 		if p.Contains(ip) {
 			return false

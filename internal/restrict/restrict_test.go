@@ -22,12 +22,19 @@ func TestAccepts(t *testing.T) {
 		{"2001:db8::1", true},
 		{"2001:db9::1", false},
 	} {
-		if got := r.Accepts(netip.MustParseAddr(tc.ip)); got != tc.want {
-			t.Errorf("Accepts(%s) = %v, want %v", tc.ip, got, tc.want)
+		if got := r.Allowed(netip.MustParseAddr(tc.ip)); got != tc.want {
+			t.Errorf("Allowed(%s) = %v, want %v", tc.ip, got, tc.want)
 		}
 	}
-	if !(IP{}).Accepts(netip.MustParseAddr("203.0.113.9")) {
+	if !(IP{}).Allowed(netip.MustParseAddr("203.0.113.9")) {
 		t.Error("empty restriction rejected an address")
+	}
+	if (IP{Deny: r.Deny}).Allowed(netip.Addr{}) {
+		t.Error("an invalid address passed a deny list")
+	}
+	mapped, err := ParseIP([]string{"::ffff:198.51.100.0/120"}, nil)
+	if err != nil || !mapped.Allowed(netip.MustParseAddr("198.51.100.7")) {
+		t.Errorf("IPv4-mapped prefix did not match its IPv4 address: %v", err)
 	}
 	if _, err := ParseIP([]string{"300.1.1.1/8"}, nil); err == nil {
 		t.Error("invalid CIDR accepted")

@@ -1,0 +1,191 @@
+package config
+
+import (
+	"cmp"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Route limits how peers may reach each other for an endpoint.
+type Route string
+
+// Routes accepted by the route key.
+const (
+	RouteAny    Route = "any"
+	RouteDirect Route = "direct"
+	RouteRelay  Route = "relay"
+)
+
+// ProxyProtoVersion selects the PROXY protocol header a destination sends to
+// its service; empty means none.
+type ProxyProtoVersion string
+
+// PROXY protocol versions accepted by proxy-proto-version.
+const (
+	ProxyProtoNone ProxyProtoVersion = ""
+	ProxyProtoV1   ProxyProtoVersion = "v1"
+	ProxyProtoV2   ProxyProtoVersion = "v2"
+)
+
+// LBPolicy orders the destination peers a source tries.
+type LBPolicy string
+
+// Load balancer policies, see the spec's "Source load balancer" section.
+const (
+	LBPolicyNone         LBPolicy = ""
+	LBPolicyLeastLatency LBPolicy = "least-latency"
+	LBPolicyLeastConns   LBPolicy = "least-conns"
+	LBPolicyRoundRobin   LBPolicy = "round-robin"
+	LBPolicyRandom       LBPolicy = "random"
+)
+
+// LBRetry decides how many of the ordered peers a source tries.
+type LBRetry string
+
+// Load balancer retry policies.
+const (
+	LBRetryNever LBRetry = ""
+	LBRetryCount LBRetry = "count"
+	LBRetryTimed LBRetry = "timed"
+	LBRetryAll   LBRetry = "all"
+)
+
+// Defaults for lb-retry-max, from the spec.
+const (
+	DefaultLBRetryCount   = 2
+	DefaultLBRetryTimedMs = 1000
+)
+
+// InsecureSkipVerify is the special cas-file value that disables server
+// certificate verification for TLS/HTTPS destinations.
+const InsecureSkipVerify = "insecure-skip-verify"
+
+// DestinationSettings is a validated [client.destinations.NAME] table.
+type DestinationSettings struct {
+	Name              string
+	Route             Route
+	RelayEncryptions  []RelayEncryption
+	ProxyProtoVersion ProxyProtoVersion
+	// DialTimeout bounds connecting to the service; 0 waits forever.
+	DialTimeout time.Duration
+	// URL is the service to connect to; its scheme is one of tcp, tls,
+	// http, https, file.
+	URL *url.URL
+	// CAsFile is the CA bundle to verify a TLS/HTTPS service with (empty:
+	// system roots). It is empty when InsecureSkipVerify is set.
+	CAsFile            string
+	InsecureSkipVerify bool
+	// CertFile and KeyFile are the client certificate for mutual TLS; both
+	// or neither are set.
+	CertFile string
+	KeyFile  string
+}
+
+// FilePath returns the path to serve for a file: URL ("" otherwise),
+// covering both file:///absolute and file:relative forms.
+func (d DestinationSettings) FilePath() string {
+	if d.URL == nil || d.URL.Scheme != "file" {
+		return ""
+	}
+	return filePath(d.URL)
+}
+
+// SourceSettings is a validated [client.sources.NAME] table.
+type SourceSettings struct {
+	Name             string
+	Route            Route
+	RelayEncryptions []RelayEncryption
+	// DialTimeout bounds each attempt to reach a destination peer; 0 waits
+	// forever.
+	DialTimeout time.Duration
+	// URL is what to listen on; its scheme is one of tcp, tls, http, https,
+	// ws, wss.
+	URL *url.URL
+	// CertFile and KeyFile are the server certificate for tls/https/wss
+	// (required for those schemes). CAsFile, when set, enables mutual TLS by
+	// naming the CAs that client certificates must chain to.
+	CertFile string
+	KeyFile  string
+	CAsFile  string
+
+	LBPolicy LBPolicy
+	LBRetry  LBRetry
+	// LBRetryMax is the number of peers to try (LBRetryCount) or the number
+	// of milliseconds to keep trying (LBRetryTimed), defaults applied; it is
+	// 0 for the other retry policies, which ignore it.
+	LBRetryMax int
+}
+
+func (r *resolver) endpointName(p keyPath, name string) {
+	if strings.TrimSpace(name) == "" {
+		r.failf(p, "endpoint name must not be empty")
+	}
+}
+
+func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, defEnc []RelayEncryption) DestinationSettings {
+	r.endpointName(p, name)
+	d := DestinationSettings{
+		Name:              name,
+		Route:             oneOf(r, p.key("route"), dc.Route, RouteAny, RouteAny, RouteDirect, RouteRelay),
+		RelayEncryptions:  r.relayEncryptions(p.key("relay-encryptions"), dc.RelayEncryptions, defEnc),
+		ProxyProtoVersion: oneOf(r, p.key("proxy-proto-version"), dc.ProxyProtoVersion, ProxyProtoNone, ProxyProtoV1, ProxyProtoV2),
+		DialTimeout:       r.duration(p.key("dial-timeout"), dc.DialTimeout, 0, false),
+		CAsFile:           dc.CAsFile,
+		CertFile:          dc.CertFile,
+		KeyFile:           dc.KeyFile,
+	}
+	d.URL, _, _ = r.endpointURL(p.key("url"), dc.URL, destinationSchemes)
+	if d.CAsFile == InsecureSkipVerify {
+		d.CAsFile, d.InsecureSkipVerify = "", true
+	}
+	r.certPair(p, dc.CertFile, dc.KeyFile)
+	return d
+}
+
+func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []RelayEncryption) SourceSettings {
+	r.endpointName(p, name)
+	s := SourceSettings{
+		Name:             name,
+		Route:            oneOf(r, p.key("route"), sc.Route, RouteAny, RouteAny, RouteDirect, RouteRelay),
+		RelayEncryptions: r.relayEncryptions(p.key("relay-encryptions"), sc.RelayEncryptions, defEnc),
+		DialTimeout:      r.duration(p.key("dial-timeout"), sc.DialTimeout, 0, false),
+		CertFile:         sc.CertFile,
+		KeyFile:          sc.KeyFile,
+		CAsFile:          sc.CAsFile,
+		LBPolicy: oneOf(r, p.key("lb-policy"), sc.LBPolicy, LBPolicyNone,
+			LBPolicyLeastLatency, LBPolicyLeastConns, LBPolicyRoundRobin, LBPolicyRandom),
+		LBRetry: oneOf(r, p.key("lb-retry"), sc.LBRetry, LBRetryNever, LBRetryCount, LBRetryTimed, LBRetryAll),
+	}
+	var rule urlRule
+	s.URL, rule, _ = r.endpointURL(p.key("url"), sc.URL, sourceSchemes)
+	if s.URL != nil && rule.tls && (sc.CertFile == "" || sc.KeyFile == "") {
+		r.failf(p, "a %s source needs cert-file and key-file for its server certificate", s.URL.Scheme)
+	} else {
+		r.certPair(p, sc.CertFile, sc.KeyFile)
+	}
+	if sc.CAsFile == InsecureSkipVerify {
+		r.failf(p.key("cas-file"), "%q only applies to destinations; for a source, cas-file names the CAs for client certificates", InsecureSkipVerify)
+	}
+
+	if sc.LBRetryMax < 0 {
+		r.failf(p.key("lb-retry-max"), "invalid value %d: must not be negative", sc.LBRetryMax)
+	}
+	switch s.LBRetry {
+	case LBRetryCount:
+		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), DefaultLBRetryCount)
+	case LBRetryTimed:
+		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), DefaultLBRetryTimedMs)
+	}
+	return s
+}
+
+// certPair checks that a client/server certificate is given completely.
+func (r *resolver) certPair(p keyPath, certFile, keyFile string) {
+	switch {
+	case certFile != "" && keyFile == "":
+		r.failf(p.key("key-file"), "required when cert-file is set")
+	case certFile == "" && keyFile != "":
+		r.failf(p.key("cert-file"), "required when key-file is set")
+	}
+}

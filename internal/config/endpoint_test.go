@@ -1,0 +1,237 @@
+package config_test
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/config"
+)
+
+// endpointCase describes one [client.destinations.x] or [client.sources.x]
+// body and what it should resolve to.
+type endpointCase struct {
+	name string
+	body string
+	err  *wantErr // Key relative to the endpoint table; Origin is the file
+}
+
+func runEndpointCases[T any](t *testing.T, kind string, tests []endpointCase, get func(config.ClientSettings) T, check map[string]func(*testing.T, T)) {
+	t.Helper()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := writeFile(t, t.TempDir(), "c.toml",
+				"[client]\ntoken = \"t\"\nrelay-encryptions = [\"tls\"]\n[client."+kind+".x]\n"+tt.body+"\n")
+			cfg, err := config.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := cfg.ClientSettings(nil)
+			if tt.err != nil {
+				w := *tt.err
+				w.Origin = path
+				w.Key = "client." + kind + ".x" + w.Key
+				wantErrors(t, err, w)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fn, ok := check[tt.name]; ok {
+				fn(t, get(s))
+			}
+		})
+	}
+}
+
+func TestDestinations(t *testing.T) {
+	tests := []endpointCase{
+		{name: "defaults", body: `url = "tcp://:3000"`},
+		{name: "all fields", body: `
+route = "relay"
+relay-encryptions = ["dhxcp", "none"]
+proxy-proto-version = "v1"
+dial-timeout = "2s"
+url = "tls://localhost:3000"
+cas-file = "/cas"
+cert-file = "/cert"
+key-file = "/key"`},
+		{name: "insecure-skip-verify", body: "url = \"https://localhost:3000\"\ncas-file = \"insecure-skip-verify\""},
+		{name: "http with path", body: `url = "http://localhost:3000/path?q=1"`},
+		{name: "https default port", body: `url = "https://example.com"`},
+		{name: "file absolute", body: `url = "file:///absolute/path"`},
+		{name: "file relative", body: `url = "file:./relative/path"`},
+		{name: "ipv6", body: `url = "tcp://[::1]:3000"`},
+		{name: "route direct", body: "url = \"tcp://:1\"\nroute = \"direct\""},
+
+		{name: "url required", body: `route = "any"`, err: &wantErr{Key: ".url", Reason: "required"}},
+		{name: "url unparsable", body: `url = "tcp://[::1"`, err: &wantErr{Key: ".url", Reason: `invalid URL "tcp://[::1"`}},
+		{name: "url without scheme", body: `url = "localhost:3000"`, err: &wantErr{Key: ".url", Reason: "a scheme is required"}},
+		{name: "source-only scheme", body: `url = "ws://localhost:3000"`, err: &wantErr{Key: ".url", Reason: `unsupported scheme "ws", must be one of file, http, https, tcp, tls`}},
+		{name: "tcp needs port", body: `url = "tcp://localhost"`, err: &wantErr{Key: ".url", Reason: "port is required"}},
+		{name: "tls needs port", body: `url = "tls://localhost"`, err: &wantErr{Key: ".url", Reason: "port is required"}},
+		{name: "tcp takes no path", body: `url = "tcp://localhost:1/x"`, err: &wantErr{Key: ".url", Reason: "no path"}},
+		{name: "tcp port range", body: `url = "tcp://localhost:70000"`, err: &wantErr{Key: ".url", Reason: "invalid port"}},
+		{name: "tcp port zero", body: `url = "tcp://localhost:0"`, err: &wantErr{Key: ".url", Reason: "port 0"}},
+		{name: "http needs host", body: `url = "http://:3000"`, err: &wantErr{Key: ".url", Reason: "host is required"}},
+		{name: "userinfo", body: `url = "http://u:p@localhost:3000"`, err: &wantErr{Key: ".url", Reason: "user info"}},
+		{name: "file with host", body: `url = "file://relative/path"`, err: &wantErr{Key: ".url", Reason: "file:relative/path"}},
+		{name: "file without path", body: `url = "file://"`, err: &wantErr{Key: ".url", Reason: "file path is required"}},
+		{name: "bad route", body: "url = \"tcp://:1\"\nroute = \"p2p\"", err: &wantErr{Key: ".route", Reason: `invalid value "p2p"`}},
+		{name: "bad proxy proto", body: "url = \"tcp://:1\"\nproxy-proto-version = \"v3\"", err: &wantErr{Key: ".proxy-proto-version", Reason: `invalid value "v3"`}},
+		{name: "bad dial timeout", body: "url = \"tcp://:1\"\ndial-timeout = \"2x\"", err: &wantErr{Key: ".dial-timeout", Reason: `invalid duration "2x"`}},
+		{name: "bad relay encryption", body: "url = \"tcp://:1\"\nrelay-encryptions = [\"rot13\"]", err: &wantErr{Key: ".relay-encryptions[0]", Reason: `invalid value "rot13"`}},
+		{name: "cert without key", body: "url = \"tls://h:1\"\ncert-file = \"c\"", err: &wantErr{Key: ".key-file", Reason: "required when cert-file is set"}},
+		{name: "key without cert", body: "url = \"tls://h:1\"\nkey-file = \"k\"", err: &wantErr{Key: ".cert-file", Reason: "required when key-file is set"}},
+	}
+	check := map[string]func(*testing.T, config.DestinationSettings){
+		"defaults": func(t *testing.T, d config.DestinationSettings) {
+			if d.Name != "x" || d.Route != config.RouteAny || d.DialTimeout != 0 || d.ProxyProtoVersion != config.ProxyProtoNone {
+				t.Errorf("defaults: %+v", d)
+			}
+			// Endpoints inherit the client's relay encryptions.
+			if !reflect.DeepEqual(d.RelayEncryptions, []config.RelayEncryption{config.RelayEncryptionTLS}) {
+				t.Errorf("inherited encryptions: %v", d.RelayEncryptions)
+			}
+			if d.URL.Scheme != "tcp" || d.URL.Host != ":3000" {
+				t.Errorf("url: %v", d.URL)
+			}
+		},
+		"all fields": func(t *testing.T, d config.DestinationSettings) {
+			want := config.DestinationSettings{
+				Name: "x", Route: config.RouteRelay,
+				RelayEncryptions:  []config.RelayEncryption{config.RelayEncryptionDHXCP, config.RelayEncryptionNone},
+				ProxyProtoVersion: config.ProxyProtoV1, DialTimeout: 2 * time.Second,
+				URL: d.URL, CAsFile: "/cas", CertFile: "/cert", KeyFile: "/key",
+			}
+			if !reflect.DeepEqual(d, want) || d.URL.String() != "tls://localhost:3000" {
+				t.Errorf("got %+v", d)
+			}
+		},
+		"insecure-skip-verify": func(t *testing.T, d config.DestinationSettings) {
+			if !d.InsecureSkipVerify || d.CAsFile != "" {
+				t.Errorf("insecure: %+v", d)
+			}
+		},
+		"http with path": func(t *testing.T, d config.DestinationSettings) {
+			if d.URL.Path != "/path" || d.URL.RawQuery != "q=1" {
+				t.Errorf("url: %v", d.URL)
+			}
+		},
+		"file absolute": func(t *testing.T, d config.DestinationSettings) {
+			if d.FilePath() != "/absolute/path" {
+				t.Errorf("file path %q", d.FilePath())
+			}
+		},
+		"file relative": func(t *testing.T, d config.DestinationSettings) {
+			if d.FilePath() != "./relative/path" {
+				t.Errorf("file path %q", d.FilePath())
+			}
+		},
+		"route direct": func(t *testing.T, d config.DestinationSettings) {
+			if d.Route != config.RouteDirect || d.FilePath() != "" {
+				t.Errorf("route %q, file path %q", d.Route, d.FilePath())
+			}
+		},
+	}
+	runEndpointCases(t, "destinations", tests, func(s config.ClientSettings) config.DestinationSettings { return s.Destinations["x"] }, check)
+}
+
+func TestSources(t *testing.T) {
+	tests := []endpointCase{
+		{name: "defaults", body: `url = "tcp://:8000"`},
+		{name: "all fields", body: `
+route = "direct"
+relay-encryptions = ["dhxcp"]
+dial-timeout = "5s"
+url = "https://:8443/app"
+cert-file = "/cert"
+key-file = "/key"
+cas-file = "/cas"
+lb-policy = "least-conns"
+lb-retry = "timed"
+lb-retry-max = 250`},
+		{name: "tls", body: "url = \"tls://:8003\"\ncert-file = \"c\"\nkey-file = \"k\""},
+		{name: "http", body: `url = "http://:8080/path"`},
+		{name: "ws", body: `url = "ws://127.0.0.1:8080"`},
+		{name: "wss", body: "url = \"wss://127.0.0.1:8083\"\ncert-file = \"c\"\nkey-file = \"k\""},
+		{name: "http without port", body: `url = "http://localhost"`},
+		{name: "lb count default", body: "url = \"tcp://:1\"\nlb-retry = \"count\""},
+		{name: "lb timed default", body: "url = \"tcp://:1\"\nlb-retry = \"timed\""},
+		{name: "lb count explicit", body: "url = \"tcp://:1\"\nlb-retry = \"count\"\nlb-retry-max = 5"},
+		{name: "lb all ignores max", body: "url = \"tcp://:1\"\nlb-retry = \"all\"\nlb-retry-max = 5"},
+		{name: "lb policies", body: "url = \"tcp://:1\"\nlb-policy = \"round-robin\""},
+
+		{name: "destination-only scheme", body: `url = "file:///srv"`, err: &wantErr{Key: ".url", Reason: `unsupported scheme "file"`}},
+		{name: "tcp needs port", body: `url = "tcp://0.0.0.0"`, err: &wantErr{Key: ".url", Reason: "port is required"}},
+		{name: "empty port", body: `url = "http://localhost:"`, err: &wantErr{Key: ".url", Reason: "empty port"}},
+		{name: "tls needs certificate", body: `url = "tls://:8003"`, err: &wantErr{Key: "", Reason: "a tls source needs cert-file and key-file"}},
+		{name: "wss needs key", body: "url = \"wss://:8083\"\ncert-file = \"c\"", err: &wantErr{Key: "", Reason: "a wss source needs cert-file and key-file"}},
+		{name: "insecure-skip-verify is for destinations", body: "url = \"tcp://:1\"\ncas-file = \"insecure-skip-verify\"", err: &wantErr{Key: ".cas-file", Reason: "only applies to destinations"}},
+		{name: "bad lb policy", body: "url = \"tcp://:1\"\nlb-policy = \"fastest\"", err: &wantErr{Key: ".lb-policy", Reason: `invalid value "fastest": must be one of "least-latency", "least-conns", "round-robin", "random"`}},
+		{name: "bad lb retry", body: "url = \"tcp://:1\"\nlb-retry = \"forever\"", err: &wantErr{Key: ".lb-retry", Reason: `invalid value "forever"`}},
+		{name: "negative lb retry max", body: "url = \"tcp://:1\"\nlb-retry = \"count\"\nlb-retry-max = -1", err: &wantErr{Key: ".lb-retry-max", Reason: "must not be negative"}},
+		{name: "negative dial timeout", body: "url = \"tcp://:1\"\ndial-timeout = \"-5s\"", err: &wantErr{Key: ".dial-timeout", Reason: "must not be negative"}},
+	}
+	check := map[string]func(*testing.T, config.SourceSettings){
+		"defaults": func(t *testing.T, s config.SourceSettings) {
+			if s.Name != "x" || s.Route != config.RouteAny || s.LBPolicy != config.LBPolicyNone || s.LBRetry != config.LBRetryNever || s.LBRetryMax != 0 {
+				t.Errorf("defaults: %+v", s)
+			}
+			if !reflect.DeepEqual(s.RelayEncryptions, []config.RelayEncryption{config.RelayEncryptionTLS}) {
+				t.Errorf("inherited encryptions: %v", s.RelayEncryptions)
+			}
+			if s.URL.Hostname() != "" || s.URL.Port() != "8000" {
+				t.Errorf("url %v", s.URL)
+			}
+		},
+		"all fields": func(t *testing.T, s config.SourceSettings) {
+			want := config.SourceSettings{
+				Name: "x", Route: config.RouteDirect,
+				RelayEncryptions: []config.RelayEncryption{config.RelayEncryptionDHXCP},
+				DialTimeout:      5 * time.Second, URL: s.URL,
+				CertFile: "/cert", KeyFile: "/key", CAsFile: "/cas",
+				LBPolicy: config.LBPolicyLeastConns, LBRetry: config.LBRetryTimed, LBRetryMax: 250,
+			}
+			if !reflect.DeepEqual(s, want) || s.URL.String() != "https://:8443/app" {
+				t.Errorf("got %+v", s)
+			}
+		},
+		"lb count default": func(t *testing.T, s config.SourceSettings) {
+			if s.LBRetryMax != 2 {
+				t.Errorf("count default %d", s.LBRetryMax)
+			}
+		},
+		"lb timed default": func(t *testing.T, s config.SourceSettings) {
+			if s.LBRetryMax != 1000 {
+				t.Errorf("timed default %d", s.LBRetryMax)
+			}
+		},
+		"lb count explicit": func(t *testing.T, s config.SourceSettings) {
+			if s.LBRetryMax != 5 {
+				t.Errorf("count %d", s.LBRetryMax)
+			}
+		},
+		"lb all ignores max": func(t *testing.T, s config.SourceSettings) {
+			if s.LBRetry != config.LBRetryAll || s.LBRetryMax != 0 {
+				t.Errorf("all: %q %d", s.LBRetry, s.LBRetryMax)
+			}
+		},
+		"lb policies": func(t *testing.T, s config.SourceSettings) {
+			if s.LBPolicy != config.LBPolicyRoundRobin {
+				t.Errorf("policy %q", s.LBPolicy)
+			}
+		},
+	}
+	runEndpointCases(t, "sources", tests, func(s config.ClientSettings) config.SourceSettings { return s.Sources["x"] }, check)
+}
+
+func TestEndpointNameMustNotBeEmpty(t *testing.T) {
+	path := writeFile(t, t.TempDir(), "c.toml", "[client]\ntoken = \"t\"\n[client.destinations.\"\"]\nurl = \"tcp://:1\"\n")
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = cfg.ClientSettings(nil)
+	wantErrors(t, err, wantErr{path, `client.destinations.""`, "name must not be empty"})
+}
