@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The test suite, as CI runs it: formatting, vet, staticcheck, generated
+# code, short fuzz runs of every fuzz target, then every test with the race
+# detector. The NAT lab tests need root, nftables and iproute2; without them
+# they skip, except under CI=true where they fail.
+#
+#   bash scripts/test.sh                 # everything
+#   FUZZTIME=1m bash scripts/test.sh     # longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+fuzztime=${FUZZTIME:-10s}
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '\.pb\.go$'))
+if [[ -n "$unformatted" ]]; then
+	echo "gofmt would change:" "$unformatted"
+	exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== staticcheck"
+go tool staticcheck ./...
+
+echo "== generated code is up to date"
+if command -v protoc >/dev/null; then
+	go generate ./...
+	git diff --exit-code -- '*.pb.go'
+elif [[ "${CI:-}" == true ]]; then
+	echo "protoc is missing" && exit 1
+else
+	echo "protoc not installed: skipped (apt-get install protobuf-compiler)"
+fi
+
+echo "== fuzz, $fuzztime per target"
+# Every "func FuzzX" in a _test.go file, run in its package.
+grep -rH --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(' . | while IFS=: read -r file decl; do
+	name=$(sed -E 's/^func (Fuzz[A-Za-z0-9_]+).*/\1/' <<<"$decl")
+	go test -run '^$' -fuzz "^${name}\$" -fuzztime "$fuzztime" "./$(dirname "${file#./}")"
+done
+
+echo "== go test"
+go test -race -count=1 -timeout 20m ./...
