@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Measurements, all from one run on this machine (needs root for the NAT
+# lab): time to a direct path and to the first fetch in each topology, and
+# bulk throughput through the tunnel against raw TCP across the same
+# namespaces, printed as a ratio; then the in-process loopback benchmark.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+echo "== NAT lab: path setup and throughput"
+CONNET_BENCH=1 go test -count=1 -v -run 'TestTopologies|TestThroughput' ./e2e | grep -E 'MEASURE|^(ok|FAIL|---)' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: MEASURE //'
+echo "== in-process tunnel over loopback"
+go test -run '^$' -bench TunnelThroughput -benchtime 3s . | grep -E '^Benchmark'
