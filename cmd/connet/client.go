@@ -194,6 +194,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	if len(cs.Destinations) == 0 && len(cs.Sources) == 0 {
 		log.Warn("no destinations or sources configured; the client only connects")
 	}
+	warnNotApplied(cs, log)
 
 	// Bind the sources' listeners first, so a taken port fails at once.
 	listeners := map[string]net.Listener{}
@@ -301,4 +302,19 @@ func resetKey(cs config.ClientSettings, log *slog.Logger) *[32]byte {
 		return nil
 	}
 	return &key
+}
+
+// warnNotApplied names the options that are valid but not applied by this
+// build, so nobody relies on them unawares.
+func warnNotApplied(cs config.ClientSettings, log *slog.Logger) {
+	for name, d := range cs.Destinations {
+		if d.ProxyProtoVersion != "" {
+			log.Warn("proxy-proto-version is not applied by this build", "destination", name)
+		}
+	}
+	for name, s := range cs.Sources {
+		if s.LBPolicy != "" || s.LBRetry != "" {
+			log.Warn("lb-policy and lb-retry are not applied by this build: the peer with the best path is used", "source", name)
+		}
+	}
 }
