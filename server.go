@@ -114,6 +114,8 @@ type Server struct {
 	cfg     *serverConfig
 	control *control.Server
 	status  net.Listener
+	// tempStore is a store dir made for this run only, removed after it.
+	tempStore string
 }
 
 // NewServer validates the options and prepares a server; Run starts it.
@@ -133,13 +135,14 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if len(cfg.restrictions) > 0 && len(cfg.restrictions) != len(cfg.tokens) {
 		return nil, fmt.Errorf("connet: %d token restrictions for %d tokens", len(cfg.restrictions), len(cfg.tokens))
 	}
+	var tempStore string
 	if cfg.storeDir == "" {
 		dir, err := os.MkdirTemp("", "connet-server-")
 		if err != nil {
 			return nil, fmt.Errorf("connet: store dir: %w", err)
 		}
 		cfg.logger.Warn("no store-dir set: state is kept in a temporary directory and lost on restart", "dir", dir)
-		cfg.storeDir = dir
+		cfg.storeDir, tempStore = dir, dir
 	}
 	key, err := store.LoadOrCreateKey(filepath.Join(cfg.storeDir, "stateless-reset.key"))
 	if err != nil {
@@ -176,7 +179,7 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, control: ctrl}
+	s := &Server{cfg: cfg, control: ctrl, tempStore: tempStore}
 	if cfg.statusAddr != "" {
 		if s.status, err = status.Listen(cfg.statusAddr); err != nil {
 			return nil, err
@@ -187,6 +190,9 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 
 // Run serves until ctx ends.
 func (s *Server) Run(ctx context.Context) error {
+	if s.tempStore != "" {
+		defer func() { _ = os.RemoveAll(s.tempStore) }()
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
