@@ -46,7 +46,11 @@ type endpointFlags struct {
 	lbRetryMax                             int
 }
 
-func newRootCommand() *cobra.Command {
+func newRootCommand() *cobra.Command { return newClientCommand(runClient) }
+
+// newClientCommand builds the root command around run, so tests can
+// exercise the flags and config loading without connecting.
+func newClientCommand(run func(context.Context, *pflag.FlagSet, *clientFlags) error) *cobra.Command {
 	var f clientFlags
 	cmd := &cobra.Command{
 		Use:   "connet",
@@ -58,7 +62,7 @@ reaching remote destinations) given by --config files and flags.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runClient(cmd.Context(), cmd.Flags(), &f)
+			return run(cmd.Context(), cmd.Flags(), &f)
 		},
 	}
 	fs := cmd.Flags()

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/spf13/pflag"
+)
+
+// run executes the command line in process and returns its output and error.
+func run(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.Execute()
+	return out.String(), err
+}
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckQuickstartConfigs(t *testing.T) {
+	dir := t.TempDir()
+	cert, err := testcert.New("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(dir)
+	if _, _, err := cert.WriteFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	server := writeFile(t, dir, "server.toml", `
+[server]
+tokens = ["client-d-token", "client-s-token"]
+
+[[server.ingress]]
+cert-file = "cert.pem"
+key-file = "key.pem"
+`)
+	dst := writeFile(t, dir, "destination.toml", `
+[client]
+token = "client-d-token"
+server-addr = "192.0.2.1:19190"
+server-cas-file = "cert.pem"
+
+[client.destinations.serviceA]
+url = "tcp://:3000"
+`)
+	out, err := run(t, "check", server, dst)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "ok: [client server]") {
+		t.Fatalf("check output %q does not list both sections", out)
+	}
+}
+
+func TestCheckNamesFileKeyAndReason(t *testing.T) {
+	dir := t.TempDir()
+	bad := writeFile(t, dir, "source.toml", `
+[client]
+token = "t"
+[client.sources.web]
+url = "tcp://:8000"
+dial-timeout = "5x"
+`)
+	_, err := run(t, "check", bad)
+	errs := config.Errors(err)
+	if len(errs) != 1 {
+		t.Fatalf("got %v, want one config error", err)
+	}
+	e := errs[0]
+	if e.Origin != bad || e.Key != "client.sources.web.dial-timeout" || !strings.Contains(e.Reason, "5x") {
+		t.Fatalf("error %+v does not name the file, the key and the bad value", e)
+	}
+}
+
+// loadClient runs the root command with args, loading and validating the
+// client config instead of connecting.
+func loadClient(t *testing.T, args ...string) (config.ClientSettings, error) {
+	t.Helper()
+	var settings config.ClientSettings
+	cmd := newClientCommand(func(_ context.Context, fs *pflag.FlagSet, f *clientFlags) error {
+		cfg, err := f.load(fs)
+		if err != nil {
+			return err
+		}
+		settings, err = cfg.ClientSettings(func(string) string { return "" })
+		return err
+	})
+	cmd.SetArgs(args)
+	cmd.SetOut(io.Discard)
+	err := cmd.Execute()
+	return settings, err
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "client.toml", `
+[client]
+token-file = "/nonexistent/token"
+server-addr = "192.0.2.1:19190"
+[client.sources.web]
+url = "tcp://:8000"
+`)
+	// --token beats token-file from the file (which would fail to read),
+	// and the source flags edit the source the file declares.
+	s, err := loadClient(t, "--config", cfg, "--token", "from-flag", "--src-name", "web", "--src-url", "tcp://:9000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Token != "from-flag" || s.ServerAddr != "192.0.2.1:19190" {
+		t.Fatalf("token %q, server %q", s.Token, s.ServerAddr)
+	}
+	if got := s.Sources["web"].URL.String(); got != "tcp://:9000" {
+		t.Fatalf("source url %q, want the flag's", got)
+	}
+}
+
+func TestBadFlagValueNamesTheFlag(t *testing.T) {
+	_, err := loadClient(t, "--token", "t", "--dst-name", "web", "--dst-url", "tcp://localhost:3000", "--dst-dial-timeout", "soon")
+	errs := config.Errors(err)
+	if len(errs) != 1 || errs[0].Origin != "flag --dst-dial-timeout" {
+		t.Fatalf("got %v, want one error attributed to flag --dst-dial-timeout", err)
+	}
+}
+
+func TestEndpointFlagsNeedAName(t *testing.T) {
+	if _, err := loadClient(t, "--token", "t", "--src-url", "tcp://:9000"); err == nil || !strings.Contains(err.Error(), "--src-name") {
+		t.Fatalf("got %v, want an error asking for --src-name", err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, "version")
+	if err != nil || strings.TrimSpace(out) == "" {
+		t.Fatalf("version: %q, %v", out, err)
+	}
+}

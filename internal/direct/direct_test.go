@@ -1,0 +1,192 @@
+package direct
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/quic-go/quic-go"
+)
+
+func newTransport(t *testing.T) *quic.Transport {
+	t.Helper()
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
+	return tr
+}
+
+func newIdentity(t *testing.T) *identity.Identity {
+	t.Helper()
+	id, err := identity.Generate("test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// listenPeer accepts peer connections for srv, admitting only the given
+// client identities.
+func listenPeer(t *testing.T, srv *identity.Identity, allowed ...identity.ID) (*quic.Transport, <-chan *quic.Conn) {
+	t.Helper()
+	tr := newTransport(t)
+	known := func(_ context.Context, id identity.ID) bool {
+		for _, a := range allowed {
+			if a == id {
+				return true
+			}
+		}
+		return false
+	}
+	ln, err := tr.Listen(srv.PinnedServerConfig(wire.ALPNPeer, known, 10*time.Millisecond), tuning.QUIC(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conns := make(chan *quic.Conn, 8)
+	go func() {
+		for {
+			c, err := ln.Accept(context.Background())
+			if err != nil {
+				return
+			}
+			conns <- c
+		}
+	}()
+	return tr, conns
+}
+
+func addrOf(tr *quic.Transport) netip.AddrPort {
+	return tr.Conn.LocalAddr().(*net.UDPAddr).AddrPort()
+}
+
+// TestDeadCandidateDoesNotDelay dials a dead candidate (a socket that never
+// answers), listed first, next to a live one, with a handshake timeout far
+// beyond the test's deadline: trying candidates one after another would
+// spend the whole deadline on the dead one, so success means they were not.
+func TestDeadCandidateDoesNotDelay(t *testing.T) {
+	client, server := newIdentity(t), newIdentity(t)
+	srvTr, _ := listenPeer(t, server, client.ID)
+	dead, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dead.Close()
+
+	conf := tuning.QUIC(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	candidates := []netip.AddrPort{dead.LocalAddr().(*net.UDPAddr).AddrPort(), addrOf(srvTr)}
+	conn, err := DialAny(ctx, newTransport(t), candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf)
+	if err != nil {
+		t.Fatalf("DialAny: %v", err)
+	}
+	defer conn.CloseWithError(0, "")
+	if got := conn.RemoteAddr().(*net.UDPAddr).AddrPort(); got != addrOf(srvTr) {
+		t.Fatalf("connected to %v, want the live candidate %v", got, addrOf(srvTr))
+	}
+}
+
+// TestPinning checks both directions of certificate pinning: a client that
+// expects another certificate refuses the server, and a server refuses a
+// client it was not told about.
+func TestPinning(t *testing.T) {
+	client, server, stranger := newIdentity(t), newIdentity(t), newIdentity(t)
+	srvTr, conns := listenPeer(t, server, client.ID)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conf := tuning.QUIC(2 * time.Second)
+	target := []netip.AddrPort{addrOf(srvTr)}
+
+	// The right pair connects.
+	conn, err := DialAny(ctx, newTransport(t), target, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf)
+	if err != nil {
+		t.Fatalf("pinned pair: %v", err)
+	}
+	_ = conn.CloseWithError(0, "")
+	<-conns
+
+	// Expecting the stranger's certificate, the client refuses the server.
+	if _, err := DialAny(ctx, newTransport(t), target, client.PinnedClientConfig(stranger.DER(), wire.ALPNPeer), conf); err == nil {
+		t.Fatal("client accepted a server certificate other than the pinned one")
+	}
+	// The stranger, though it pins the right server, is refused. In TLS
+	// 1.3 the client finishes its handshake before the server has checked
+	// the client certificate, so the refusal may arrive as the server
+	// closing the connection right after.
+	conn, err = DialAny(ctx, newTransport(t), target, stranger.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf)
+	if err == nil {
+		select {
+		case <-conn.Context().Done():
+			err = context.Cause(conn.Context())
+		case <-ctx.Done():
+			t.Fatal("server kept a connection from an unknown client")
+		}
+	}
+	var tlsErr *quic.TransportError
+	if !errors.As(err, &tlsErr) || !tlsErr.ErrorCode.IsCryptoError() {
+		t.Fatalf("unknown client: got %v, want a TLS alert from the server", err)
+	}
+	select {
+	case c := <-conns:
+		t.Fatalf("listener produced a connection from %v", c.RemoteAddr())
+	default:
+	}
+}
+
+func TestNoUsableCandidate(t *testing.T) {
+	client, server := newIdentity(t), newIdentity(t)
+	// An IPv4-only socket cannot reach IPv6 or link-local candidates.
+	candidates := []netip.AddrPort{
+		netip.MustParseAddrPort("[2001:db8::1]:1000"),
+		netip.MustParseAddrPort("169.254.1.1:1000"),
+	}
+	_, err := DialAny(context.Background(), newTransport(t), candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(0))
+	if !errors.Is(err, ErrNoCandidates) {
+		t.Fatalf("got %v, want ErrNoCandidates", err)
+	}
+}
+
+func TestUsableAndFamilies(t *testing.T) {
+	v4, v6 := Families(&net.UDPAddr{IP: net.IPv6unspecified, Port: 1})
+	if !v4 || !v6 {
+		t.Fatalf("unspecified IPv6 socket: v4=%v v6=%v, want dual-stack", v4, v6)
+	}
+	v4, v6 = Families(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1})
+	if !v4 || v6 {
+		t.Fatalf("IPv4 socket: v4=%v v6=%v", v4, v6)
+	}
+	for addr, want := range map[string]bool{
+		"192.0.2.1":        true,
+		"::ffff:192.0.2.1": true,
+		"2001:db8::1":      false, // IPv6 from an IPv4-only socket
+		"fe80::1":          false, // link-local needs a zone
+		"169.254.0.1":      false,
+		"0.0.0.0":          false,
+		"224.0.0.1":        false,
+	} {
+		if got := Usable(netip.MustParseAddr(addr), true, false); got != want {
+			t.Errorf("Usable(%s) = %v, want %v", addr, got, want)
+		}
+	}
+}
+
+func TestLocalAddrsSpecificIP(t *testing.T) {
+	laddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4242}
+	got, err := LocalAddrs(laddr, false)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("loopback without withLoopback: %v, %v", got, err)
+	}
+	got, err = LocalAddrs(laddr, true)
+	if err != nil || len(got) != 1 || got[0] != netip.MustParseAddrPort("127.0.0.1:4242") {
+		t.Fatalf("loopback with withLoopback: %v, %v", got, err)
+	}
+}

@@ -1,0 +1,95 @@
+package peer
+
+import (
+	"context"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/path"
+)
+
+func testInfo(b byte, endpoints ...Endpoint) Info {
+	return Info{
+		ID:         identity.ID{b},
+		Candidates: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.1:19192")},
+		Endpoints:  endpoints,
+	}
+}
+
+func TestRegistryLifecycle(t *testing.T) {
+	started := make(chan *Peer, 4)
+	r := NewRegistry(time.Hour, func(p *Peer) {
+		started <- p
+		<-p.Gone()
+	})
+	defer r.Close()
+	web := Endpoint{Name: "web", Role: Destination, Route: path.RouteAny}
+
+	r.Apply([]Info{testInfo(1, web)})
+	p := <-started
+	if got := r.WithEndpoint("web", Destination); len(got) != 1 || got[0] != p {
+		t.Fatalf("WithEndpoint: %v", got)
+	}
+	if r.WithEndpoint("web", Source) != nil {
+		t.Fatal("a destination was listed as a source")
+	}
+
+	// Unannounced: still known (its paths stay usable) but not announced,
+	// and not forgotten before the linger period.
+	r.Apply(nil)
+	st, _ := p.State()
+	if st.Announced {
+		t.Fatal("peer still announced after the server dropped it")
+	}
+	select {
+	case <-p.Gone():
+		t.Fatal("peer forgotten before its linger period")
+	default:
+	}
+	// Announced again: the same peer, no second maintainer.
+	r.Apply([]Info{testInfo(1, web)})
+	if st, _ := p.State(); !st.Announced {
+		t.Fatal("peer not announced again")
+	}
+	select {
+	case <-started:
+		t.Fatal("a second maintainer started for the same peer")
+	default:
+	}
+}
+
+func TestRegistryForgetsAfterLinger(t *testing.T) {
+	r := NewRegistry(time.Millisecond, func(p *Peer) { <-p.Gone() })
+	defer r.Close()
+	r.Apply([]Info{testInfo(2)})
+	p := r.Get(identity.ID{2})
+	r.Apply(nil)
+	select {
+	case <-p.Gone():
+	case <-time.After(10 * time.Second):
+		t.Fatal("peer never forgotten")
+	}
+	if r.Get(identity.ID{2}) != nil {
+		t.Fatal("forgotten peer still in the registry")
+	}
+}
+
+func TestKnownWaitsForAnnouncement(t *testing.T) {
+	r := NewRegistry(time.Hour, func(p *Peer) { <-p.Gone() })
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan bool)
+	go func() { done <- r.Known(ctx, identity.ID{3}) }()
+	r.Apply([]Info{testInfo(3)})
+	if !<-done {
+		t.Fatal("Known did not see the announcement it waited for")
+	}
+	short, cancel2 := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel2()
+	if r.Known(short, identity.ID{4}) {
+		t.Fatal("Known accepted a peer never announced")
+	}
+}
