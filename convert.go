@@ -35,32 +35,11 @@ func peerInfo(p *pb.Peer) (peer.Info, error) {
 	return info, nil
 }
 
-func roleFromPB(r pb.Role) peer.Role {
-	if r == pb.Role_ROLE_SOURCE {
-		return peer.Source
-	}
-	return peer.Destination
-}
+func roleFromPB(r pb.Role) peer.Role { return peer.Role(wire.RoleName(r)) }
 
-func routeFromPB(r pb.Route) path.Route {
-	switch r {
-	case pb.Route_ROUTE_DIRECT:
-		return path.RouteDirect
-	case pb.Route_ROUTE_RELAY:
-		return path.RouteRelay
-	}
-	return path.RouteAny
-}
+func routeFromPB(r pb.Route) path.Route { return path.Route(wire.RouteName(r)) }
 
-func routeToPB(r path.Route) pb.Route {
-	switch r {
-	case path.RouteDirect:
-		return pb.Route_ROUTE_DIRECT
-	case path.RouteRelay:
-		return pb.Route_ROUTE_RELAY
-	}
-	return pb.Route_ROUTE_ANY
-}
+func routeToPB(r path.Route) pb.Route { return wire.RouteFromName(string(r)) }
 
 func errorFromPB(e *pb.Error) error {
 	if err := wire.FromPB(e); err != nil {

@@ -17,23 +17,9 @@ import (
 // service.
 func (d *deployment) serveEcho() {
 	d.t.Helper()
-	ln, err := d.lab.A.ListenTCP("127.0.0.1:" + servicePort)
-	if err != nil {
-		d.t.Fatal(err)
-	}
-	d.t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				_, _ = io.Copy(conn, conn)
-			}()
-		}
-	}()
+	serveTCP(d.t, d.lab.A, "127.0.0.1:"+servicePort, func(conn net.Conn) {
+		_, _ = io.Copy(conn, conn)
+	})
 }
 
 // echoConn is a connection through the source on B to the echo service.

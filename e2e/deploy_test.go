@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -214,4 +215,27 @@ func randomBody(t *testing.T, n int) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// serveTCP listens at addr in h's namespace and runs handle for each
+// connection (closing it afterwards) until the test ends.
+func serveTCP(t *testing.T, h *natlab.Host, addr string, handle func(net.Conn)) {
+	t.Helper()
+	ln, err := h.ListenTCP(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				handle(conn)
+			}()
+		}
+	}()
 }

@@ -62,24 +62,10 @@ url = "tcp://%s"
 // serveSink accepts connections at addr in h's namespace, reads each to
 // its end and answers with the number of bytes read.
 func serveSink(t *testing.T, h *natlab.Host, addr string) {
-	ln, err := h.ListenTCP(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer conn.Close()
-				n, _ := io.Copy(io.Discard, conn)
-				_ = binary.Write(conn, binary.BigEndian, uint64(n))
-			}()
-		}
-	}()
+	serveTCP(t, h, addr, func(conn net.Conn) {
+		n, _ := io.Copy(io.Discard, conn)
+		_ = binary.Write(conn, binary.BigEndian, uint64(n))
+	})
 }
 
 // measure sends to addr from h for benchDuration and returns MB/s as

@@ -179,7 +179,7 @@ func (r *registry) snapshot() []ClientStatus {
 	for _, c := range r.clients {
 		cs := ClientStatus{ID: c.id.String(), Metadata: c.metadata, Observed: c.observed.String()}
 		for _, e := range c.endpoints {
-			cs.Endpoints = append(cs.Endpoints, EndpointStatus{Name: e.GetName(), Role: roleName(e.GetRole()), Route: routeName(e.GetRoute())})
+			cs.Endpoints = append(cs.Endpoints, EndpointStatus{Name: e.GetName(), Role: wire.RoleName(e.GetRole()), Route: wire.RouteName(e.GetRoute())})
 		}
 		out = append(out, cs)
 	}

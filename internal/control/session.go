@@ -200,7 +200,7 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 		if role != pb.Role_ROLE_DESTINATION && role != pb.Role_ROLE_SOURCE {
 			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %q: unknown role %d", name, role)
 		}
-		key := roleName(role) + "/" + name
+		key := wire.RoleName(role) + "/" + name
 		if seen[key] {
 			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %s announced twice", key)
 		}
@@ -209,7 +209,7 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 		switch {
 		case tok.NameMatches != nil && !tok.NameMatches.MatchString(name):
 			reason = fmt.Sprintf("name %q does not match this token's name restriction", name)
-		case tok.Role != "" && tok.Role != roleName(role):
+		case tok.Role != "" && tok.Role != wire.RoleName(role):
 			reason = fmt.Sprintf("this token may only be used for %s endpoints", tok.Role)
 		}
 		if reason != "" {
@@ -220,24 +220,4 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 		endpoints = append(endpoints, e)
 	}
 	return locals, endpoints, refused, nil
-}
-
-func roleName(r pb.Role) string {
-	switch r {
-	case pb.Role_ROLE_DESTINATION:
-		return "destination"
-	case pb.Role_ROLE_SOURCE:
-		return "source"
-	}
-	return "unknown"
-}
-
-func routeName(r pb.Route) string {
-	switch r {
-	case pb.Route_ROUTE_DIRECT:
-		return "direct"
-	case pb.Route_ROUTE_RELAY:
-		return "relay"
-	}
-	return "any"
 }
