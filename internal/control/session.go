@@ -72,7 +72,8 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 	_ = conn.CloseWithError(codeOK, "")
 }
 
-var errAuth = errors.New("authentication failed")
+// errAuth marks the refusals that are the client's fault (token, address).
+var errAuth = errors.New("access denied")
 
 func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *quic.Stream, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)

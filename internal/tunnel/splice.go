@@ -71,8 +71,8 @@ func abort(c HalfCloser) {
 type onlyWriter struct{ io.Writer }
 type onlyReader struct{ io.Reader }
 
-// TCP adapts a *net.TCPConn (or any conn with CloseWrite) to HalfCloser;
-// connections without half-close get a full close instead.
+// TCP adapts a net.Conn to HalfCloser: a *net.TCPConn or a tunnelled conn
+// keeps its half-close; connections without one get a full close instead.
 func TCP(c net.Conn) HalfCloser {
 	if h, ok := c.(HalfCloser); ok {
 		return h
