@@ -427,12 +427,14 @@ func (x *HelloReply) GetClientId() []byte {
 }
 
 type Endpoint struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Role          Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=connet.v1.Role" json:"role,omitempty"`
-	Route         Route                  `protobuf:"varint,3,opt,name=route,proto3,enum=connet.v1.Route" json:"route,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role  Role                   `protobuf:"varint,2,opt,name=role,proto3,enum=connet.v1.Role" json:"role,omitempty"`
+	Route Route                  `protobuf:"varint,3,opt,name=route,proto3,enum=connet.v1.Route" json:"route,omitempty"`
+	// Encryptions this endpoint accepts over relays: "none", "tls", "dhxcp".
+	RelayEncryptions []string `protobuf:"bytes,4,rep,name=relay_encryptions,json=relayEncryptions,proto3" json:"relay_encryptions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Endpoint) Reset() {
@@ -486,14 +488,23 @@ func (x *Endpoint) GetRoute() Route {
 	return Route_ROUTE_ANY
 }
 
+func (x *Endpoint) GetRelayEncryptions() []string {
+	if x != nil {
+		return x.RelayEncryptions
+	}
+	return nil
+}
+
 // ClientState is the whole state of a client; each message replaces the
 // previous one.
 type ClientState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Addresses of the client's own interfaces at which it accepts direct
 	// connections; the server adds the observed address itself.
-	LocalAddrs    []*AddrPort `protobuf:"bytes,1,rep,name=local_addrs,json=localAddrs,proto3" json:"local_addrs,omitempty"`
-	Endpoints     []*Endpoint `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	LocalAddrs []*AddrPort `protobuf:"bytes,1,rep,name=local_addrs,json=localAddrs,proto3" json:"local_addrs,omitempty"`
+	Endpoints  []*Endpoint `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Relays (by id) the client is connected to right now.
+	Relays        [][]byte `protobuf:"bytes,3,rep,name=relays,proto3" json:"relays,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -542,15 +553,23 @@ func (x *ClientState) GetEndpoints() []*Endpoint {
 	return nil
 }
 
+func (x *ClientState) GetRelays() [][]byte {
+	if x != nil {
+		return x.Relays
+	}
+	return nil
+}
+
 // PeerEndpoint is one endpoint a peer shares with the receiving client.
 type PeerEndpoint struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Name  string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The peer's role for this endpoint (the opposite of the receiver's).
-	Role          Role  `protobuf:"varint,2,opt,name=role,proto3,enum=connet.v1.Role" json:"role,omitempty"`
-	Route         Route `protobuf:"varint,3,opt,name=route,proto3,enum=connet.v1.Route" json:"route,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Role             Role     `protobuf:"varint,2,opt,name=role,proto3,enum=connet.v1.Role" json:"role,omitempty"`
+	Route            Route    `protobuf:"varint,3,opt,name=route,proto3,enum=connet.v1.Route" json:"route,omitempty"`
+	RelayEncryptions []string `protobuf:"bytes,4,rep,name=relay_encryptions,json=relayEncryptions,proto3" json:"relay_encryptions,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *PeerEndpoint) Reset() {
@@ -604,14 +623,23 @@ func (x *PeerEndpoint) GetRoute() Route {
 	return Route_ROUTE_ANY
 }
 
+func (x *PeerEndpoint) GetRelayEncryptions() []string {
+	if x != nil {
+		return x.RelayEncryptions
+	}
+	return nil
+}
+
 type Peer struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Id    []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// DER certificate the peer presents in direct connections; pinned.
-	Certificate   []byte          `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
-	Candidates    []*AddrPort     `protobuf:"bytes,3,rep,name=candidates,proto3" json:"candidates,omitempty"`
-	Metadata      string          `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
-	Endpoints     []*PeerEndpoint `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	Certificate []byte          `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	Candidates  []*AddrPort     `protobuf:"bytes,3,rep,name=candidates,proto3" json:"candidates,omitempty"`
+	Metadata    string          `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Endpoints   []*PeerEndpoint `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	// Relays (by id) the peer is connected to.
+	Relays        [][]byte `protobuf:"bytes,6,rep,name=relays,proto3" json:"relays,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -677,6 +705,13 @@ func (x *Peer) GetMetadata() string {
 func (x *Peer) GetEndpoints() []*PeerEndpoint {
 	if x != nil {
 		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *Peer) GetRelays() [][]byte {
+	if x != nil {
+		return x.Relays
 	}
 	return nil
 }
@@ -747,8 +782,11 @@ type ServerState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Peers []*Peer                `protobuf:"bytes,1,rep,name=peers,proto3" json:"peers,omitempty"`
 	// Endpoints the server refused, with the reason.
-	Refused       []*EndpointStatus `protobuf:"bytes,2,rep,name=refused,proto3" json:"refused,omitempty"`
-	Observed      *AddrPort         `protobuf:"bytes,3,opt,name=observed,proto3" json:"observed,omitempty"`
+	Refused  []*EndpointStatus `protobuf:"bytes,2,rep,name=refused,proto3" json:"refused,omitempty"`
+	Observed *AddrPort         `protobuf:"bytes,3,opt,name=observed,proto3" json:"observed,omitempty"`
+	// Relays the client may use, and the grant that admits it there.
+	Relays        []*Relay     `protobuf:"bytes,4,rep,name=relays,proto3" json:"relays,omitempty"`
+	Grant         *SignedGrant `protobuf:"bytes,5,opt,name=grant,proto3" json:"grant,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -804,6 +842,468 @@ func (x *ServerState) GetObserved() *AddrPort {
 	return nil
 }
 
+func (x *ServerState) GetRelays() []*Relay {
+	if x != nil {
+		return x.Relays
+	}
+	return nil
+}
+
+func (x *ServerState) GetGrant() *SignedGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// Relay is a relay server as clients learn of it.
+type Relay struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    []byte                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// DER certificate the relay presents; pinned by clients.
+	Certificate []byte `protobuf:"bytes,2,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	// host:port values to dial, in order of preference.
+	Hostports     []string `protobuf:"bytes,3,rep,name=hostports,proto3" json:"hostports,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Relay) Reset() {
+	*x = Relay{}
+	mi := &file_connet_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Relay) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Relay) ProtoMessage() {}
+
+func (x *Relay) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Relay.ProtoReflect.Descriptor instead.
+func (*Relay) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Relay) GetId() []byte {
+	if x != nil {
+		return x.Id
+	}
+	return nil
+}
+
+func (x *Relay) GetCertificate() []byte {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *Relay) GetHostports() []string {
+	if x != nil {
+		return x.Hostports
+	}
+	return nil
+}
+
+// Grant says what a client may do at relays. The control server signs it,
+// so relays can check it without asking the control server.
+type Grant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      []byte                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Endpoints     []*Endpoint            `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
+	ExpiresUnix   int64                  `protobuf:"varint,3,opt,name=expires_unix,json=expiresUnix,proto3" json:"expires_unix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Grant) Reset() {
+	*x = Grant{}
+	mi := &file_connet_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Grant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Grant) ProtoMessage() {}
+
+func (x *Grant) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Grant.ProtoReflect.Descriptor instead.
+func (*Grant) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Grant) GetClientId() []byte {
+	if x != nil {
+		return x.ClientId
+	}
+	return nil
+}
+
+func (x *Grant) GetEndpoints() []*Endpoint {
+	if x != nil {
+		return x.Endpoints
+	}
+	return nil
+}
+
+func (x *Grant) GetExpiresUnix() int64 {
+	if x != nil {
+		return x.ExpiresUnix
+	}
+	return 0
+}
+
+type SignedGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A serialized Grant.
+	Grant []byte `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	// Ed25519 signature of the grant bytes by the control server's grant key.
+	Signature     []byte `protobuf:"bytes,2,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedGrant) Reset() {
+	*x = SignedGrant{}
+	mi := &file_connet_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedGrant) ProtoMessage() {}
+
+func (x *SignedGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedGrant.ProtoReflect.Descriptor instead.
+func (*SignedGrant) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *SignedGrant) GetGrant() []byte {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+func (x *SignedGrant) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
+type RelayHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Token         string                 `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	Metadata      string                 `protobuf:"bytes,2,opt,name=metadata,proto3" json:"metadata,omitempty"`
+	Hostports     []string               `protobuf:"bytes,3,rep,name=hostports,proto3" json:"hostports,omitempty"`
+	BuildVersion  string                 `protobuf:"bytes,4,opt,name=build_version,json=buildVersion,proto3" json:"build_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayHello) Reset() {
+	*x = RelayHello{}
+	mi := &file_connet_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayHello) ProtoMessage() {}
+
+func (x *RelayHello) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayHello.ProtoReflect.Descriptor instead.
+func (*RelayHello) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RelayHello) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RelayHello) GetMetadata() string {
+	if x != nil {
+		return x.Metadata
+	}
+	return ""
+}
+
+func (x *RelayHello) GetHostports() []string {
+	if x != nil {
+		return x.Hostports
+	}
+	return nil
+}
+
+func (x *RelayHello) GetBuildVersion() string {
+	if x != nil {
+		return x.BuildVersion
+	}
+	return ""
+}
+
+type RelayHelloReply struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// The Ed25519 public key that signs client grants.
+	GrantKey      []byte `protobuf:"bytes,2,opt,name=grant_key,json=grantKey,proto3" json:"grant_key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayHelloReply) Reset() {
+	*x = RelayHelloReply{}
+	mi := &file_connet_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayHelloReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayHelloReply) ProtoMessage() {}
+
+func (x *RelayHelloReply) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayHelloReply.ProtoReflect.Descriptor instead.
+func (*RelayHelloReply) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *RelayHelloReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+func (x *RelayHelloReply) GetGrantKey() []byte {
+	if x != nil {
+		return x.GrantKey
+	}
+	return nil
+}
+
+type RelayReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayReply) Reset() {
+	*x = RelayReply{}
+	mi := &file_connet_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayReply) ProtoMessage() {}
+
+func (x *RelayReply) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayReply.ProtoReflect.Descriptor instead.
+func (*RelayReply) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RelayReply) GetError() *Error {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+type RelayConnect struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayConnect) Reset() {
+	*x = RelayConnect{}
+	mi := &file_connet_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayConnect) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayConnect) ProtoMessage() {}
+
+func (x *RelayConnect) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayConnect.ProtoReflect.Descriptor instead.
+func (*RelayConnect) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *RelayConnect) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *RelayConnect) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+type RelayIncoming struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
+	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayIncoming) Reset() {
+	*x = RelayIncoming{}
+	mi := &file_connet_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayIncoming) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayIncoming) ProtoMessage() {}
+
+func (x *RelayIncoming) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayIncoming.ProtoReflect.Descriptor instead.
+func (*RelayIncoming) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *RelayIncoming) GetPeer() []byte {
+	if x != nil {
+		return x.Peer
+	}
+	return nil
+}
+
+func (x *RelayIncoming) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
 type StreamRequest struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	Endpoint string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
@@ -816,7 +1316,7 @@ type StreamRequest struct {
 
 func (x *StreamRequest) Reset() {
 	*x = StreamRequest{}
-	mi := &file_connet_proto_msgTypes[10]
+	mi := &file_connet_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -828,7 +1328,7 @@ func (x *StreamRequest) String() string {
 func (*StreamRequest) ProtoMessage() {}
 
 func (x *StreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[10]
+	mi := &file_connet_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -841,7 +1341,7 @@ func (x *StreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
 func (*StreamRequest) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{10}
+	return file_connet_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *StreamRequest) GetEndpoint() string {
@@ -867,7 +1367,7 @@ type StreamReply struct {
 
 func (x *StreamReply) Reset() {
 	*x = StreamReply{}
-	mi := &file_connet_proto_msgTypes[11]
+	mi := &file_connet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1379,7 @@ func (x *StreamReply) String() string {
 func (*StreamReply) ProtoMessage() {}
 
 func (x *StreamReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[11]
+	mi := &file_connet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1392,7 @@ func (x *StreamReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamReply.ProtoReflect.Descriptor instead.
 func (*StreamReply) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{11}
+	return file_connet_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamReply) GetError() *Error {
@@ -921,19 +1421,22 @@ const file_connet_proto_rawDesc = "" +
 	"HelloReply\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12/\n" +
 	"\bobserved\x18\x02 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\x12\x1b\n" +
-	"\tclient_id\x18\x03 \x01(\fR\bclientId\"k\n" +
+	"\tclient_id\x18\x03 \x01(\fR\bclientId\"\x98\x01\n" +
 	"\bEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
-	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\"v\n" +
+	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\x12+\n" +
+	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\x8e\x01\n" +
 	"\vClientState\x124\n" +
 	"\vlocal_addrs\x18\x01 \x03(\v2\x13.connet.v1.AddrPortR\n" +
 	"localAddrs\x121\n" +
-	"\tendpoints\x18\x02 \x03(\v2\x13.connet.v1.EndpointR\tendpoints\"o\n" +
+	"\tendpoints\x18\x02 \x03(\v2\x13.connet.v1.EndpointR\tendpoints\x12\x16\n" +
+	"\x06relays\x18\x03 \x03(\fR\x06relays\"\x9c\x01\n" +
 	"\fPeerEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
-	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\"\xc0\x01\n" +
+	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\x12+\n" +
+	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\xd8\x01\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12 \n" +
 	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x123\n" +
@@ -941,15 +1444,47 @@ const file_connet_proto_rawDesc = "" +
 	"candidates\x18\x03 \x03(\v2\x13.connet.v1.AddrPortR\n" +
 	"candidates\x12\x1a\n" +
 	"\bmetadata\x18\x04 \x01(\tR\bmetadata\x125\n" +
-	"\tendpoints\x18\x05 \x03(\v2\x17.connet.v1.PeerEndpointR\tendpoints\"q\n" +
+	"\tendpoints\x18\x05 \x03(\v2\x17.connet.v1.PeerEndpointR\tendpoints\x12\x16\n" +
+	"\x06relays\x18\x06 \x03(\fR\x06relays\"q\n" +
 	"\x0eEndpointStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
-	"\x05error\x18\x03 \x01(\v2\x10.connet.v1.ErrorR\x05error\"\x9a\x01\n" +
+	"\x05error\x18\x03 \x01(\v2\x10.connet.v1.ErrorR\x05error\"\xf2\x01\n" +
 	"\vServerState\x12%\n" +
 	"\x05peers\x18\x01 \x03(\v2\x0f.connet.v1.PeerR\x05peers\x123\n" +
 	"\arefused\x18\x02 \x03(\v2\x19.connet.v1.EndpointStatusR\arefused\x12/\n" +
-	"\bobserved\x18\x03 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\"X\n" +
+	"\bobserved\x18\x03 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\x12(\n" +
+	"\x06relays\x18\x04 \x03(\v2\x10.connet.v1.RelayR\x06relays\x12,\n" +
+	"\x05grant\x18\x05 \x01(\v2\x16.connet.v1.SignedGrantR\x05grant\"W\n" +
+	"\x05Relay\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\fR\x02id\x12 \n" +
+	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x12\x1c\n" +
+	"\thostports\x18\x03 \x03(\tR\thostports\"z\n" +
+	"\x05Grant\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\fR\bclientId\x121\n" +
+	"\tendpoints\x18\x02 \x03(\v2\x13.connet.v1.EndpointR\tendpoints\x12!\n" +
+	"\fexpires_unix\x18\x03 \x01(\x03R\vexpiresUnix\"A\n" +
+	"\vSignedGrant\x12\x14\n" +
+	"\x05grant\x18\x01 \x01(\fR\x05grant\x12\x1c\n" +
+	"\tsignature\x18\x02 \x01(\fR\tsignature\"\x81\x01\n" +
+	"\n" +
+	"RelayHello\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x12\x1a\n" +
+	"\bmetadata\x18\x02 \x01(\tR\bmetadata\x12\x1c\n" +
+	"\thostports\x18\x03 \x03(\tR\thostports\x12#\n" +
+	"\rbuild_version\x18\x04 \x01(\tR\fbuildVersion\"V\n" +
+	"\x0fRelayHelloReply\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12\x1b\n" +
+	"\tgrant_key\x18\x02 \x01(\fR\bgrantKey\"4\n" +
+	"\n" +
+	"RelayReply\x12&\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\">\n" +
+	"\fRelayConnect\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"?\n" +
+	"\rRelayIncoming\x12\x12\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1a\n" +
+	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"X\n" +
 	"\rStreamRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12+\n" +
 	"\x06origin\x18\x02 \x01(\v2\x13.connet.v1.AddrPortR\x06origin\"5\n" +
@@ -987,23 +1522,31 @@ func file_connet_proto_rawDescGZIP() []byte {
 }
 
 var file_connet_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_connet_proto_goTypes = []any{
-	(ErrorCode)(0),         // 0: connet.v1.ErrorCode
-	(Role)(0),              // 1: connet.v1.Role
-	(Route)(0),             // 2: connet.v1.Route
-	(*AddrPort)(nil),       // 3: connet.v1.AddrPort
-	(*Error)(nil),          // 4: connet.v1.Error
-	(*Hello)(nil),          // 5: connet.v1.Hello
-	(*HelloReply)(nil),     // 6: connet.v1.HelloReply
-	(*Endpoint)(nil),       // 7: connet.v1.Endpoint
-	(*ClientState)(nil),    // 8: connet.v1.ClientState
-	(*PeerEndpoint)(nil),   // 9: connet.v1.PeerEndpoint
-	(*Peer)(nil),           // 10: connet.v1.Peer
-	(*EndpointStatus)(nil), // 11: connet.v1.EndpointStatus
-	(*ServerState)(nil),    // 12: connet.v1.ServerState
-	(*StreamRequest)(nil),  // 13: connet.v1.StreamRequest
-	(*StreamReply)(nil),    // 14: connet.v1.StreamReply
+	(ErrorCode)(0),          // 0: connet.v1.ErrorCode
+	(Role)(0),               // 1: connet.v1.Role
+	(Route)(0),              // 2: connet.v1.Route
+	(*AddrPort)(nil),        // 3: connet.v1.AddrPort
+	(*Error)(nil),           // 4: connet.v1.Error
+	(*Hello)(nil),           // 5: connet.v1.Hello
+	(*HelloReply)(nil),      // 6: connet.v1.HelloReply
+	(*Endpoint)(nil),        // 7: connet.v1.Endpoint
+	(*ClientState)(nil),     // 8: connet.v1.ClientState
+	(*PeerEndpoint)(nil),    // 9: connet.v1.PeerEndpoint
+	(*Peer)(nil),            // 10: connet.v1.Peer
+	(*EndpointStatus)(nil),  // 11: connet.v1.EndpointStatus
+	(*ServerState)(nil),     // 12: connet.v1.ServerState
+	(*Relay)(nil),           // 13: connet.v1.Relay
+	(*Grant)(nil),           // 14: connet.v1.Grant
+	(*SignedGrant)(nil),     // 15: connet.v1.SignedGrant
+	(*RelayHello)(nil),      // 16: connet.v1.RelayHello
+	(*RelayHelloReply)(nil), // 17: connet.v1.RelayHelloReply
+	(*RelayReply)(nil),      // 18: connet.v1.RelayReply
+	(*RelayConnect)(nil),    // 19: connet.v1.RelayConnect
+	(*RelayIncoming)(nil),   // 20: connet.v1.RelayIncoming
+	(*StreamRequest)(nil),   // 21: connet.v1.StreamRequest
+	(*StreamReply)(nil),     // 22: connet.v1.StreamReply
 }
 var file_connet_proto_depIdxs = []int32{
 	0,  // 0: connet.v1.Error.code:type_name -> connet.v1.ErrorCode
@@ -1022,13 +1565,18 @@ var file_connet_proto_depIdxs = []int32{
 	10, // 13: connet.v1.ServerState.peers:type_name -> connet.v1.Peer
 	11, // 14: connet.v1.ServerState.refused:type_name -> connet.v1.EndpointStatus
 	3,  // 15: connet.v1.ServerState.observed:type_name -> connet.v1.AddrPort
-	3,  // 16: connet.v1.StreamRequest.origin:type_name -> connet.v1.AddrPort
-	4,  // 17: connet.v1.StreamReply.error:type_name -> connet.v1.Error
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	13, // 16: connet.v1.ServerState.relays:type_name -> connet.v1.Relay
+	15, // 17: connet.v1.ServerState.grant:type_name -> connet.v1.SignedGrant
+	7,  // 18: connet.v1.Grant.endpoints:type_name -> connet.v1.Endpoint
+	4,  // 19: connet.v1.RelayHelloReply.error:type_name -> connet.v1.Error
+	4,  // 20: connet.v1.RelayReply.error:type_name -> connet.v1.Error
+	3,  // 21: connet.v1.StreamRequest.origin:type_name -> connet.v1.AddrPort
+	4,  // 22: connet.v1.StreamReply.error:type_name -> connet.v1.Error
+	23, // [23:23] is the sub-list for method output_type
+	23, // [23:23] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_connet_proto_init() }
@@ -1042,7 +1590,7 @@ func file_connet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connet_proto_rawDesc), len(file_connet_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   12,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
