@@ -1,10 +1,13 @@
 package control
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
 	"sync"
+	"time"
 
+	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -26,20 +29,53 @@ type client struct {
 	locals    []netip.AddrPort
 	endpoints []*pb.Endpoint
 	refused   []*pb.EndpointStatus
+	relays    [][]byte
 
 	// dirty is bumped whenever what the client should know changed.
 	dirty notify.Value[uint64]
 }
 
-// registry indexes connected clients by identity and endpoint name.
+// registry indexes connected clients by identity and endpoint name, and
+// knows the relays clients may use.
 type registry struct {
+	grants *grant.Signer
+
 	mu      sync.Mutex
 	clients map[identity.ID]*client
 	byName  map[string]map[identity.ID]*client
+	relays  map[identity.ID]*pb.Relay
 }
 
-func newRegistry() *registry {
-	return &registry{clients: map[identity.ID]*client{}, byName: map[string]map[identity.ID]*client{}}
+func newRegistry(grants *grant.Signer) *registry {
+	return &registry{
+		grants:  grants,
+		clients: map[identity.ID]*client{},
+		byName:  map[string]map[identity.ID]*client{},
+		relays:  map[identity.ID]*pb.Relay{},
+	}
+}
+
+// addRelay offers a relay to every client, until the returned func
+// withdraws it.
+func (r *registry) addRelay(id identity.ID, relay *pb.Relay) (remove func()) {
+	r.mu.Lock()
+	r.relays[id] = relay
+	r.touchAllLocked()
+	r.mu.Unlock()
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.relays[id] == relay {
+			delete(r.relays, id)
+			r.touchAllLocked()
+		}
+	}
+}
+
+func (r *registry) touchAllLocked() {
+	for _, c := range r.clients {
+		c.dirty.Update(func(n uint64) uint64 { return n + 1 })
+	}
 }
 
 // add registers c, replacing (and disconnecting) an earlier connection with
@@ -70,7 +106,7 @@ func (r *registry) remove(c *client) {
 }
 
 // update records a client's new state and wakes every client it concerns.
-func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.Endpoint, refused []*pb.EndpointStatus) {
+func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.Endpoint, refused []*pb.EndpointStatus, relays [][]byte) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.clients[c.id] != c {
@@ -78,6 +114,9 @@ func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.En
 	}
 	c.locals = locals
 	c.refused = refused
+	c.relays = relays
+	// Every peer sharing a name with c is woken, which covers changes of
+	// c's addresses and relays as well as of its endpoints.
 	r.setEndpointsLocked(c, endpoints)
 	c.dirty.Update(func(n uint64) uint64 { return n + 1 })
 }
@@ -132,11 +171,13 @@ func (r *registry) stateFor(c *client) *pb.ServerState {
 				}
 				p := peers[id]
 				if p == nil {
-					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o)}
+					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o)}
 					peers[id] = p
 					order = append(order, id)
 				}
-				p.Endpoints = append(p.Endpoints, &pb.PeerEndpoint{Name: oe.GetName(), Role: oe.GetRole(), Route: oe.GetRoute()})
+				p.Endpoints = append(p.Endpoints, &pb.PeerEndpoint{
+					Name: oe.GetName(), Role: oe.GetRole(), Route: oe.GetRoute(), RelayEncryptions: oe.GetRelayEncryptions(),
+				})
 			}
 		}
 	}
@@ -146,7 +187,28 @@ func (r *registry) stateFor(c *client) *pb.ServerState {
 	for _, id := range order {
 		st.Peers = append(st.Peers, peers[id])
 	}
+	for _, id := range slices.SortedFunc(maps.Keys(r.relays), func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) }) {
+		st.Relays = append(st.Relays, r.relays[id])
+	}
+	if r.grants != nil && len(st.Relays) > 0 {
+		sg, err := r.grants.Sign(c.id, c.endpoints, time.Now())
+		if err == nil {
+			st.Grant = sg
+		}
+	}
 	return st
+}
+
+// knownRelaysLocked lists the relays o reports being at that this server
+// knows; others cannot be used by o's peers.
+func (r *registry) knownRelaysLocked(o *client) [][]byte {
+	var out [][]byte
+	for _, id := range o.relays {
+		if rid, err := identity.ParseID(id); err == nil && r.relays[rid] != nil {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // candidates lists where peers can reach o: the address the server saw

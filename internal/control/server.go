@@ -10,7 +10,10 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/p2pconnet/connet/internal/grant"
+	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
 )
 
@@ -25,8 +28,14 @@ type Ingress struct {
 
 // Config configures a Server.
 type Config struct {
-	Ingresses         []Ingress
-	Tokens            []Token
+	Ingresses []Ingress
+	Tokens    []Token
+	// Grants signs what clients may do at relays; nil without relays.
+	Grants *grant.Signer
+	// RelayIngresses accept relays that run apart, authenticated by
+	// RelayTokens.
+	RelayIngresses    []Ingress
+	RelayTokens       []Token
 	QUIC              *quic.Config
 	StatelessResetKey *quic.StatelessResetKey
 	Logger            *slog.Logger
@@ -37,9 +46,10 @@ type Server struct {
 	cfg      Config
 	registry *registry
 
-	mu    sync.Mutex
-	addrs []net.Addr
-	ready chan struct{}
+	mu         sync.Mutex
+	addrs      []net.Addr
+	relayAddrs []net.Addr
+	ready      chan struct{}
 }
 
 // New validates cfg and returns a server ready to Run.
@@ -50,7 +60,7 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Tokens) == 0 {
 		return nil, errors.New("control: no client tokens")
 	}
-	return &Server{cfg: cfg, registry: newRegistry(), ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, registry: newRegistry(cfg.Grants), ready: make(chan struct{})}, nil
 }
 
 // Addrs returns the bound addresses of the ingresses once Run has bound
@@ -66,6 +76,19 @@ func (s *Server) Addrs(ctx context.Context) []net.Addr {
 	}
 }
 
+// RelayAddrs returns the bound addresses of the relay ingresses once Run
+// has bound them, or nil if ctx ends first.
+func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.relayAddrs
+	case <-ctx.Done():
+		return nil
+	}
+}
+
 // Run serves every ingress until ctx ends or one fails.
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
@@ -73,22 +96,33 @@ func (s *Server) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 
-	for _, in := range s.cfg.Ingresses {
-		ln, tr, err := s.listen(in)
-		if err != nil {
-			cancel(err)
-			return err
+	type listener struct {
+		ingresses []Ingress
+		alpn      string
+		serve     func(context.Context, *quic.Conn)
+		addrs     *[]net.Addr
+	}
+	for _, l := range []listener{
+		{s.cfg.Ingresses, wire.ALPNControl, s.serve, &s.addrs},
+		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs},
+	} {
+		for _, in := range l.ingresses {
+			ln, tr, err := s.listen(in, l.alpn)
+			if err != nil {
+				cancel(err)
+				return err
+			}
+			s.mu.Lock()
+			*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
+			s.mu.Unlock()
+			s.cfg.Logger.Info("control server listening", "addr", tr.Conn.LocalAddr(), "for", l.alpn)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { _ = tr.Close() }()
+				cancel(s.accept(ctx, ln, l.serve))
+			}()
 		}
-		s.mu.Lock()
-		s.addrs = append(s.addrs, tr.Conn.LocalAddr())
-		s.mu.Unlock()
-		s.cfg.Logger.Info("control server listening", "addr", tr.Conn.LocalAddr())
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { _ = tr.Close() }()
-			cancel(s.accept(ctx, ln))
-		}()
 	}
 	close(s.ready)
 	<-ctx.Done()
@@ -98,7 +132,7 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
+func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transport, error) {
 	udpAddr, err := net.ResolveUDPAddr("udp", in.Addr)
 	if err != nil {
 		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
@@ -111,9 +145,9 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 	tlsConf := &tls.Config{
 		MinVersion:   tls.VersionTLS13,
 		Certificates: []tls.Certificate{in.Cert},
-		NextProtos:   []string{wire.ALPNControl},
-		// The client's certificate is its identity, pinned by its peers;
-		// the server only needs proof that the client holds its key.
+		NextProtos:   []string{alpn},
+		// A client's (or relay's) certificate is its identity, pinned by
+		// its peers; the server only needs proof that it holds the key.
 		ClientAuth: tls.RequireAnyClientCert,
 	}
 	qconf := s.cfg.QUIC.Clone()
@@ -134,7 +168,7 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 	return ln, tr, nil
 }
 
-func (s *Server) accept(ctx context.Context, ln *quic.Listener) error {
+func (s *Server) accept(ctx context.Context, ln *quic.Listener, serve func(context.Context, *quic.Conn)) error {
 	for {
 		conn, err := ln.Accept(ctx)
 		if err != nil {
@@ -143,7 +177,7 @@ func (s *Server) accept(ctx context.Context, ln *quic.Listener) error {
 			}
 			return fmt.Errorf("control: accept: %w", err)
 		}
-		go s.serve(ctx, conn)
+		go serve(ctx, conn)
 	}
 }
 
@@ -174,6 +208,13 @@ type EndpointStatus struct {
 	Name  string `json:"name"`
 	Role  string `json:"role"`
 	Route string `json:"route"`
+}
+
+// AddRelay offers a relay to clients until remove is called. Relays that
+// run in the same process register here directly; others through the
+// relay ingress (see ServeRelays).
+func (s *Server) AddRelay(id identity.ID, cert []byte, hostports []string) (remove func()) {
+	return s.registry.addRelay(id, &pb.Relay{Id: id[:], Certificate: cert, Hostports: hostports})
 }
 
 // Status returns the server's current state.

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -18,6 +19,7 @@ import (
 const (
 	maxEndpoints  = 4096
 	maxLocalAddrs = 64
+	maxRelays     = 64
 	maxNameLen    = 256
 
 	// refuseLinger is how long a refused client has to read why.
@@ -142,7 +144,10 @@ func observedAddr(a net.Addr) (netip.AddrPort, error) {
 
 // sendStates sends the client what it should know whenever it changes.
 // Changes that come in faster than the client reads coalesce.
+// A fresh grant goes out at least every grant.Refresh.
 func (s *Server) sendStates(ctx context.Context, stream *quic.Stream, c *client) error {
+	refresh := time.NewTicker(grant.Refresh)
+	defer refresh.Stop()
 	for {
 		_, changed := c.dirty.Get()
 		if err := wire.Write(stream, s.registry.stateFor(c)); err != nil {
@@ -150,6 +155,7 @@ func (s *Server) sendStates(ctx context.Context, stream *quic.Stream, c *client)
 		}
 		select {
 		case <-changed:
+		case <-refresh.C:
 		case <-ctx.Done():
 			return nil
 		}
@@ -170,7 +176,7 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 		if err != nil {
 			return err
 		}
-		s.registry.update(c, locals, endpoints, refused)
+		s.registry.update(c, locals, endpoints, refused, msg.GetRelays())
 	}
 }
 
@@ -178,7 +184,7 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 // token. Malformed input ends the connection; endpoints the token may not
 // have are refused one by one and reported back.
 func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.Endpoint, []*pb.EndpointStatus, error) {
-	if len(msg.GetEndpoints()) > maxEndpoints || len(msg.GetLocalAddrs()) > maxLocalAddrs {
+	if len(msg.GetEndpoints()) > maxEndpoints || len(msg.GetLocalAddrs()) > maxLocalAddrs || len(msg.GetRelays()) > maxRelays {
 		return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "too many endpoints or addresses")
 	}
 	var locals []netip.AddrPort

@@ -8,6 +8,8 @@ package wire
 // of different versions fail the TLS handshake with a clear error instead of
 // misreading each other.
 const (
-	ALPNControl = "connet-control/1"
-	ALPNPeer    = "connet-peer/1"
+	ALPNControl      = "connet-control/1"
+	ALPNPeer         = "connet-peer/1"
+	ALPNRelay        = "connet-relay/1"
+	ALPNRelayControl = "connet-relay-control/1"
 )

@@ -1203,7 +1203,6 @@ func (x *RelayReply) GetError() *Error {
 type RelayConnect struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
-	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1245,17 +1244,9 @@ func (x *RelayConnect) GetPeer() []byte {
 	return nil
 }
 
-func (x *RelayConnect) GetEndpoint() string {
-	if x != nil {
-		return x.Endpoint
-	}
-	return ""
-}
-
 type RelayIncoming struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Peer          []byte                 `protobuf:"bytes,1,opt,name=peer,proto3" json:"peer,omitempty"`
-	Endpoint      string                 `protobuf:"bytes,2,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1297,9 +1288,58 @@ func (x *RelayIncoming) GetPeer() []byte {
 	return nil
 }
 
-func (x *RelayIncoming) GetEndpoint() string {
+// RelayedHello is the first thing a source sends over a relayed stream,
+// readable by the relay: the endpoint and how the rest of the stream is
+// encrypted. The StreamRequest inside repeats the endpoint, so a relay that
+// alters this message only makes the connection fail.
+type RelayedHello struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Endpoint      string                 `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	Encryption    string                 `protobuf:"bytes,2,opt,name=encryption,proto3" json:"encryption,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RelayedHello) Reset() {
+	*x = RelayedHello{}
+	mi := &file_connet_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RelayedHello) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RelayedHello) ProtoMessage() {}
+
+func (x *RelayedHello) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RelayedHello.ProtoReflect.Descriptor instead.
+func (*RelayedHello) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *RelayedHello) GetEndpoint() string {
 	if x != nil {
 		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *RelayedHello) GetEncryption() string {
+	if x != nil {
+		return x.Encryption
 	}
 	return ""
 }
@@ -1316,7 +1356,7 @@ type StreamRequest struct {
 
 func (x *StreamRequest) Reset() {
 	*x = StreamRequest{}
-	mi := &file_connet_proto_msgTypes[18]
+	mi := &file_connet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1328,7 +1368,7 @@ func (x *StreamRequest) String() string {
 func (*StreamRequest) ProtoMessage() {}
 
 func (x *StreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[18]
+	mi := &file_connet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1341,7 +1381,7 @@ func (x *StreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
 func (*StreamRequest) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{18}
+	return file_connet_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamRequest) GetEndpoint() string {
@@ -1367,7 +1407,7 @@ type StreamReply struct {
 
 func (x *StreamReply) Reset() {
 	*x = StreamReply{}
-	mi := &file_connet_proto_msgTypes[19]
+	mi := &file_connet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1419,7 @@ func (x *StreamReply) String() string {
 func (*StreamReply) ProtoMessage() {}
 
 func (x *StreamReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[19]
+	mi := &file_connet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1432,7 @@ func (x *StreamReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamReply.ProtoReflect.Descriptor instead.
 func (*StreamReply) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{19}
+	return file_connet_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamReply) GetError() *Error {
@@ -1478,13 +1518,16 @@ const file_connet_proto_rawDesc = "" +
 	"\tgrant_key\x18\x02 \x01(\fR\bgrantKey\"4\n" +
 	"\n" +
 	"RelayReply\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\">\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\"\"\n" +
 	"\fRelayConnect\x12\x12\n" +
-	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1a\n" +
-	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"?\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\"#\n" +
 	"\rRelayIncoming\x12\x12\n" +
-	"\x04peer\x18\x01 \x01(\fR\x04peer\x12\x1a\n" +
-	"\bendpoint\x18\x02 \x01(\tR\bendpoint\"X\n" +
+	"\x04peer\x18\x01 \x01(\fR\x04peer\"J\n" +
+	"\fRelayedHello\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1e\n" +
+	"\n" +
+	"encryption\x18\x02 \x01(\tR\n" +
+	"encryption\"X\n" +
 	"\rStreamRequest\x12\x1a\n" +
 	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12+\n" +
 	"\x06origin\x18\x02 \x01(\v2\x13.connet.v1.AddrPortR\x06origin\"5\n" +
@@ -1522,7 +1565,7 @@ func file_connet_proto_rawDescGZIP() []byte {
 }
 
 var file_connet_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_connet_proto_goTypes = []any{
 	(ErrorCode)(0),          // 0: connet.v1.ErrorCode
 	(Role)(0),               // 1: connet.v1.Role
@@ -1545,8 +1588,9 @@ var file_connet_proto_goTypes = []any{
 	(*RelayReply)(nil),      // 18: connet.v1.RelayReply
 	(*RelayConnect)(nil),    // 19: connet.v1.RelayConnect
 	(*RelayIncoming)(nil),   // 20: connet.v1.RelayIncoming
-	(*StreamRequest)(nil),   // 21: connet.v1.StreamRequest
-	(*StreamReply)(nil),     // 22: connet.v1.StreamReply
+	(*RelayedHello)(nil),    // 21: connet.v1.RelayedHello
+	(*StreamRequest)(nil),   // 22: connet.v1.StreamRequest
+	(*StreamReply)(nil),     // 23: connet.v1.StreamReply
 }
 var file_connet_proto_depIdxs = []int32{
 	0,  // 0: connet.v1.Error.code:type_name -> connet.v1.ErrorCode
@@ -1590,7 +1634,7 @@ func file_connet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connet_proto_rawDesc), len(file_connet_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,87 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// maxHostports bounds what one relay may advertise.
+const maxHostports = 16
+
+// serveRelay registers a relay that runs apart, for as long as its
+// connection lasts.
+func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn) {
+	log := s.cfg.Logger.With("relay-remote", conn.RemoteAddr())
+	id, hello, err := s.authenticateRelay(ctx, conn)
+	if err != nil {
+		log.Info("relay refused", "err", err)
+		_ = conn.CloseWithError(codeAuth, err.Error())
+		return
+	}
+	cert := conn.ConnectionState().TLS.PeerCertificates[0].Raw
+	log.Info("relay joined", "relay", id, "hostports", hello.GetHostports(), "metadata", hello.GetMetadata())
+	remove := s.AddRelay(id, cert, hello.GetHostports())
+	defer remove()
+	select {
+	case <-conn.Context().Done():
+	case <-ctx.Done():
+		_ = conn.CloseWithError(codeOK, "control server stopping")
+	}
+	log.Info("relay left", "relay", id, "reason", context.Cause(conn.Context()))
+}
+
+func (s *Server) authenticateRelay(ctx context.Context, conn *quic.Conn) (identity.ID, *pb.RelayHello, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
+	defer cancel()
+	id, err := identity.PeerID(conn.ConnectionState().TLS)
+	if err != nil {
+		return id, nil, err
+	}
+	stream, err := conn.AcceptStream(ctx)
+	if err != nil {
+		return id, nil, fmt.Errorf("waiting for hello: %w", err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = stream.SetDeadline(deadline)
+	var hello pb.RelayHello
+	if err := wire.Read(stream, &hello, wire.MaxControlMessage); err != nil {
+		return id, nil, err
+	}
+	refuse := func(e *wire.Error) (identity.ID, *pb.RelayHello, error) {
+		_ = wire.Write(stream, &pb.RelayHelloReply{Error: wire.ToPB(e)})
+		_ = stream.Close()
+		select {
+		case <-conn.Context().Done():
+		case <-time.After(refuseLinger):
+		}
+		return id, nil, fmt.Errorf("%w: %w", errAuth, e)
+	}
+	idx, ok := match(s.cfg.RelayTokens, hello.GetToken())
+	if !ok {
+		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown relay token"))
+	}
+	observed, err := observedAddr(conn.RemoteAddr())
+	if err != nil {
+		return id, nil, err
+	}
+	if allow := s.cfg.RelayTokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
+		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this relay token", observed.Addr()))
+	}
+	if n := len(hello.GetHostports()); n == 0 || n > maxHostports {
+		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "%d hostports (want 1 to %d)", n, maxHostports))
+	}
+	if s.cfg.Grants == nil {
+		return id, nil, errors.New("no grant key to hand out")
+	}
+	if err := wire.Write(stream, &pb.RelayHelloReply{GrantKey: s.cfg.Grants.PublicKey()}); err != nil {
+		return id, nil, err
+	}
+	return id, &hello, nil
+}

@@ -1,0 +1,215 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/grant"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/tunnel"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// Connection close codes sent to clients.
+const (
+	codeOK quic.ApplicationErrorCode = iota
+	codeRefused
+	codeReplaced
+)
+
+// client is one admitted client.
+type client struct {
+	id      identity.ID
+	conn    *quic.Conn
+	grant   atomic.Pointer[grant.Grant]
+	streams atomic.Int64
+}
+
+// serve admits a client on its grant, then serves the streams it opens.
+func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
+	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
+	c, auth, err := s.admit(ctx, conn)
+	if err != nil {
+		log.Info("relay refused client", "err", err)
+		_ = conn.CloseWithError(codeRefused, err.Error())
+		return
+	}
+	log = log.With("client", c.id)
+	log.Info("relay client connected")
+	s.mu.Lock()
+	old := s.clients[c.id]
+	s.clients[c.id] = c
+	s.mu.Unlock()
+	if old != nil {
+		_ = old.conn.CloseWithError(codeReplaced, "replaced by a new connection")
+	}
+	defer func() {
+		s.mu.Lock()
+		if s.clients[c.id] == c {
+			delete(s.clients, c.id)
+		}
+		s.mu.Unlock()
+		log.Info("relay client disconnected", "reason", context.Cause(conn.Context()))
+	}()
+
+	go func() {
+		if err := s.readGrants(auth, c); err != nil && conn.Context().Err() == nil {
+			log.Warn("relay client sent a bad grant", "err", err)
+			_ = conn.CloseWithError(codeRefused, err.Error())
+		}
+	}()
+	for {
+		stream, err := conn.AcceptStream(ctx)
+		if err != nil {
+			return
+		}
+		go s.relay(c, stream)
+	}
+}
+
+// admit reads and checks the client's first grant.
+func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Stream, error) {
+	id, err := identity.PeerID(conn.ConnectionState().TLS)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
+	defer cancel()
+	stream, err := conn.AcceptStream(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("waiting for grant: %w", err)
+	}
+	deadline, _ := ctx.Deadline()
+	_ = stream.SetDeadline(deadline)
+	c := &client{id: id, conn: conn}
+	var sg pb.SignedGrant
+	if err := wire.Read(stream, &sg, wire.MaxControlMessage); err != nil {
+		return nil, nil, err
+	}
+	if err := s.checkGrant(c, &sg); err != nil {
+		_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err))})
+		_ = stream.Close()
+		return nil, nil, err
+	}
+	if err := wire.Write(stream, &pb.RelayReply{}); err != nil {
+		return nil, nil, err
+	}
+	_ = stream.SetDeadline(time.Time{})
+	return c, stream, nil
+}
+
+// checkGrant verifies sg for c and makes it c's current grant.
+func (s *Server) checkGrant(c *client, sg *pb.SignedGrant) error {
+	g, err := grant.Verify(s.cfg.GrantKey(), sg, time.Now())
+	if err != nil {
+		return err
+	}
+	if g.Client != c.id {
+		return fmt.Errorf("%w: grant of %s presented by %s", grant.ErrInvalid, g.Client, c.id)
+	}
+	c.grant.Store(g)
+	return nil
+}
+
+// readGrants takes the fresh grants a client sends as its endpoints change.
+func (s *Server) readGrants(stream *quic.Stream, c *client) error {
+	for {
+		var sg pb.SignedGrant
+		if err := wire.Read(stream, &sg, wire.MaxControlMessage); err != nil {
+			if c.conn.Context().Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if err := s.checkGrant(c, &sg); err != nil {
+			return err
+		}
+	}
+}
+
+// relay handles one stream a client opened: a connection to another
+// client.
+func (s *Server) relay(src *client, stream *quic.Stream) {
+	in := path.WrapQUIC(stream)
+	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
+	var req pb.RelayConnect
+	if err := wire.Read(stream, &req, wire.MaxStreamHeader); err != nil {
+		in.Reset()
+		return
+	}
+	refuse := func(code pb.ErrorCode, format string, args ...any) {
+		_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(wire.Errorf(code, format, args...))})
+		_ = in.CloseWrite()
+		in.Reset()
+	}
+	dstID, err := identity.ParseID(req.GetPeer())
+	if err != nil {
+		refuse(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "peer: %v", err)
+		return
+	}
+	s.mu.Lock()
+	dst := s.clients[dstID]
+	s.mu.Unlock()
+	if dst == nil {
+		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s is not at this relay", dstID)
+		return
+	}
+	if err := paired(src, dst, time.Now()); err != nil {
+		refuse(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)
+	defer cancel()
+	out, err := dst.conn.OpenStreamSync(ctx)
+	if err != nil {
+		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
+		return
+	}
+	if err := wire.Write(out, &pb.RelayIncoming{Peer: src.id[:]}); err != nil {
+		path.WrapQUIC(out).Reset()
+		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
+		return
+	}
+	if err := wire.Write(stream, &pb.RelayReply{}); err != nil {
+		path.WrapQUIC(out).Reset()
+		in.Reset()
+		return
+	}
+	_ = stream.SetDeadline(time.Time{})
+	src.streams.Add(1)
+	dst.streams.Add(1)
+	defer src.streams.Add(-1)
+	defer dst.streams.Add(-1)
+	tunnel.Splice(in, path.WrapQUIC(out))
+}
+
+// errNotPaired reports two clients whose grants share no endpoint they may
+// relay.
+var errNotPaired = errors.New("no relayable endpoint pairs these clients")
+
+// paired checks that src's grant has a source endpoint matching a
+// destination endpoint of dst's grant, both allowing relayed routes.
+func paired(src, dst *client, now time.Time) error {
+	sg, dg := src.grant.Load(), dst.grant.Load()
+	if sg == nil || dg == nil || !now.Before(sg.Expires) || !now.Before(dg.Expires) {
+		return fmt.Errorf("%w: grant missing or expired", grant.ErrExpired)
+	}
+	for _, se := range sg.Endpoints {
+		if se.GetRole() != pb.Role_ROLE_SOURCE || se.GetRoute() == pb.Route_ROUTE_DIRECT {
+			continue
+		}
+		for _, de := range dg.Endpoints {
+			if de.GetName() == se.GetName() && de.GetRole() == pb.Role_ROLE_DESTINATION && de.GetRoute() != pb.Route_ROUTE_DIRECT {
+				return nil
+			}
+		}
+	}
+	return errNotPaired
+}

@@ -1,0 +1,153 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/store"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// ErrRefused reports that the control server refused the relay's token or
+// address; retrying will not help.
+var ErrRefused = errors.New("control server refused the relay")
+
+// GrantKey holds the control server's grant key. It is kept in a file so
+// that a relay restarted while the control server is down still admits
+// clients.
+type GrantKey struct {
+	file string
+	key  atomic.Pointer[ed25519.PublicKey]
+}
+
+// LoadGrantKey reads the key remembered in file, if any.
+func LoadGrantKey(file string) *GrantKey {
+	k := &GrantKey{file: file}
+	if b, err := os.ReadFile(file); err == nil && len(b) == ed25519.PublicKeySize {
+		key := ed25519.PublicKey(b)
+		k.key.Store(&key)
+	}
+	return k
+}
+
+// Get returns the key, nil while unknown.
+func (k *GrantKey) Get() ed25519.PublicKey {
+	if p := k.key.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (k *GrantKey) set(key ed25519.PublicKey) error {
+	k.key.Store(&key)
+	if k.file == "" {
+		return nil
+	}
+	return store.WriteFile(k.file, key)
+}
+
+// JoinConfig describes how a relay joins its control server.
+type JoinConfig struct {
+	ControlAddr string
+	// TLS holds the relay's identity certificate and the control server's
+	// roots and name; the ALPN is set here.
+	TLS          *tls.Config
+	QUIC         *quic.Config
+	Token        string
+	Metadata     string
+	BuildVersion string
+	Hostports    []string
+	Key          *GrantKey
+	Logger       *slog.Logger
+}
+
+// Reconnect bounds, as for clients.
+const (
+	joinRetryMin = 200 * time.Millisecond
+	joinRetryMax = 15 * time.Second
+)
+
+// Join keeps the relay registered at the control server until ctx ends or
+// the server refuses it. While the server is unreachable the relay goes on
+// serving the clients it has, on the grants they hold.
+func Join(ctx context.Context, cfg JoinConfig) error {
+	bo := backoff.Backoff{Min: joinRetryMin, Max: joinRetryMax}
+	for {
+		err := joinOnce(ctx, cfg, &bo)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if errors.Is(err, ErrRefused) {
+			cfg.Logger.Error("control server refused this relay", "err", err)
+			return err
+		}
+		delay := bo.Next()
+		cfg.Logger.Warn("relay lost the control server, reconnecting", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) error {
+	addr, err := net.ResolveUDPAddr("udp", cfg.ControlAddr)
+	if err != nil {
+		return fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
+	}
+	udp, err := net.ListenUDP("udp", nil)
+	if err != nil {
+		return err
+	}
+	tr := &quic.Transport{Conn: udp}
+	defer func() { _ = tr.Close(); _ = udp.Close() }()
+	tlsConf := cfg.TLS.Clone()
+	tlsConf.NextProtos = []string{wire.ALPNRelayControl}
+	conn, err := tr.Dial(ctx, addr, tlsConf, cfg.QUIC)
+	if err != nil {
+		return fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
+	}
+	defer func() { _ = conn.CloseWithError(0, "relay leaving") }()
+	stream, err := conn.OpenStreamSync(ctx)
+	if err != nil {
+		return err
+	}
+	_ = stream.SetDeadline(time.Now().Add(cfg.QUIC.HandshakeIdleTimeout))
+	hello := &pb.RelayHello{Token: cfg.Token, Metadata: cfg.Metadata, Hostports: cfg.Hostports, BuildVersion: cfg.BuildVersion}
+	if err := wire.Write(stream, hello); err != nil {
+		return err
+	}
+	var reply pb.RelayHelloReply
+	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
+		return err
+	}
+	if e := wire.FromPB(reply.GetError()); e != nil {
+		return fmt.Errorf("%w: %w", ErrRefused, e)
+	}
+	if len(reply.GetGrantKey()) != ed25519.PublicKeySize {
+		return fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
+	}
+	if err := cfg.Key.set(reply.GetGrantKey()); err != nil {
+		cfg.Logger.Warn("cannot remember the grant key", "err", err)
+	}
+	bo.Reset()
+	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
+	select {
+	case <-conn.Context().Done():
+		return context.Cause(conn.Context())
+	case <-ctx.Done():
+		return nil
+	}
+}

@@ -1,0 +1,171 @@
+package relay
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/quic-go/quic-go"
+)
+
+// Ingress is one address the relay accepts clients at.
+type Ingress struct {
+	Addr string
+	// AllowAddr, if set, must accept a client's address before its
+	// handshake starts.
+	AllowAddr func(netip.Addr) bool
+}
+
+// Config configures a relay Server.
+type Config struct {
+	Ingresses         []Ingress
+	Identity          *identity.Identity
+	StatelessResetKey *quic.StatelessResetKey
+	QUIC              *quic.Config
+	Logger            *slog.Logger
+	// GrantKey returns the control server's grant key, nil while unknown
+	// (clients are refused until it is known).
+	GrantKey func() ed25519.PublicKey
+}
+
+// Server is a relay server.
+type Server struct {
+	cfg Config
+
+	mu      sync.Mutex
+	clients map[identity.ID]*client
+	addrs   []net.Addr
+	ready   chan struct{}
+}
+
+// New returns a relay ready to Run.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Ingresses) == 0 {
+		return nil, errors.New("relay: no ingress")
+	}
+	if cfg.Identity == nil || cfg.GrantKey == nil {
+		return nil, errors.New("relay: identity and grant key are required")
+	}
+	return &Server{cfg: cfg, clients: map[identity.ID]*client{}, ready: make(chan struct{})}, nil
+}
+
+// Addrs returns the bound ingress addresses once Run has bound them, or nil
+// if ctx ends first.
+func (s *Server) Addrs(ctx context.Context) []net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.addrs
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Run serves every ingress until ctx ends or one fails.
+func (s *Server) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for _, in := range s.cfg.Ingresses {
+		ln, tr, err := s.listen(in)
+		if err != nil {
+			cancel(err)
+			return err
+		}
+		s.mu.Lock()
+		s.addrs = append(s.addrs, tr.Conn.LocalAddr())
+		s.mu.Unlock()
+		s.cfg.Logger.Info("relay listening", "addr", tr.Conn.LocalAddr(), "id", s.cfg.Identity.ID)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { _ = tr.Close() }()
+			for {
+				conn, err := ln.Accept(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						cancel(fmt.Errorf("relay: accept: %w", err))
+					}
+					return
+				}
+				go s.serve(ctx, conn)
+			}
+		}()
+	}
+	close(s.ready)
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
+	udpAddr, err := net.ResolveUDPAddr("udp", in.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay: ingress %s: %w", in.Addr, err)
+	}
+	udp, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("relay: ingress %s: %w", in.Addr, err)
+	}
+	tr := &quic.Transport{Conn: udp, StatelessResetKey: s.cfg.StatelessResetKey}
+	tlsConf := &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{s.cfg.Identity.Cert},
+		NextProtos:   []string{wire.ALPNRelay},
+		// Clients prove their identity; their grant says what it may do.
+		ClientAuth: tls.RequireAnyClientCert,
+	}
+	qconf := s.cfg.QUIC.Clone()
+	if in.AllowAddr != nil {
+		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+			ua, ok := info.RemoteAddr.(*net.UDPAddr)
+			if !ok || !in.AllowAddr(ua.AddrPort().Addr().Unmap()) {
+				s.cfg.Logger.Info("relay refused client address", "remote", info.RemoteAddr)
+				return nil, fmt.Errorf("relay: address %s not allowed", info.RemoteAddr)
+			}
+			return nil, nil
+		}
+	}
+	ln, err := tr.Listen(tlsConf, qconf)
+	if err != nil {
+		_ = tr.Close()
+		return nil, nil, fmt.Errorf("relay: ingress %s: %w", in.Addr, err)
+	}
+	return ln, tr, nil
+}
+
+// Status is what the status page shows of a relay.
+type Status struct {
+	ID      string         `json:"id"`
+	Clients []ClientStatus `json:"clients"`
+}
+
+// ClientStatus is one client connected to the relay.
+type ClientStatus struct {
+	ID      string `json:"id"`
+	Remote  string `json:"remote"`
+	Streams int64  `json:"active_streams"`
+}
+
+// Status returns the relay's current state.
+func (s *Server) Status() Status {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := Status{ID: s.cfg.Identity.ID.String(), Clients: []ClientStatus{}}
+	for id, c := range s.clients {
+		st.Clients = append(st.Clients, ClientStatus{ID: id.String(), Remote: c.conn.RemoteAddr().String(), Streams: c.streams.Load()})
+	}
+	return st
+}
