@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -47,12 +48,13 @@ type Client struct {
 	registry *peer.Registry
 	node     *direct.Node
 	session  *controlclient.Session
+	relays   *relayclient.Manager
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	wg     sync.WaitGroup
 
-	announce notify.Value[[]*pb.Endpoint]
+	announce notify.Value[controlclient.Announcement]
 
 	mu           sync.Mutex
 	destinations map[string]*Destination
@@ -140,6 +142,13 @@ func (c *Client) start() error {
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
+	c.relays = relayclient.New(relayclient.Config{
+		Transport: c.tr,
+		Identity:  c.id,
+		QUIC:      qconf,
+		Logger:    cfg.logger,
+		OnStream:  c.serveRelayed,
+	})
 
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
 	if err != nil {
@@ -196,6 +205,7 @@ func (c *Client) start() error {
 		}
 		return nil
 	})
+	c.goRun(c.announceRelays)
 	if statusLn != nil {
 		c.goRun(func(ctx context.Context) error {
 			return status.Serve(ctx, statusLn, func() any { return c.Status() }, cfg.logger)
@@ -230,6 +240,7 @@ func (c *Client) Close() error {
 		_ = s.Close()
 	}
 	c.registry.Close()
+	c.relays.Close()
 	_ = c.tr.Close()
 	err := c.udp.Close()
 	c.wg.Wait()
@@ -269,6 +280,7 @@ func (c *Client) applyServerState(st *pb.ServerState) {
 		infos = append(infos, info)
 	}
 	c.registry.Apply(infos)
+	c.relays.Apply(st.GetRelays(), st.GetGrant())
 
 	refused := map[endpointKey]error{}
 	for _, r := range st.GetRefused() {
@@ -332,5 +344,29 @@ func (c *Client) updateAnnounceLocked() {
 		}
 		return int(a.GetRole()) - int(b.GetRole())
 	})
-	c.announce.Set(eps)
+	c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
+		a.Endpoints = eps
+		return a
+	})
+}
+
+// announceRelays tells the control server which relays the client is at,
+// whenever that changes, so peers know where to reach it.
+func (c *Client) announceRelays(ctx context.Context) error {
+	for {
+		ids, changed := c.relays.Connected()
+		relays := make([][]byte, len(ids))
+		for i, id := range ids {
+			relays[i] = id[:]
+		}
+		c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
+			a.Relays = relays
+			return a
+		})
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return nil
+		}
+	}
 }

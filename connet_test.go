@@ -219,3 +219,47 @@ func TestNoDestinationFailsFast(t *testing.T) {
 		t.Fatalf("Dial with no destination: %v, want ErrNoDestination", err)
 	}
 }
+
+// relayTunnel sets up a destination and a source that may only use the
+// relay, and returns the source.
+func relayTunnel(t *testing.T, srcCfg connet.SourceConfig) (*connet.Client, *connet.Source) {
+	t.Helper()
+	h := newHarness(t, connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}}))
+	ctx := context.Background()
+	dc := h.connect("token-d")
+	sc := h.connect("token-s")
+	dst, err := dc.Destination(ctx, connet.NewDestinationConfig("echo").WithRoute(connet.RouteRelay))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go echo(dst)
+	src, err := sc.Source(ctx, srcCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc, src
+}
+
+func TestRelayedTunnel(t *testing.T) {
+	sc, src := relayTunnel(t, connet.NewSourceConfig("echo"))
+	conn := dialEventually(t, src)
+	defer conn.Close()
+	payload := make([]byte, 1<<20)
+	_, _ = rand.Read(payload)
+	go func() {
+		_, _ = conn.Write(payload)
+		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("echo over the relay returned %d bytes that differ from the %d sent", len(got), len(payload))
+	}
+	st := sc.Status()
+	paths := st.Sources[0].Peers[0].Paths
+	if len(paths) != 1 || paths[0].Kind != "relay" {
+		t.Fatalf("with route relay the source must show only a relay path, got %+v", paths)
+	}
+}

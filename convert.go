@@ -30,7 +30,15 @@ func peerInfo(p *pb.Peer) (peer.Info, error) {
 	for _, e := range p.GetEndpoints() {
 		info.Endpoints = append(info.Endpoints, peer.Endpoint{
 			Name: e.GetName(), Role: roleFromPB(e.GetRole()), Route: routeFromPB(e.GetRoute()),
+			RelayEncryptions: e.GetRelayEncryptions(),
 		})
+	}
+	for _, r := range p.GetRelays() {
+		rid, err := identity.ParseID(r)
+		if err != nil {
+			return peer.Info{}, fmt.Errorf("peer %s: relay: %w", id, err)
+		}
+		info.Relays = append(info.Relays, rid)
 	}
 	return info, nil
 }

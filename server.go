@@ -2,6 +2,7 @@ package connet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -10,10 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/control"
+	"github.com/p2pconnet/connet/internal/grant"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/restrict"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/store"
@@ -41,6 +46,17 @@ type Ingress struct {
 	Restriction IPRestriction
 }
 
+// RelayIngress is an address at which a relay accepts clients.
+type RelayIngress struct {
+	// Addr is the UDP address to listen at; default ":19191".
+	Addr string
+	// Hostports are what clients are told to dial; default
+	// "localhost:<port of Addr>".
+	Hostports []string
+	// Restriction is checked before a client's handshake starts.
+	Restriction IPRestriction
+}
+
 // TokenRestriction limits what the clients of one token may do.
 type TokenRestriction struct {
 	IP IPRestriction
@@ -57,6 +73,10 @@ type serverConfig struct {
 	ingresses        []Ingress
 	tokens           []string
 	restrictions     []TokenRestriction
+	relayIngresses   []RelayIngress
+	relayControl     []Ingress
+	relayTokens      []string
+	relayRestricts   []IPRestriction
 	storeDir         string
 	statusAddr       string
 	handshakeTimeout time.Duration
@@ -88,6 +108,52 @@ func ServerClientTokenRestrictions(rs ...TokenRestriction) ServerOption {
 	return func(c *serverConfig) error { c.restrictions = rs; return nil }
 }
 
+// ServerRelayIngress runs a relay in the server's process, accepting
+// clients at in.
+func ServerRelayIngress(in RelayIngress) ServerOption {
+	return func(c *serverConfig) error {
+		if in.Addr == "" {
+			in.Addr = ":19191"
+		}
+		if len(in.Hostports) == 0 {
+			_, port, err := net.SplitHostPort(in.Addr)
+			if err != nil {
+				return fmt.Errorf("connet: relay ingress %q: %w", in.Addr, err)
+			}
+			in.Hostports = []string{net.JoinHostPort("localhost", port)}
+		}
+		c.relayIngresses = append(c.relayIngresses, in)
+		return nil
+	}
+}
+
+// ServerRelayControlIngress accepts relays that run apart (see NewRelay)
+// at in; they authenticate with the tokens of ServerRelayTokens.
+func ServerRelayControlIngress(in Ingress) ServerOption {
+	return func(c *serverConfig) error {
+		if in.Addr == "" {
+			in.Addr = ":19189"
+		}
+		if len(in.Cert.Certificate) == 0 {
+			return fmt.Errorf("connet: relay control ingress %s: no certificate", in.Addr)
+		}
+		c.relayControl = append(c.relayControl, in)
+		return nil
+	}
+}
+
+// ServerRelayTokens sets the tokens relays authenticate with, and
+// optionally one address restriction per token.
+func ServerRelayTokens(tokens []string, restrictions []IPRestriction) ServerOption {
+	return func(c *serverConfig) error {
+		if len(restrictions) > 0 && len(restrictions) != len(tokens) {
+			return fmt.Errorf("connet: %d relay token restrictions for %d tokens", len(restrictions), len(tokens))
+		}
+		c.relayTokens, c.relayRestricts = tokens, restrictions
+		return nil
+	}
+}
+
 // ServerStoreDir sets where the server keeps state across restarts; by
 // default a new temporary directory, so nothing survives a restart.
 func ServerStoreDir(dir string) ServerOption {
@@ -109,10 +175,12 @@ func ServerLogger(l *slog.Logger) ServerOption {
 	return func(c *serverConfig) error { c.logger = l; return nil }
 }
 
-// Server runs a control server.
+// Server runs a control server, and the relays given by
+// ServerRelayIngress.
 type Server struct {
 	cfg     *serverConfig
 	control *control.Server
+	relay   *relay.Server
 	status  net.Listener
 	// tempStore is a store dir made for this run only, removed after it.
 	tempStore string
@@ -162,16 +230,23 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 			tokens[i].Role = r.Role
 		}
 	}
-	ingresses := make([]control.Ingress, len(cfg.ingresses))
-	for i, in := range cfg.ingresses {
-		ingresses[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert}
-		if !in.Restriction.Empty() {
-			ingresses[i].AllowAddr = in.Restriction.Allowed
+	relayTokens := make([]control.Token, len(cfg.relayTokens))
+	for i, secret := range cfg.relayTokens {
+		relayTokens[i] = control.NewToken(secret)
+		if i < len(cfg.relayRestricts) && !cfg.relayRestricts[i].Empty() {
+			relayTokens[i].AllowAddr = cfg.relayRestricts[i].Allowed
 		}
 	}
+	grants, err := grant.LoadOrCreateSigner(filepath.Join(cfg.storeDir, "grant.key"))
+	if err != nil {
+		return nil, err
+	}
 	ctrl, err := control.New(control.Config{
-		Ingresses:         ingresses,
+		Ingresses:         controlIngresses(cfg.ingresses),
 		Tokens:            tokens,
+		Grants:            grants,
+		RelayIngresses:    controlIngresses(cfg.relayControl),
+		RelayTokens:       relayTokens,
 		QUIC:              tuning.QUIC(cfg.handshakeTimeout),
 		StatelessResetKey: &resetKey,
 		Logger:            cfg.logger,
@@ -180,6 +255,12 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, control: ctrl, tempStore: tempStore}
+	if len(cfg.relayIngresses) > 0 {
+		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.logger)
+		if err != nil {
+			return nil, err
+		}
+	}
 	if cfg.statusAddr != "" {
 		if s.status, err = status.Listen(cfg.statusAddr); err != nil {
 			return nil, err
@@ -206,17 +287,113 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	if s.relay != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.relay.Run(ctx); err != nil {
+				cancel(err)
+			}
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// The in-process relay is offered to clients while it runs.
+			bound := s.relay.Addrs(ctx)
+			if bound == nil {
+				return
+			}
+			id := s.relay.Identity()
+			remove := s.control.AddRelay(id.ID, id.DER(), relayHostports(s.cfg.relayIngresses, bound))
+			<-ctx.Done()
+			remove()
+		}()
+	}
 	return s.control.Run(ctx)
+}
+
+func controlIngresses(ins []Ingress) []control.Ingress {
+	out := make([]control.Ingress, len(ins))
+	for i, in := range ins {
+		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert}
+		if !in.Restriction.Empty() {
+			out[i].AllowAddr = in.Restriction.Allowed
+		}
+	}
+	return out
+}
+
+// relayHostports lists what clients dial; a hostport with port 0 (an
+// ingress on a port chosen at bind time) gets the bound port.
+func relayHostports(ins []RelayIngress, bound []net.Addr) []string {
+	var out []string
+	for i, in := range ins {
+		for _, hp := range in.Hostports {
+			if host, port, err := net.SplitHostPort(hp); err == nil && port == "0" && i < len(bound) {
+				if ua, ok := bound[i].(*net.UDPAddr); ok {
+					hp = net.JoinHostPort(host, strconv.Itoa(ua.Port))
+				}
+			}
+			out = append(out, hp)
+		}
+	}
+	return out
+}
+
+// newRelayServer makes a relay that keeps its identity and stateless reset
+// key in storeDir, so clients' pins and connections survive its restart.
+func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, log *slog.Logger) (*relay.Server, error) {
+	id, err := identity.LoadOrCreate(filepath.Join(storeDir, "relay.pem"), "connet-relay")
+	if err != nil {
+		return nil, err
+	}
+	key, err := store.LoadOrCreateKey(filepath.Join(storeDir, "relay-stateless-reset.key"))
+	if err != nil {
+		return nil, err
+	}
+	resetKey := quic.StatelessResetKey(key)
+	ingresses := make([]relay.Ingress, len(ins))
+	for i, in := range ins {
+		ingresses[i] = relay.Ingress{Addr: in.Addr}
+		if !in.Restriction.Empty() {
+			ingresses[i].AllowAddr = in.Restriction.Allowed
+		}
+	}
+	return relay.New(relay.Config{
+		Ingresses:         ingresses,
+		Identity:          id,
+		StatelessResetKey: &resetKey,
+		QUIC:              tuning.QUIC(handshake),
+		Logger:            log,
+		GrantKey:          grantKey,
+	})
 }
 
 // Addrs returns the addresses the ingresses are bound to, once they are
 // (useful with port 0), or nil if ctx ends first.
 func (s *Server) Addrs(ctx context.Context) []net.Addr { return s.control.Addrs(ctx) }
 
+// RelayAddrs returns the addresses the in-process relays are bound to,
+// once they are, or nil if ctx ends first or there are none.
+func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
+	if s.relay == nil {
+		return nil
+	}
+	return s.relay.Addrs(ctx)
+}
+
 // ServerStatus is a snapshot of a server, as its status page shows it.
 type ServerStatus struct {
 	Control control.Status `json:"control"`
+	Relay   *relay.Status  `json:"relay,omitempty"`
 }
 
 // Status returns a snapshot of the server.
-func (s *Server) Status() ServerStatus { return ServerStatus{Control: s.control.Status()} }
+func (s *Server) Status() ServerStatus {
+	st := ServerStatus{Control: s.control.Status()}
+	if s.relay != nil {
+		rs := s.relay.Status()
+		st.Relay = &rs
+	}
+	return st
+}

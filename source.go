@@ -106,7 +106,7 @@ func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn,
 	}
 	var errs []error
 	for _, p := range paths {
-		stream, err := tunnel.Open(ctx, p, tunnel.Request{Endpoint: s.cfg.Name, Origin: origin})
+		stream, err := s.open(ctx, p, tunnel.Request{Endpoint: s.cfg.Name, Origin: origin})
 		if err == nil {
 			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
 			return s.track(conn), nil
@@ -119,14 +119,40 @@ func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn,
 	return nil, fmt.Errorf("connet: source %q: every path failed: %w", s.cfg.Name, errors.Join(errs...))
 }
 
+// open opens a stream on p and asks for the destination. A relayed stream
+// first says, in the clear, which endpoint and encryption follow, and is
+// then secured end to end before the request goes out.
+func (s *Source) open(ctx context.Context, p route, req tunnel.Request) (path.Stream, error) {
+	stream, err := p.OpenStream(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream: %w", err)
+	}
+	if p.Kind() == path.Relay {
+		if stream, err = s.client.secureOutgoing(ctx, p.peer, s.cfg.Name, stream); err != nil {
+			return nil, err
+		}
+	}
+	if err := tunnel.Ask(ctx, stream, req); err != nil {
+		return nil, err
+	}
+	return stream, nil
+}
+
+// route is a path together with the peer at its end.
+type route struct {
+	path.Path
+	peer *peer.Peer
+}
+
 // waitPaths returns the paths to try, best first: those of the best peer.
 // While a peer is still being reached it waits for a path, for at most a
 // handshake timeout; with no peer at all it fails at once.
-func (s *Source) waitPaths(ctx context.Context) ([]path.Path, error) {
+func (s *Source) waitPaths(ctx context.Context) ([]route, error) {
 	c := s.client
 	var timeout <-chan time.Time
 	for {
 		changed := c.registry.Changed()
+		_, relaysChanged := c.relays.Connected()
 		paths, pending := s.routes()
 		if len(paths) > 0 {
 			return paths, nil
@@ -141,6 +167,7 @@ func (s *Source) waitPaths(ctx context.Context) ([]path.Path, error) {
 		}
 		select {
 		case <-changed:
+		case <-relaysChanged:
 		case <-timeout:
 			return nil, fmt.Errorf("%w for %q: no path came up in %v", ErrNoDestination, s.cfg.Name, c.cfg.handshakeTimeout)
 		case <-ctx.Done():
@@ -151,24 +178,34 @@ func (s *Source) waitPaths(ctx context.Context) ([]path.Path, error) {
 	}
 }
 
-// routes returns the live paths of the best destination peer, best first,
-// and whether some destination peer is still being reached.
-func (s *Source) routes() (best []path.Path, pending bool) {
-	for _, p := range s.client.registry.WithEndpoint(s.cfg.Name, peer.Destination) {
+// routes returns the usable paths to the best destination peer, best
+// first, and whether some destination peer may still become reachable.
+// A path must be allowed by the routes of both ends.
+func (s *Source) routes() (best []route, pending bool) {
+	c := s.client
+	for _, p := range c.registry.WithEndpoint(s.cfg.Name, peer.Destination) {
 		st, _ := p.State()
 		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
+		allowed := func(k path.Kind) bool { return s.cfg.Route.Allows(k) && e.Route.Allows(k) }
 		var paths []path.Path
 		for _, pp := range p.UsablePaths(s.cfg.Route) {
-			if e.Route.Allows(pp.Kind()) {
+			if allowed(pp.Kind()) {
 				paths = append(paths, pp)
 			}
 		}
+		if allowed(path.Relay) {
+			paths = append(paths, c.relays.Paths(p.ID, st.Info.Relays)...)
+		}
 		if len(paths) == 0 {
-			pending = pending || (st.Announced && s.cfg.Route.Direct() && e.Route.Direct())
+			pending = pending || (st.Announced && ((allowed(path.DirectOutgoing) && !st.HasDirect()) || (allowed(path.Relay) && c.relays.Offered())))
 			continue
 		}
-		if best == nil || path.Better(paths[0], best[0]) < 0 {
-			best = paths
+		path.Sort(paths)
+		if best == nil || path.Better(paths[0], best[0].Path) < 0 {
+			best = best[:0]
+			for _, pp := range paths {
+				best = append(best, route{pp, p})
+			}
 		}
 	}
 	return best, pending

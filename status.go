@@ -7,6 +7,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/relayclient"
 )
 
 // ClientStatus is a snapshot of a client, as its status page shows it.
@@ -14,6 +15,7 @@ type ClientStatus struct {
 	ID           string           `json:"id"`
 	DirectAddr   string           `json:"direct_addr"`
 	Control      ControlStatus    `json:"control"`
+	Relays       []RelayStatus    `json:"relays"`
 	Destinations []EndpointStatus `json:"destinations"`
 	Sources      []EndpointStatus `json:"sources"`
 }
@@ -26,6 +28,9 @@ type ControlStatus struct {
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
 }
+
+// RelayStatus is one relay the control server offers.
+type RelayStatus = relayclient.Status
 
 // EndpointStatus is one destination or source.
 type EndpointStatus struct {
@@ -69,6 +74,7 @@ func (c *Client) Status() ClientStatus {
 			LastError: st.LastError,
 			Since:     st.Since,
 		},
+		Relays:       c.relays.Status(),
 		Destinations: []EndpointStatus{},
 		Sources:      []EndpointStatus{},
 	}
@@ -102,13 +108,13 @@ func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
 		es.Refused = err.Error()
 	}
 	for _, p := range c.registry.WithEndpoint(e.key.name, e.key.role.Opposite()) {
-		es.Peers = append(es.Peers, peerStatus(p, e.key.name, e.key.role.Opposite()))
+		es.Peers = append(es.Peers, c.peerStatus(p, e.key.name, e.key.role.Opposite()))
 	}
 	slices.SortFunc(es.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return es
 }
 
-func peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatus {
+func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatus {
 	st, _ := p.State()
 	pe, _ := st.Endpoint(name, role)
 	ps := PeerStatus{
@@ -122,7 +128,7 @@ func peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatus {
 	for _, a := range st.Info.Candidates {
 		ps.Candidates = append(ps.Candidates, a.String())
 	}
-	paths := slices.Clone(st.Paths)
+	paths := append(slices.Clone(st.Paths), c.relays.Paths(p.ID, st.Info.Relays)...)
 	path.Sort(paths)
 	for _, pp := range paths {
 		if !path.Usable(pp) {

@@ -3,9 +3,12 @@ package connet
 import (
 	"context"
 	"errors"
+	"time"
 
+	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -27,14 +30,41 @@ func (c *Client) servePath(p *peer.Peer, pp acceptor) {
 			if err != nil {
 				return
 			}
-			go c.serveStream(p, pp, s)
+			go c.serveStream(p, pp, s, "")
 		}
 	}()
 }
 
+// serveRelayed answers a stream another client opened through a relay:
+// the clear RelayedHello names the endpoint and the encryption, the
+// request itself comes inside the encrypted stream.
+func (c *Client) serveRelayed(from identity.ID, rp *relayclient.Path, s path.Stream) {
+	p := c.registry.Get(from)
+	if p == nil {
+		c.cfg.logger.Debug("relayed stream from an unknown peer", "peer", from)
+		s.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
+	var hello pb.RelayedHello
+	if err := wire.Read(s, &hello, wire.MaxStreamHeader); err != nil {
+		s.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Time{})
+	secured, err := c.secureIncoming(p, &hello, s)
+	if err != nil {
+		c.cfg.logger.Warn("relayed connection refused", "peer", from, "endpoint", hello.GetEndpoint(), "err", err)
+		s.Reset()
+		return
+	}
+	c.serveStream(p, rp, secured, hello.GetEndpoint())
+}
+
 // serveStream answers one stream a peer opened: it must name a destination
-// of ours for which the control server lists the peer as a source.
-func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream) {
+// of ours for which the control server lists the peer as a source (and, on
+// a relayed stream, the endpoint its clear hello named).
+func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named string) {
 	in, err := tunnel.ReadRequest(s)
 	if err != nil {
 		c.cfg.logger.Debug("bad stream request", "peer", p.ID, "err", err)
@@ -44,6 +74,10 @@ func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream) {
 			return
 		}
 		s.Reset()
+		return
+	}
+	if named != "" && in.Endpoint != named {
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "request for %q inside a stream opened for %q", in.Endpoint, named))
 		return
 	}
 	st, _ := p.State()

@@ -58,19 +58,26 @@ type Status struct {
 	Since     time.Time
 }
 
-// Session keeps the connection to the control server.
-type Session struct {
-	cfg       Config
-	endpoints *notify.Value[[]*pb.Endpoint]
-	onState   func(*pb.ServerState)
-	status    notify.Value[Status]
+// Announcement is what the client tells the server about itself, besides
+// its addresses.
+type Announcement struct {
+	Endpoints []*pb.Endpoint
+	// Relays are the ids of the relays the client is connected to.
+	Relays [][]byte
 }
 
-// New prepares a session that announces the endpoints held in endpoints and
-// passes each server update to onState (called from one goroutine at a
-// time).
-func New(cfg Config, endpoints *notify.Value[[]*pb.Endpoint], onState func(*pb.ServerState)) *Session {
-	return &Session{cfg: cfg, endpoints: endpoints, onState: onState}
+// Session keeps the connection to the control server.
+type Session struct {
+	cfg      Config
+	announce *notify.Value[Announcement]
+	onState  func(*pb.ServerState)
+	status   notify.Value[Status]
+}
+
+// New prepares a session that announces what announce holds and passes
+// each server update to onState (called from one goroutine at a time).
+func New(cfg Config, announce *notify.Value[Announcement], onState func(*pb.ServerState)) *Session {
+	return &Session{cfg: cfg, announce: announce, onState: onState}
 }
 
 // Status returns the session state and a channel closed at its next change.
@@ -165,8 +172,8 @@ func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed n
 		local = append(local, wire.FromAddrPort(a))
 	}
 	for {
-		endpoints, changed := s.endpoints.Get()
-		msg := &pb.ClientState{LocalAddrs: local, Endpoints: endpoints}
+		a, changed := s.announce.Get()
+		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays}
 		if err := wire.Write(stream, msg); err != nil {
 			return err
 		}

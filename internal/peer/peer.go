@@ -37,6 +37,8 @@ type Endpoint struct {
 	Name  string
 	Role  Role
 	Route path.Route
+	// RelayEncryptions are the encryptions the peer accepts over relays.
+	RelayEncryptions []string
 }
 
 // Info is what the control server says about a peer.
@@ -46,6 +48,8 @@ type Info struct {
 	Metadata   string
 	Candidates []netip.AddrPort
 	Endpoints  []Endpoint
+	// Relays are the relays the peer is connected to.
+	Relays []identity.ID
 }
 
 // State is a peer's current state.

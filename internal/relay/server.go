@@ -146,6 +146,9 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 	return ln, tr, nil
 }
 
+// Identity is the relay's identity, as clients pin it.
+func (s *Server) Identity() *identity.Identity { return s.cfg.Identity }
+
 // Status is what the status page shows of a relay.
 type Status struct {
 	ID      string         `json:"id"`

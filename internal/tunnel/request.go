@@ -30,6 +30,15 @@ func Open(ctx context.Context, p path.Path, req Request) (path.Stream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
+	if err := Ask(ctx, s, req); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Ask sends req on a fresh stream and waits for the destination's answer;
+// on failure the stream is reset.
+func Ask(ctx context.Context, s path.Stream, req Request) error {
 	deadline := time.Now().Add(HeaderTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -44,26 +53,26 @@ func Open(ctx context.Context, p path.Path, req Request) (path.Stream, error) {
 	}
 	if err := wire.Write(s, msg); err != nil {
 		s.Reset()
-		return nil, err
+		return err
 	}
 	var reply pb.StreamReply
 	if err := wire.Read(s, &reply, wire.MaxStreamHeader); err != nil {
 		s.Reset()
 		if ctx.Err() != nil {
-			return nil, context.Cause(ctx)
+			return context.Cause(ctx)
 		}
-		return nil, err
+		return err
 	}
 	if err := wire.FromPB(reply.GetError()); err != nil {
 		s.Reset()
-		return nil, err
+		return err
 	}
 	if !stop() && ctx.Err() != nil {
 		s.Reset()
-		return nil, context.Cause(ctx)
+		return context.Cause(ctx)
 	}
 	_ = s.SetDeadline(time.Time{})
-	return s, nil
+	return nil
 }
 
 // Incoming is a stream a source opened, waiting for an answer.
