@@ -31,20 +31,36 @@ type harness struct {
 	t    testing.TB
 	cert *testcert.Cert
 	addr string
+	// relayControlAddr is where relays that run apart join, if enabled.
+	relayControlAddr string
 }
 
-func newHarness(t testing.TB, opts ...connet.ServerOption) *harness {
+// serverOpt is a server option that may need the harness's certificate.
+type serverOpt func(cert *testcert.Cert) connet.ServerOption
+
+// with passes an option that needs no certificate.
+func with(o connet.ServerOption) serverOpt { return func(*testcert.Cert) connet.ServerOption { return o } }
+
+// withRelayControl lets relays that run apart join the server.
+func withRelayControl(cert *testcert.Cert) connet.ServerOption {
+	return connet.ServerRelayControlIngress(connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS})
+}
+
+func newHarness(t testing.TB, extra ...serverOpt) *harness {
 	t.Helper()
 	cert, err := testcert.New("localhost", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts = append([]connet.ServerOption{
+	opts := []connet.ServerOption{
 		connet.ServerIngress(connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS}),
 		connet.ServerClientTokens("token-d", "token-s"),
 		connet.ServerStoreDir(t.TempDir()),
 		connet.ServerLogger(testLogger(t)),
-	}, opts...)
+	}
+	for _, o := range extra {
+		opts = append(opts, o(cert))
+	}
 	srv, err := connet.NewServer(opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +74,11 @@ func newHarness(t testing.TB, opts ...connet.ServerOption) *harness {
 			t.Errorf("server: %v", err)
 		}
 	})
-	addrs := srv.Addrs(context.Background())
-	return &harness{t: t, cert: cert, addr: addrs[0].String()}
+	h := &harness{t: t, cert: cert, addr: srv.Addrs(context.Background())[0].String()}
+	if ra := srv.RelayControlAddrs(context.Background()); len(ra) > 0 {
+		h.relayControlAddr = ra[0].String()
+	}
+	return h
 }
 
 func (h *harness) connect(token string, opts ...connet.ClientOption) *connet.Client {
@@ -224,7 +243,7 @@ func TestNoDestinationFailsFast(t *testing.T) {
 // relay, and returns the source.
 func relayTunnel(t *testing.T, srcCfg connet.SourceConfig) (*connet.Client, *connet.Source) {
 	t.Helper()
-	h := newHarness(t, connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}}))
+	h := newHarness(t, with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}})))
 	ctx := context.Background()
 	dc := h.connect("token-d")
 	sc := h.connect("token-s")
@@ -261,5 +280,51 @@ func TestRelayedTunnel(t *testing.T) {
 	paths := st.Sources[0].Peers[0].Paths
 	if len(paths) != 1 || paths[0].Kind != "relay" {
 		t.Fatalf("with route relay the source must show only a relay path, got %+v", paths)
+	}
+}
+
+// TestSplitControlAndRelay runs the relay apart from the control server,
+// joined with a relay token, and tunnels through it.
+func TestSplitControlAndRelay(t *testing.T) {
+	h := newHarness(t, with(connet.ServerRelayTokens([]string{"relay-token"}, nil)), withRelayControl)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	relayDone := make(chan error, 1)
+	r, err := connet.NewRelay(
+		connet.RelayToken("relay-token"),
+		connet.RelayControlAddress(h.relayControlAddr),
+		connet.RelayControlCAs(h.cert.Pool),
+		connet.RelayControlServerName("127.0.0.1"),
+		connet.RelayIngressAt(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}}),
+		connet.RelayStoreDir(t.TempDir()),
+		connet.RelayLogger(testLogger(t)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { relayDone <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-relayDone; err != nil {
+			t.Errorf("relay: %v", err)
+		}
+	}()
+
+	dc := h.connect("token-d")
+	sc := h.connect("token-s")
+	dst, _ := dc.Destination(ctx, connet.NewDestinationConfig("echo").WithRoute(connet.RouteRelay))
+	go echo(dst)
+	src, _ := sc.Source(ctx, connet.NewSourceConfig("echo"))
+	conn := dialEventually(t, src)
+	defer conn.Close()
+	if _, err := conn.Write([]byte("via a relay of its own\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 23)
+	if _, err := io.ReadFull(conn, buf); err != nil {
+		t.Fatal(err)
+	}
+	if st := sc.Status(); st.Sources[0].Peers[0].Paths[0].Kind != "relay" {
+		t.Fatalf("expected a relay path, got %+v", st.Sources[0].Peers[0].Paths)
 	}
 }

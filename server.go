@@ -373,6 +373,12 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 // (useful with port 0), or nil if ctx ends first.
 func (s *Server) Addrs(ctx context.Context) []net.Addr { return s.control.Addrs(ctx) }
 
+// RelayControlAddrs returns the addresses at which relays that run apart
+// join, once they are bound, or nil if ctx ends first.
+func (s *Server) RelayControlAddrs(ctx context.Context) []net.Addr {
+	return s.control.RelayAddrs(ctx)
+}
+
 // RelayAddrs returns the addresses the in-process relays are bound to,
 // once they are, or nil if ctx ends first or there are none.
 func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {

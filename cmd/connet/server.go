@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"log/slog"
 	"os"
 
 	"github.com/p2pconnet/connet"
@@ -98,40 +99,63 @@ func runServer(ctx context.Context, fs *pflag.FlagSet, f *serverFlags) error {
 	if err != nil {
 		return err
 	}
-	logSettings, err := cfg.LogSettings()
+	log, err := commandLogger(cfg)
 	if err != nil {
 		return err
 	}
-	log := newLogger(os.Stderr, logSettings)
 	ss, err := cfg.ServerSettings(os.Getenv)
 	if err != nil {
 		return err
 	}
-	opts := []connet.ServerOption{
-		connet.ServerClientTokens(ss.Tokens...),
-		connet.ServerStoreDir(ss.StoreDir),
-		connet.ServerLogger(log),
+	opts := controlOptions(ss.Tokens, ss.TokenRestrictions, ss.Ingress, ss.StatusAddr, ss.StoreDir, log)
+	for _, in := range ss.RelayIngress {
+		opts = append(opts, connet.ServerRelayIngress(relayIngress(in)))
 	}
-	if len(ss.TokenRestrictions) > 0 {
-		rs := make([]connet.TokenRestriction, len(ss.TokenRestrictions))
-		for i, r := range ss.TokenRestrictions {
-			rs[i] = connet.TokenRestriction{IP: connet.IPRestriction(r.CIDRs), NameMatches: r.NameMatches, Role: string(r.Role)}
-		}
-		opts = append(opts, connet.ServerClientTokenRestrictions(rs...))
-	}
-	for _, in := range ss.Ingress {
-		opts = append(opts, connet.ServerIngress(connet.Ingress{
-			Addr: in.Addr, Cert: in.Certificate, Restriction: connet.IPRestriction(in.Restriction),
-		}))
-	}
-	if ss.StatusAddr != "" {
-		opts = append(opts, connet.ServerStatusAddress(ss.StatusAddr))
-	}
-	log.Warn("relays are not available in this build yet; clients connect directly only", "relay-ingress", len(ss.RelayIngress))
 	srv, err := connet.NewServer(opts...)
 	if err != nil {
 		return err
 	}
 	log.Info("server starting", "version", buildVersion())
 	return srv.Run(ctx)
+}
+
+// controlOptions are the options every control server gets from its config.
+func controlOptions(tokens []string, restrictions []config.TokenRestriction, ingresses []config.Ingress,
+	statusAddr, storeDir string, log *slog.Logger) []connet.ServerOption {
+	opts := []connet.ServerOption{
+		connet.ServerClientTokens(tokens...),
+		connet.ServerStoreDir(storeDir),
+		connet.ServerLogger(log),
+	}
+	if len(restrictions) > 0 {
+		rs := make([]connet.TokenRestriction, len(restrictions))
+		for i, r := range restrictions {
+			rs[i] = connet.TokenRestriction{IP: r.CIDRs, NameMatches: r.NameMatches, Role: string(r.Role)}
+		}
+		opts = append(opts, connet.ServerClientTokenRestrictions(rs...))
+	}
+	for _, in := range ingresses {
+		opts = append(opts, connet.ServerIngress(ingress(in)))
+	}
+	if statusAddr != "" {
+		opts = append(opts, connet.ServerStatusAddress(statusAddr))
+	}
+	return opts
+}
+
+func ingress(in config.Ingress) connet.Ingress {
+	return connet.Ingress{Addr: in.Addr, Cert: in.Certificate, Restriction: in.Restriction}
+}
+
+func relayIngress(in config.RelayIngress) connet.RelayIngress {
+	return connet.RelayIngress{Addr: in.Addr, Hostports: in.Hostports, Restriction: in.Restriction}
+}
+
+// commandLogger builds the logger from a loaded config.
+func commandLogger(cfg *config.Config) (*slog.Logger, error) {
+	s, err := cfg.LogSettings()
+	if err != nil {
+		return nil, err
+	}
+	return newLogger(os.Stderr, s), nil
 }

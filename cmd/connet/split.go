@@ -1,41 +1,62 @@
 package main
 
 import (
-	"errors"
+	"context"
 	"os"
 
+	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/spf13/cobra"
 )
 
-// errSplitUnavailable is returned by control and relay until split
-// deployments exist; their configs are still validated so that a config
-// written today keeps working.
-var errSplitUnavailable = errors.New("running control and relay servers apart is not available in this build yet; use 'connet server'")
-
 func newControlCommand() *cobra.Command {
 	var configs []string
+	var log logFlags
 	cmd := &cobra.Command{
 		Use:   "control",
-		Short: "Run a control server on its own (relays join it with relay tokens)",
+		Short: "Run a control server on its own; relays join it with relay tokens",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(configs...)
 			if err != nil {
 				return err
 			}
-			if _, err := cfg.ControlSettings(os.Getenv); err != nil {
-				return err
-			}
-			return errSplitUnavailable
+			log.apply(overlay{flags: cmd.Flags(), cfg: cfg})
+			return runControl(cmd.Context(), cfg)
 		},
 	}
 	cmd.Flags().StringArrayVar(&configs, "config", nil, "TOML config file; repeat to merge several in order")
+	log.register(cmd.Flags())
 	return cmd
+}
+
+func runControl(ctx context.Context, cfg *config.Config) error {
+	log, err := commandLogger(cfg)
+	if err != nil {
+		return err
+	}
+	cs, err := cfg.ControlSettings(os.Getenv)
+	if err != nil {
+		return err
+	}
+	opts := controlOptions(cs.ClientsTokens, cs.ClientsTokenRestrictions, cs.ClientsIngress, cs.StatusAddr, cs.StoreDir, log)
+	if len(cs.RelaysTokens) > 0 {
+		opts = append(opts, connet.ServerRelayTokens(cs.RelaysTokens, cs.RelaysTokenRestrictions))
+		for _, in := range cs.RelaysIngress {
+			opts = append(opts, connet.ServerRelayControlIngress(ingress(in)))
+		}
+	}
+	srv, err := connet.NewServer(opts...)
+	if err != nil {
+		return err
+	}
+	log.Info("control server starting", "version", buildVersion())
+	return srv.Run(ctx)
 }
 
 func newRelayCommand() *cobra.Command {
 	var configs []string
+	var log logFlags
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Run a relay server on its own, joined to a control server",
@@ -45,12 +66,47 @@ func newRelayCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if _, err := cfg.RelaySettings(os.Getenv); err != nil {
-				return err
-			}
-			return errSplitUnavailable
+			log.apply(overlay{flags: cmd.Flags(), cfg: cfg})
+			return runRelay(cmd.Context(), cfg)
 		},
 	}
 	cmd.Flags().StringArrayVar(&configs, "config", nil, "TOML config file; repeat to merge several in order")
+	log.register(cmd.Flags())
 	return cmd
+}
+
+func runRelay(ctx context.Context, cfg *config.Config) error {
+	log, err := commandLogger(cfg)
+	if err != nil {
+		return err
+	}
+	rs, err := cfg.RelaySettings(os.Getenv)
+	if err != nil {
+		return err
+	}
+	opts := []connet.RelayOption{
+		connet.RelayToken(rs.Token),
+		connet.RelayMetadata(rs.Metadata),
+		connet.RelayControlAddress(rs.ControlAddr),
+		connet.RelayControlServerName(rs.ControlName),
+		connet.RelayHandshakeIdleTimeout(rs.HandshakeTimeout),
+		connet.RelayStoreDir(rs.StoreDir),
+		connet.RelayBuildVersion(buildVersion()),
+		connet.RelayLogger(log),
+	}
+	if rs.ControlCAs != nil {
+		opts = append(opts, connet.RelayControlCAs(rs.ControlCAs))
+	}
+	if rs.StatusAddr != "" {
+		opts = append(opts, connet.RelayStatusAddress(rs.StatusAddr))
+	}
+	for _, in := range rs.Ingress {
+		opts = append(opts, connet.RelayIngressAt(relayIngress(in)))
+	}
+	r, err := connet.NewRelay(opts...)
+	if err != nil {
+		return err
+	}
+	log.Info("relay starting", "version", buildVersion())
+	return r.Run(ctx)
 }

@@ -1,0 +1,218 @@
+package connet
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/relay"
+	"github.com/p2pconnet/connet/internal/status"
+	"github.com/p2pconnet/connet/internal/tuning"
+)
+
+// RelayOption configures NewRelay.
+type RelayOption func(*relayConfig) error
+
+type relayConfig struct {
+	token            string
+	metadata         string
+	controlAddr      string
+	controlCAs       *x509.CertPool
+	controlName      string
+	ingresses        []RelayIngress
+	storeDir         string
+	statusAddr       string
+	handshakeTimeout time.Duration
+	buildVersion     string
+	logger           *slog.Logger
+}
+
+// RelayToken sets the token the relay presents to the control server.
+func RelayToken(token string) RelayOption {
+	return func(c *relayConfig) error { c.token = token; return nil }
+}
+
+// RelayMetadata sets free text that identifies the relay to the control
+// server.
+func RelayMetadata(m string) RelayOption {
+	return func(c *relayConfig) error { c.metadata = m; return nil }
+}
+
+// RelayControlAddress sets the control server's relay address (UDP);
+// default "localhost:19189".
+func RelayControlAddress(addr string) RelayOption {
+	return func(c *relayConfig) error { c.controlAddr = addr; return nil }
+}
+
+// RelayControlCAs sets the roots the control server's certificate must
+// chain to; by default the system's.
+func RelayControlCAs(pool *x509.CertPool) RelayOption {
+	return func(c *relayConfig) error { c.controlCAs = pool; return nil }
+}
+
+// RelayControlServerName sets the name expected in the control server's
+// certificate; by default the host of the control address.
+func RelayControlServerName(name string) RelayOption {
+	return func(c *relayConfig) error { c.controlName = name; return nil }
+}
+
+// RelayIngressAt adds an address at which the relay accepts clients.
+func RelayIngressAt(in RelayIngress) RelayOption {
+	return func(c *relayConfig) error {
+		var sc serverConfig
+		if err := ServerRelayIngress(in)(&sc); err != nil {
+			return err
+		}
+		c.ingresses = append(c.ingresses, sc.relayIngresses...)
+		return nil
+	}
+}
+
+// RelayStoreDir sets where the relay keeps its identity and keys; by
+// default a new temporary directory.
+func RelayStoreDir(dir string) RelayOption {
+	return func(c *relayConfig) error { c.storeDir = dir; return nil }
+}
+
+// RelayStatusAddress serves the relay's status as JSON over HTTP.
+func RelayStatusAddress(addr string) RelayOption {
+	return func(c *relayConfig) error { c.statusAddr = addr; return nil }
+}
+
+// RelayHandshakeIdleTimeout sets how long a QUIC handshake may take.
+func RelayHandshakeIdleTimeout(d time.Duration) RelayOption {
+	return func(c *relayConfig) error { c.handshakeTimeout = d; return nil }
+}
+
+// RelayBuildVersion sets the version reported to the control server.
+func RelayBuildVersion(v string) RelayOption {
+	return func(c *relayConfig) error { c.buildVersion = v; return nil }
+}
+
+// RelayLogger sets the logger; by default nothing is logged.
+func RelayLogger(l *slog.Logger) RelayOption {
+	return func(c *relayConfig) error { c.logger = l; return nil }
+}
+
+// Relay is a relay server that runs apart from its control server and
+// joins it with a relay token.
+type Relay struct {
+	cfg       *relayConfig
+	server    *relay.Server
+	key       *relay.GrantKey
+	status    net.Listener
+	tempStore string
+}
+
+// NewRelay validates the options and prepares a relay; Run starts it.
+func NewRelay(opts ...RelayOption) (*Relay, error) {
+	cfg := &relayConfig{controlAddr: "localhost:19189", logger: slog.New(slog.DiscardHandler)}
+	for _, opt := range opts {
+		if err := opt(cfg); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.token == "" {
+		return nil, errors.New("connet: a relay token is required")
+	}
+	if len(cfg.ingresses) == 0 {
+		if err := RelayIngressAt(RelayIngress{})(cfg); err != nil {
+			return nil, err
+		}
+	}
+	r := &Relay{cfg: cfg}
+	if cfg.storeDir == "" {
+		dir, err := os.MkdirTemp("", "connet-relay-")
+		if err != nil {
+			return nil, fmt.Errorf("connet: store dir: %w", err)
+		}
+		cfg.logger.Warn("no store-dir set: the relay's identity is lost on restart", "dir", dir)
+		cfg.storeDir, r.tempStore = dir, dir
+	}
+	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
+	var err error
+	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.logger); err != nil {
+		return nil, err
+	}
+	if cfg.statusAddr != "" {
+		if r.status, err = status.Listen(cfg.statusAddr); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+// Run serves clients and keeps the relay joined to its control server
+// until ctx ends or the control server refuses the relay.
+func (r *Relay) Run(ctx context.Context) error {
+	if r.tempStore != "" {
+		defer func() { _ = os.RemoveAll(r.tempStore) }()
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	run := func(fn func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := fn(); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	if r.status != nil {
+		run(func() error { return status.Serve(ctx, r.status, func() any { return r.Status() }, r.cfg.logger) })
+	}
+	run(func() error { return r.server.Run(ctx) })
+	run(func() error {
+		bound := r.server.Addrs(ctx)
+		if bound == nil {
+			return nil
+		}
+		name := r.cfg.controlName
+		if name == "" {
+			name, _, _ = net.SplitHostPort(r.cfg.controlAddr)
+		}
+		id := r.server.Identity()
+		return relay.Join(ctx, relay.JoinConfig{
+			ControlAddr: r.cfg.controlAddr,
+			TLS: &tls.Config{
+				MinVersion:   tls.VersionTLS13,
+				RootCAs:      r.cfg.controlCAs,
+				ServerName:   name,
+				Certificates: []tls.Certificate{id.Cert},
+			},
+			QUIC:         tuning.QUIC(r.cfg.handshakeTimeout),
+			Token:        r.cfg.token,
+			Metadata:     r.cfg.metadata,
+			BuildVersion: r.cfg.buildVersion,
+			Hostports:    relayHostports(r.cfg.ingresses, bound),
+			Key:          r.key,
+			Logger:       r.cfg.logger,
+		})
+	})
+	<-ctx.Done()
+	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// Addrs returns the addresses the relay is bound to, once it is, or nil if
+// ctx ends first.
+func (r *Relay) Addrs(ctx context.Context) []net.Addr { return r.server.Addrs(ctx) }
+
+// RelayServerStatus is a snapshot of a relay, as its status page shows it.
+type RelayServerStatus = relay.Status
+
+// Status returns a snapshot of the relay.
+func (r *Relay) Status() RelayServerStatus { return r.server.Status() }
