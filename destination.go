@@ -154,6 +154,7 @@ func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
 func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) {
 	log := d.client.cfg.logger
 	conn, err := dial(ctx, in.Origin)
+	d.recordError(err)
 	if err != nil {
 		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, "err", err)
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))

@@ -29,6 +29,7 @@ type endpoint struct {
 	key    endpointKey
 
 	active, total atomic.Int64
+	lastErr       atomic.Pointer[string]
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -55,6 +56,23 @@ func (e *endpoint) close(remove func()) {
 		c.mu.Unlock()
 		c.cfg.logger.Info("endpoint removed", "name", e.key.name, "role", e.key.role)
 	})
+}
+
+// recordError remembers why a connection failed (nil: it succeeded).
+func (e *endpoint) recordError(err error) {
+	if err == nil {
+		e.lastErr.Store(nil)
+		return
+	}
+	msg := err.Error()
+	e.lastErr.Store(&msg)
+}
+
+func (e *endpoint) lastError() string {
+	if p := e.lastErr.Load(); p != nil {
+		return *p
+	}
+	return ""
 }
 
 // track counts a connection from its start until its Close.

@@ -92,6 +92,12 @@ func (s *Source) Dial(ctx context.Context) (net.Conn, error) {
 // DialFrom is Dial on behalf of a client at origin, which the destination
 // may pass on to its service (PROXY protocol).
 func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
+	conn, err := s.dial(ctx, origin)
+	s.recordError(err)
+	return conn, err
+}
+
+func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}

@@ -38,7 +38,9 @@ type EndpointStatus struct {
 	// Route is the endpoint's own route option.
 	Route string `json:"route"`
 	// Refused is set when the control server refused the endpoint.
-	Refused           string       `json:"refused,omitempty"`
+	Refused string `json:"refused,omitempty"`
+	// LastError is why the last connection failed, cleared by a success.
+	LastError         string       `json:"last_error,omitempty"`
 	ActiveConnections int64        `json:"active_connections"`
 	TotalConnections  int64        `json:"total_connections"`
 	Peers             []PeerStatus `json:"peers"`
@@ -100,6 +102,7 @@ func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
 	es := EndpointStatus{
 		Name:              e.key.name,
 		Route:             string(route),
+		LastError:         e.lastError(),
 		ActiveConnections: e.active.Load(),
 		TotalConnections:  e.total.Load(),
 		Peers:             []PeerStatus{},
@@ -108,13 +111,15 @@ func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
 		es.Refused = err.Error()
 	}
 	for _, p := range c.registry.WithEndpoint(e.key.name, e.key.role.Opposite()) {
-		es.Peers = append(es.Peers, c.peerStatus(p, e.key.name, e.key.role.Opposite()))
+		es.Peers = append(es.Peers, c.peerStatus(p, e.key.name, e.key.role.Opposite(), route))
 	}
 	slices.SortFunc(es.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return es
 }
 
-func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatus {
+// peerStatus shows a peer of an endpoint with the paths both ends' routes
+// allow.
+func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route path.Route) PeerStatus {
 	st, _ := p.State()
 	pe, _ := st.Endpoint(name, role)
 	ps := PeerStatus{
@@ -131,7 +136,7 @@ func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role) PeerStatu
 	paths := append(slices.Clone(st.Paths), c.relays.Paths(p.ID, st.Info.Relays)...)
 	path.Sort(paths)
 	for _, pp := range paths {
-		if !path.Usable(pp) {
+		if !path.Usable(pp) || !route.Allows(pp.Kind()) || !pe.Route.Allows(pp.Kind()) {
 			continue
 		}
 		ps.Paths = append(ps.Paths, PathStatus{

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 // same loopback ports can be used on each.
 const (
 	controlPort = "19190"
+	relayPort   = "19191"
 	servicePort = "3000"
 	sourcePort  = "8000"
 	statusAddr  = "127.0.0.1:19182"
@@ -56,10 +58,13 @@ log-level = "debug"
 tokens = ["token-a", "token-b"]
 store-dir = %q
 [[server.ingress]]
-addr = "%s:%s"
-cert-file = %q
-key-file = %q
-`, filepath.Join(d.dir, "store"), lab.Server.Addr, controlPort, d.path("cert.pem"), d.path("key.pem")))
+addr = "%[2]s:%[3]s"
+cert-file = %[4]q
+key-file = %[5]q
+[[server.relay-ingress]]
+addr = "%[2]s:%[6]s"
+hostports = ["%[2]s:%[6]s"]
+`, filepath.Join(d.dir, "store"), lab.Server.Addr, controlPort, d.path("cert.pem"), d.path("key.pem"), relayPort))
 	return d
 }
 
@@ -200,9 +205,13 @@ func sourcePaths(st connet.ClientStatus) []connet.PathStatus {
 	return st.Sources[0].Peers[0].Paths
 }
 
-func hasDirect(st connet.ClientStatus) bool {
+func hasDirect(st connet.ClientStatus) bool { return hasPath(st, "direct-outgoing", "direct-incoming") }
+
+func hasRelay(st connet.ClientStatus) bool { return hasPath(st, "relay") }
+
+func hasPath(st connet.ClientStatus, kinds ...string) bool {
 	for _, p := range sourcePaths(st) {
-		if p.Kind == "direct-outgoing" || p.Kind == "direct-incoming" {
+		if slices.Contains(kinds, p.Kind) {
 			return true
 		}
 	}
