@@ -39,7 +39,9 @@ type harness struct {
 type serverOpt func(cert *testcert.Cert) connet.ServerOption
 
 // with passes an option that needs no certificate.
-func with(o connet.ServerOption) serverOpt { return func(*testcert.Cert) connet.ServerOption { return o } }
+func with(o connet.ServerOption) serverOpt {
+	return func(*testcert.Cert) connet.ServerOption { return o }
+}
 
 // withRelayControl lets relays that run apart join the server.
 func withRelayControl(cert *testcert.Cert) connet.ServerOption {
