@@ -199,7 +199,10 @@ func (s *Source) routes() (best []route, pending bool) {
 				paths = append(paths, pp)
 			}
 		}
-		if allowed(path.Relay) {
+		// A relay path says nothing about the peer's health, so it is
+		// used only while the control server (which drops silent clients
+		// within seconds) still names the peer.
+		if allowed(path.Relay) && st.Announced {
 			paths = append(paths, c.relays.Paths(p.ID, st.Info.Relays)...)
 		}
 		if len(paths) == 0 {

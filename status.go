@@ -62,6 +62,9 @@ type PathStatus struct {
 	Kind   string  `json:"kind"`
 	Remote string  `json:"remote"`
 	RTTms  float64 `json:"rtt_ms"`
+	// Stale is set when the path has received nothing for a while: it is
+	// chosen for new connections only if nothing else is left.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // Status returns a snapshot of the client.
@@ -133,7 +136,10 @@ func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route pat
 	for _, a := range st.Info.Candidates {
 		ps.Candidates = append(ps.Candidates, a.String())
 	}
-	paths := append(slices.Clone(st.Paths), c.relays.Paths(p.ID, st.Info.Relays)...)
+	paths := slices.Clone(st.Paths)
+	if st.Announced { // as in Source.routes
+		paths = append(paths, c.relays.Paths(p.ID, st.Info.Relays)...)
+	}
 	path.Sort(paths)
 	for _, pp := range paths {
 		if !path.Usable(pp) || !route.Allows(pp.Kind()) || !pe.Route.Allows(pp.Kind()) {
@@ -143,6 +149,7 @@ func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route pat
 			Kind:   string(pp.Kind()),
 			Remote: pp.RemoteAddr().String(),
 			RTTms:  float64(pp.RTT().Microseconds()) / 1000,
+			Stale:  path.Stale(pp),
 		})
 	}
 	return ps

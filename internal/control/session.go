@@ -10,6 +10,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -32,6 +33,7 @@ const (
 	codeAuth
 	codeProtocol
 	codeReplaced
+	codeStale
 )
 
 // serve runs one client connection: authentication, then the exchange of
@@ -51,6 +53,7 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 	}
 	log = log.With("client", c.id, "metadata", c.metadata)
 	log.Info("client connected", "observed", c.observed)
+	liveness.CloseWhenStale(conn, codeStale)
 	s.registry.add(c)
 	defer s.registry.remove(c)
 

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/quic-go/quic-go"
 )
 
@@ -22,7 +23,11 @@ type QUIC struct {
 	// streams and close once it drops to zero.
 	active  atomic.Int64
 	retired atomic.Bool
+	health  *liveness.Health
 }
+
+// Stale tells whether the connection went silent.
+func (p *QUIC) Stale() bool { return p.health.Stale() }
 
 // retireCheck is how often a retired path looks whether its last stream
 // has ended.
@@ -52,7 +57,9 @@ func (p *QUIC) Retire() {
 func (p *QUIC) Retired() bool { return p.retired.Load() }
 
 // NewQUIC wraps conn as a path of the given kind.
-func NewQUIC(conn *quic.Conn, kind Kind) *QUIC { return &QUIC{Conn: conn, kind: kind} }
+func NewQUIC(conn *quic.Conn, kind Kind) *QUIC {
+	return &QUIC{Conn: conn, kind: kind, health: liveness.Watch(conn)}
+}
 
 func (p *QUIC) Kind() Kind            { return p.kind }
 func (p *QUIC) RemoteAddr() net.Addr  { return p.Conn.RemoteAddr() }

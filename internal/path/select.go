@@ -5,9 +5,16 @@ import (
 	"slices"
 )
 
-// Better orders paths for new connections: direct before relayed, then by
-// lower RTT. It returns a negative number when a should be preferred.
+// Better orders paths for new connections: healthy before stale, direct
+// before relayed, then by lower RTT. It returns a negative number when a
+// should be preferred.
 func Better(a, b Path) int {
+	if as, bs := Stale(a), Stale(b); as != bs {
+		if bs {
+			return -1
+		}
+		return 1
+	}
 	if ad, bd := a.Kind().Direct(), b.Kind().Direct(); ad != bd {
 		if ad {
 			return -1
@@ -54,4 +61,14 @@ func Usable(p Path) bool {
 		return false
 	}
 	return Live(p)
+}
+
+// stale is implemented by paths that can tell they went silent.
+type stale interface{ Stale() bool }
+
+// Stale tells whether p has gone silent (see package liveness); such a
+// path is chosen only when no other is left.
+func Stale(p Path) bool {
+	s, ok := p.(stale)
+	return ok && s.Stale()
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -21,6 +22,7 @@ const (
 	codeOK quic.ApplicationErrorCode = iota
 	codeRefused
 	codeReplaced
+	codeStale
 )
 
 // client is one admitted client.
@@ -42,6 +44,7 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 	}
 	log = log.With("client", c.id)
 	log.Info("relay client connected")
+	liveness.CloseWhenStale(conn, codeStale)
 	s.mu.Lock()
 	old := s.clients[c.id]
 	s.clients[c.id] = c

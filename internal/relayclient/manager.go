@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -59,11 +61,17 @@ type Manager struct {
 	grant notify.Value[*pb.SignedGrant]
 	// conns holds the connected relays; it changes whenever one connects
 	// or goes away.
-	conns notify.Value[map[identity.ID]*quic.Conn]
+	conns notify.Value[map[identity.ID]*relayConn]
 
 	mu     sync.Mutex
 	relays map[identity.ID]*relay
 	closed bool
+}
+
+// relayConn is a live connection to a relay.
+type relayConn struct {
+	conn   *quic.Conn
+	health *liveness.Health
 }
 
 type relay struct {
@@ -164,8 +172,8 @@ func (m *Manager) Paths(peer identity.ID, peerRelays []identity.ID) []path.Path 
 	conns := m.conns.Load()
 	var out []path.Path
 	for _, rid := range peerRelays {
-		if conn := conns[rid]; conn != nil && conn.Context().Err() == nil {
-			out = append(out, &Path{Relay: rid, Peer: peer, conn: conn})
+		if rc := conns[rid]; rc != nil && rc.conn.Context().Err() == nil {
+			out = append(out, &Path{Relay: rid, Peer: peer, conn: rc.conn, health: rc.health})
 		}
 	}
 	return out
@@ -179,10 +187,10 @@ func (m *Manager) Status() []Status {
 	out := []Status{}
 	for id, r := range m.relays {
 		st := Status{ID: id.String(), Hostports: r.info.GetHostports(), LastError: r.lastErr}
-		if conn := conns[id]; conn != nil {
+		if rc := conns[id]; rc != nil {
 			st.Connected = true
-			st.Remote = conn.RemoteAddr().String()
-			st.RTTms = float64(conn.ConnectionStats().SmoothedRTT.Microseconds()) / 1000
+			st.Remote = rc.conn.RemoteAddr().String()
+			st.RTTms = float64(rc.conn.ConnectionStats().SmoothedRTT.Microseconds()) / 1000
 		}
 		out = append(out, st)
 	}
@@ -255,20 +263,19 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	_ = stream.SetDeadline(time.Time{})
 	bo.Reset()
 	m.cfg.Logger.Info("relay connected", "relay", id, "remote", conn.RemoteAddr())
-	m.conns.Update(func(old map[identity.ID]*quic.Conn) map[identity.ID]*quic.Conn {
-		next := make(map[identity.ID]*quic.Conn, len(old)+1)
-		for k, v := range old {
-			next[k] = v
+	rc := &relayConn{conn: conn, health: liveness.Watch(conn)}
+	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
+		next := maps.Clone(old)
+		if next == nil {
+			next = map[identity.ID]*relayConn{}
 		}
-		next[id] = conn
+		next[id] = rc
 		return next
 	})
-	defer m.conns.Update(func(old map[identity.ID]*quic.Conn) map[identity.ID]*quic.Conn {
-		next := make(map[identity.ID]*quic.Conn, len(old))
-		for k, v := range old {
-			if k != id || v != conn {
-				next[k] = v
-			}
+	defer m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
+		next := maps.Clone(old)
+		if next[id] == rc {
+			delete(next, id)
 		}
 		return next
 	})
@@ -276,7 +283,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	go func() { cancel(m.sendGrants(ctx, stream, g)) }()
-	go func() { cancel(m.accept(ctx, id, conn)) }()
+	go func() { cancel(m.accept(ctx, id, rc)) }()
 	select {
 	case <-ctx.Done():
 		return context.Cause(ctx)
@@ -304,7 +311,8 @@ func (m *Manager) sendGrants(ctx context.Context, stream *quic.Stream, sent *pb.
 }
 
 // accept serves the streams the relay opens to us.
-func (m *Manager) accept(ctx context.Context, rid identity.ID, conn *quic.Conn) error {
+func (m *Manager) accept(ctx context.Context, rid identity.ID, rc *relayConn) error {
+	conn, health := rc.conn, rc.health
 	for {
 		s, err := conn.AcceptStream(ctx)
 		if err != nil {
@@ -324,7 +332,7 @@ func (m *Manager) accept(ctx context.Context, rid identity.ID, conn *quic.Conn) 
 				st.Reset()
 				return
 			}
-			m.cfg.OnStream(from, &Path{Relay: rid, Peer: from, conn: conn}, st)
+			m.cfg.OnStream(from, &Path{Relay: rid, Peer: from, conn: conn, health: health}, st)
 		}()
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -15,10 +16,14 @@ import (
 
 // Path reaches one peer through one relay.
 type Path struct {
-	Relay identity.ID
-	Peer  identity.ID
-	conn  *quic.Conn
+	Relay  identity.ID
+	Peer   identity.ID
+	conn   *quic.Conn
+	health *liveness.Health
 }
+
+// Stale tells whether the relay went silent.
+func (p *Path) Stale() bool { return p.health.Stale() }
 
 var _ path.Path = (*Path)(nil)
 

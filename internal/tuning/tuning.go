@@ -9,14 +9,20 @@ import (
 )
 
 const (
-	// KeepAlive is how often an otherwise idle connection sends a packet.
-	// Many NATs forget a UDP mapping after 30 s without traffic (Linux
-	// conntrack: 30 s for a flow seen one way, 120 s both ways), so 10 s
-	// keeps mappings open with a good margin.
-	KeepAlive = 10 * time.Second
-	// IdleTimeout closes a connection that received nothing for this long:
-	// three missed keepalives mean the peer or the path is gone.
-	IdleTimeout = 3 * KeepAlive
+	// KeepAlive is how long a connection may go without receiving before
+	// it sends a PING (which the peer acknowledges). Many NATs forget a UDP
+	// mapping after 30 s without traffic (Linux conntrack: 30 s for a flow
+	// seen one way, 120 s both ways); 5 s keeps mappings open with a wide
+	// margin and lets a dead peer be noticed quickly (see StaleAfter).
+	KeepAlive = 5 * time.Second
+	// StaleAfter is how long a connection may receive nothing before it is
+	// no longer chosen for new streams: a live peer answers every
+	// keepalive within an RTT, so silence past KeepAlive plus a margin for
+	// a lost packet means the peer or the path is gone. The connection is
+	// kept (it recovers if packets arrive) until IdleTimeout.
+	StaleAfter = KeepAlive + 2*time.Second
+	// IdleTimeout closes a connection that received nothing for this long.
+	IdleTimeout = 30 * time.Second
 	// HandshakeTimeout is the default time to complete a QUIC handshake.
 	HandshakeTimeout = 5 * time.Second
 

@@ -1,0 +1,78 @@
+// Package liveness notices when a QUIC connection stops receiving. A live
+// peer answers every keepalive within a round trip, so silence past
+// tuning.StaleAfter means the peer or the path is gone, long before the
+// idle timeout closes the connection.
+package liveness
+
+import (
+	"sync"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/quic-go/quic-go"
+)
+
+// healthTick is how often a watched connection's packet count is sampled.
+const healthTick = time.Second
+
+// Health tracks when a connection last received a packet.
+type Health struct {
+	mu       sync.Mutex
+	received uint64
+	since    time.Time
+}
+
+// Watch samples conn's received-packet count until the connection ends.
+func Watch(conn *quic.Conn) *Health {
+	h := &Health{received: conn.ConnectionStats().PacketsReceived, since: time.Now()}
+	go func() {
+		t := time.NewTicker(healthTick)
+		defer t.Stop()
+		for {
+			select {
+			case now := <-t.C:
+				h.observe(conn.ConnectionStats().PacketsReceived, now)
+			case <-conn.Context().Done():
+				return
+			}
+		}
+	}()
+	return h
+}
+
+func (h *Health) observe(received uint64, now time.Time) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if received != h.received {
+		h.received, h.since = received, now
+	}
+}
+
+// Stale tells whether the connection received nothing for
+// tuning.StaleAfter.
+func (h *Health) Stale() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return time.Since(h.since) > tuning.StaleAfter
+}
+
+// CloseWhenStale closes conn with code once it goes silent. Servers use it
+// to drop dead clients quickly, so their peers learn of it in seconds.
+func CloseWhenStale(conn *quic.Conn, code quic.ApplicationErrorCode) {
+	h := Watch(conn)
+	go func() {
+		t := time.NewTicker(healthTick)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				if h.Stale() {
+					_ = conn.CloseWithError(code, "no packets received: peer or path gone")
+					return
+				}
+			case <-conn.Context().Done():
+				return
+			}
+		}
+	}()
+}
