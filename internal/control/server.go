@@ -157,7 +157,8 @@ func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transpor
 				s.cfg.Logger.Info("refused client address", "remote", info.RemoteAddr, "ingress", in.Addr)
 				return nil, fmt.Errorf("control: address %s not allowed", info.RemoteAddr)
 			}
-			return nil, nil
+			// A nil config here would mean quic-go's defaults, not ours.
+			return qconf, nil
 		}
 	}
 	ln, err := tr.Listen(tlsConf, qconf)

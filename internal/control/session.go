@@ -14,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
+	"google.golang.org/protobuf/proto"
 )
 
 // Limits on what one client may announce; beyond them its connection ends.
@@ -170,7 +171,7 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 	for {
 		var msg pb.ClientState
 		if err := wire.Read(stream, &msg, wire.MaxControlMessage); err != nil {
-			if errors.Is(err, wire.ErrTooLarge) {
+			if errors.Is(err, wire.ErrTooLarge) || errors.Is(err, proto.Error) {
 				return wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "%v", err)
 			}
 			return err

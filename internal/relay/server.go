@@ -135,7 +135,8 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 				s.cfg.Logger.Info("relay refused client address", "remote", info.RemoteAddr)
 				return nil, fmt.Errorf("relay: address %s not allowed", info.RemoteAddr)
 			}
-			return nil, nil
+			// A nil config here would mean quic-go's defaults, not ours.
+			return qconf, nil
 		}
 	}
 	ln, err := tr.Listen(tlsConf, qconf)

@@ -44,12 +44,15 @@ func Read(r io.Reader, m proto.Message, max int) error {
 		return fmt.Errorf("wire: read %T: %w", m, err)
 	}
 	size := binary.BigEndian.Uint32(hdr[:])
-	if uint64(size) > uint64(max) {
+	if max < 0 || uint64(size) > uint64(max) {
 		return fmt.Errorf("wire: read %T: %d bytes (limit %d): %w", m, size, max, ErrTooLarge)
 	}
 	buf := make([]byte, size)
 	if _, err := io.ReadFull(r, buf); err != nil {
-		return fmt.Errorf("wire: read %T: %w", m, io.ErrUnexpectedEOF)
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("wire: read %T: %w", m, err)
 	}
 	if err := proto.Unmarshal(buf, m); err != nil {
 		return fmt.Errorf("wire: decode %T: %w", m, err)
