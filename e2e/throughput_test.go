@@ -10,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/natlab"
 )
 
-// benchDuration is how long each direction of each measurement sends.
+// benchDuration is how long each measurement sends.
 const benchDuration = 3 * time.Second
+
+// relayedSourcePort is the source of the endpoint forced through the relay.
+const relayedSourcePort = "8001"
 
 // TestThroughput measures bulk TCP throughput through the tunnel and over
 // raw TCP between the same namespaces in the same run, and prints the
@@ -32,13 +36,28 @@ func TestThroughput(t *testing.T) {
 			sinkAddr := net.JoinHostPort(d.lab.A.Addr.String(), servicePort)
 			serveSink(t, d.lab.A, sinkAddr)
 			d.startServer()
+			// One endpoint may go direct, a second is forced through the
+			// server's relay; both reach the same sink.
 			d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
 [client.destinations.web]
-url = "tcp://%s"
+url = "tcp://%[1]s"
+[client.destinations.relayed]
+url = "tcp://%[1]s"
+route = "relay"
 `, sinkAddr)))
 			d.startClient(d.lab.A, "destination", d.path("destination.toml"))
-			d.startSource("any")
-			if _, _, err := waitStatus(d.lab.B, pathLimit, hasDirect); err != nil {
+			d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
+[client.sources.web]
+url = "tcp://127.0.0.1:%s"
+[client.sources.relayed]
+url = "tcp://127.0.0.1:%s"
+route = "relay"
+`, sourcePort, relayedSourcePort)))
+			d.startClient(d.lab.B, "source", d.path("source.toml"))
+			if _, _, err := waitStatus(d.lab.B, pathLimit, func(st connet.ClientStatus) bool {
+				return len(st.Sources) == 2 && hasDirect(connet.ClientStatus{Sources: st.Sources[1:]}) &&
+					hasRelay(connet.ClientStatus{Sources: st.Sources[:1]})
+			}); err != nil {
 				t.Fatal(err)
 			}
 
@@ -52,9 +71,10 @@ url = "tcp://%s"
 				serveSink(t, d.lab.Server, rawTarget)
 			}
 			raw := measure(t, d.lab.B, rawTarget)
-			tun := measure(t, d.lab.B, "127.0.0.1:"+sourcePort)
-			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) tunnel_MBps=%.0f ratio=%.2f",
-				topo, raw, rawHost.Name, tun, tun/raw)
+			direct := measure(t, d.lab.B, "127.0.0.1:"+sourcePort)
+			relayed := measure(t, d.lab.B, "127.0.0.1:"+relayedSourcePort)
+			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) direct_MBps=%.0f (%.2f of raw) relay_MBps=%.0f (%.2f of raw)",
+				topo, raw, rawHost.Name, direct, direct/raw, relayed, relayed/raw)
 		})
 	}
 }
