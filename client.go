@@ -330,10 +330,12 @@ func (c *Client) allowDirect(st peer.State) bool {
 func (c *Client) updateAnnounceLocked() {
 	var eps []*pb.Endpoint
 	for _, d := range c.destinations {
-		eps = append(eps, &pb.Endpoint{Name: d.cfg.Name, Role: pb.Role_ROLE_DESTINATION, Route: routeToPB(d.cfg.Route)})
+		eps = append(eps, &pb.Endpoint{Name: d.cfg.Name, Role: pb.Role_ROLE_DESTINATION, Route: routeToPB(d.cfg.Route),
+			RelayEncryptions: encryptionNames(d.cfg.RelayEncryptions)})
 	}
 	for _, s := range c.sources {
-		eps = append(eps, &pb.Endpoint{Name: s.cfg.Name, Role: pb.Role_ROLE_SOURCE, Route: routeToPB(s.cfg.Route)})
+		eps = append(eps, &pb.Endpoint{Name: s.cfg.Name, Role: pb.Role_ROLE_SOURCE, Route: routeToPB(s.cfg.Route),
+			RelayEncryptions: encryptionNames(s.cfg.RelayEncryptions)})
 	}
 	slices.SortFunc(eps, func(a, b *pb.Endpoint) int {
 		if a.GetName() != b.GetName() {

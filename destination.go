@@ -22,6 +22,9 @@ const acceptWait = 10 * time.Second
 type DestinationConfig struct {
 	Name  string
 	Route Route
+	// RelayEncryptions are the encryptions accepted over relays; empty
+	// means the client's default (ClientRelayEncryptions).
+	RelayEncryptions []RelayEncryption
 }
 
 // NewDestinationConfig returns the config of a destination named name that
@@ -53,6 +56,12 @@ func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Desti
 		cfg.Route = RouteAny
 	}
 	if _, err := ParseRoute(string(cfg.Route)); err != nil {
+		return nil, fmt.Errorf("connet: destination %q: %w", cfg.Name, err)
+	}
+	if len(cfg.RelayEncryptions) == 0 {
+		cfg.RelayEncryptions = c.cfg.relayEncryptions
+	}
+	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
 		return nil, fmt.Errorf("connet: destination %q: %w", cfg.Name, err)
 	}
 	d := &Destination{

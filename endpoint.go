@@ -22,6 +22,33 @@ const (
 // ParseRoute parses "any", "direct" or "relay"; empty means any.
 func ParseRoute(s string) (Route, error) { return path.ParseRoute(s) }
 
+// RelayEncryption is how a relayed connection is encrypted end to end, so
+// that the relay cannot read it.
+type RelayEncryption string
+
+// Relay encryptions. With several allowed, a connection uses the first of
+// tls, dhxcp, none that both ends allow; none at all is an error on both
+// sides.
+const (
+	// NoEncryption trusts the relay (it still cannot read the hops, which
+	// QUIC encrypts, but it sees what it forwards).
+	NoEncryption RelayEncryption = "none"
+	// TLSEncryption runs TLS 1.3 inside the relayed stream, with the
+	// clients' pinned certificates.
+	TLSEncryption RelayEncryption = "tls"
+	// DHXCPEncryption is an ephemeral X25519 exchange signed with the
+	// pinned certificates, then ChaCha20-Poly1305 records.
+	DHXCPEncryption RelayEncryption = "dhxcp"
+)
+
+func encryptionNames(es []RelayEncryption) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = string(e)
+	}
+	return out
+}
+
 // endpoint is what destinations and sources share: registration with the
 // client, connection counters and closing.
 type endpoint struct {

@@ -3,6 +3,7 @@ package connet
 import (
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -23,6 +24,7 @@ type clientConfig struct {
 	statusAddr        string
 	handshakeTimeout  time.Duration
 	buildVersion      string
+	relayEncryptions  []RelayEncryption
 	logger            *slog.Logger
 }
 
@@ -31,6 +33,7 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 		controlAddr:      "127.0.0.1:19190",
 		directAddr:       ":19192",
 		handshakeTimeout: tuning.HandshakeTimeout,
+		relayEncryptions: []RelayEncryption{NoEncryption},
 		logger:           slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
@@ -102,6 +105,32 @@ func ClientHandshakeIdleTimeout(d time.Duration) ClientOption {
 		c.handshakeTimeout = d
 		return nil
 	}
+}
+
+// ClientRelayEncryptions sets the encryptions endpoints accept over relays
+// when their config names none; default none only.
+func ClientRelayEncryptions(es ...RelayEncryption) ClientOption {
+	return func(c *clientConfig) error {
+		if err := checkEncryptions(es); err != nil {
+			return err
+		}
+		c.relayEncryptions = es
+		return nil
+	}
+}
+
+func checkEncryptions(es []RelayEncryption) error {
+	if len(es) == 0 {
+		return errors.New("connet: no relay encryption given")
+	}
+	for _, e := range es {
+		switch e {
+		case NoEncryption, TLSEncryption, DHXCPEncryption:
+		default:
+			return fmt.Errorf("connet: unknown relay encryption %q (want none, tls or dhxcp)", e)
+		}
+	}
+	return nil
 }
 
 // ClientBuildVersion sets the version reported to the control server.

@@ -21,6 +21,9 @@ type SourceConfig struct {
 	// DialTimeout bounds each Dial, including the destination's own dial
 	// of its service; 0 waits as long as the caller's context allows.
 	DialTimeout time.Duration
+	// RelayEncryptions are the encryptions accepted over relays; empty
+	// means the client's default (ClientRelayEncryptions).
+	RelayEncryptions []RelayEncryption
 }
 
 // NewSourceConfig returns the config of a source named name that accepts
@@ -51,6 +54,12 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 		cfg.Route = RouteAny
 	}
 	if _, err := ParseRoute(string(cfg.Route)); err != nil {
+		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+	}
+	if len(cfg.RelayEncryptions) == 0 {
+		cfg.RelayEncryptions = c.cfg.relayEncryptions
+	}
+	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
 		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
 	}
 	s := &Source{

@@ -231,6 +231,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientDirectAddress(cs.DirectAddr),
 		connet.ClientHandshakeIdleTimeout(cs.HandshakeIdleTimeout),
 		connet.ClientBuildVersion(buildVersion()),
+		connet.ClientRelayEncryptions(encryptions(cs.RelayEncryptions)...),
 		connet.ClientLogger(log),
 	}
 	if cs.ServerCAs != nil {
@@ -253,7 +254,9 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	for name, d := range cs.Destinations {
-		dst, err := cl.Destination(ctx, connet.DestinationConfig{Name: name, Route: connet.Route(d.Route)})
+		dst, err := cl.Destination(ctx, connet.DestinationConfig{
+			Name: name, Route: connet.Route(d.Route), RelayEncryptions: encryptions(d.RelayEncryptions),
+		})
 		if err != nil {
 			return err
 		}
@@ -261,7 +264,9 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		go func() { cancel(ignoreClosed(dst.Serve(ctx, connet.DialFunc(dialers[name])))) }()
 	}
 	for name, s := range cs.Sources {
-		src, err := cl.Source(ctx, connet.SourceConfig{Name: name, Route: connet.Route(s.Route), DialTimeout: s.DialTimeout})
+		src, err := cl.Source(ctx, connet.SourceConfig{
+			Name: name, Route: connet.Route(s.Route), DialTimeout: s.DialTimeout, RelayEncryptions: encryptions(s.RelayEncryptions),
+		})
 		if err != nil {
 			return err
 		}
@@ -321,4 +326,12 @@ func warnNotApplied(cs config.ClientSettings, log *slog.Logger) {
 			log.Warn("lb-policy and lb-retry are not applied by this build: the peer with the best path is used", "source", name)
 		}
 	}
+}
+
+func encryptions(es []config.RelayEncryption) []connet.RelayEncryption {
+	out := make([]connet.RelayEncryption, len(es))
+	for i, e := range es {
+		out[i] = connet.RelayEncryption(e)
+	}
+	return out
 }

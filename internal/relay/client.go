@@ -190,7 +190,25 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 	dst.streams.Add(1)
 	defer src.streams.Add(-1)
 	defer dst.streams.Add(-1)
+	if s.cfg.Tap != nil {
+		tunnel.Splice(tapped{in, s.cfg.Tap}, tapped{path.WrapQUIC(out), s.cfg.Tap})
+		return
+	}
 	tunnel.Splice(in, path.WrapQUIC(out))
+}
+
+// tapped shows what is read from a stream to a tap.
+type tapped struct {
+	path.Stream
+	tap func([]byte)
+}
+
+func (t tapped) Read(b []byte) (int, error) {
+	n, err := t.Stream.Read(b)
+	if n > 0 {
+		t.tap(b[:n])
+	}
+	return n, err
 }
 
 // errNotPaired reports two clients whose grants share no endpoint they may

@@ -34,6 +34,11 @@ type Config struct {
 	// GrantKey returns the control server's grant key, nil while unknown
 	// (clients are refused until it is known).
 	GrantKey func() ed25519.PublicKey
+	// Tap, if set, is shown every chunk of bytes the relay forwards, in
+	// either direction: what a relay operator could read. Tests use it to
+	// check that encrypted relaying leaves nothing readable; it is nil in
+	// production.
+	Tap func([]byte)
 }
 
 // Server is a relay server.
