@@ -60,6 +60,7 @@ type Client struct {
 	destinations map[string]*Destination
 	sources      map[string]*Source
 	refused      map[endpointKey]error
+	mismatches   map[mismatchKey]bool
 }
 
 type endpointKey struct {
@@ -82,6 +83,7 @@ func Connect(ctx context.Context, opts ...ClientOption) (*Client, error) {
 		destinations: map[string]*Destination{},
 		sources:      map[string]*Source{},
 		refused:      map[endpointKey]error{},
+		mismatches:   map[mismatchKey]bool{},
 	}
 	if err := c.start(); err != nil {
 		return nil, err
@@ -281,6 +283,7 @@ func (c *Client) applyServerState(st *pb.ServerState) {
 	}
 	c.registry.Apply(infos)
 	c.relays.Apply(st.GetRelays(), st.GetGrant())
+	c.warnMismatches(infos)
 
 	refused := map[endpointKey]error{}
 	for _, r := range st.GetRefused() {

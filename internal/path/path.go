@@ -58,4 +58,6 @@ type Stream interface {
 	// a clean end, so truncation never passes for completion.
 	Reset()
 	SetDeadline(t time.Time) error
+	SetReadDeadline(t time.Time) error
+	SetWriteDeadline(t time.Time) error
 }

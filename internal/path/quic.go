@@ -109,9 +109,11 @@ func (q *quicStream) done() {
 	}
 }
 
-func (q *quicStream) Read(b []byte) (int, error)    { return q.s.Read(b) }
-func (q *quicStream) Write(b []byte) (int, error)   { return q.s.Write(b) }
-func (q *quicStream) SetDeadline(t time.Time) error { return q.s.SetDeadline(t) }
+func (q *quicStream) Read(b []byte) (int, error)         { return q.s.Read(b) }
+func (q *quicStream) Write(b []byte) (int, error)        { return q.s.Write(b) }
+func (q *quicStream) SetDeadline(t time.Time) error      { return q.s.SetDeadline(t) }
+func (q *quicStream) SetReadDeadline(t time.Time) error  { return q.s.SetReadDeadline(t) }
+func (q *quicStream) SetWriteDeadline(t time.Time) error { return q.s.SetWriteDeadline(t) }
 func (q *quicStream) CloseWrite() error {
 	q.writeClosed.Store(true)
 	return q.s.Close()

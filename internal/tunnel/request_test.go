@@ -401,14 +401,16 @@ func TestSpliceResetIsNotEOF(t *testing.T) {
 // what is written.
 type bytesStream struct{ *bytes.Reader }
 
-func (bytesStream) Write(b []byte) (int, error)    { return len(b), nil }
-func (bytesStream) CloseWrite() error              { return nil }
-func (bytesStream) Close() error                   { return nil }
-func (bytesStream) Reset()                         {}
-func (bytesStream) SetDeadline(time.Time) error    { return nil }
-func (s bytesStream) pos(data []byte) int          { return len(data) - s.Len() }
-func newBytesStream(data []byte) bytesStream       { return bytesStream{bytes.NewReader(data)} }
-func frameOf(t testing.TB, m proto.Message) []byte { return appendFrame(t, nil, m) }
+func (bytesStream) Write(b []byte) (int, error)      { return len(b), nil }
+func (bytesStream) CloseWrite() error                { return nil }
+func (bytesStream) Close() error                     { return nil }
+func (bytesStream) Reset()                           {}
+func (bytesStream) SetDeadline(time.Time) error      { return nil }
+func (bytesStream) SetReadDeadline(time.Time) error  { return nil }
+func (bytesStream) SetWriteDeadline(time.Time) error { return nil }
+func (s bytesStream) pos(data []byte) int            { return len(data) - s.Len() }
+func newBytesStream(data []byte) bytesStream         { return bytesStream{bytes.NewReader(data)} }
+func frameOf(t testing.TB, m proto.Message) []byte   { return appendFrame(t, nil, m) }
 
 func appendFrame(t testing.TB, b []byte, m proto.Message) []byte {
 	var buf bytes.Buffer

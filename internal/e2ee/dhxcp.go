@@ -1,0 +1,186 @@
+package e2ee
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/flynn/noise"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/path"
+)
+
+// dhxcp: a Noise NN handshake (ephemeral X25519 on both sides, no static
+// keys) gives each connection fresh keys and a channel binding (the final
+// handshake hash). Each side then signs the binding with the Ed25519 key
+// of its pinned certificate, inside the first encrypted record, and checks
+// the other's signature against the certificate it expects. A relay that
+// runs its own handshake with each end gets two different bindings, so it
+// cannot produce either signature, and nothing but handshake bytes and
+// signatures flows before both ends are authenticated.
+const dhxcpPrologue = "connet-dhxcp/1"
+
+var dhxcpSuite = noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashSHA256)
+
+// authMessage is what one side signs: a label naming its role, so a
+// signature cannot be reflected back to its author, and the binding.
+func authMessage(initiator bool, binding []byte) []byte {
+	label := dhxcpPrologue + " responder "
+	if initiator {
+		label = dhxcpPrologue + " initiator "
+	}
+	return append([]byte(label), binding...)
+}
+
+func wrapDHXCP(ctx context.Context, s path.Stream, initiator bool, local *identity.Identity, peerDER []byte) (path.Stream, error) {
+	localKey, ok := local.Cert.PrivateKey.(ed25519.PrivateKey)
+	if !ok {
+		return nil, errors.New("local identity is not an Ed25519 key")
+	}
+	peerKey, err := ed25519Key(peerDER)
+	if err != nil {
+		return nil, err
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(d)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
+	defer stop()
+
+	hs, err := noise.NewHandshakeState(noise.Config{
+		CipherSuite: dhxcpSuite,
+		Pattern:     noise.HandshakeNN,
+		Initiator:   initiator,
+		Prologue:    []byte(dhxcpPrologue),
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Split yields the initiator-to-responder state first.
+	var toResponder, toInitiator *noise.CipherState
+	if initiator {
+		msg, _, _, err := hs.WriteMessage(nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		if err := writeFrame(s, msg); err != nil {
+			return nil, err
+		}
+		reply, err := readFrame(s)
+		if err != nil {
+			return nil, err
+		}
+		if _, toResponder, toInitiator, err = hs.ReadMessage(nil, reply); err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+	} else {
+		first, err := readFrame(s)
+		if err != nil {
+			return nil, err
+		}
+		if _, _, _, err := hs.ReadMessage(nil, first); err != nil {
+			return nil, fmt.Errorf("handshake: %w", err)
+		}
+		var msg []byte
+		if msg, toResponder, toInitiator, err = hs.WriteMessage(nil, nil); err != nil {
+			return nil, err
+		}
+		if err := writeFrame(s, msg); err != nil {
+			return nil, err
+		}
+	}
+	if toResponder == nil || toInitiator == nil {
+		return nil, errors.New("handshake did not complete")
+	}
+	send, recv := toInitiator, toResponder
+	if initiator {
+		send, recv = toResponder, toInitiator
+	}
+	r := newRecords(s, &noiseSealer{cs: send}, &noiseSealer{cs: recv})
+	binding := hs.ChannelBinding()
+
+	// The responder proves itself first; the initiator answers only once
+	// it has checked that proof.
+	proveSelf := func() error {
+		return r.writeRecord(recordAuth, ed25519.Sign(localKey, authMessage(initiator, binding)))
+	}
+	checkPeer := func() error {
+		typ, sig, err := r.readRecord()
+		if err != nil {
+			return err
+		}
+		if typ != recordAuth || !ed25519.Verify(peerKey, authMessage(!initiator, binding), sig) {
+			return errors.New("peer did not prove the pinned identity")
+		}
+		return nil
+	}
+	steps := []func() error{proveSelf, checkPeer}
+	if initiator {
+		steps = []func() error{checkPeer, proveSelf}
+	}
+	for _, step := range steps {
+		if err := step(); err != nil {
+			if ctx.Err() != nil {
+				return nil, context.Cause(ctx)
+			}
+			return nil, err
+		}
+	}
+	if !stop() && ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	_ = s.SetDeadline(time.Time{})
+	return r, nil
+}
+
+func ed25519Key(der []byte) (ed25519.PublicKey, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("peer certificate: %w", err)
+	}
+	key, ok := cert.PublicKey.(ed25519.PublicKey)
+	if !ok {
+		return nil, errors.New("peer certificate is not an Ed25519 key")
+	}
+	return key, nil
+}
+
+// noiseSealer is one direction's ChaCha20-Poly1305 state; its nonce
+// counter makes replayed, reordered or dropped records fail to open.
+type noiseSealer struct{ cs *noise.CipherState }
+
+func (n *noiseSealer) seal(dst, plaintext []byte) ([]byte, error) {
+	return n.cs.Encrypt(dst, nil, plaintext)
+}
+func (n *noiseSealer) open(dst, body []byte) ([]byte, error) { return n.cs.Decrypt(dst, nil, body) }
+func (n *noiseSealer) overhead() int                         { return aeadOverhead }
+
+// Handshake messages travel as 2-byte length-prefixed frames.
+const maxHandshakeFrame = 1024
+
+func writeFrame(w io.Writer, msg []byte) error {
+	buf := binary.BigEndian.AppendUint16(make([]byte, 0, 2+len(msg)), uint16(len(msg)))
+	_, err := w.Write(append(buf, msg...))
+	return err
+}
+
+func readFrame(r io.Reader) ([]byte, error) {
+	var hdr [2]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	n := binary.BigEndian.Uint16(hdr[:])
+	if n > maxHandshakeFrame {
+		return nil, fmt.Errorf("handshake: frame of %d bytes", n)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return nil, fmt.Errorf("handshake: %w", err)
+	}
+	return msg, nil
+}
