@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -328,5 +329,59 @@ func TestSplitControlAndRelay(t *testing.T) {
 	}
 	if st := sc.Status(); st.Sources[0].Peers[0].Paths[0].Kind != "relay" {
 		t.Fatalf("expected a relay path, got %+v", st.Sources[0].Peers[0].Paths)
+	}
+}
+
+// lockedBuffer collects log output from several goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRelayEncryptionMismatch: a source that only allows tls and a
+// destination that only allows dhxcp cannot talk over a relay; the source's
+// dial says why, and both sides log it.
+func TestRelayEncryptionMismatch(t *testing.T) {
+	h := newHarness(t, with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}})))
+	ctx := context.Background()
+	var dstLog, srcLog lockedBuffer
+	dc := h.connect("token-d", connet.ClientLogger(slog.New(slog.NewTextHandler(&dstLog, nil))),
+		connet.ClientRelayEncryptions(connet.DHXCPEncryption))
+	sc := h.connect("token-s", connet.ClientLogger(slog.New(slog.NewTextHandler(&srcLog, nil))),
+		connet.ClientRelayEncryptions(connet.TLSEncryption))
+	if _, err := dc.Destination(ctx, connet.NewDestinationConfig("echo").WithRoute(connet.RouteRelay)); err != nil {
+		t.Fatal(err)
+	}
+	src, err := sc.Source(ctx, connet.NewSourceConfig("echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		_, err = src.Dial(ctx)
+		if err != nil && strings.Contains(err.Error(), "no relay encryption allowed by both ends") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dial never reported the mismatch; last error: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for name, log := range map[string]*lockedBuffer{"destination": &dstLog, "source": &srcLog} {
+		if !strings.Contains(log.String(), "relayed connections with this peer will fail") {
+			t.Errorf("the %s did not log the mismatch:\n%s", name, log.String())
+		}
 	}
 }
