@@ -168,3 +168,38 @@ func TestServerRestartRelayed(t *testing.T) {
 	}
 	t.Logf("MEASURE server_restart_recovery_ms=%d", back.Milliseconds())
 }
+
+// TestEncryptedRelay relays through the server with end-to-end encryption
+// set in the config files: dhxcp for the client defaults, tls for one
+// endpoint pair, both behind symmetric NATs.
+func TestEncryptedRelay(t *testing.T) {
+	d := newDeployment(t, natlab.BothSymmetric)
+	body := randomBody(t, 1<<20)
+	d.serveHTTP(body)
+	d.startServer()
+	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`relay-encryptions = ["dhxcp"]
+[client.destinations.web]
+url = "tcp://127.0.0.1:%[1]s"
+[client.destinations.web-tls]
+url = "tcp://127.0.0.1:%[1]s"
+relay-encryptions = ["tls"]
+`, servicePort)))
+	d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`relay-encryptions = ["none", "dhxcp"]
+[client.sources.web]
+url = "tcp://127.0.0.1:%s"
+[client.sources.web-tls]
+url = "tcp://127.0.0.1:%s"
+relay-encryptions = ["tls", "none"]
+`, sourcePort, relayedSourcePort)))
+	d.startClient(d.lab.A, "destination", d.path("destination.toml"))
+	d.startClient(d.lab.B, "source", d.path("source.toml"))
+	if _, err := d.fetchEventually(body, fetchLimit); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	got, err := d.lab.B.HTTPGet(ctx, "http://127.0.0.1:"+relayedSourcePort+"/")
+	if err != nil || string(got) != string(body) {
+		t.Fatalf("fetch through the tls endpoint: %d bytes, %v", len(got), err)
+	}
+}

@@ -17,8 +17,12 @@ import (
 // benchDuration is how long each measurement sends.
 const benchDuration = 3 * time.Second
 
-// relayedSourcePort is the source of the endpoint forced through the relay.
-const relayedSourcePort = "8001"
+// Sources of the endpoints forced through the relay, in the clear and
+// end-to-end encrypted.
+const (
+	relayedSourcePort = "8001"
+	sealedSourcePort  = "8002"
+)
 
 // TestThroughput measures bulk TCP throughput through the tunnel and over
 // raw TCP between the same namespaces in the same run, and prints the
@@ -44,6 +48,10 @@ url = "tcp://%[1]s"
 [client.destinations.relayed]
 url = "tcp://%[1]s"
 route = "relay"
+[client.destinations.sealed]
+url = "tcp://%[1]s"
+route = "relay"
+relay-encryptions = ["dhxcp"]
 `, sinkAddr)))
 			d.startClient(d.lab.A, "destination", d.path("destination.toml"))
 			d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
@@ -52,11 +60,17 @@ url = "tcp://127.0.0.1:%s"
 [client.sources.relayed]
 url = "tcp://127.0.0.1:%s"
 route = "relay"
-`, sourcePort, relayedSourcePort)))
+[client.sources.sealed]
+url = "tcp://127.0.0.1:%s"
+route = "relay"
+relay-encryptions = ["dhxcp"]
+`, sourcePort, relayedSourcePort, sealedSourcePort)))
 			d.startClient(d.lab.B, "source", d.path("source.toml"))
 			if _, _, err := waitStatus(d.lab.B, pathLimit, func(st connet.ClientStatus) bool {
-				return len(st.Sources) == 2 && hasDirect(connet.ClientStatus{Sources: st.Sources[1:]}) &&
-					hasRelay(connet.ClientStatus{Sources: st.Sources[:1]})
+				// Sources are sorted by name: relayed, sealed, web.
+				return len(st.Sources) == 3 && hasRelay(connet.ClientStatus{Sources: st.Sources[:1]}) &&
+					hasRelay(connet.ClientStatus{Sources: st.Sources[1:2]}) &&
+					hasDirect(connet.ClientStatus{Sources: st.Sources[2:]})
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -73,8 +87,9 @@ route = "relay"
 			raw := measure(t, d.lab.B, rawTarget)
 			direct := measure(t, d.lab.B, "127.0.0.1:"+sourcePort)
 			relayed := measure(t, d.lab.B, "127.0.0.1:"+relayedSourcePort)
-			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) direct_MBps=%.0f (%.2f of raw) relay_MBps=%.0f (%.2f of raw)",
-				topo, raw, rawHost.Name, direct, direct/raw, relayed, relayed/raw)
+			sealed := measure(t, d.lab.B, "127.0.0.1:"+sealedSourcePort)
+			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) direct_MBps=%.0f (%.2f of raw) relay_MBps=%.0f (%.2f) relay_dhxcp_MBps=%.0f (%.2f)",
+				topo, raw, rawHost.Name, direct, direct/raw, relayed, relayed/raw, sealed, sealed/raw)
 		})
 	}
 }
