@@ -19,7 +19,7 @@ trap cleanup EXIT
 
 # Ports of the demo, all on 127.0.0.1, chosen away from connet's defaults so
 # the demo does not collide with a connet already running here.
-: "${DEMO_CONTROL_PORT:=29190}" "${DEMO_SERVICE_PORT:=23000}" "${DEMO_SOURCE_PORT:=28000}"
+: "${DEMO_CONTROL_PORT:=29190}" "${DEMO_RELAY_PORT:=29191}" "${DEMO_SERVICE_PORT:=23000}" "${DEMO_SOURCE_PORT:=28000}"
 
 echo "== building connet"
 (cd "$root" && go build -o "$work/connet" -ldflags "-X main.version=$(git describe --always --dirty 2>/dev/null || echo dev)" ./cmd/connet)
@@ -37,6 +37,10 @@ tokens = ["client-d-token", "client-s-token"]
 addr = "127.0.0.1:$DEMO_CONTROL_PORT"
 cert-file = "cert.pem"
 key-file = "key.pem"
+
+[[server.relay-ingress]]
+addr = "127.0.0.1:$DEMO_RELAY_PORT"
+hostports = ["127.0.0.1:$DEMO_RELAY_PORT"]
 TOML
 cat >destination.toml <<TOML
 [client]

@@ -211,9 +211,8 @@ func (h *hop) bytes() []byte {
 
 // link is an initiator end and a responder end joined through a middle.
 type link struct {
-	a, b         *end
-	aToB, bToA   *hop
-	aTrue, bTrue *identity.Identity
+	a, b       *end
+	aToB, bToA *hop
 }
 
 func newLink(t testing.TB, raw bool, aToB, bToA mangler) *link {
