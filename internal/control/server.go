@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -120,7 +120,7 @@ func (s *Server) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				defer func() { _ = tr.Close() }()
-				cancel(s.accept(ctx, ln, l.serve))
+				cancel(ingress.Serve(ctx, ln, l.serve))
 			}()
 		}
 	}
@@ -133,62 +133,22 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transport, error) {
-	udpAddr, err := net.ResolveUDPAddr("udp", in.Addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
-	}
-	udp, err := net.ListenUDP("udp", udpAddr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
-	}
-	tr := &quic.Transport{Conn: udp, StatelessResetKey: s.cfg.StatelessResetKey}
-	tlsConf := &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{in.Cert},
-		NextProtos:   []string{alpn},
-		// A client's (or relay's) certificate is its identity, pinned by
-		// its peers; the server only needs proof that it holds the key.
-		ClientAuth: tls.RequireAnyClientCert,
-	}
-	qconf := s.cfg.QUIC.Clone()
-	if in.AllowAddr != nil {
-		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
-			if !addrAllowed(info.RemoteAddr, in.AllowAddr) {
-				s.cfg.Logger.Info("refused client address", "remote", info.RemoteAddr, "ingress", in.Addr)
-				return nil, fmt.Errorf("control: address %s not allowed", info.RemoteAddr)
-			}
-			// A nil config here would mean quic-go's defaults, not ours.
-			return qconf, nil
-		}
-	}
-	ln, err := tr.Listen(tlsConf, qconf)
-	if err != nil {
-		_ = tr.Close()
-		return nil, nil, fmt.Errorf("control: ingress %s: %w", in.Addr, err)
-	}
-	return ln, tr, nil
-}
-
-func (s *Server) accept(ctx context.Context, ln *quic.Listener, serve func(context.Context, *quic.Conn)) error {
-	for {
-		conn, err := ln.Accept(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return fmt.Errorf("control: accept: %w", err)
-		}
-		go serve(ctx, conn)
-	}
-}
-
-func addrAllowed(a net.Addr, allow func(netip.Addr) bool) bool {
-	ua, ok := a.(*net.UDPAddr)
-	if !ok {
-		return false
-	}
-	ip, ok := netip.AddrFromSlice(ua.IP)
-	return ok && allow(ip.Unmap())
+	return ingress.Listen(ingress.Config{
+		Addr: in.Addr,
+		TLS: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{in.Cert},
+			NextProtos:   []string{alpn},
+			// A client's (or relay's) certificate is its identity, pinned
+			// by its peers; the server only needs proof that it holds the
+			// key.
+			ClientAuth: tls.RequireAnyClientCert,
+		},
+		QUIC:              s.cfg.QUIC,
+		StatelessResetKey: s.cfg.StatelessResetKey,
+		AllowAddr:         in.AllowAddr,
+		Logger:            s.cfg.Logger,
+	})
 }
 
 // Status is what the status page shows of a control server.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -95,15 +96,8 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { _ = tr.Close() }()
-			for {
-				conn, err := ln.Accept(ctx)
-				if err != nil {
-					if ctx.Err() == nil {
-						cancel(fmt.Errorf("relay: accept: %w", err))
-					}
-					return
-				}
-				go s.serve(ctx, conn)
+			if err := ingress.Serve(ctx, ln, s.serve); err != nil {
+				cancel(fmt.Errorf("relay: %w", err))
 			}
 		}()
 	}
@@ -116,40 +110,20 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
-	udpAddr, err := net.ResolveUDPAddr("udp", in.Addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("relay: ingress %s: %w", in.Addr, err)
-	}
-	udp, err := net.ListenUDP("udp", udpAddr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("relay: ingress %s: %w", in.Addr, err)
-	}
-	tr := &quic.Transport{Conn: udp, StatelessResetKey: s.cfg.StatelessResetKey}
-	tlsConf := &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{s.cfg.Identity.Cert},
-		NextProtos:   []string{wire.ALPNRelay},
-		// Clients prove their identity; their grant says what it may do.
-		ClientAuth: tls.RequireAnyClientCert,
-	}
-	qconf := s.cfg.QUIC.Clone()
-	if in.AllowAddr != nil {
-		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
-			ua, ok := info.RemoteAddr.(*net.UDPAddr)
-			if !ok || !in.AllowAddr(ua.AddrPort().Addr().Unmap()) {
-				s.cfg.Logger.Info("relay refused client address", "remote", info.RemoteAddr)
-				return nil, fmt.Errorf("relay: address %s not allowed", info.RemoteAddr)
-			}
-			// A nil config here would mean quic-go's defaults, not ours.
-			return qconf, nil
-		}
-	}
-	ln, err := tr.Listen(tlsConf, qconf)
-	if err != nil {
-		_ = tr.Close()
-		return nil, nil, fmt.Errorf("relay: ingress %s: %w", in.Addr, err)
-	}
-	return ln, tr, nil
+	return ingress.Listen(ingress.Config{
+		Addr: in.Addr,
+		TLS: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			Certificates: []tls.Certificate{s.cfg.Identity.Cert},
+			NextProtos:   []string{wire.ALPNRelay},
+			// Clients prove their identity; their grant says what it may do.
+			ClientAuth: tls.RequireAnyClientCert,
+		},
+		QUIC:              s.cfg.QUIC,
+		StatelessResetKey: s.cfg.StatelessResetKey,
+		AllowAddr:         in.AllowAddr,
+		Logger:            s.cfg.Logger,
+	})
 }
 
 // Identity is the relay's identity, as clients pin it.

@@ -1,0 +1,78 @@
+// Package ingress opens the QUIC listeners that servers (control and relay)
+// accept connections on, and runs their accept loops.
+package ingress
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+
+	"github.com/quic-go/quic-go"
+)
+
+// Config describes one listener.
+type Config struct {
+	Addr              string
+	TLS               *tls.Config
+	QUIC              *quic.Config
+	StatelessResetKey *quic.StatelessResetKey
+	// AllowAddr, if set, must accept a remote address before its handshake
+	// starts, so refused addresses cost no cryptography.
+	AllowAddr func(netip.Addr) bool
+	Logger    *slog.Logger
+}
+
+// Listen binds the UDP socket and starts listening. Closing the returned
+// transport closes the listener and the socket.
+func Listen(cfg Config) (*quic.Listener, *quic.Transport, error) {
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingress %s: %w", cfg.Addr, err)
+	}
+	udp, err := net.ListenUDP("udp", udpAddr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ingress %s: %w", cfg.Addr, err)
+	}
+	tr := &quic.Transport{Conn: udp, StatelessResetKey: cfg.StatelessResetKey}
+	qconf := cfg.QUIC.Clone()
+	if cfg.AllowAddr != nil {
+		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
+			if !allowed(info.RemoteAddr, cfg.AllowAddr) {
+				cfg.Logger.Info("refused address", "remote", info.RemoteAddr, "ingress", cfg.Addr)
+				return nil, fmt.Errorf("ingress %s: address %s not allowed", cfg.Addr, info.RemoteAddr)
+			}
+			// A nil config here would mean quic-go's defaults, not ours.
+			return qconf, nil
+		}
+	}
+	ln, err := tr.Listen(cfg.TLS, qconf)
+	if err != nil {
+		_ = tr.Close()
+		_ = udp.Close()
+		return nil, nil, fmt.Errorf("ingress %s: %w", cfg.Addr, err)
+	}
+	return ln, tr, nil
+}
+
+func allowed(a net.Addr, allow func(netip.Addr) bool) bool {
+	ua, ok := a.(*net.UDPAddr)
+	return ok && allow(ua.AddrPort().Addr().Unmap())
+}
+
+// Serve accepts connections on ln and runs handle for each in its own
+// goroutine, until ctx ends (nil) or accepting fails (the error).
+func Serve(ctx context.Context, ln *quic.Listener, handle func(context.Context, *quic.Conn)) error {
+	for {
+		conn, err := ln.Accept(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("accept: %w", err)
+		}
+		go handle(ctx, conn)
+	}
+}
