@@ -10,11 +10,21 @@ import (
 )
 
 func newControlCommand() *cobra.Command {
+	return newConfigCommand("control", "Run a control server on its own; relays join it with relay tokens", runControl)
+}
+
+func newRelayCommand() *cobra.Command {
+	return newConfigCommand("relay", "Run a relay server on its own, joined to a control server", runRelay)
+}
+
+// newConfigCommand is a command configured by --config files and the log
+// flags only.
+func newConfigCommand(use, short string, run func(context.Context, *config.Config) error) *cobra.Command {
 	var configs []string
 	var log logFlags
 	cmd := &cobra.Command{
-		Use:   "control",
-		Short: "Run a control server on its own; relays join it with relay tokens",
+		Use:   use,
+		Short: short,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := config.Load(configs...)
@@ -22,7 +32,7 @@ func newControlCommand() *cobra.Command {
 				return err
 			}
 			log.apply(overlay{flags: cmd.Flags(), cfg: cfg})
-			return runControl(cmd.Context(), cfg)
+			return run(cmd.Context(), cfg)
 		},
 	}
 	cmd.Flags().StringArrayVar(&configs, "config", nil, "TOML config file; repeat to merge several in order")
@@ -52,27 +62,6 @@ func runControl(ctx context.Context, cfg *config.Config) error {
 	}
 	log.Info("control server starting", "version", buildVersion())
 	return srv.Run(ctx)
-}
-
-func newRelayCommand() *cobra.Command {
-	var configs []string
-	var log logFlags
-	cmd := &cobra.Command{
-		Use:   "relay",
-		Short: "Run a relay server on its own, joined to a control server",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(configs...)
-			if err != nil {
-				return err
-			}
-			log.apply(overlay{flags: cmd.Flags(), cfg: cfg})
-			return runRelay(cmd.Context(), cfg)
-		},
-	}
-	cmd.Flags().StringArrayVar(&configs, "config", nil, "TOML config file; repeat to merge several in order")
-	log.register(cmd.Flags())
-	return cmd
 }
 
 func runRelay(ctx context.Context, cfg *config.Config) error {
