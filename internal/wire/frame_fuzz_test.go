@@ -17,10 +17,14 @@ import (
 // sides of the cap are easy for the fuzzer to reach.
 var fuzzCaps = []int{0, 3, 100, 1 << 12}
 
-// fuzzTypes are the messages read off streams by the control and peer
-// protocols.
+// fuzzTypes are the messages read off streams by the control, relay and
+// peer protocols.
 func fuzzTypes() []proto.Message {
-	return []proto.Message{&pb.Hello{}, &pb.ClientState{}, &pb.ServerState{}, &pb.StreamRequest{}, &pb.StreamReply{}}
+	return []proto.Message{
+		&pb.Hello{}, &pb.ClientState{}, &pb.ServerState{}, &pb.StreamRequest{}, &pb.StreamReply{},
+		&pb.SignedGrant{}, &pb.RelayHello{}, &pb.RelayHelloReply{}, &pb.RelayReply{},
+		&pb.RelayConnect{}, &pb.RelayIncoming{}, &pb.RelayedHello{},
+	}
 }
 
 // FuzzRead reads arbitrary bytes as one frame of each message type. Read must
