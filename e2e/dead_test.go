@@ -1,9 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 
@@ -22,8 +24,14 @@ func TestDeadDestinationNotChosen(t *testing.T) {
 	procs := map[string]*natlab.Proc{}
 	for i, name := range []string{"dest1", "dest2"} {
 		port := 3000 + i
+		body := bodies[name]
 		serveTCP(t, d.lab.A, fmt.Sprintf("127.0.0.1:%d", port), func(conn net.Conn) {
-			_, _ = conn.Write([]byte("HTTP/1.0 200 OK\r\n\r\n" + string(bodies[name])))
+			// Read the request before answering: closing with it unread
+			// would reset the connection under the response.
+			if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+				return
+			}
+			_, _ = fmt.Fprintf(conn, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 		})
 		d.write(name+".toml", fmt.Sprintf(`
 log-level = "debug"
