@@ -17,6 +17,9 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
+// refuseLinger is how long a refused client has to read why.
+const refuseLinger = time.Second
+
 // Connection close codes sent to clients.
 const (
 	codeOK quic.ApplicationErrorCode = iota
@@ -98,6 +101,12 @@ func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Str
 	if err := s.checkGrant(c, &sg); err != nil {
 		_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err))})
 		_ = stream.Close()
+		// Give the client a moment to read why before the connection
+		// closes; it normally closes first.
+		select {
+		case <-conn.Context().Done():
+		case <-time.After(refuseLinger):
+		}
 		return nil, nil, err
 	}
 	if err := wire.Write(stream, &pb.RelayReply{}); err != nil {
