@@ -111,8 +111,14 @@ func TestPinning(t *testing.T) {
 	if err != nil {
 		t.Fatalf("pinned pair: %v", err)
 	}
+	// The server accepts it (the client's handshake may finish first, so
+	// wait for the server before closing).
+	select {
+	case <-conns:
+	case <-ctx.Done():
+		t.Fatal("the server never accepted the pinned client")
+	}
 	_ = conn.CloseWithError(0, "")
-	<-conns
 
 	// Expecting the stranger's certificate, the client refuses the server.
 	if _, err := DialAny(ctx, newTransport(t), target, client.PinnedClientConfig(stranger.DER(), wire.ALPNPeer), conf); err == nil {

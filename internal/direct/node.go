@@ -25,6 +25,14 @@ const (
 	retryMax = 30 * time.Second
 )
 
+// pruneDelay is how long a new direct connection must live before a
+// redundant one is retired in its favour. In TLS 1.3 the dialer finishes
+// its handshake before the other side has checked its certificate (which
+// may wait for the control server's word, up to two seconds), so a fresh
+// outgoing connection is not proven yet; retiring the other one at once
+// could leave neither.
+const pruneDelay = 5 * time.Second
+
 // Node makes and accepts the direct connections of one client.
 type Node struct {
 	Transport *quic.Transport
@@ -73,10 +81,11 @@ func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
 	n.Logger.Info("direct path up", "peer", id, "kind", kind, "remote", conn.RemoteAddr(), "rtt", qp.RTT())
 	p.AddPath(qp)
 	n.OnPath(p, qp)
-	n.prune(p)
+	time.AfterFunc(pruneDelay, func() { n.prune(p) })
 }
 
-// prune retires redundant direct connections. Both peers dial at once, so
+// prune retires redundant direct connections, once pruneDelay has shown
+// that the one kept works. Both peers dial at once, so
 // often both directions succeed; one is enough. Both sides keep the
 // connection dialed by the peer with the smaller identity, so they agree
 // without talking about it. A retired connection takes no new streams and

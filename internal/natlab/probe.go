@@ -159,6 +159,10 @@ func (l *Lab) Probe(t testing.TB, h *Host) ProbeResult {
 const (
 	probeWait  = 300 * time.Millisecond
 	probeTries = 3
+	// queryTries bounds the retries of a query that expects a reply: more
+	// than probeTries, since a slow CI machine can lose a few windows and
+	// only a missing packet costs time.
+	queryTries = 10
 )
 
 func (l *Lab) probe(h *Host) (ProbeResult, error) {
@@ -263,7 +267,7 @@ func unsolicited(c *net.UDPConn, mapped netip.AddrPort, srv *echoServers) (fromP
 func query(c *net.UDPConn, to netip.AddrPort) (netip.AddrPort, error) {
 	nonce := rand.Text()
 	buf := make([]byte, 1500)
-	for range probeTries {
+	for range queryTries {
 		if _, err := c.WriteToUDPAddrPort([]byte("natlab-probe "+nonce), to); err != nil {
 			return netip.AddrPort{}, fmt.Errorf("natlab: query %v: %w", to, err)
 		}
@@ -289,7 +293,7 @@ func query(c *net.UDPConn, to netip.AddrPort) (netip.AddrPort, error) {
 			return ap, nil
 		}
 	}
-	return netip.AddrPort{}, fmt.Errorf("natlab: query %v from %v: no reply after %d tries", to, c.LocalAddr(), probeTries)
+	return netip.AddrPort{}, fmt.Errorf("natlab: query %v from %v: no reply after %d tries", to, c.LocalAddr(), queryTries)
 }
 
 func isTimeout(err error) bool {
