@@ -69,6 +69,11 @@ func Wrap(ctx context.Context, s path.Stream, e Encryption, initiator bool, loca
 	}
 	if err != nil {
 		s.Reset()
+		// A handshake cut short by ctx fails with an I/O timeout from the
+		// stream's deadline; name the context so callers can tell.
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(err, cause) {
+			err = fmt.Errorf("%w: %w", cause, err)
+		}
 		return nil, fmt.Errorf("e2ee %s: %w", e, err)
 	}
 	return out, nil
