@@ -63,6 +63,12 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 		s.mu.Unlock()
 		log.Info("relay client disconnected", "reason", context.Cause(conn.Context()))
 	}()
+	// Acknowledge only now that the client is registered, so a peer that
+	// hears of it can reach it at once.
+	if err := wire.Write(auth, &pb.RelayReply{}); err != nil {
+		return
+	}
+	_ = auth.SetDeadline(time.Time{})
 
 	go func() {
 		if err := s.readGrants(auth, c); err != nil && conn.Context().Err() == nil {
@@ -79,7 +85,8 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 	}
 }
 
-// admit reads and checks the client's first grant.
+// admit reads and checks the client's first grant; the caller registers the
+// client and then acknowledges on the returned stream.
 func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Stream, error) {
 	id, err := identity.PeerID(conn.ConnectionState().TLS)
 	if err != nil {
@@ -109,10 +116,6 @@ func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Str
 		}
 		return nil, nil, err
 	}
-	if err := wire.Write(stream, &pb.RelayReply{}); err != nil {
-		return nil, nil, err
-	}
-	_ = stream.SetDeadline(time.Time{})
 	return c, stream, nil
 }
 
