@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -129,16 +128,11 @@ func NewRelay(opts ...RelayOption) (*Relay, error) {
 		}
 	}
 	r := &Relay{cfg: cfg}
-	if cfg.storeDir == "" {
-		dir, err := os.MkdirTemp("", "connet-relay-")
-		if err != nil {
-			return nil, fmt.Errorf("connet: store dir: %w", err)
-		}
-		cfg.logger.Warn("no store-dir set: the relay's identity is lost on restart", "dir", dir)
-		cfg.storeDir, r.tempStore = dir, dir
+	var err error
+	if r.tempStore, err = ensureStoreDir(&cfg.storeDir, "connet-relay-", cfg.logger); err != nil {
+		return nil, err
 	}
 	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
-	var err error
 	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.logger); err != nil {
 		return nil, err
 	}

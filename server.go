@@ -203,14 +203,9 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if len(cfg.restrictions) > 0 && len(cfg.restrictions) != len(cfg.tokens) {
 		return nil, fmt.Errorf("connet: %d token restrictions for %d tokens", len(cfg.restrictions), len(cfg.tokens))
 	}
-	var tempStore string
-	if cfg.storeDir == "" {
-		dir, err := os.MkdirTemp("", "connet-server-")
-		if err != nil {
-			return nil, fmt.Errorf("connet: store dir: %w", err)
-		}
-		cfg.logger.Warn("no store-dir set: state is kept in a temporary directory and lost on restart", "dir", dir)
-		cfg.storeDir, tempStore = dir, dir
+	tempStore, err := ensureStoreDir(&cfg.storeDir, "connet-server-", cfg.logger)
+	if err != nil {
+		return nil, err
 	}
 	key, err := store.LoadOrCreateKey(filepath.Join(cfg.storeDir, "stateless-reset.key"))
 	if err != nil {
@@ -321,6 +316,22 @@ func controlIngresses(ins []Ingress) []control.Ingress {
 		}
 	}
 	return out
+}
+
+// ensureStoreDir makes a temporary store directory when none is set and
+// returns it (to be removed when the owner stops), or "" if dir was set.
+// Nothing kept there survives a restart, which the owner is warned about.
+func ensureStoreDir(dir *string, prefix string, log *slog.Logger) (string, error) {
+	if *dir != "" {
+		return "", nil
+	}
+	tmp, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", fmt.Errorf("connet: store dir: %w", err)
+	}
+	log.Warn("no store-dir set: identity and keys are kept in a temporary directory and lost on restart", "dir", tmp)
+	*dir = tmp
+	return tmp, nil
 }
 
 // relayHostports lists what clients dial; a hostport with port 0 (an
