@@ -129,6 +129,7 @@ func (s *Server) checkGrant(c *client, sg *pb.SignedGrant) error {
 		return fmt.Errorf("%w: grant of %s presented by %s", grant.ErrInvalid, g.Client, c.id)
 	}
 	c.grant.Store(g)
+	s.grants.Update(func(n uint64) uint64 { return n + 1 })
 	return nil
 }
 
@@ -175,7 +176,7 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s is not at this relay", dstID)
 		return
 	}
-	if err := paired(src, dst, time.Now()); err != nil {
+	if err := s.waitPaired(src, dst); err != nil {
 		refuse(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
 		return
 	}
@@ -221,6 +222,33 @@ func (t tapped) Read(b []byte) (int, error) {
 		t.tap(b[:n])
 	}
 	return n, err
+}
+
+// pairWait is how long a connection between two clients whose grants do
+// not pair waits for a fresher grant. A client that just added an endpoint
+// sends its new grant on another stream, which may arrive a moment after
+// the first connection for that endpoint.
+const pairWait = time.Second
+
+// waitPaired checks that src and dst pair, waiting up to pairWait for new
+// grants if they do not yet.
+func (s *Server) waitPaired(src, dst *client) error {
+	timer := time.NewTimer(pairWait)
+	defer timer.Stop()
+	for {
+		_, changed := s.grants.Get()
+		err := paired(src, dst, time.Now())
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return err
+		case <-src.conn.Context().Done():
+			return err
+		}
+	}
 }
 
 // errNotPaired reports two clients whose grants share no endpoint they may

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
+	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -50,6 +51,9 @@ type Server struct {
 	clients map[identity.ID]*client
 	addrs   []net.Addr
 	ready   chan struct{}
+
+	// grants is bumped whenever a client presents a new grant.
+	grants notify.Value[uint64]
 }
 
 // New returns a relay ready to Run.
