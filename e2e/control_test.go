@@ -113,6 +113,12 @@ func TestDirectSurvivesControlOutage(t *testing.T) {
 	d.startDestination("any")
 	d.startSource("any")
 
+	// The server also runs a relay, which may carry the first connections
+	// until the direct path is up; a relayed connection cannot outlive the
+	// server, so open the one under test on the direct path.
+	if _, _, err := waitStatus(d.lab.B, pathLimit, hasDirect); err != nil {
+		t.Fatal(err)
+	}
 	c, err := d.dialEchoEventually(fetchLimit)
 	if err != nil {
 		t.Fatal(err)
