@@ -120,8 +120,16 @@ func (d *Destination) next(ctx context.Context) (*incoming, error) {
 	}
 }
 
+// conn presents an accepted stream as a net.Conn whose RemoteAddr is the
+// client that connected to the source when the source knows it (so a
+// service sees its real client, as in X-Forwarded-For), else the peer's end
+// of the path.
 func (d *Destination) conn(in *incoming) *tunnel.Conn {
-	return &tunnel.Conn{Stream: in.Stream, Local: d.client.udp.LocalAddr(), Remote: in.path.RemoteAddr()}
+	var remote net.Addr = in.path.RemoteAddr()
+	if in.Origin.IsValid() {
+		remote = net.TCPAddrFromAddrPort(in.Origin)
+	}
+	return &tunnel.Conn{Stream: in.Stream, Local: d.client.udp.LocalAddr(), Remote: remote}
 }
 
 // Accept waits for the next connection from a source.
@@ -145,7 +153,7 @@ func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
 
 // DialFunc connects to the service behind a destination. origin is the
 // address of the client that connected to the source, when known.
-type DialFunc func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
+type DialFunc = func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
 
 // Serve forwards every connection to the service that dial reaches, until
 // ctx ends or the destination closes. A failed dial is reported to the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,27 +199,28 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	}
 	warnNotApplied(cs, log)
 
-	// Bind the sources' listeners first, so a taken port fails at once.
-	listeners := map[string]net.Listener{}
+	// Bind the sources' listeners and load every endpoint's files first, so
+	// a taken port or a bad certificate fails at once.
+	sources := map[string]*endpoint.Source{}
 	defer func() {
-		for _, ln := range listeners {
-			_ = ln.Close()
+		for _, s := range sources {
+			_ = s.Close()
 		}
 	}()
 	for name, s := range cs.Sources {
-		ln, err := endpoint.Listen(s.URL)
+		src, err := endpoint.NewSource(s, log.With("source", name))
 		if err != nil {
 			return fmt.Errorf("source %q: %w", name, err)
 		}
-		listeners[name] = ln
+		sources[name] = src
 	}
-	dialers := map[string]endpoint.DialFunc{}
+	destinations := map[string]*endpoint.Destination{}
 	for name, d := range cs.Destinations {
-		dial, err := endpoint.Dialer(d.URL, d.DialTimeout)
+		dst, err := endpoint.NewDestination(d, log.With("destination", name))
 		if err != nil {
 			return fmt.Errorf("destination %q: %w", name, err)
 		}
-		dialers[name] = dial
+		destinations[name] = dst
 	}
 
 	opts := []connet.ClientOption{
@@ -261,7 +261,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 			return err
 		}
 		log.Info("destination ready", "name", name, "url", d.URL)
-		go func() { cancel(ignoreClosed(dst.Serve(ctx, connet.DialFunc(dialers[name])))) }()
+		go func() { cancel(ignoreClosed(destinations[name].Serve(ctx, dst))) }()
 	}
 	for name, s := range cs.Sources {
 		src, err := cl.Source(ctx, connet.SourceConfig{
@@ -270,9 +270,9 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		if err != nil {
 			return err
 		}
-		ln := listeners[name]
-		delete(listeners, name)
-		go func() { cancel(ignoreClosed(endpoint.ServeSource(ctx, ln, src.DialFrom, log.With("source", name)))) }()
+		ep := sources[name]
+		delete(sources, name)
+		go func() { cancel(ignoreClosed(ep.Serve(ctx, src.DialFrom))) }()
 	}
 
 	select {

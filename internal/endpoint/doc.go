@@ -1,5 +1,8 @@
 // Package endpoint connects connet's tunnels to the outside world as the
-// endpoint URLs say: a source listens for local clients (tcp://), a
-// destination dials its service (tcp://). Each accepted or dialed socket is
-// spliced to one tunnel stream.
+// endpoint URLs say. A source listens for local clients (tcp, tls, http,
+// https, ws, wss) and opens one tunnelled connection per client connection
+// (or, for http, per upstream connection of its reverse proxy). A
+// destination takes the tunnelled connections and reaches its service
+// (tcp, tls, http, https) or serves files (file). It knows nothing of peers
+// or paths: a source gets a DialFunc, a destination a Tunnel.
 package endpoint

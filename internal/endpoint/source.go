@@ -7,26 +7,48 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"net/url"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/config"
 	"github.com/p2pconnet/connet/internal/tunnel"
 )
 
-// DialFunc opens a tunnel on behalf of a client at origin.
-type DialFunc func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
+// DialFunc opens a tunnelled connection on behalf of a client at origin
+// (the zero value when unknown). It is the type of connet.Source.DialFrom.
+type DialFunc = func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
 
-// Listen opens the listener a source URL asks for.
-func Listen(u *url.URL) (net.Listener, error) {
-	switch u.Scheme {
+// Source is the local side of a source endpoint: a bound listener of the
+// URL's scheme and what it needs to serve it.
+type Source struct {
+	settings config.SourceSettings
+	ln       net.Listener
+	log      *slog.Logger
+}
+
+// NewSource binds the source's listener and loads its TLS material, so that
+// a taken port or a bad certificate fails at start.
+func NewSource(s config.SourceSettings, log *slog.Logger) (*Source, error) {
+	switch s.URL.Scheme {
 	case "tcp":
-		ln, err := net.Listen("tcp", u.Host)
+		ln, err := net.Listen("tcp", s.URL.Host)
 		if err != nil {
-			return nil, fmt.Errorf("source %s: %w", u, err)
+			return nil, fmt.Errorf("source %s: %w", s.URL, err)
 		}
-		return ln, nil
+		return &Source{settings: s, ln: ln, log: log}, nil
 	}
-	return nil, fmt.Errorf("source %s: scheme %q is not supported yet", u, u.Scheme)
+	return nil, fmt.Errorf("source %s: scheme %q is not supported yet", s.URL, s.URL.Scheme)
+}
+
+// Addr is where the source listens.
+func (s *Source) Addr() net.Addr { return s.ln.Addr() }
+
+// Close releases the listener of a source that will not be served.
+func (s *Source) Close() error { return s.ln.Close() }
+
+// Serve accepts local clients and tunnels each through dial until ctx ends;
+// the listener is closed when it returns.
+func (s *Source) Serve(ctx context.Context, dial DialFunc) error {
+	return serveStreams(ctx, s.ln, dial, s.log)
 }
 
 // Accept-retry bounds for temporary errors such as running out of file
@@ -36,10 +58,10 @@ const (
 	acceptRetryMax = time.Second
 )
 
-// ServeSource accepts connections on ln and tunnels each through dial until
-// ctx ends; ln is closed when it returns. A connection whose tunnel cannot
-// be opened is closed at once and the reason logged.
-func ServeSource(ctx context.Context, ln net.Listener, dial DialFunc, log *slog.Logger) error {
+// serveStreams accepts connections on ln and tunnels each through dial
+// until ctx ends; ln is closed when it returns. A connection whose tunnel
+// cannot be opened is closed at once and the reason logged.
+func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog.Logger) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer func() { _ = ln.Close() }()
