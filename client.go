@@ -149,7 +149,11 @@ func (c *Client) start() error {
 		Identity:  c.id,
 		QUIC:      qconf,
 		Logger:    cfg.logger,
-		OnStream:  c.serveRelayed,
+		Peers:     c.registry,
+		Secure:    (*securer)(c),
+		OnStream: func(p *peer.Peer, rp *relayclient.Path, s path.Stream, endpoint string) {
+			c.serveStream(p, rp, s, endpoint)
+		},
 	})
 
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
@@ -208,6 +212,7 @@ func (c *Client) start() error {
 		return nil
 	})
 	c.goRun(c.announceRelays)
+	c.goRun(c.relays.Run)
 	if statusLn != nil {
 		c.goRun(func(ctx context.Context) error {
 			return status.Serve(ctx, statusLn, func() any { return c.Status() }, cfg.logger)

@@ -22,6 +22,9 @@ const acceptWait = 10 * time.Second
 type DestinationConfig struct {
 	Name  string
 	Route Route
+	// DialTimeout bounds each dial of Serve; 0 leaves it to the dial
+	// function and ctx.
+	DialTimeout time.Duration
 	// RelayEncryptions are the encryptions accepted over relays; empty
 	// means the client's default (ClientRelayEncryptions).
 	RelayEncryptions []RelayEncryption
@@ -64,8 +67,11 @@ func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Desti
 	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
 		return nil, fmt.Errorf("connet: destination %q: %w", cfg.Name, err)
 	}
+	if cfg.DialTimeout < 0 {
+		return nil, fmt.Errorf("connet: destination %q: negative DialTimeout", cfg.Name)
+	}
 	d := &Destination{
-		endpoint: endpoint{client: c, key: endpointKey{cfg.Name, peer.Destination}, closed: make(chan struct{})},
+		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Destination}),
 		cfg:      cfg,
 		queue:    make(chan *incoming),
 	}
@@ -147,7 +153,7 @@ func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
 			in.Stream.Reset()
 			continue
 		}
-		return d.track(d.conn(in)), nil
+		return d.track(d.conn(in), in.peer.ID), nil
 	}
 }
 
@@ -170,6 +176,11 @@ func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
 
 func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) {
 	log := d.client.cfg.logger
+	if d.cfg.DialTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)
+		defer cancel()
+	}
 	conn, err := dial(ctx, in.Origin)
 	d.recordError(err)
 	if err != nil {
@@ -182,6 +193,6 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 		in.Stream.Reset()
 		return
 	}
-	tc := d.track(d.conn(in))
+	tc := d.track(d.conn(in), in.peer.ID)
 	tunnel.Splice(tunnel.TCP(conn), tc)
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -57,9 +58,33 @@ type endpoint struct {
 
 	active, total atomic.Int64
 	lastErr       atomic.Pointer[string]
+	// perPeer counts the open connections with each peer, for least-conns
+	// and the status page.
+	perPeerMu sync.Mutex
+	perPeer   map[identity.ID]int64
 
 	closeOnce sync.Once
 	closed    chan struct{}
+}
+
+func newEndpoint(c *Client, key endpointKey) endpoint {
+	return endpoint{client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{})}
+}
+
+// activeWith is the number of open connections with peer id.
+func (e *endpoint) activeWith(id identity.ID) int64 {
+	e.perPeerMu.Lock()
+	defer e.perPeerMu.Unlock()
+	return e.perPeer[id]
+}
+
+func (e *endpoint) addActive(id identity.ID, n int64) {
+	e.perPeerMu.Lock()
+	defer e.perPeerMu.Unlock()
+	e.active.Add(n)
+	if e.perPeer[id] += n; e.perPeer[id] == 0 {
+		delete(e.perPeer, id)
+	}
 }
 
 func (e *endpoint) isClosed() bool {
@@ -102,11 +127,11 @@ func (e *endpoint) lastError() string {
 	return ""
 }
 
-// track counts a connection from its start until its Close.
-func (e *endpoint) track(conn *tunnel.Conn) *trackedConn {
-	e.active.Add(1)
+// track counts a connection with peer id from its start until its Close.
+func (e *endpoint) track(conn *tunnel.Conn, id identity.ID) *trackedConn {
 	e.total.Add(1)
-	return &trackedConn{Conn: conn, done: func() { e.active.Add(-1) }}
+	e.addActive(id, 1)
+	return &trackedConn{Conn: conn, done: func() { e.addActive(id, -1) }}
 }
 
 // trackedConn is a tunnelled connection as handed to users: a net.Conn

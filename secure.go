@@ -5,17 +5,30 @@ import (
 	"fmt"
 
 	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
 
-// secureOutgoing starts a relayed stream to p for a source endpoint: it
-// picks the encryption both ends allow, says so in the clear hello, and
+// securer is the client's end-to-end encryption policy for relayed
+// streams, as the relay manager uses it.
+type securer Client
+
+var _ relayclient.Securer = (*securer)(nil)
+
+// SecureOutgoing starts a relayed stream to a peer for a source endpoint:
+// it picks the encryption both ends allow, says so in the clear hello, and
 // runs the handshake.
-func (c *Client) secureOutgoing(ctx context.Context, p *peer.Peer, endpoint string, s path.Stream) (path.Stream, error) {
+func (c *securer) SecureOutgoing(ctx context.Context, id identity.ID, endpoint string, s path.Stream) (path.Stream, error) {
+	p := c.registry.Get(id)
+	if p == nil {
+		s.Reset()
+		return nil, fmt.Errorf("%w for %q: peer %s is gone", ErrNoDestination, endpoint, id)
+	}
 	c.mu.Lock()
 	src := c.sources[endpoint]
 	c.mu.Unlock()
@@ -39,10 +52,14 @@ func (c *Client) secureOutgoing(ctx context.Context, p *peer.Peer, endpoint stri
 	return e2ee.Wrap(ctx, s, enc, true, c.id, st.Info.Cert)
 }
 
-// secureIncoming checks the hello of a relayed stream from p against our
-// destination and what the control server says the peer allows, then runs
-// the handshake.
-func (c *Client) secureIncoming(p *peer.Peer, hello *pb.RelayedHello, s path.Stream) (path.Stream, error) {
+// SecureIncoming checks the hello of a relayed stream from a peer against
+// our destination and what the control server says the peer allows, then
+// runs the handshake.
+func (c *securer) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s path.Stream) (path.Stream, error) {
+	p := c.registry.Get(id)
+	if p == nil {
+		return nil, fmt.Errorf("unknown peer %s", id)
+	}
 	c.mu.Lock()
 	dst := c.destinations[hello.GetEndpoint()]
 	c.mu.Unlock()

@@ -6,11 +6,51 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/balance"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
+)
+
+// LBPolicy orders the destination peers a source tries for a new
+// connection (the config's lb-policy).
+type LBPolicy = balance.Policy
+
+// Load balancer policies.
+const (
+	// LBDefault tries every destination peer, best path first: the peer
+	// with the best path takes every connection while it answers.
+	LBDefault = balance.Default
+	// LBLeastLatency orders peers by their best path: healthy before
+	// silent, direct before relayed, then by lower RTT.
+	LBLeastLatency = balance.LeastLatency
+	// LBLeastConns orders peers by the connections this source has open
+	// to them, fewest first.
+	LBLeastConns = balance.LeastConns
+	// LBRoundRobin gives each peer its turn.
+	LBRoundRobin = balance.RoundRobin
+	// LBRandom shuffles the peers for each connection.
+	LBRandom = balance.Random
+)
+
+// LBRetry says how many of the ordered peers a source tries (the config's
+// lb-retry); with an LBPolicy set, the default is LBRetryNever.
+type LBRetry = balance.RetryPolicy
+
+// Load balancer retry policies.
+const (
+	// LBRetryNever tries the first peer only.
+	LBRetryNever = balance.Never
+	// LBRetryCount tries up to LBRetryMax peers (default 2).
+	LBRetryCount = balance.Count
+	// LBRetryTimed keeps trying peers for LBRetryMax milliseconds
+	// (default 1000).
+	LBRetryTimed = balance.Timed
+	// LBRetryAll tries every peer.
+	LBRetryAll = balance.All
 )
 
 // SourceConfig describes a source: a way to reach the destinations of a
@@ -18,12 +58,20 @@ import (
 type SourceConfig struct {
 	Name  string
 	Route Route
-	// DialTimeout bounds each Dial, including the destination's own dial
-	// of its service; 0 waits as long as the caller's context allows.
+	// DialTimeout bounds each attempt at one destination peer: opening the
+	// stream, the destination's dial of its service and its answer. 0
+	// leaves it to the caller's context.
 	DialTimeout time.Duration
 	// RelayEncryptions are the encryptions accepted over relays; empty
 	// means the client's default (ClientRelayEncryptions).
 	RelayEncryptions []RelayEncryption
+	// LBPolicy orders the destination peers; LBDefault tries them all, best
+	// path first.
+	LBPolicy LBPolicy
+	// LBRetry and LBRetryMax say how many peers to try once LBPolicy is
+	// set (without LBPolicy every peer is tried).
+	LBRetry    LBRetry
+	LBRetryMax int
 }
 
 // NewSourceConfig returns the config of a source named name that accepts
@@ -38,10 +86,19 @@ func (cfg SourceConfig) WithRoute(r Route) SourceConfig {
 	return cfg
 }
 
+// WithLoadBalancer returns a copy of cfg with the given load balancing.
+func (cfg SourceConfig) WithLoadBalancer(p LBPolicy, r LBRetry, max int) SourceConfig {
+	cfg.LBPolicy, cfg.LBRetry, cfg.LBRetryMax = p, r, max
+	return cfg
+}
+
 // Source opens connections to the destinations of its name.
 type Source struct {
 	endpoint
-	cfg SourceConfig
+	cfg   SourceConfig
+	retry balance.Retry
+	// turn counts connections, for round-robin.
+	turn atomic.Uint64
 }
 
 // Source adds a source to the client and announces it to the control
@@ -62,9 +119,19 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
 		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
 	}
+	if _, err := balance.ParsePolicy(string(cfg.LBPolicy)); err != nil {
+		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+	}
+	if _, err := balance.ParseRetry(string(cfg.LBRetry)); err != nil {
+		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+	}
+	if cfg.LBRetryMax < 0 || cfg.DialTimeout < 0 {
+		return nil, fmt.Errorf("connet: source %q: negative LBRetryMax or DialTimeout", cfg.Name)
+	}
 	s := &Source{
-		endpoint: endpoint{client: c, key: endpointKey{cfg.Name, peer.Source}, closed: make(chan struct{})},
+		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Source}),
 		cfg:      cfg,
+		retry:    balance.Effective(cfg.LBPolicy, balance.Retry{Policy: cfg.LBRetry, Max: cfg.LBRetryMax}),
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -76,7 +143,7 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 	}
 	c.sources[cfg.Name] = s
 	c.updateAnnounceLocked()
-	c.cfg.logger.Info("source added", "name", cfg.Name, "route", cfg.Route)
+	c.cfg.logger.Info("source added", "name", cfg.Name, "route", cfg.Route, "lb-policy", cfg.LBPolicy, "lb-retry", s.retry.Policy)
 	return s, nil
 }
 
@@ -99,78 +166,80 @@ func (s *Source) Dial(ctx context.Context) (net.Conn, error) {
 }
 
 // DialFrom is Dial on behalf of a client at origin, which the destination
-// may pass on to its service (PROXY protocol).
+// may pass on to its service (PROXY protocol, X-Forwarded-For).
 func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
 	conn, err := s.dial(ctx, origin)
 	s.recordError(err)
 	return conn, err
 }
 
+// dial tries the destination peers in the load balancer's order, as many
+// as its retry policy allows.
 func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
-	if s.cfg.DialTimeout > 0 {
+	targets, err := s.waitTargets(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connet: source %q: %w", s.cfg.Name, err)
+	}
+	order := balance.Order(s.cfg.LBPolicy, targets, s.turn.Add(1)-1, nil)
+	if budget := s.retry.Budget(); budget > 0 {
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, s.cfg.DialTimeout)
+		ctx, cancel = context.WithTimeoutCause(ctx, budget, fmt.Errorf("lb-retry timed: no destination answered within %v", budget))
 		defer cancel()
 	}
-	paths, err := s.waitPaths(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var errs []error
-	for _, p := range paths {
-		stream, err := s.open(ctx, p, tunnel.Request{Endpoint: s.cfg.Name, Origin: origin})
+	for _, t := range order[:s.retry.Attempts(len(order))] {
+		conn, err := s.attempt(ctx, t, origin)
+		if err == nil {
+			return conn, nil
+		}
+		errs = append(errs, fmt.Errorf("destination %s: %w", t.Peer, err))
+		if ctx.Err() != nil {
+			errs = append(errs, context.Cause(ctx))
+			break
+		}
+	}
+	return nil, fmt.Errorf("connet: source %q: %w", s.cfg.Name, errors.Join(errs...))
+}
+
+// attempt opens a connection to one destination peer, on its best path, or
+// on the next ones while a path fails before the peer answers. A refusal is
+// the peer's answer, which its other paths would only repeat.
+func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.AddrPort) (net.Conn, error) {
+	if d := s.cfg.DialTimeout; d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("no answer within dial-timeout %v", d))
+		defer cancel()
+	}
+	req := tunnel.Request{Endpoint: s.cfg.Name, Origin: origin}
+	var errs []error
+	for _, p := range t.Paths {
+		stream, err := tunnel.Open(ctx, p, req)
 		if err == nil {
 			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
-			return s.track(conn), nil
+			return s.track(conn, t.Peer), nil
 		}
 		if tunnel.IsRefusal(err) || ctx.Err() != nil {
-			return nil, fmt.Errorf("connet: source %q: %w", s.cfg.Name, err)
+			return nil, err
 		}
 		errs = append(errs, fmt.Errorf("%s %s: %w", p.Kind(), p.RemoteAddr(), err))
 	}
-	return nil, fmt.Errorf("connet: source %q: every path failed: %w", s.cfg.Name, errors.Join(errs...))
+	return nil, errors.Join(errs...)
 }
 
-// open opens a stream on p and asks for the destination. A relayed stream
-// first says, in the clear, which endpoint and encryption follow, and is
-// then secured end to end before the request goes out.
-func (s *Source) open(ctx context.Context, p route, req tunnel.Request) (path.Stream, error) {
-	stream, err := p.OpenStream(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("open stream: %w", err)
-	}
-	if p.Kind() == path.Relay {
-		if stream, err = s.client.secureOutgoing(ctx, p.peer, s.cfg.Name, stream); err != nil {
-			return nil, err
-		}
-	}
-	if err := tunnel.Ask(ctx, stream, req); err != nil {
-		return nil, err
-	}
-	return stream, nil
-}
-
-// route is a path together with the peer at its end.
-type route struct {
-	path.Path
-	peer *peer.Peer
-}
-
-// waitPaths returns the paths to try, best first: those of the best peer.
-// While a peer is still being reached it waits for a path, for at most a
-// handshake timeout; with no peer at all it fails at once.
-func (s *Source) waitPaths(ctx context.Context) ([]route, error) {
+// waitTargets returns the destination peers with usable paths. While a peer
+// is still being reached it waits for a path, for at most a handshake
+// timeout; with no peer at all it fails at once.
+func (s *Source) waitTargets(ctx context.Context) ([]balance.Target, error) {
 	c := s.client
 	var timeout <-chan time.Time
 	for {
 		changed := c.registry.Changed()
-		_, relaysChanged := c.relays.Connected()
-		paths, pending := s.routes()
-		if len(paths) > 0 {
-			return paths, nil
+		targets, pending := s.targets()
+		if len(targets) > 0 {
+			return targets, nil
 		}
 		if !pending {
 			return nil, fmt.Errorf("%w for %q", ErrNoDestination, s.cfg.Name)
@@ -182,7 +251,6 @@ func (s *Source) waitPaths(ctx context.Context) ([]route, error) {
 		}
 		select {
 		case <-changed:
-		case <-relaysChanged:
 		case <-timeout:
 			return nil, fmt.Errorf("%w for %q: no path came up in %v", ErrNoDestination, s.cfg.Name, c.cfg.handshakeTimeout)
 		case <-ctx.Done():
@@ -193,38 +261,21 @@ func (s *Source) waitPaths(ctx context.Context) ([]route, error) {
 	}
 }
 
-// routes returns the usable paths to the best destination peer, best
-// first, and whether some destination peer may still become reachable.
-// A path must be allowed by the routes of both ends.
-func (s *Source) routes() (best []route, pending bool) {
+// targets returns the destination peers with the usable paths both ends'
+// routes allow, and whether a peer without one may still become reachable.
+func (s *Source) targets() (targets []balance.Target, pending bool) {
 	c := s.client
 	for _, p := range c.registry.WithEndpoint(s.cfg.Name, peer.Destination) {
 		st, _ := p.State()
 		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
-		allowed := func(k path.Kind) bool { return s.cfg.Route.Allows(k) && e.Route.Allows(k) }
-		var paths []path.Path
-		for _, pp := range p.UsablePaths(s.cfg.Route) {
-			if allowed(pp.Kind()) {
-				paths = append(paths, pp)
-			}
-		}
-		// A relay path says nothing about the peer's health, so it is
-		// used only while the control server (which drops silent clients
-		// within seconds) still names the peer.
-		if allowed(path.Relay) && st.Announced {
-			paths = append(paths, c.relays.Paths(p.ID, st.Info.Relays)...)
-		}
+		paths := st.UsablePaths(s.cfg.Route, e.Route)
 		if len(paths) == 0 {
-			pending = pending || (st.Announced && ((allowed(path.DirectOutgoing) && !st.HasDirect()) || (allowed(path.Relay) && c.relays.Offered())))
+			direct := s.cfg.Route.Allows(path.DirectOutgoing) && e.Route.Allows(path.DirectOutgoing)
+			relay := s.cfg.Route.Allows(path.Relay) && e.Route.Allows(path.Relay)
+			pending = pending || (st.Announced && (direct && !st.HasDirect() || relay && c.relays.Offered()))
 			continue
 		}
-		path.Sort(paths)
-		if best == nil || path.Better(paths[0], best[0].Path) < 0 {
-			best = best[:0]
-			for _, pp := range paths {
-				best = append(best, route{pp, p})
-			}
-		}
+		targets = append(targets, balance.Target{Peer: p.ID, Paths: paths, Active: s.activeWith(p.ID)})
 	}
-	return best, pending
+	return targets, pending
 }

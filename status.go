@@ -49,12 +49,15 @@ type EndpointStatus struct {
 // PeerStatus is one peer of an endpoint: for a destination its sources,
 // for a source its destinations.
 type PeerStatus struct {
-	ID         string       `json:"id"`
-	Metadata   string       `json:"metadata,omitempty"`
-	Announced  bool         `json:"announced"`
-	Route      string       `json:"route"`
-	Candidates []string     `json:"candidates"`
-	Paths      []PathStatus `json:"paths"`
+	ID         string   `json:"id"`
+	Metadata   string   `json:"metadata,omitempty"`
+	Announced  bool     `json:"announced"`
+	Route      string   `json:"route"`
+	Candidates []string `json:"candidates"`
+	// ActiveConnections counts this endpoint's open connections with the
+	// peer (what lb-policy least-conns compares).
+	ActiveConnections int64        `json:"active_connections"`
+	Paths             []PathStatus `json:"paths"`
 }
 
 // PathStatus is one live path to a peer.
@@ -114,14 +117,16 @@ func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
 		es.Refused = err.Error()
 	}
 	for _, p := range c.registry.WithEndpoint(e.key.name, e.key.role.Opposite()) {
-		es.Peers = append(es.Peers, c.peerStatus(p, e.key.name, e.key.role.Opposite(), route))
+		ps := c.peerStatus(p, e.key.name, e.key.role.Opposite(), route)
+		ps.ActiveConnections = e.activeWith(p.ID)
+		es.Peers = append(es.Peers, ps)
 	}
 	slices.SortFunc(es.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })
 	return es
 }
 
 // peerStatus shows a peer of an endpoint with the paths both ends' routes
-// allow.
+// allow, best first, as sources choose them.
 func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route path.Route) PeerStatus {
 	st, _ := p.State()
 	pe, _ := st.Endpoint(name, role)
@@ -136,15 +141,7 @@ func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route pat
 	for _, a := range st.Info.Candidates {
 		ps.Candidates = append(ps.Candidates, a.String())
 	}
-	paths := slices.Clone(st.Paths)
-	if st.Announced { // as in Source.routes
-		paths = append(paths, c.relays.Paths(p.ID, st.Info.Relays)...)
-	}
-	path.Sort(paths)
-	for _, pp := range paths {
-		if !path.Usable(pp) || !route.Allows(pp.Kind()) || !pe.Route.Allows(pp.Kind()) {
-			continue
-		}
+	for _, pp := range st.UsablePaths(route, pe.Route) {
 		ps.Paths = append(ps.Paths, PathStatus{
 			Kind:   string(pp.Kind()),
 			Remote: pp.RemoteAddr().String(),

@@ -3,12 +3,9 @@ package connet
 import (
 	"context"
 	"errors"
-	"time"
 
-	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
-	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -20,7 +17,9 @@ type acceptor interface {
 	Accept(ctx context.Context) (path.Stream, error)
 }
 
-// servePath serves the streams p opens on pp until the path ends.
+// servePath serves the streams p opens on the direct path pp until the
+// path ends. Relayed streams arrive through the relay manager; both end in
+// serveStream.
 func (c *Client) servePath(p *peer.Peer, pp acceptor) {
 	c.wg.Add(1)
 	go func() {
@@ -35,35 +34,9 @@ func (c *Client) servePath(p *peer.Peer, pp acceptor) {
 	}()
 }
 
-// serveRelayed answers a stream another client opened through a relay:
-// the clear RelayedHello names the endpoint and the encryption, the
-// request itself comes inside the encrypted stream.
-func (c *Client) serveRelayed(from identity.ID, rp *relayclient.Path, s path.Stream) {
-	p := c.registry.Get(from)
-	if p == nil {
-		c.cfg.logger.Debug("relayed stream from an unknown peer", "peer", from)
-		s.Reset()
-		return
-	}
-	_ = s.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
-	var hello pb.RelayedHello
-	if err := wire.Read(s, &hello, wire.MaxStreamHeader); err != nil {
-		s.Reset()
-		return
-	}
-	_ = s.SetDeadline(time.Time{})
-	secured, err := c.secureIncoming(p, &hello, s)
-	if err != nil {
-		c.cfg.logger.Warn("relayed connection refused", "peer", from, "endpoint", hello.GetEndpoint(), "err", err)
-		s.Reset()
-		return
-	}
-	c.serveStream(p, rp, secured, hello.GetEndpoint())
-}
-
-// serveStream answers one stream a peer opened: it must name a destination
-// of ours for which the control server lists the peer as a source (and, on
-// a relayed stream, the endpoint its clear hello named).
+// serveStream answers one stream a peer opened, on any path: it must name a
+// destination of ours for which the control server lists the peer as a
+// source (and, on a relayed stream, the endpoint its clear hello named).
 func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named string) {
 	in, err := tunnel.ReadRequest(s)
 	if err != nil {

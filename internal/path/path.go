@@ -1,8 +1,9 @@
 // Package path defines the one boundary between connet's session layer and
-// the ways of reaching a peer. A Path opens streams to one peer and reports
-// what it is and how fast it is; direct QUIC connections implement it today,
-// relayed connections and other transports plug in beside them without the
-// session layer changing.
+// the ways of reaching a peer. A Path opens streams to one peer for an
+// endpoint and reports what it is and how fast it is. Direct QUIC
+// connections (this package) and relayed streams (package relayclient)
+// implement it; a relayed path secures its own streams end to end, so no
+// caller needs to know which kind it holds.
 package path
 
 import (
@@ -35,8 +36,9 @@ type Path interface {
 	RemoteAddr() net.Addr
 	// RTT is the current smoothed round-trip estimate.
 	RTT() time.Duration
-	// OpenStream opens a new bidirectional stream to the peer.
-	OpenStream(ctx context.Context) (Stream, error)
+	// OpenStream opens a new bidirectional stream to the peer for the
+	// named endpoint, secured end to end.
+	OpenStream(ctx context.Context, endpoint string) (Stream, error)
 	// Done is closed when the path can no longer carry streams.
 	Done() <-chan struct{}
 	// Close stops the path; streams on it end.

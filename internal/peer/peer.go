@@ -1,8 +1,8 @@
 // Package peer keeps a client's view of the other clients it shares
 // endpoints with: what the control server says about each (certificate,
 // candidate addresses, endpoints) and the live paths to it. It decides
-// nothing about how paths are made; the direct and relay layers add paths,
-// and the tunnel layer picks among them.
+// nothing about how paths are made: the direct and relay layers add and end
+// paths, and sources pick among them.
 package peer
 
 import (
@@ -77,6 +77,20 @@ func (s State) HasDirect() bool {
 	return slices.ContainsFunc(s.Paths, func(p path.Path) bool { return p.Kind().Direct() && path.Usable(p) })
 }
 
+// UsablePaths returns the paths that may take new streams and that every
+// route allows, best first. Sources, the load balancer and the status page
+// all see a peer's paths through it.
+func (s State) UsablePaths(routes ...path.Route) []path.Path {
+	var out []path.Path
+	for _, pp := range s.Paths {
+		if path.Usable(pp) && !slices.ContainsFunc(routes, func(r path.Route) bool { return !r.Allows(pp.Kind()) }) {
+			out = append(out, pp)
+		}
+	}
+	path.Sort(out)
+	return out
+}
+
 // Peer is one other client.
 type Peer struct {
 	ID    identity.ID
@@ -125,20 +139,6 @@ func (p *Peer) AddPath(pp path.Path) {
 			return s
 		})
 	}()
-}
-
-// UsablePaths returns the paths that may take new streams and that route
-// allows, best first.
-func (p *Peer) UsablePaths(route path.Route) []path.Path {
-	s := p.state.Load()
-	var out []path.Path
-	for _, pp := range s.Paths {
-		if path.Usable(pp) && route.Allows(pp.Kind()) {
-			out = append(out, pp)
-		}
-	}
-	path.Sort(out)
-	return out
 }
 
 func (p *Peer) forget() {

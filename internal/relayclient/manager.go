@@ -17,6 +17,7 @@ import (
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -40,9 +41,14 @@ type Config struct {
 	Identity  *identity.Identity
 	QUIC      *quic.Config
 	Logger    *slog.Logger
+	// Peers are the client's peers; the manager keeps a relay path on each
+	// one that shares a connected relay with us.
+	Peers *peer.Registry
+	// Secure encrypts relayed streams end to end.
+	Secure Securer
 	// OnStream handles a stream another client opened to us through a
-	// relay; from is that client's identity.
-	OnStream func(from identity.ID, p *Path, s path.Stream)
+	// relay, once secured; endpoint is what its clear hello named.
+	OnStream func(from *peer.Peer, p *Path, s path.Stream, endpoint string)
 }
 
 // Status is one relay as the client's status page shows it.
@@ -66,7 +72,11 @@ type Manager struct {
 	mu     sync.Mutex
 	relays map[identity.ID]*relay
 	closed bool
+	// paths are the relay paths on peers, kept by syncPaths.
+	paths map[pathKey]*Path
 }
+
+type pathKey struct{ relay, peer identity.ID }
 
 // relayConn is a live connection to a relay.
 type relayConn struct {
@@ -83,7 +93,7 @@ type relay struct {
 
 // New returns a manager with no relays.
 func New(cfg Config) *Manager {
-	return &Manager{cfg: cfg, relays: map[identity.ID]*relay{}}
+	return &Manager{cfg: cfg, relays: map[identity.ID]*relay{}, paths: map[pathKey]*Path{}}
 }
 
 // Apply takes the relays and grant of the control server's latest state.
@@ -166,17 +176,80 @@ func (m *Manager) Offered() bool {
 	return len(m.relays) > 0
 }
 
-// Paths returns a path to peer through each connected relay the peer is
-// also at.
-func (m *Manager) Paths(peer identity.ID, peerRelays []identity.ID) []path.Path {
-	conns := m.conns.Load()
-	var out []path.Path
-	for _, rid := range peerRelays {
-		if rc := conns[rid]; rc != nil && rc.conn.Context().Err() == nil {
-			out = append(out, &Path{Relay: rid, Peer: peer, conn: rc.conn, health: rc.health})
+// Run keeps a relay path on every peer the control server announces at a
+// relay we are connected to, and ends the paths whose relay or peer left,
+// until ctx ends. A relay path says nothing about the peer's own health, so
+// it lives only while the control server (which drops silent clients
+// within seconds) still names the peer.
+func (m *Manager) Run(ctx context.Context) error {
+	defer m.endPaths(func(pathKey) bool { return true })
+	for {
+		conns, connsChanged := m.conns.Get()
+		peersChanged := m.cfg.Peers.Changed()
+		want := map[pathKey]bool{}
+		for _, p := range m.cfg.Peers.Peers() {
+			st, _ := p.State()
+			if !st.Announced {
+				continue
+			}
+			for _, rid := range st.Info.Relays {
+				rc := conns[rid]
+				if rc == nil || rc.conn.Context().Err() != nil {
+					continue
+				}
+				key := pathKey{rid, p.ID}
+				want[key] = true
+				m.mu.Lock()
+				old := m.paths[key]
+				if old != nil && old.rc == rc && !old.ended() {
+					m.mu.Unlock()
+					continue
+				}
+				np := newPath(rid, p.ID, rc, m.cfg.Secure)
+				m.paths[key] = np
+				m.mu.Unlock()
+				if old != nil {
+					_ = old.Close()
+				}
+				p.AddPath(np)
+			}
+		}
+		m.endPaths(func(k pathKey) bool { return !want[k] })
+		select {
+		case <-connsChanged:
+		case <-peersChanged:
+		case <-ctx.Done():
+			return nil
 		}
 	}
-	return out
+}
+
+// endPaths ends and forgets the relay paths whose key drop selects.
+func (m *Manager) endPaths(drop func(pathKey) bool) {
+	m.mu.Lock()
+	var ended []*Path
+	for k, p := range m.paths {
+		if drop(k) {
+			ended = append(ended, p)
+			delete(m.paths, k)
+		}
+	}
+	m.mu.Unlock()
+	for _, p := range ended {
+		_ = p.Close()
+	}
+}
+
+// pathFor returns the relay path to peer through the relay of rc: the one
+// on the peer when there is one, else a path for this stream alone (the
+// peer may be between two words of the control server).
+func (m *Manager) pathFor(rid, peer identity.ID, rc *relayConn) *Path {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if p := m.paths[pathKey{rid, peer}]; p != nil && p.rc == rc {
+		return p
+	}
+	return newPath(rid, peer, rc, m.cfg.Secure)
 }
 
 // Status lists the offered relays.
@@ -312,29 +385,50 @@ func (m *Manager) sendGrants(ctx context.Context, stream *quic.Stream, sent *pb.
 
 // accept serves the streams the relay opens to us.
 func (m *Manager) accept(ctx context.Context, rid identity.ID, rc *relayConn) error {
-	conn, health := rc.conn, rc.health
 	for {
-		s, err := conn.AcceptStream(ctx)
+		s, err := rc.conn.AcceptStream(ctx)
 		if err != nil {
 			return err
 		}
-		go func() {
-			st := path.WrapQUIC(s)
-			_ = s.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
-			var in pb.RelayIncoming
-			if err := wire.Read(s, &in, wire.MaxStreamHeader); err != nil {
-				st.Reset()
-				return
-			}
-			_ = s.SetDeadline(time.Time{})
-			from, err := identity.ParseID(in.GetPeer())
-			if err != nil {
-				st.Reset()
-				return
-			}
-			m.cfg.OnStream(from, &Path{Relay: rid, Peer: from, conn: conn, health: health}, st)
-		}()
+		go m.serveIncoming(rid, rc, s)
 	}
+}
+
+// serveIncoming reads who opened a stream through the relay and which
+// endpoint and encryption it asks for in the clear, secures it and hands it
+// on.
+func (m *Manager) serveIncoming(rid identity.ID, rc *relayConn, s *quic.Stream) {
+	st := path.WrapQUIC(s)
+	_ = s.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
+	var in pb.RelayIncoming
+	if err := wire.Read(s, &in, wire.MaxStreamHeader); err != nil {
+		st.Reset()
+		return
+	}
+	from, err := identity.ParseID(in.GetPeer())
+	if err != nil {
+		st.Reset()
+		return
+	}
+	p := m.cfg.Peers.Get(from)
+	if p == nil {
+		m.cfg.Logger.Debug("relayed stream from an unknown peer", "peer", from)
+		st.Reset()
+		return
+	}
+	var hello pb.RelayedHello
+	if err := wire.Read(s, &hello, wire.MaxStreamHeader); err != nil {
+		st.Reset()
+		return
+	}
+	_ = s.SetDeadline(time.Time{})
+	secured, err := m.cfg.Secure.SecureIncoming(from, &hello, st)
+	if err != nil {
+		m.cfg.Logger.Warn("relayed connection refused", "peer", from, "endpoint", hello.GetEndpoint(), "err", err)
+		st.Reset()
+		return
+	}
+	m.cfg.OnStream(p, m.pathFor(rid, from, rc), secured, hello.GetEndpoint())
 }
 
 // resolve turns hostports into addresses, skipping those that do not

@@ -3,44 +3,79 @@ package relayclient
 import (
 	"context"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
-	"github.com/quic-go/quic-go"
 )
 
-// Path reaches one peer through one relay.
+// Securer runs the end-to-end encryption of relayed streams. The client
+// implements it, because the choice depends on its endpoints' settings and
+// on what the control server says the peer allows.
+type Securer interface {
+	// SecureOutgoing tells the peer, in the clear, which endpoint and
+	// encryption follow on s, then runs the handshake.
+	SecureOutgoing(ctx context.Context, peer identity.ID, endpoint string, s path.Stream) (path.Stream, error)
+	// SecureIncoming checks the clear hello of a stream the peer opened
+	// and runs the handshake.
+	SecureIncoming(peer identity.ID, hello *pb.RelayedHello, s path.Stream) (path.Stream, error)
+}
+
+// Path reaches one peer through one relay. It lives on the peer like a
+// direct path: the manager adds it while both ends are at the relay and
+// ends it when either leaves.
 type Path struct {
 	Relay  identity.ID
 	Peer   identity.ID
-	conn   *quic.Conn
-	health *liveness.Health
-}
+	rc     *relayConn
+	secure Securer
 
-// Stale tells whether the relay went silent.
-func (p *Path) Stale() bool { return p.health.Stale() }
+	endOnce sync.Once
+	done    chan struct{}
+}
 
 var _ path.Path = (*Path)(nil)
 
+func newPath(relay, peer identity.ID, rc *relayConn, secure Securer) *Path {
+	return &Path{Relay: relay, Peer: peer, rc: rc, secure: secure, done: make(chan struct{})}
+}
+
+// Stale tells whether the relay went silent.
+func (p *Path) Stale() bool { return p.rc.health.Stale() }
+
 func (p *Path) Kind() path.Kind       { return path.Relay }
-func (p *Path) RemoteAddr() net.Addr  { return p.conn.RemoteAddr() }
-func (p *Path) Done() <-chan struct{} { return p.conn.Context().Done() }
+func (p *Path) RemoteAddr() net.Addr  { return p.rc.conn.RemoteAddr() }
+func (p *Path) Done() <-chan struct{} { return p.done }
+func (p *Path) String() string        { return "relay " + p.RemoteAddr().String() }
 
 // RTT counts the relay twice: the peer's leg is not measured here, and the
 // relay's own leg is the best estimate of it.
-func (p *Path) RTT() time.Duration { return 2 * p.conn.ConnectionStats().SmoothedRTT }
+func (p *Path) RTT() time.Duration { return 2 * p.rc.conn.ConnectionStats().SmoothedRTT }
 
-// Close does nothing: the relay connection is shared by every peer.
-func (p *Path) Close() error { return nil }
+// Close ends the path (not the relay connection, which every peer at the
+// relay shares).
+func (p *Path) Close() error {
+	p.endOnce.Do(func() { close(p.done) })
+	return nil
+}
 
-// OpenStream asks the relay for a stream to the peer.
-func (p *Path) OpenStream(ctx context.Context) (path.Stream, error) {
-	s, err := p.conn.OpenStreamSync(ctx)
+func (p *Path) ended() bool {
+	select {
+	case <-p.done:
+		return true
+	default:
+		return p.rc.conn.Context().Err() != nil
+	}
+}
+
+// OpenStream asks the relay for a stream to the peer, then secures it end
+// to end for the endpoint.
+func (p *Path) OpenStream(ctx context.Context, endpoint string) (path.Stream, error) {
+	s, err := p.rc.conn.OpenStreamSync(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -64,5 +99,5 @@ func (p *Path) OpenStream(ctx context.Context) (path.Stream, error) {
 		return nil, err
 	}
 	_ = s.SetDeadline(time.Time{})
-	return st, nil
+	return p.secure.SecureOutgoing(ctx, p.Peer, endpoint, st)
 }

@@ -26,7 +26,7 @@ type Request struct {
 // Open opens a stream on p, asks for endpoint, and waits for the
 // destination's answer. On success the stream carries the connection.
 func Open(ctx context.Context, p path.Path, req Request) (path.Stream, error) {
-	s, err := p.OpenStream(ctx)
+	s, err := p.OpenStream(ctx, req.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}

@@ -214,7 +214,7 @@ func TestRequestWithBadOrigin(t *testing.T) {
 	src, dst := pathPair(t)
 	ctx := testContext(t)
 	for _, origin := range []*pb.AddrPort{{}, {Ip: []byte{1, 2, 3}, Port: 80}, {Ip: []byte{1, 2, 3, 4}}} {
-		s, err := src.OpenStream(ctx)
+		s, err := src.OpenStream(ctx, "web")
 		if err != nil {
 			t.Fatal(err)
 		}
