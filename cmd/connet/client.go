@@ -197,7 +197,6 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	if len(cs.Destinations) == 0 && len(cs.Sources) == 0 {
 		log.Warn("no destinations or sources configured; the client only connects")
 	}
-	warnNotApplied(cs, log)
 
 	// Bind the sources' listeners and load every endpoint's files first, so
 	// a taken port or a bad certificate fails at once.
@@ -266,6 +265,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	for name, s := range cs.Sources {
 		src, err := cl.Source(ctx, connet.SourceConfig{
 			Name: name, Route: connet.Route(s.Route), DialTimeout: s.DialTimeout, RelayEncryptions: encryptions(s.RelayEncryptions),
+			LBPolicy: connet.LBPolicy(s.LBPolicy), LBRetry: connet.LBRetry(s.LBRetry), LBRetryMax: s.LBRetryMax,
 		})
 		if err != nil {
 			return err
@@ -311,21 +311,6 @@ func resetKey(cs config.ClientSettings, log *slog.Logger) *[32]byte {
 		return nil
 	}
 	return &key
-}
-
-// warnNotApplied names the options that are valid but not applied by this
-// build, so nobody relies on them unawares.
-func warnNotApplied(cs config.ClientSettings, log *slog.Logger) {
-	for name, d := range cs.Destinations {
-		if d.ProxyProtoVersion != "" {
-			log.Warn("proxy-proto-version is not applied by this build", "destination", name)
-		}
-	}
-	for name, s := range cs.Sources {
-		if s.LBPolicy != "" || s.LBRetry != "" {
-			log.Warn("lb-policy and lb-retry are not applied by this build: the peer with the best path is used", "source", name)
-		}
-	}
 }
 
 func encryptions(es []config.RelayEncryption) []connet.RelayEncryption {

@@ -111,6 +111,10 @@ func (r *resolver) client() ClientSettings {
 
 	s.StatusAddr = r.listenAddr(p.key("status-addr"), cc.StatusAddr, "")
 	s.NatPMP = oneOf(r, p.key("nat-pmp"), cc.NatPMP, NatPMPSystem, NatPMPSystem, NatPMPDial, NatPMPDisabled)
+	if cc.NatPMP == string(NatPMPSystem) || cc.NatPMP == string(NatPMPDial) {
+		// Accepting it would promise port mappings that never happen.
+		r.failf(p.key("nat-pmp"), "%q is not applied: this build has no NAT-PMP yet; remove the key or set it to %q", cc.NatPMP, NatPMPDisabled)
+	}
 	s.HandshakeIdleTimeout = r.duration(p.key("handshake-idle-timeout"), cc.HandshakeIdleTimeout, DefaultHandshakeIdleTimeout, true)
 	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []RelayEncryption{RelayEncryptionNone})
 
