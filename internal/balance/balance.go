@@ -134,7 +134,7 @@ func byLatency(a, b Target) int {
 // Targets without paths are dropped. Whatever the policy, peers with a
 // healthy path come before peers whose paths all went silent (probably
 // dead). turn is the source's connection counter, for RoundRobin; rnd
-// shuffles for Random.
+// shuffles for Random (nil: the runtime's generator).
 func Order(p Policy, targets []Target, turn uint64, rnd *rand.Rand) []Target {
 	out := slices.DeleteFunc(slices.Clone(targets), func(t Target) bool { return len(t.Paths) == 0 })
 	switch p {
@@ -149,7 +149,11 @@ func Order(p Policy, targets []Target, turn uint64, rnd *rand.Rand) []Target {
 			out = slices.Concat(out[k:], out[:k])
 		}
 	case Random:
-		rnd.Shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
+		shuffle := rand.Shuffle
+		if rnd != nil {
+			shuffle = rnd.Shuffle
+		}
+		shuffle(len(out), func(i, j int) { out[i], out[j] = out[j], out[i] })
 	default:
 		slices.SortFunc(out, byLatency)
 	}
