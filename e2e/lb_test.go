@@ -1,12 +1,9 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -18,8 +15,8 @@ import (
 
 // lbSource is one source client on B with its own load balancing.
 type lbSource struct {
-	name            string
-	lb              string // config lines
+	name   string
+	lb     string // config lines
 	port   int
 	status string
 }
@@ -37,24 +34,8 @@ func TestLoadBalancer(t *testing.T) {
 	for i := range 3 {
 		id := fmt.Sprintf("dst-%d", i)
 		port := 3001 + i
-		serveTCP(t, d.lab.A, fmt.Sprintf("127.0.0.1:%d", port), func(conn net.Conn) {
-			if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
-				return
-			}
-			_, _ = fmt.Fprintf(conn, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(id), id)
-		})
-		d.write(id+".toml", fmt.Sprintf(`
-[client]
-token = "token-a"
-metadata = %q
-server-addr = "%s:%s"
-server-cas-file = %q
-direct-addr = ":%d"
-nat-pmp = "disabled"
-[client.destinations.web]
-url = "tcp://127.0.0.1:%d"
-`, id, d.lab.Server.Addr, controlPort, d.path("cert.pem"), 19192+2*i, port))
-		procs[id] = d.startClient(d.lab.A, id, d.path(id+".toml"))
+		serveText(t, d.lab.A, fmt.Sprintf("127.0.0.1:%d", port), id)
+		procs[id] = d.startDestinationAt(id, 19192+2*i, port)
 	}
 
 	// dial-timeout bounds each attempt, so a retry reaches the next peer
