@@ -3,6 +3,7 @@ package endpoint
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -66,7 +67,31 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn := websocket.NetConn(h.ctx, c, websocket.MessageBinary)
-	tunnel.Splice(tunnel.TCP(conn), tunnel.TCP(remote))
+	tunnel.Splice(tunnel.TCP(smallMessages{conn}), tunnel.TCP(remote))
+}
+
+// maxMessage bounds the binary messages a source sends. The tunnel copies
+// in 64 KiB chunks, but some WebSocket clients refuse messages above 32 KiB
+// by default (coder/websocket's own read limit is 32 KiB), so writes are
+// split to fit them all.
+const maxMessage = 32 << 10
+
+// smallMessages is a WebSocket net.Conn whose writes become messages of at
+// most maxMessage bytes.
+type smallMessages struct{ net.Conn }
+
+func (c smallMessages) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), maxMessage)
+		m, err := c.Conn.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
 
 // headerHasToken reports whether one of the comma-separated values of
