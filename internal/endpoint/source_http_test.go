@@ -220,4 +220,3 @@ func TestSourceHTTPSMutual(t *testing.T) {
 		t.Fatalf("%d tunnels, want 1 (only for the good client)", n)
 	}
 }
-
