@@ -81,7 +81,7 @@ url = "ws://127.0.0.1:8081"
 [client.sources.nowhere]
 url = "http://127.0.0.1:8082"
 `, pk.serverCert, pk.serverKey, pk.ca)))
-	d.startClient(d.lab.B, "source", d.path("src.toml"))
+	srcProc := d.startClient(d.lab.B, "source", d.path("src.toml"))
 	B := d.lab.B
 
 	// The first request waits for the peers to find each other.
@@ -113,6 +113,21 @@ url = "http://127.0.0.1:8082"
 		}
 		if echoed, out := sClientEcho(t, B, "127.0.0.1:8003", "-CAfile", pk.ca); echoed {
 			t.Fatalf("s_client without a client certificate was echoed:\n%s", out)
+		} else {
+			t.Logf("s_client without a client certificate: %s", strings.TrimSpace(out))
+		}
+		// The source client logs why it refused the handshake.
+		var logged bool
+		for range 100 {
+			b, _ := os.ReadFile(srcProc.LogPath)
+			if strings.Contains(string(b), "didn't provide a certificate") {
+				logged = true
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !logged {
+			t.Fatalf("the source's log (%s) does not say why the handshake was refused", srcProc.LogPath)
 		}
 	})
 
@@ -131,6 +146,7 @@ url = "http://127.0.0.1:8082"
 		if err != nil || !strings.HasSuffix(out, "\n502") || !strings.Contains(out, "destination") {
 			t.Fatalf("http source without destination: %q, %v; want 502 with the reason", out, err)
 		}
+		t.Logf("http source without destination: %q", out)
 	})
 }
 

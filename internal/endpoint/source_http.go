@@ -64,7 +64,7 @@ func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Tran
 		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", err)
-			http.Error(w, "connet: "+err.Error(), http.StatusBadGateway)
+			http.Error(w, err.Error(), http.StatusBadGateway)
 		},
 	}, transport
 }

@@ -55,7 +55,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote, err := h.dial(h.ctx, origin)
 	if err != nil {
 		log.Warn("source WebSocket refused: no tunnel", "client", r.RemoteAddr, "err", err)
-		http.Error(w, "connet: "+err.Error(), http.StatusBadGateway)
+		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
 	// Origins were checked above, with connet's own rules.
