@@ -1,11 +1,8 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"testing"
 	"time"
 
@@ -24,28 +21,8 @@ func TestDeadDestinationNotChosen(t *testing.T) {
 	procs := map[string]*natlab.Proc{}
 	for i, name := range []string{"dest1", "dest2"} {
 		port := 3000 + i
-		body := bodies[name]
-		serveTCP(t, d.lab.A, fmt.Sprintf("127.0.0.1:%d", port), func(conn net.Conn) {
-			// Read the request before answering: closing with it unread
-			// would reset the connection under the response.
-			if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
-				return
-			}
-			_, _ = fmt.Fprintf(conn, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
-		})
-		d.write(name+".toml", fmt.Sprintf(`
-log-level = "debug"
-[client]
-token = "token-a"
-metadata = %q
-server-addr = "%s:%s"
-server-cas-file = %q
-direct-addr = ":%d"
-nat-pmp = "disabled"
-[client.destinations.web]
-url = "tcp://127.0.0.1:%d"
-`, name, d.lab.Server.Addr, controlPort, d.path("cert.pem"), 19192+2*i, port))
-		procs[name] = d.startClient(d.lab.A, name, d.path(name+".toml"))
+		serveText(t, d.lab.A, fmt.Sprintf("127.0.0.1:%d", port), string(bodies[name]))
+		procs[name] = d.startDestinationAt(name, 19192+2*i, port)
 	}
 	d.startSource("any")
 

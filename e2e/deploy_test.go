@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -117,6 +118,38 @@ url = "tcp://127.0.0.1:%s"
 route = %q
 `, sourcePort, route)))
 	return d.startClient(d.lab.B, "source", d.path("source.toml"))
+}
+
+// startDestinationAt runs a client on A named name (its metadata), with
+// direct address :directPort, exposing A's 127.0.0.1:servicePort as "web".
+// Several can run side by side.
+func (d *deployment) startDestinationAt(name string, directPort, servicePort int) *natlab.Proc {
+	d.t.Helper()
+	d.write(name+".toml", fmt.Sprintf(`
+log-level = "debug"
+[client]
+token = "token-a"
+metadata = %q
+server-addr = "%s:%s"
+server-cas-file = %q
+direct-addr = ":%d"
+nat-pmp = "disabled"
+[client.destinations.web]
+url = "tcp://127.0.0.1:%d"
+`, name, d.lab.Server.Addr, controlPort, d.path("cert.pem"), directPort, servicePort))
+	return d.startClient(d.lab.A, name, d.path(name+".toml"))
+}
+
+// serveText answers every HTTP request at addr in h's namespace with body.
+func serveText(t *testing.T, h *natlab.Host, addr string, body string) {
+	serveTCP(t, h, addr, func(conn net.Conn) {
+		// Read the request before answering: closing with it unread would
+		// reset the connection under the response.
+		if _, err := http.ReadRequest(bufio.NewReader(conn)); err != nil {
+			return
+		}
+		_, _ = fmt.Fprintf(conn, "HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	})
 }
 
 func (d *deployment) startClient(h *natlab.Host, name, config string) *natlab.Proc {

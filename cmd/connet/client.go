@@ -43,6 +43,7 @@ type endpointFlags struct {
 	proxyProto, casFile, certFile, keyFile string
 	lbPolicy, lbRetry                      string
 	lbRetryMax                             int
+	allowedOrigins                         []string
 }
 
 func newRootCommand() *cobra.Command { return newClientCommand(runClient) }
@@ -102,6 +103,7 @@ func (e *endpointFlags) register(fs *pflag.FlagSet, prefix, what string) {
 		fs.StringVar(&e.lbPolicy, prefix+"-lb-policy", "", "load balancer policy")
 		fs.StringVar(&e.lbRetry, prefix+"-lb-retry", "", "load balancer retry policy")
 		fs.IntVar(&e.lbRetryMax, prefix+"-lb-retry-max", 0, "load balancer retry limit")
+		fs.StringSliceVar(&e.allowedOrigins, prefix+"-allowed-origins", nil, "browser origins a ws/wss source accepts besides its own (e.g. https://app.example.com, or *)")
 	}
 }
 
@@ -148,6 +150,7 @@ func (e *endpointFlags) apply(o overlay) error {
 	set("lb-policy", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBPolicy = e.lbPolicy })
 	set("lb-retry", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetry = e.lbRetry })
 	set("lb-retry-max", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetryMax = e.lbRetryMax })
+	set("allowed-origins", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.AllowedOrigins = e.allowedOrigins })
 	return nil
 }
 

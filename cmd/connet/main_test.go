@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -130,6 +131,22 @@ url = "tcp://:8000"
 	}
 	if got := s.Sources["web"].URL.String(); got != "tcp://:9000" {
 		t.Fatalf("source url %q, want the flag's", got)
+	}
+}
+
+func TestSourceAllowedOriginsFlag(t *testing.T) {
+	s, err := loadClient(t, "--token", "t", "--src-name", "web", "--src-url", "ws://:9000",
+		"--src-allowed-origins", "https://App.example.com,http://localhost:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"https://app.example.com", "http://localhost:8080"}
+	if got := s.Sources["web"].AllowedOrigins; !slices.Equal(got, want) {
+		t.Fatalf("allowed origins %q, want %q", got, want)
+	}
+	_, err = loadClient(t, "--token", "t", "--src-name", "web", "--src-url", "tcp://:9000", "--src-allowed-origins", "*")
+	if errs := config.Errors(err); len(errs) != 1 || errs[0].Origin != "flag --src-allowed-origins" {
+		t.Fatalf("got %v, want one error attributed to flag --src-allowed-origins", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"cmp"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -115,6 +116,12 @@ type SourceSettings struct {
 	// of milliseconds to keep trying (LBRetryTimed), defaults applied; it is
 	// 0 for the other retry policies, which ignore it.
 	LBRetryMax int
+
+	// AllowedOrigins (ws/wss only) are the browser origins allowed besides
+	// the source's own, each "scheme://host[:port]" in lower case, or "*"
+	// for any. Without it a page of another origin is refused, so that a
+	// website a user visits cannot reach the tunnelled service.
+	AllowedOrigins []string
 }
 
 func (r *resolver) endpointName(p keyPath, name string) {
@@ -168,6 +175,8 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 		r.failf(p.key("cas-file"), "%q only applies to destinations; for a source, cas-file names the CAs for client certificates", InsecureSkipVerify)
 	}
 
+	s.AllowedOrigins = r.allowedOrigins(p.key("allowed-origins"), sc.AllowedOrigins, s.URL)
+
 	if sc.LBRetryMax < 0 {
 		r.failf(p.key("lb-retry-max"), "invalid value %d: must not be negative", sc.LBRetryMax)
 	}
@@ -178,6 +187,62 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), DefaultLBRetryTimedMs)
 	}
 	return s
+}
+
+// allowedOrigins checks an allowed-origins list: it only means something
+// for ws/wss sources (the only ones that apply a browser origin policy), and
+// each entry must be a bare origin so that the exact comparison made per
+// request can match at all.
+func (r *resolver) allowedOrigins(p keyPath, list []string, u *url.URL) []string {
+	if len(list) == 0 {
+		return nil
+	}
+	if u != nil && u.Scheme != "ws" && u.Scheme != "wss" {
+		r.failf(p, "only applies to ws and wss sources (this source is %s); other sources do not check origins", u.Scheme)
+		return nil
+	}
+	out := make([]string, 0, len(list))
+	for i, o := range list {
+		n, err := NormalizeOrigin(o)
+		if err != nil {
+			r.fail(p.index(i), fmt.Sprintf("invalid origin %q", o), err)
+			continue
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+// NormalizeOrigin checks that o is "*" or a web origin (http or https
+// scheme, a host, optionally a port, nothing else) and returns it in the
+// lower-case form "scheme://host[:port]" that browsers send in the Origin
+// header.
+func NormalizeOrigin(o string) (string, error) {
+	if o == "*" {
+		return o, nil
+	}
+	u, err := url.Parse(o)
+	if err != nil {
+		return "", err
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return "", fmt.Errorf("scheme must be http or https, like https://app.example.com")
+	case u.Opaque != "" || u.Host == "" || u.Hostname() == "":
+		return "", fmt.Errorf("host is required, like https://app.example.com")
+	case u.User != nil:
+		return "", fmt.Errorf("an origin has no user info")
+	case u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.ForceQuery || strings.HasSuffix(o, "#"):
+		return "", fmt.Errorf("an origin has no path, query or fragment")
+	case strings.HasSuffix(u.Host, ":"):
+		return "", fmt.Errorf("empty port")
+	}
+	if port := u.Port(); port != "" {
+		if err := checkPort(port, false); err != nil {
+			return "", err
+		}
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host), nil
 }
 
 // certPair checks that a client/server certificate is given completely.

@@ -172,8 +172,34 @@ lb-retry-max = 250`},
 		{name: "bad lb retry", body: "url = \"tcp://:1\"\nlb-retry = \"forever\"", err: &wantErr{Key: ".lb-retry", Reason: `invalid value "forever"`}},
 		{name: "negative lb retry max", body: "url = \"tcp://:1\"\nlb-retry = \"count\"\nlb-retry-max = -1", err: &wantErr{Key: ".lb-retry-max", Reason: "must not be negative"}},
 		{name: "negative dial timeout", body: "url = \"tcp://:1\"\ndial-timeout = \"-5s\"", err: &wantErr{Key: ".dial-timeout", Reason: "must not be negative"}},
+
+		{name: "allowed origins", body: "url = \"ws://:8080\"\nallowed-origins = [\"https://App.Example.com\", \"http://localhost:8080\", \"*\"]"},
+		{name: "allowed origins wss", body: "url = \"wss://:8083\"\ncert-file = \"c\"\nkey-file = \"k\"\nallowed-origins = [\"https://a.example\"]"},
+		{name: "allowed origins on tcp", body: "url = \"tcp://:1\"\nallowed-origins = [\"https://a.example\"]", err: &wantErr{Key: ".allowed-origins", Reason: "only applies to ws and wss sources"}},
+		{name: "allowed origins on http", body: "url = \"http://:1\"\nallowed-origins = [\"*\"]", err: &wantErr{Key: ".allowed-origins", Reason: "only applies to ws and wss sources"}},
+		{name: "allowed origin with path", body: "url = \"ws://:1\"\nallowed-origins = [\"https://a.example/app\"]", err: &wantErr{Key: ".allowed-origins[0]", Reason: "no path"}},
+		{name: "allowed origin without scheme", body: "url = \"ws://:1\"\nallowed-origins = [\"*\", \"a.example\"]", err: &wantErr{Key: ".allowed-origins[1]", Reason: "scheme must be http or https"}},
+		{name: "allowed origin ws scheme", body: "url = \"ws://:1\"\nallowed-origins = [\"ws://a.example\"]", err: &wantErr{Key: ".allowed-origins[0]", Reason: "scheme must be http or https"}},
+		{name: "allowed origin without host", body: "url = \"ws://:1\"\nallowed-origins = [\"https://\"]", err: &wantErr{Key: ".allowed-origins[0]", Reason: "host is required"}},
+		{name: "allowed origin bad port", body: "url = \"ws://:1\"\nallowed-origins = [\"https://a.example:99999\"]", err: &wantErr{Key: ".allowed-origins[0]", Reason: "invalid port"}},
 	}
 	check := map[string]func(*testing.T, config.SourceSettings){
+		"allowed origins": func(t *testing.T, s config.SourceSettings) {
+			want := []string{"https://app.example.com", "http://localhost:8080", "*"}
+			if !reflect.DeepEqual(s.AllowedOrigins, want) {
+				t.Errorf("allowed origins %q, want %q", s.AllowedOrigins, want)
+			}
+		},
+		"allowed origins wss": func(t *testing.T, s config.SourceSettings) {
+			if !reflect.DeepEqual(s.AllowedOrigins, []string{"https://a.example"}) {
+				t.Errorf("allowed origins %q", s.AllowedOrigins)
+			}
+		},
+		"ws": func(t *testing.T, s config.SourceSettings) {
+			if s.AllowedOrigins != nil {
+				t.Errorf("default allowed origins %q, want none", s.AllowedOrigins)
+			}
+		},
 		"defaults": func(t *testing.T, s config.SourceSettings) {
 			if s.Name != "x" || s.Route != config.RouteAny || s.LBPolicy != config.LBPolicyNone || s.LBRetry != config.LBRetryNever || s.LBRetryMax != 0 {
 				t.Errorf("defaults: %+v", s)

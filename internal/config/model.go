@@ -84,6 +84,9 @@ type SourceConfig struct {
 	// LBRetryMax is a peer count (lb-retry = "count") or milliseconds
 	// (lb-retry = "timed"); 0 means "use the default".
 	LBRetryMax int `toml:"lb-retry-max"`
+	// AllowedOrigins lists the browser origins (besides the source's own)
+	// a ws/wss source accepts, e.g. "https://app.example.com", or "*".
+	AllowedOrigins []string `toml:"allowed-origins"`
 }
 
 // ServerConfig is the [server] table: control and relay server in one.

@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,21 +24,40 @@ type Source struct {
 	settings config.SourceSettings
 	ln       net.Listener
 	log      *slog.Logger
+	// tlsConf is the server TLS config of tls/https/wss sources.
+	tlsConf *tls.Config
 }
 
 // NewSource binds the source's listener and loads its TLS material, so that
 // a taken port or a bad certificate fails at start.
 func NewSource(s config.SourceSettings, log *slog.Logger) (*Source, error) {
+	src := &Source{settings: s, log: log}
 	switch s.URL.Scheme {
-	case "tcp":
-		ln, err := net.Listen("tcp", s.URL.Host)
+	case "tcp", "http", "ws":
+	case "tls", "https", "wss":
+		conf, err := serverTLSConfig(s.CertFile, s.KeyFile, s.CAsFile)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", s.URL, err)
 		}
-		return &Source{settings: s, ln: ln, log: log}, nil
+		src.tlsConf = conf
+	default:
+		return nil, fmt.Errorf("source %s: scheme %q is not supported", s.URL, s.URL.Scheme)
 	}
-	return nil, fmt.Errorf("source %s: scheme %q is not supported yet", s.URL, s.URL.Scheme)
+	// http/https/ws/wss URLs may omit the port; listen where a client
+	// typing the URL would connect.
+	addr := s.URL.Host
+	if s.URL.Port() == "" {
+		addr = net.JoinHostPort(s.URL.Hostname(), defaultPorts[s.URL.Scheme])
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("source %s: %w", s.URL, err)
+	}
+	src.ln = ln
+	return src, nil
 }
+
+var defaultPorts = map[string]string{"http": "80", "ws": "80", "https": "443", "wss": "443"}
 
 // Addr is where the source listens.
 func (s *Source) Addr() net.Addr { return s.ln.Addr() }
@@ -48,7 +68,44 @@ func (s *Source) Close() error { return s.ln.Close() }
 // Serve accepts local clients and tunnels each through dial until ctx ends;
 // the listener is closed when it returns.
 func (s *Source) Serve(ctx context.Context, dial DialFunc) error {
-	return serveStreams(ctx, s.ln, dial, s.log)
+	switch s.settings.URL.Scheme {
+	case "tls":
+		return serveStreams(ctx, s.ln, dial, s.log, s.tlsHandshake)
+	case "http", "https":
+		proxy, transport := s.newHTTPProxy(dial)
+		defer transport.CloseIdleConnections()
+		return s.serveHTTP(ctx, proxy)
+	case "ws", "wss":
+		// Each WebSocket session runs in its handler under sctx, which
+		// ends with Serve, and Serve waits for them: a hijacked connection
+		// is not the HTTP server's to close.
+		sctx, cancel := context.WithCancel(ctx)
+		var sessions sessionGroup
+		err := s.serveHTTP(sctx, s.newWSHandler(sctx, dial, &sessions))
+		cancel()
+		sessions.closeAndWait()
+		return err
+	}
+	return serveStreams(ctx, s.ln, dial, s.log, nil)
+}
+
+// originOfString is originOf for the address string of an HTTP request.
+func originOfString(addr string) netip.AddrPort {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+}
+
+// originOf is the client address to report as a connection's origin, with
+// IPv4 clients of a dual-stack listener shown as IPv4.
+func originOf(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		ap := ta.AddrPort()
+		return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	}
+	return netip.AddrPort{}
 }
 
 // Accept-retry bounds for temporary errors such as running out of file
@@ -61,7 +118,11 @@ const (
 // serveStreams accepts connections on ln and tunnels each through dial
 // until ctx ends; ln is closed when it returns. A connection whose tunnel
 // cannot be opened is closed at once and the reason logged.
-func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog.Logger) error {
+//
+// prepare, when not nil, runs first on each connection (the TLS handshake of
+// a tls source) and returns the connection to tunnel; if it fails the
+// connection is refused and the reason logged, and others are unaffected.
+func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog.Logger, prepare prepareFunc) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer func() { _ = ln.Close() }()
@@ -83,14 +144,23 @@ func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog
 			}
 		}
 		delay = 0
-		go forward(ctx, conn, dial, log)
+		go forward(ctx, conn, dial, log, prepare)
 	}
 }
 
-func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger) {
-	var origin netip.AddrPort
-	if ta, ok := conn.RemoteAddr().(*net.TCPAddr); ok {
-		origin = ta.AddrPort()
+// prepareFunc readies an accepted connection before it is tunnelled.
+type prepareFunc = func(ctx context.Context, conn net.Conn) (net.Conn, error)
+
+func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger, prepare prepareFunc) {
+	origin := originOf(conn.RemoteAddr())
+	if prepare != nil {
+		ready, err := prepare(ctx, conn)
+		if err != nil {
+			log.Warn("source connection refused", "client", conn.RemoteAddr(), "err", err)
+			_ = conn.Close()
+			return
+		}
+		conn = ready
 	}
 	remote, err := dial(ctx, origin)
 	if err != nil {

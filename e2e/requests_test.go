@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet"
+	"github.com/p2pconnet/connet/internal/natlab"
+)
+
+// TestRequestRate measures small HTTP requests with wrk (16 connections)
+// against the service reached directly, through a tcp tunnel, and through
+// an http source in front of an http destination, all in one run, and
+// prints the ratios. It asserts only that requests succeeded. Set
+// CONNET_BENCH=1 to run it (scripts/bench.sh does).
+func TestRequestRate(t *testing.T) {
+	if os.Getenv("CONNET_BENCH") == "" {
+		t.Skip("set CONNET_BENCH=1 to measure request rates")
+	}
+	if _, err := exec.LookPath("wrk"); err != nil {
+		t.Skip("wrk is not installed (apt-get install wrk)")
+	}
+	d := newDeployment(t, natlab.Public)
+	// The service listens on A's lab address, so the direct reference
+	// crosses the same link as the tunnel.
+	svcAddr := net.JoinHostPort(d.lab.A.Addr.String(), servicePort)
+	ln, err := d.lab.A.ListenTCP(svcAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = w.Write([]byte("hello from the service\n"))
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+
+	d.startServer()
+	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
+[client.destinations.web]
+url = "tcp://%[1]s"
+[client.destinations.webhttp]
+url = "http://%[1]s/"
+`, svcAddr)))
+	d.startClient(d.lab.A, "destination", d.path("destination.toml"))
+	d.write("source.toml", d.clientConfig("token-b", `
+[client.sources.web]
+url = "tcp://127.0.0.1:8000"
+[client.sources.webhttp]
+url = "http://127.0.0.1:8080/"
+`))
+	d.startClient(d.lab.B, "source", d.path("source.toml"))
+	if _, _, err := waitStatus(d.lab.B, pathLimit, func(st connet.ClientStatus) bool {
+		return len(st.Sources) == 2 && hasDirect(connet.ClientStatus{Sources: st.Sources[:1]}) &&
+			hasDirect(connet.ClientStatus{Sources: st.Sources[1:]})
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	direct := runWrk(t, d.lab.B, "http://"+svcAddr+"/")
+	tcp := runWrk(t, d.lab.B, "http://127.0.0.1:8000/")
+	viaHTTP := runWrk(t, d.lab.B, "http://127.0.0.1:8080/")
+	for _, r := range []struct {
+		name string
+		w    wrkResult
+	}{{"tcp_tunnel", tcp}, {"http_source_to_http_destination", viaHTTP}} {
+		t.Logf("MEASURE requests %s rps=%.0f (%.2f of direct %.0f) p50_ms=%.2f (direct %.2f) p99_ms=%.2f (%.1fx direct %.2f)",
+			r.name, r.w.rps, r.w.rps/direct.rps, direct.rps, r.w.p50, direct.p50, r.w.p99, r.w.p99/direct.p99, direct.p99)
+	}
+}
+
+type wrkResult struct{ rps, p50, p99 float64 }
+
+var (
+	wrkRPS     = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkLatency = regexp.MustCompile(`(?m)^\s+(50|99)%\s+([0-9.]+)(us|ms|s)\s*$`)
+	wrkErrors  = regexp.MustCompile(`Non-2xx or 3xx responses|Socket errors`)
+)
+
+// runWrk runs wrk against url from h for benchDuration and parses its
+// report; any failed request fails the test.
+func runWrk(t *testing.T, h *natlab.Host, url string) wrkResult {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := h.Run(ctx, "wrk", "-t2", "-c16", fmt.Sprintf("-d%ds", int(benchDuration.Seconds())), "--latency", url)
+	if err != nil {
+		t.Fatalf("wrk %s: %v", url, err)
+	}
+	if wrkErrors.MatchString(out) {
+		t.Fatalf("wrk %s saw failed requests:\n%s", url, out)
+	}
+	var r wrkResult
+	m := wrkRPS.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("wrk %s: no request rate in\n%s", url, out)
+	}
+	r.rps, _ = strconv.ParseFloat(m[1], 64)
+	for _, m := range wrkLatency.FindAllStringSubmatch(out, -1) {
+		v, _ := strconv.ParseFloat(m[2], 64)
+		switch m[3] {
+		case "us":
+			v /= 1000
+		case "s":
+			v *= 1000
+		}
+		if m[1] == "50" {
+			r.p50 = v
+		} else {
+			r.p99 = v
+		}
+	}
+	if r.rps == 0 || r.p50 == 0 || r.p99 == 0 {
+		t.Fatalf("wrk %s: incomplete report\n%s", url, out)
+	}
+	return r
+}

@@ -1,0 +1,329 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/natlab"
+)
+
+// TestSourceKinds runs a destination client on A in front of an HTTP
+// service and a TCP echo service, and on B a client with one source of
+// each listening kind (http with a path, https, tls with mutual TLS, ws),
+// driven by the programs people use: curl, openssl s_client and a python
+// websockets client, all run inside B's namespace.
+func TestSourceKinds(t *testing.T) {
+	for _, p := range []struct{ name, pkg string }{{"curl", "curl"}, {"openssl", "openssl"}, {"python3", "python3"}} {
+		needProgram(t, p.name, p.pkg)
+	}
+	needPythonWebsockets(t)
+	d := newDeployment(t, natlab.Public)
+	pk := newSourcePKI(t, d.dir)
+	d.startServer()
+
+	// The HTTP service reports what it received, to check the path
+	// rewrite, the Host header and X-Forwarded-For.
+	ln, err := d.lab.A.ListenTCP("127.0.0.1:3000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = fmt.Fprintf(w, "path=%s host=%s xff=%s", r.URL.Path, r.Host, r.Header.Get("X-Forwarded-For"))
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	serveTCP(t, d.lab.A, "127.0.0.1:3001", func(c net.Conn) { _, _ = io.Copy(c, c) })
+
+	// Source names match destination names, so each source has its own
+	// destination, two per service.
+	d.write("dst.toml", d.clientConfig("token-a", `
+[client.destinations.web]
+url = "tcp://127.0.0.1:3000"
+[client.destinations.web-tls]
+url = "tcp://127.0.0.1:3000"
+[client.destinations.echo-tls]
+url = "tcp://127.0.0.1:3001"
+[client.destinations.echo-ws]
+url = "tcp://127.0.0.1:3001"
+`))
+	d.startClient(d.lab.A, "destination", d.path("dst.toml"))
+	d.write("src.toml", d.clientConfig("token-b", fmt.Sprintf(`
+[client.sources.web]
+url = "http://127.0.0.1:8080/path"
+[client.sources.web-tls]
+url = "https://127.0.0.1:8443"
+cert-file = %[1]q
+key-file = %[2]q
+[client.sources.echo-tls]
+url = "tls://127.0.0.1:8003"
+cert-file = %[1]q
+key-file = %[2]q
+cas-file = %[3]q
+[client.sources.echo-ws]
+url = "ws://127.0.0.1:8081"
+[client.sources.nowhere]
+url = "http://127.0.0.1:8082"
+`, pk.serverCert, pk.serverKey, pk.ca)))
+	srcProc := d.startClient(d.lab.B, "source", d.path("src.toml"))
+	B := d.lab.B
+
+	// The first request waits for the peers to find each other.
+	want := "path=/path/x host=127.0.0.1:8080 xff=127.0.0.1"
+	out, err := runUntil(B, want, "curl", "-sS", "--max-time", "10", "http://127.0.0.1:8080/x")
+	if err != nil {
+		t.Fatalf("http source: %v (last output %q)", err, out)
+	}
+
+	t.Run("https", func(t *testing.T) {
+		want := "path=/y host=127.0.0.1:8443 xff=127.0.0.1"
+		if out, err := runUntil(B, want, "curl", "-sS", "--max-time", "10", "--cacert", pk.ca, "https://127.0.0.1:8443/y"); err != nil {
+			t.Fatalf("https source: %v (last output %q)", err, out)
+		}
+	})
+
+	t.Run("tls mutual", func(t *testing.T) {
+		args := []string{"-CAfile", pk.ca, "-cert", pk.clientCert, "-key", pk.clientKey}
+		var echoed bool
+		var out string
+		for range 20 {
+			if echoed, out = sClientEcho(t, B, "127.0.0.1:8003", args...); echoed {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if !echoed {
+			t.Fatalf("s_client with a client certificate got no echo:\n%s", out)
+		}
+		if echoed, out := sClientEcho(t, B, "127.0.0.1:8003", "-CAfile", pk.ca); echoed {
+			t.Fatalf("s_client without a client certificate was echoed:\n%s", out)
+		} else {
+			t.Logf("s_client without a client certificate: %s", strings.TrimSpace(out))
+		}
+		// The source client logs why it refused the handshake.
+		var logged bool
+		for range 100 {
+			b, _ := os.ReadFile(srcProc.LogPath)
+			if strings.Contains(string(b), "didn't provide a certificate") {
+				logged = true
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !logged {
+			t.Fatalf("the source's log (%s) does not say why the handshake was refused", srcProc.LogPath)
+		}
+	})
+
+	t.Run("ws", func(t *testing.T) {
+		if out, err := runUntil(B, "ok 102400", "/usr/bin/python3", "-c", pythonWSClient, "ws://127.0.0.1:8081/"); err != nil {
+			t.Fatalf("python websockets client: %v (last output %q)", err, out)
+		}
+		out, err := B.Run(context.Background(), "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8081/")
+		if err != nil || out != "400" {
+			t.Fatalf("plain GET on the ws source: %q, %v; want 400", out, err)
+		}
+	})
+
+	t.Run("no destination", func(t *testing.T) {
+		out, err := B.Run(context.Background(), "curl", "-sS", "--max-time", "60", "-w", "\n%{http_code}", "http://127.0.0.1:8082/")
+		if err != nil || !strings.HasSuffix(out, "\n502") || !strings.Contains(out, "destination") {
+			t.Fatalf("http source without destination: %q, %v; want 502 with the reason", out, err)
+		}
+		t.Logf("http source without destination: %q", out)
+	})
+}
+
+// runUntil runs argv on h until its output contains want, a bounded number
+// of times (the tunnel may still be coming up).
+func runUntil(h *natlab.Host, want string, argv ...string) (string, error) {
+	var out string
+	var err error
+	for range 40 {
+		out, err = h.Run(context.Background(), argv...)
+		if err == nil && strings.Contains(out, want) {
+			return out, nil
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if err == nil {
+		err = fmt.Errorf("output never contained %q", want)
+	}
+	return out, err
+}
+
+// sClientEcho runs openssl s_client on h against addr, sends a line and
+// waits for it to come back, or for s_client to end. stdin stays open
+// until the echo is read, since s_client hangs up on end of input.
+func sClientEcho(t *testing.T, h *natlab.Host, addr string, extra ...string) (echoed bool, output string) {
+	t.Helper()
+	argv := append([]string{"openssl", "s_client", "-connect", addr, "-quiet", "-verify_return_error"}, extra...)
+	cmd := h.Command(argv...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Bound the run: kill this s_client (by its PID) if it hangs.
+	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	_, _ = stdin.Write([]byte("hello from openssl\n"))
+	var lines []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if sc.Text() == "hello from openssl" {
+			echoed = true
+			break
+		}
+	}
+	_ = stdin.Close()
+	if echoed {
+		_ = cmd.Process.Kill()
+	}
+	_ = cmd.Wait()
+	return echoed, strings.Join(lines, "\n") + "\n" + stderr.String()
+}
+
+// pythonWSClient sends 100 kB as one binary message and reads the echo,
+// which may come back in several messages; it uses the sync client of
+// websockets >= 11 or the asyncio one of older releases (Debian 12: 10.4).
+const pythonWSClient = `
+import sys
+url = sys.argv[1]
+msg = bytes(range(256)) * 400
+def check(got):
+    if got != msg:
+        sys.exit("echo differs: %d of %d bytes" % (len(got), len(msg)))
+    print("ok", len(got))
+try:
+    from websockets.sync.client import connect
+except ImportError:
+    connect = None
+if connect:
+    with connect(url, max_size=None) as ws:
+        ws.send(msg)
+        got = b""
+        for _ in range(10000):
+            if len(got) >= len(msg):
+                break
+            got += ws.recv(timeout=20)
+        check(got)
+else:
+    import asyncio, websockets
+    async def main():
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(msg)
+            got = b""
+            for _ in range(10000):
+                if len(got) >= len(msg):
+                    break
+                got += await asyncio.wait_for(ws.recv(), 20)
+            check(got)
+    asyncio.run(main())
+`
+
+func needProgram(t *testing.T, name, debianPackage string) {
+	t.Helper()
+	if _, err := exec.LookPath(name); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required on CI (Debian package %s): %v", name, debianPackage, err)
+		}
+		t.Skipf("%s not installed (Debian package %s)", name, debianPackage)
+	}
+}
+
+func needPythonWebsockets(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("/usr/bin/python3", "-c", "import websockets").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("python3 websockets is required on CI (Debian package python3-websockets): %v: %s", err, out)
+		}
+		t.Skipf("python3 websockets not installed (Debian package python3-websockets): %s", out)
+	}
+}
+
+// sourcePKI is a CA with a server certificate for 127.0.0.1 and a client
+// certificate, as PEM files.
+type sourcePKI struct{ ca, serverCert, serverKey, clientCert, clientKey string }
+
+func newSourcePKI(t *testing.T, dir string) sourcePKI {
+	t.Helper()
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e source CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, err := x509.ParseCertificate(caDER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := sourcePKI{ca: filepath.Join(dir, "source-ca.pem")}
+	writePEMFile(t, p.ca, "CERTIFICATE", caDER)
+	issue := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{
+			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
+		writePEMFile(t, certFile, "CERTIFICATE", der)
+		writePEMFile(t, keyFile, "PRIVATE KEY", keyDER)
+		return certFile, keyFile
+	}
+	p.serverCert, p.serverKey = issue("source-server", 2, x509.ExtKeyUsageServerAuth)
+	p.clientCert, p.clientKey = issue("source-client", 3, x509.ExtKeyUsageClientAuth)
+	return p
+}
+
+func writePEMFile(t *testing.T, path, typ string, der []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

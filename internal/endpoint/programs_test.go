@@ -1,0 +1,195 @@
+package endpoint_test
+
+// These tests drive the sources with real programs (curl, openssl
+// s_client, python3-websockets), the clients users actually point at them.
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+)
+
+// programTimeout bounds every external program; CommandContext kills it
+// (by PID) when it runs over or the test ends.
+const programTimeout = 30 * time.Second
+
+func runProgram(t *testing.T, name string, args ...string) (string, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), programTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	return string(out), err
+}
+
+func TestSourceHTTPWithCurl(t *testing.T) {
+	curl := needProgram(t, "curl", "curl")
+	p := newPKI(t)
+	svc, last := startHTTPService(t)
+	ft := &fakeTunnel{target: svc}
+
+	plain, _ := startSource(t, settings(t, "http://127.0.0.1:0/path"), ft.dial)
+	out, err := runProgram(t, curl, "-sS", "--fail-with-body", "--data-binary", "curl plain", "http://"+plain.Addr().String()+"/x")
+	if err != nil || out != "curl plain" {
+		t.Fatalf("curl http: %q, %v", out, err)
+	}
+	if s := last(); s.path != "/path/x" || s.xff != "127.0.0.1" {
+		t.Fatalf("service saw %+v", s)
+	}
+
+	s := settings(t, "https://127.0.0.1:0")
+	s.CertFile, s.KeyFile = p.ServerCert, p.ServerKey
+	tlsSrc, _ := startSource(t, s, ft.dial)
+	out, err = runProgram(t, curl, "-sS", "--fail-with-body", "--cacert", p.CAFile, "--data-binary", "curl tls", "https://"+tlsSrc.Addr().String()+"/")
+	if err != nil || out != "curl tls" {
+		t.Fatalf("curl https: %q, %v", out, err)
+	}
+
+	s.CAsFile = p.CAFile
+	mtls, _ := startSource(t, s, ft.dial)
+	url := "https://" + mtls.Addr().String() + "/"
+	if out, err := runProgram(t, curl, "-sS", "--cacert", p.CAFile, url); err == nil {
+		t.Fatalf("curl without a client certificate got through: %q", out)
+	}
+	out, err = runProgram(t, curl, "-sS", "--fail-with-body", "--cacert", p.CAFile, "--cert", p.ClientCert, "--key", p.ClientKey, "--data-binary", "curl mtls", url)
+	if err != nil || out != "curl mtls" {
+		t.Fatalf("curl https with client certificate: %q, %v", out, err)
+	}
+
+	down, _ := startSource(t, settings(t, "http://127.0.0.1:0"), (&fakeTunnel{fail: errNoDestination}).dial)
+	out, err = runProgram(t, curl, "-sS", "-o", "-", "-w", "\n%{http_code}", "http://"+down.Addr().String()+"/")
+	if err != nil || !strings.HasSuffix(out, "\n502") || !strings.Contains(out, "no destination") {
+		t.Fatalf("curl without destination: %q, %v", out, err)
+	}
+}
+
+// sClientEcho runs openssl s_client against addr, sends a line and waits
+// for it to come back (echoed=true), or for s_client to end.
+func sClientEcho(t *testing.T, openssl, addr string, extra ...string) (echoed bool, output string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), programTimeout)
+	defer cancel()
+	args := append([]string{"s_client", "-connect", addr, "-quiet", "-verify_return_error"}, extra...)
+	cmd := exec.CommandContext(ctx, openssl, args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// stdin stays open until the echo is read: s_client would otherwise
+	// hang up before the answer arrives.
+	_, _ = stdin.Write([]byte("hello from openssl\n"))
+	var lines []string
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+		if sc.Text() == "hello from openssl" {
+			echoed = true
+			break
+		}
+	}
+	_ = stdin.Close()
+	if echoed {
+		_ = cmd.Process.Kill()
+	}
+	_ = cmd.Wait()
+	return echoed, strings.Join(lines, "\n") + "\n" + stderr.String()
+}
+
+func TestSourceTLSWithOpenSSL(t *testing.T) {
+	openssl := needProgram(t, "openssl", "openssl")
+	p := newPKI(t)
+	ft := &fakeTunnel{target: startEcho(t)}
+	s := settings(t, "tls://127.0.0.1:0")
+	s.CertFile, s.KeyFile, s.CAsFile = p.ServerCert, p.ServerKey, p.CAFile
+	src, logs := startSource(t, s, ft.dial)
+	addr := src.Addr().String()
+
+	if echoed, out := sClientEcho(t, openssl, addr, "-CAfile", p.CAFile); echoed {
+		t.Fatalf("s_client without a client certificate was echoed:\n%s", out)
+	}
+	logs.waitLog(t, "level=WARN", "TLS handshake", "certificate")
+	if echoed, out := sClientEcho(t, openssl, addr, "-CAfile", p.CAFile, "-cert", p.OtherCert, "-key", p.OtherKey); echoed {
+		t.Fatalf("s_client with a foreign client certificate was echoed:\n%s", out)
+	}
+	logs.waitLog(t, "level=WARN", "TLS handshake", "x509")
+	if echoed, out := sClientEcho(t, openssl, addr, "-CAfile", p.CAFile, "-cert", p.ClientCert, "-key", p.ClientKey); !echoed {
+		t.Fatalf("s_client with a good client certificate got no echo:\n%s", out)
+	}
+}
+
+// pythonWSClient sends 100 kB as one binary message and reads the echo,
+// which may come back in several messages. It uses the sync client of
+// websockets ≥ 11, or the asyncio one of older releases (Debian 12 ships
+// 10.4).
+const pythonWSClient = `
+import sys
+url = sys.argv[1]
+msg = bytes(range(256)) * 400
+def check(got):
+    if got != msg:
+        sys.exit("echo differs: %d of %d bytes" % (len(got), len(msg)))
+    print("ok", len(got))
+try:
+    from websockets.sync.client import connect
+except ImportError:
+    connect = None
+if connect:
+    with connect(url, max_size=None) as ws:
+        ws.send(msg)
+        got = b""
+        for _ in range(10000):
+            if len(got) >= len(msg):
+                break
+            got += ws.recv(timeout=20)
+        check(got)
+else:
+    import asyncio, websockets
+    async def main():
+        async with websockets.connect(url, max_size=None) as ws:
+            await ws.send(msg)
+            got = b""
+            for _ in range(10000):
+                if len(got) >= len(msg):
+                    break
+                got += await asyncio.wait_for(ws.recv(), 20)
+            check(got)
+    asyncio.run(main())
+`
+
+// needPythonWebsockets returns the python3 that has the websockets module.
+func needPythonWebsockets(t *testing.T) string {
+	t.Helper()
+	python := "/usr/bin/python3"
+	if _, err := os.Stat(python); err != nil {
+		python = needProgram(t, "python3", "python3")
+	}
+	if out, err := exec.Command(python, "-c", "import websockets").CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("python3 websockets is required on CI (Debian package python3-websockets): %v: %s", err, out)
+		}
+		t.Skipf("python3 websockets not installed (Debian package python3-websockets): %s", out)
+	}
+	return python
+}
+
+func TestSourceWSWithPython(t *testing.T) {
+	python := needPythonWebsockets(t)
+	ft := &fakeTunnel{target: startEcho(t)}
+	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
+	out, err := runProgram(t, python, "-c", pythonWSClient, "ws://"+src.Addr().String()+"/")
+	if err != nil || !strings.HasPrefix(out, "ok 102400") {
+		t.Fatalf("python websockets: %q, %v", out, err)
+	}
+}

@@ -1,0 +1,106 @@
+package endpoint
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"net/url"
+	"time"
+)
+
+// HTTP server bounds of http/https/ws/wss sources. Only the request header
+// is bounded in time: bodies and upgraded connections may stream for as
+// long as they need.
+const (
+	readHeaderTimeout = 30 * time.Second
+	idleTimeout       = 2 * time.Minute
+	// maxIdleTunnels is how many idle keep-alive connections through the
+	// tunnel the reverse proxy keeps for reuse.
+	maxIdleTunnels = 32
+)
+
+// tunnelHost is the host of the proxy's upstream URL. The transport dials
+// through the tunnel whatever the address, so it only keys the connection
+// pool; one constant host lets every request reuse the same connections.
+const tunnelHost = "connet-destination"
+
+// newHTTPProxy is the reverse proxy of an http/https source: each upstream
+// connection is a tunnelled connection, pooled and kept alive across
+// requests like any HTTP client's.
+// The caller closes the transport's idle connections when done.
+func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Transport) {
+	// The origin of a pooled connection is not one client's, so the
+	// client address travels in X-Forwarded-For instead.
+	transport := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dial(ctx, netip.AddrPort{})
+		},
+		MaxIdleConns:        maxIdleTunnels,
+		MaxIdleConnsPerHost: maxIdleTunnels,
+		IdleConnTimeout:     idleTimeout,
+		// The service speaks HTTP/1.1 (or upgrades from it) in the clear
+		// at the far end of the tunnel.
+		ForceAttemptHTTP2: false,
+	}
+	// The path rewrite of the spec: a request for /x reaches the service
+	// as /path/x when the URL is http://:port/path.
+	target := &url.URL{Scheme: "http", Host: tunnelHost, Path: s.settings.URL.Path}
+	return &httputil.ReverseProxy{
+		Rewrite: func(r *httputil.ProxyRequest) {
+			r.SetURL(target)
+			r.Out.Host = r.In.Host
+			r.SetXForwarded()
+		},
+		Transport: transport,
+		// Stream: server-sent events, long polls and big downloads must
+		// not wait for a buffer to fill.
+		FlushInterval: -1,
+		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", err)
+			http.Error(w, err.Error(), http.StatusBadGateway)
+		},
+	}, transport
+}
+
+// serveHTTP serves h on the source's listener (over TLS for https/wss)
+// until ctx ends, then closes the listener and every connection. Requests
+// run under contexts derived from ctx, so upgraded connections, which the
+// server no longer tracks, end with it too.
+func (s *Source) serveHTTP(ctx context.Context, h http.Handler) error {
+	srv := &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		IdleTimeout:       idleTimeout,
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+		// Handshake failures (e.g. a refused client certificate) and
+		// other connection errors land in the source's log.
+		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		TLSConfig: s.tlsConf,
+	}
+	if s.settings.URL.Scheme == "wss" {
+		// WebSocket upgrades need HTTP/1.1: an empty, non-nil map turns
+		// off HTTP/2 negotiation.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	s.log.Info("source listening", "addr", s.ln.Addr(), "url", s.settings.URL)
+	var err error
+	if s.tlsConf != nil {
+		err = srv.ServeTLS(s.ln, "", "")
+	} else {
+		err = srv.Serve(s.ln)
+	}
+	_ = srv.Close()
+	if errors.Is(err, http.ErrServerClosed) && ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("source %s: %w", s.settings.URL, err)
+}
