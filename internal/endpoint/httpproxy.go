@@ -53,9 +53,9 @@ func newHTTPProxy(d config.DestinationSettings, log *slog.Logger) (http.Handler,
 			pr.SetXForwarded()
 		},
 		Transport: transport,
-		// Flush every write: responses stream (server-sent events, long
-		// downloads) instead of waiting for a buffer to fill.
-		FlushInterval: -1,
+		// No FlushInterval: the proxy flushes at once by itself when a
+		// response streams (no Content-Length, or server-sent events),
+		// and a flush per write would cost a packet per small write.
 		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
