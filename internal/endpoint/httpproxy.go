@@ -56,7 +56,7 @@ func newHTTPProxy(d config.DestinationSettings, log *slog.Logger) (http.Handler,
 		// No FlushInterval: the proxy flushes at once by itself when a
 		// response streams (no Content-Length, or server-sent events),
 		// and a flush per write would cost a packet per small write.
-		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 				// The client went away; there is nobody to answer.
