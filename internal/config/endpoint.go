@@ -143,6 +143,12 @@ func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, def
 		KeyFile:           dc.KeyFile,
 	}
 	d.URL, _, _ = r.endpointURL(p.key("url"), dc.URL, destinationSchemes)
+	// A PROXY header goes at the start of a raw connection; http, https and
+	// file destinations speak HTTP themselves and pass the client on in
+	// X-Forwarded-For, so a header there would be silently ignored.
+	if d.URL != nil && d.ProxyProtoVersion != ProxyProtoNone && d.URL.Scheme != "tcp" && d.URL.Scheme != "tls" {
+		r.failf(p.key("proxy-proto-version"), "applies only to tcp and tls destinations, not %s (the client address is sent in X-Forwarded-For instead)", d.URL.Scheme)
+	}
 	if d.CAsFile == InsecureSkipVerify {
 		d.CAsFile, d.InsecureSkipVerify = "", true
 	}

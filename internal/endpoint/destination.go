@@ -2,10 +2,14 @@ package endpoint
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
+	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
 )
@@ -23,30 +27,113 @@ type Tunnel interface {
 	AcceptContext(ctx context.Context) (net.Conn, error)
 }
 
-// Destination is the service side of a destination endpoint.
+// Destination is the service side of a destination endpoint. Exactly one
+// of dial (tcp, tls: each tunnelled connection is spliced to a connection
+// to the service) and handler (http, https, file: served in process) is set.
 type Destination struct {
 	settings config.DestinationSettings
 	log      *slog.Logger
 	dial     DialFunc
+	handler  http.Handler
+	// root is the directory a file destination serves, opened at start and
+	// closed when Serve returns.
+	root *os.Root
 }
 
 // NewDestination loads what the destination's URL needs (TLS material, the
 // file root), so that mistakes fail at start.
 func NewDestination(d config.DestinationSettings, log *slog.Logger) (*Destination, error) {
+	dst := &Destination{settings: d, log: log}
+	if d.ProxyProtoVersion != config.ProxyProtoNone && d.URL.Scheme != "tcp" && d.URL.Scheme != "tls" {
+		// Config validation refuses this already; this guards other callers.
+		return nil, fmt.Errorf("destination %s: proxy-proto-version applies only to tcp and tls destinations", d.URL)
+	}
 	switch d.URL.Scheme {
 	case "tcp":
-		dialer := &net.Dialer{Timeout: d.DialTimeout}
-		addr := d.URL.Host
-		dial := func(ctx context.Context, _ netip.AddrPort) (net.Conn, error) {
-			return dialer.DialContext(ctx, "tcp", addr)
+		dst.dial = serviceDialer(d, nil)
+	case "tls":
+		cfg, err := clientTLS(tlsServerName(d.URL.Hostname()), d.CAsFile, d.InsecureSkipVerify, d.CertFile, d.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", d.URL, err)
 		}
-		return &Destination{settings: d, log: log, dial: dial}, nil
+		dst.dial = serviceDialer(d, cfg)
+	case "http", "https":
+		h, err := newHTTPProxy(d, log)
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", d.URL, err)
+		}
+		dst.handler = h
+	case "file":
+		root, h, err := newFileServer(d.FilePath())
+		if err != nil {
+			return nil, fmt.Errorf("destination %s: %w", d.URL, err)
+		}
+		dst.root, dst.handler = root, h
+	default:
+		return nil, fmt.Errorf("destination %s: scheme %q is not supported", d.URL, d.URL.Scheme)
 	}
-	return nil, fmt.Errorf("destination %s: scheme %q is not supported yet", d.URL, d.URL.Scheme)
+	return dst, nil
 }
 
 // Serve forwards the tunnel's connections to the service until ctx ends or
-// the tunnel closes.
+// the tunnel closes. A Destination is served once: a file destination's
+// root is closed when Serve returns.
 func (d *Destination) Serve(ctx context.Context, t Tunnel) error {
+	if d.root != nil {
+		defer func() { _ = d.root.Close() }()
+	}
+	if d.handler != nil {
+		return serveHTTP(ctx, t, d.handler, d.log)
+	}
 	return t.Serve(ctx, d.dial)
+}
+
+// tlsServerName is the name to verify for a service at host: an empty host
+// dials this machine, so it is verified as localhost.
+func tlsServerName(host string) string {
+	if host == "" {
+		return "localhost"
+	}
+	return host
+}
+
+// serviceDialer dials the service of a tcp destination, or of a tls one when
+// tlsCfg is set.
+func serviceDialer(d config.DestinationSettings, tlsCfg *tls.Config) DialFunc {
+	addr, version, timeout := d.URL.Host, d.ProxyProtoVersion, d.DialTimeout
+	return func(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
+		return dialService(ctx, addr, timeout, version, origin, tlsCfg)
+	}
+}
+
+// dialService connects to addr, sends a PROXY header for origin when version
+// is set, and runs a TLS handshake when tlsCfg is set. timeout (0: none)
+// bounds the whole of it, so a service that accepts but never answers the
+// handshake is given up in time for the source to try another peer.
+func dialService(ctx context.Context, addr string, timeout time.Duration, version config.ProxyProtoVersion, origin netip.AddrPort, tlsCfg *tls.Config) (net.Conn, error) {
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
+	}
+	var dialer net.Dialer
+	conn, err := dialer.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if version != config.ProxyProtoNone {
+		if err := writeProxyHeader(ctx, conn, version, origin); err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("%s: %w", addr, err)
+		}
+	}
+	if tlsCfg == nil {
+		return conn, nil
+	}
+	tc := tls.Client(conn, tlsCfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+	}
+	return tc, nil
 }

@@ -35,7 +35,7 @@ func NewSource(s config.SourceSettings, log *slog.Logger) (*Source, error) {
 	switch s.URL.Scheme {
 	case "tcp", "http", "ws":
 	case "tls", "https", "wss":
-		conf, err := serverTLSConfig(s.CertFile, s.KeyFile, s.CAsFile)
+		conf, err := serverTLS(s.CertFile, s.KeyFile, s.CAsFile)
 		if err != nil {
 			return nil, fmt.Errorf("source %s: %w", s.URL, err)
 		}

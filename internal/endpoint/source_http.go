@@ -58,10 +58,10 @@ func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Tran
 			r.SetXForwarded()
 		},
 		Transport: transport,
-		// Stream: server-sent events, long polls and big downloads must
-		// not wait for a buffer to fill.
-		FlushInterval: -1,
-		ErrorLog:      slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		// No FlushInterval: the proxy flushes at once by itself when a
+		// response streams (no Content-Length, or server-sent events),
+		// and a flush per write would cost a packet per small write.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", err)
 			http.Error(w, err.Error(), http.StatusBadGateway)

@@ -1,0 +1,238 @@
+package endpoint
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/config"
+)
+
+// These tests put real programs behind destinations. A missing program
+// skips the test, except in CI (CI=true), which installs them (Debian
+// packages openssl and nginx-light) and must not pass by skipping.
+func needProgram(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is required in CI: %v", name, err)
+		}
+		t.Skipf("%s not installed: %v", name, err)
+	}
+	return path
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// lockedBuffer collects a child's output for failure messages.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startProgram runs cmd until the test ends (killed by its PID then), and
+// waits until addr accepts connections.
+func startProgram(t *testing.T, cmd *exec.Cmd, addr string) *lockedBuffer {
+	t.Helper()
+	out := &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		// SIGTERM first: nginx's master takes its workers down with it,
+		// which a SIGKILL would leave behind.
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	})
+	for i := 0; ; i++ {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return out
+		}
+		select {
+		case <-exited:
+			t.Fatalf("%s exited: %s", cmd.Path, out)
+		default:
+		}
+		if i == 300 {
+			t.Fatalf("%s does not listen on %s after 300 tries: %s", cmd.Path, addr, out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lineRoundTrip sends line through a tunnelled connection and reads one
+// line back.
+func lineRoundTrip(t *testing.T, ft *fakeTunnel, line string) (string, error) {
+	t.Helper()
+	c, err := net.Dial("tcp", ft.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a bound on a hung test, not a speed check
+	if _, err := io.WriteString(c, line); err != nil {
+		return "", err
+	}
+	return bufio.NewReader(c).ReadString('\n')
+}
+
+// TestTLSDestinationOpenSSLMutualTLS puts openssl s_server, which demands a
+// client certificate from our CA (-Verify 1 -CAfile), behind a tls://
+// destination.
+func TestTLSDestinationOpenSSLMutualTLS(t *testing.T) {
+	openssl := needProgram(t, "openssl")
+	pki := newTestPKI(t, "openssl")
+	other := newTestPKI(t, "other")
+	port := freePort(t)
+	addr := "127.0.0.1:" + port
+	startProgram(t, exec.Command(openssl, "s_server", "-accept", addr,
+		"-cert", pki.ServerCert, "-key", pki.ServerK, "-CAfile", pki.CAFile,
+		"-Verify", "1", "-verify_return_error", "-rev"), addr)
+
+	for _, tc := range []struct {
+		name           string
+		cert, key, cas string
+		ok             bool
+	}{
+		{"client certificate", pki.ClientCert, pki.ClientK, pki.CAFile, true},
+		{"no client certificate", "", "", pki.CAFile, false},
+		{"client certificate of another CA", other.ClientCert, other.ClientK, pki.CAFile, false},
+		{"untrusted server", pki.ClientCert, pki.ClientK, other.CAFile, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := config.DestinationSettings{Name: "ossl", URL: mustURL(t, "tls://localhost:"+port),
+				CAsFile: tc.cas, CertFile: tc.cert, KeyFile: tc.key}
+			ft := startDestination(t, d, testOrigin)
+			got, err := lineRoundTrip(t, ft, "hello connet\n")
+			_ = ft.nextDialErr(t)
+			if tc.ok && (err != nil || got != "tennoc olleh\n") {
+				t.Errorf("got %q, %v; want the reversed line", got, err)
+			}
+			if !tc.ok && got != "" {
+				t.Errorf("refused connection answered %q", got)
+			}
+		})
+	}
+}
+
+// startNginx runs nginx expecting PROXY protocol on its listener and
+// logging the address the header carries.
+func startNginx(t *testing.T) (addr, accessLog string) {
+	t.Helper()
+	nginx := needProgram(t, "nginx")
+	dir := t.TempDir()
+	addr = "127.0.0.1:" + freePort(t)
+	accessLog = filepath.Join(dir, "access.log")
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // workers must reach the test's private temp dir
+	}
+	conf := fmt.Sprintf(`%[1]s
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log info;
+events { worker_connections 64; }
+http {
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	log_format pp '$proxy_protocol_addr:$proxy_protocol_port "$request" $status';
+	access_log %[3]s pp;
+	server {
+		listen %[4]s proxy_protocol;
+		location / { return 200 "pp=$proxy_protocol_addr:$proxy_protocol_port\n"; }
+	}
+}
+`, user, dir, accessLog, addr)
+	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startProgram(t, exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;"), addr)
+	return addr, accessLog
+}
+
+// waitLog waits for a line containing want in file.
+func waitLog(t *testing.T, file, want string) {
+	t.Helper()
+	var b []byte
+	for range 300 {
+		b, _ = os.ReadFile(file)
+		if strings.Contains(string(b), want) {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s has no %q:\n%s", file, want, b)
+}
+
+func TestProxyProtoNginx(t *testing.T) {
+	addr, accessLog := startNginx(t)
+	for i, v := range []config.ProxyProtoVersion{config.ProxyProtoV1, config.ProxyProtoV2} {
+		t.Run(string(v), func(t *testing.T) {
+			// A different origin port per version, so each log line is
+			// told apart.
+			origin := fmt.Sprintf("203.0.113.7:%d", 4000+i)
+			d := config.DestinationSettings{Name: "ng", URL: mustURL(t, "tcp://"+addr), ProxyProtoVersion: v}
+			ft := startDestination(t, d, mustAddrPort(t, origin))
+			code, body := get(t, frontClient(ft), "http://front/"+string(v))
+			if code != http.StatusOK || body != "pp="+origin+"\n" {
+				t.Errorf("got %d %q", code, body)
+			}
+			waitLog(t, accessLog, origin+` "GET /`+string(v)+` HTTP/1.1" 200`)
+		})
+	}
+}
+
+func mustAddrPort(t *testing.T, s string) netip.AddrPort {
+	t.Helper()
+	ap, err := netip.ParseAddrPort(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ap
+}
