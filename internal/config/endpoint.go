@@ -142,7 +142,14 @@ func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, def
 		CertFile:          dc.CertFile,
 		KeyFile:           dc.KeyFile,
 	}
-	d.URL, _, _ = r.endpointURL(p.key("url"), dc.URL, destinationSchemes)
+	var rule urlRule
+	d.URL, rule, _ = r.endpointURL(p.key("url"), dc.URL, destinationSchemes)
+	if d.URL != nil {
+		for _, kv := range [][2]string{{"cas-file", dc.CAsFile}, {"cert-file", dc.CertFile}, {"key-file", dc.KeyFile}} {
+			r.appliesTo(p.key(kv[0]), kv[1] != "", rule.tls, "tls and https destinations", d.URL.Scheme)
+		}
+		r.appliesTo(p.key("dial-timeout"), dc.DialTimeout != "", !rule.file, "destinations that dial a service", d.URL.Scheme)
+	}
 	// A PROXY header goes at the start of a raw connection; http, https and
 	// file destinations speak HTTP themselves and pass the client on in
 	// X-Forwarded-For, so a header there would be silently ignored.
@@ -172,6 +179,13 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 	}
 	var rule urlRule
 	s.URL, rule, _ = r.endpointURL(p.key("url"), sc.URL, sourceSchemes)
+	if s.URL != nil {
+		for _, kv := range [][2]string{{"cas-file", sc.CAsFile}, {"cert-file", sc.CertFile}, {"key-file", sc.KeyFile}} {
+			r.appliesTo(p.key(kv[0]), kv[1] != "", rule.tls, "tls, https and wss sources", s.URL.Scheme)
+		}
+	}
+	r.appliesTo(p.key("lb-retry-max"), sc.LBRetryMax != 0, sc.LBRetry == string(LBRetryCount) || sc.LBRetry == string(LBRetryTimed),
+		`lb-retry "count" and "timed"`, fmt.Sprintf("lb-retry %q", sc.LBRetry))
 	if s.URL != nil && rule.tls && (sc.CertFile == "" || sc.KeyFile == "") {
 		r.failf(p, "a %s source needs cert-file and key-file for its server certificate", s.URL.Scheme)
 	} else {
@@ -249,6 +263,15 @@ func NormalizeOrigin(o string) (string, error) {
 		}
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// appliesTo refuses a key that is set where it would not be applied, so
+// that nothing in a config is silently ignored: what is the set of
+// endpoints it applies to, this what the endpoint is.
+func (r *resolver) appliesTo(p keyPath, set, applies bool, what, this string) {
+	if set && !applies {
+		r.failf(p, "applies only to %s, not %s: it would be ignored", what, this)
+	}
 }
 
 // certPair checks that a client/server certificate is given completely.

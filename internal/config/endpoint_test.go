@@ -83,6 +83,9 @@ key-file = "/key"`},
 		{name: "proxy proto on http", body: "url = \"http://h:1\"\nproxy-proto-version = \"v1\"", err: &wantErr{Key: ".proxy-proto-version", Reason: "applies only to tcp and tls destinations, not http"}},
 		{name: "proxy proto on https", body: "url = \"https://h:1\"\nproxy-proto-version = \"v2\"", err: &wantErr{Key: ".proxy-proto-version", Reason: "applies only to tcp and tls destinations, not https"}},
 		{name: "proxy proto on file", body: "url = \"file:./www\"\nproxy-proto-version = \"v1\"", err: &wantErr{Key: ".proxy-proto-version", Reason: "applies only to tcp and tls destinations, not file"}},
+		{name: "cas-file on tcp", body: "url = \"tcp://:1\"\ncas-file = \"ca.pem\"", err: &wantErr{Key: ".cas-file", Reason: "applies only to tls and https destinations, not tcp"}},
+		{name: "client certificate on http", body: "url = \"http://h:1\"\ncas-file = \"insecure-skip-verify\"", err: &wantErr{Key: ".cas-file", Reason: "not http"}},
+		{name: "dial-timeout on file", body: "url = \"file:./www\"\ndial-timeout = \"1s\"", err: &wantErr{Key: ".dial-timeout", Reason: "applies only to destinations that dial a service, not file"}},
 		{name: "bad dial timeout", body: "url = \"tcp://:1\"\ndial-timeout = \"2x\"", err: &wantErr{Key: ".dial-timeout", Reason: `invalid duration "2x"`}},
 		{name: "bad relay encryption", body: "url = \"tcp://:1\"\nrelay-encryptions = [\"rot13\"]", err: &wantErr{Key: ".relay-encryptions[0]", Reason: `invalid value "rot13"`}},
 		{name: "cert without key", body: "url = \"tls://h:1\"\ncert-file = \"c\"", err: &wantErr{Key: ".key-file", Reason: "required when cert-file is set"}},
@@ -163,7 +166,10 @@ lb-retry-max = 250`},
 		{name: "lb count default", body: "url = \"tcp://:1\"\nlb-retry = \"count\""},
 		{name: "lb timed default", body: "url = \"tcp://:1\"\nlb-retry = \"timed\""},
 		{name: "lb count explicit", body: "url = \"tcp://:1\"\nlb-retry = \"count\"\nlb-retry-max = 5"},
-		{name: "lb all ignores max", body: "url = \"tcp://:1\"\nlb-retry = \"all\"\nlb-retry-max = 5"},
+		{name: "lb all refuses max", body: "url = \"tcp://:1\"\nlb-retry = \"all\"\nlb-retry-max = 5", err: &wantErr{Key: ".lb-retry-max", Reason: `applies only to lb-retry "count" and "timed", not lb-retry "all"`}},
+		{name: "lb max without retry", body: "url = \"tcp://:1\"\nlb-retry-max = 5", err: &wantErr{Key: ".lb-retry-max", Reason: `not lb-retry ""`}},
+		{name: "tls files on a tcp source", body: "url = \"tcp://:1\"\ncas-file = \"ca.pem\"", err: &wantErr{Key: ".cas-file", Reason: "applies only to tls, https and wss sources, not tcp"}},
+		{name: "cas-file on a ws source", body: "url = \"ws://:1\"\ncas-file = \"ca.pem\"", err: &wantErr{Key: ".cas-file", Reason: "applies only to tls, https and wss sources, not ws"}},
 		{name: "lb policies", body: "url = \"tcp://:1\"\nlb-policy = \"round-robin\""},
 
 		{name: "destination-only scheme", body: `url = "file:///srv"`, err: &wantErr{Key: ".url", Reason: `unsupported scheme "file"`}},
@@ -171,7 +177,7 @@ lb-retry-max = 250`},
 		{name: "empty port", body: `url = "http://localhost:"`, err: &wantErr{Key: ".url", Reason: "empty port"}},
 		{name: "tls needs certificate", body: `url = "tls://:8003"`, err: &wantErr{Key: "", Reason: "a tls source needs cert-file and key-file"}},
 		{name: "wss needs key", body: "url = \"wss://:8083\"\ncert-file = \"c\"", err: &wantErr{Key: "", Reason: "a wss source needs cert-file and key-file"}},
-		{name: "insecure-skip-verify is for destinations", body: "url = \"tcp://:1\"\ncas-file = \"insecure-skip-verify\"", err: &wantErr{Key: ".cas-file", Reason: "only applies to destinations"}},
+		{name: "insecure-skip-verify is for destinations", body: "url = \"tls://:1\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\"\ncas-file = \"insecure-skip-verify\"", err: &wantErr{Key: ".cas-file", Reason: "only applies to destinations"}},
 		{name: "bad lb policy", body: "url = \"tcp://:1\"\nlb-policy = \"fastest\"", err: &wantErr{Key: ".lb-policy", Reason: `invalid value "fastest": must be one of "least-latency", "least-conns", "round-robin", "random"`}},
 		{name: "bad lb retry", body: "url = \"tcp://:1\"\nlb-retry = \"forever\"", err: &wantErr{Key: ".lb-retry", Reason: `invalid value "forever"`}},
 		{name: "negative lb retry max", body: "url = \"tcp://:1\"\nlb-retry = \"count\"\nlb-retry-max = -1", err: &wantErr{Key: ".lb-retry-max", Reason: "must not be negative"}},
@@ -240,11 +246,6 @@ lb-retry-max = 250`},
 		"lb count explicit": func(t *testing.T, s config.SourceSettings) {
 			if s.LBRetryMax != 5 {
 				t.Errorf("count %d", s.LBRetryMax)
-			}
-		},
-		"lb all ignores max": func(t *testing.T, s config.SourceSettings) {
-			if s.LBRetry != config.LBRetryAll || s.LBRetryMax != 0 {
-				t.Errorf("all: %q %d", s.LBRetry, s.LBRetryMax)
 			}
 		},
 		"lb policies": func(t *testing.T, s config.SourceSettings) {

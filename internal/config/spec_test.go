@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/url"
 	"os"
 	"reflect"
 	"slices"
@@ -90,14 +91,41 @@ func TestSpecQuickstart(t *testing.T) {
 	}
 }
 
+// specRefusals returns the keys refused in errs, and fails the test on any
+// other error. The spec's full client example sets every key of an
+// endpoint at once, for every url form; this build refuses a key where the
+// endpoint's url would ignore it (and nat-pmp, which it does not apply),
+// rather than accept it silently.
+func specRefusals(t *testing.T, errs []error) []string {
+	t.Helper()
+	var keys []string
+	for _, err := range errs {
+		var e *Error
+		switch {
+		case !errors.As(err, &e):
+			t.Fatalf("unexpected error %v", err)
+		case e.Key == "client.nat-pmp" && strings.Contains(e.Reason, "no NAT-PMP"),
+			strings.Contains(e.Reason, "applies only to") && strings.Contains(e.Reason, "it would be ignored"):
+			keys = append(keys, e.Key)
+		default:
+			t.Fatalf("unexpected error %v", err)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}
+
 func TestSpecFullClient(t *testing.T) {
 	r := specResolver(t, "full-client.toml")
 	cl := r.client()
-	// The one key of the spec's example that this build refuses, rather
-	// than accept and ignore: NAT-PMP is not implemented yet.
-	var e *Error
-	if len(r.errs) != 1 || !errors.As(r.errs[0], &e) || e.Key != "client.nat-pmp" || !strings.Contains(e.Reason, "no NAT-PMP") {
-		t.Fatalf("want only the nat-pmp refusal, got %v", r.err())
+	refused := specRefusals(t, r.errs)
+	want := []string{
+		"client.destinations.serviceX.cas-file", "client.destinations.serviceX.cert-file", "client.destinations.serviceX.key-file",
+		"client.nat-pmp",
+		"client.sources.serviceX.cas-file", "client.sources.serviceX.cert-file", "client.sources.serviceX.key-file",
+	}
+	if !slices.Equal(refused, want) {
+		t.Fatalf("refused keys %v, want %v", refused, want)
 	}
 	if cl.Token != "token-from-file" || cl.Metadata != "home" || cl.ServerAddr != "localhost:19190" || cl.ServerName != "localhost" {
 		t.Errorf("client: %+v", cl)
@@ -141,16 +169,13 @@ func TestSpecFullClientURLAlternatives(t *testing.T) {
 	if len(alts) != 10 {
 		t.Fatalf("expected 10 alternative urls in the spec example, found %d", len(alts))
 	}
+	sourcesLine := slices.Index(lines, "[client.sources.serviceX] # matches destinations.serviceX")
+	if sourcesLine < 0 {
+		t.Fatal("no sources.serviceX table in the example")
+	}
 	for _, i := range alts {
 		t.Run(lines[i], func(t *testing.T) {
 			variant := slices.Clone(lines)
-			// The example's nat-pmp is refused by this build (see
-			// TestSpecFullClient); only the url matters here.
-			for j, l := range variant {
-				if strings.HasPrefix(l, "nat-pmp = ") {
-					variant[j] = `nat-pmp = "disabled"`
-				}
-			}
 			// Activate the alternative and comment out the active url of
 			// the same table (the closest uncommented url line above).
 			variant[i] = strings.TrimPrefix(variant[i], "# ")
@@ -167,8 +192,30 @@ func TestSpecFullClientURLAlternatives(t *testing.T) {
 			r := newResolver(cfg, nil)
 			r.readFile = specFS(t).readFile
 			r.client()
-			if err := r.err(); err != nil {
-				t.Fatal(err)
+			// The table of the alternative takes the keys its url
+			// applies, and only those.
+			table := "client.destinations.serviceX."
+			if i > sourcesLine {
+				table = "client.sources.serviceX."
+			}
+			u, _ := url.Parse(strings.Trim(strings.Fields(variant[i])[2], `"`))
+			tlsURL := u.Scheme == "tls" || u.Scheme == "https" || u.Scheme == "wss"
+			var got []string
+			for _, k := range specRefusals(t, r.errs) {
+				if rest, ok := strings.CutPrefix(k, table); ok {
+					got = append(got, rest)
+				}
+			}
+			var want []string
+			if !tlsURL {
+				want = append(want, "cas-file", "cert-file", "key-file")
+			}
+			if u.Scheme == "file" {
+				want = append(want, "dial-timeout")
+				slices.Sort(want)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("%s refused %v, want %v", table, got, want)
 			}
 		})
 	}
