@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -107,12 +108,19 @@ func (s *Session) Run(ctx context.Context) error {
 	}
 }
 
+// codeStale closes a control connection that went silent.
+const codeStale quic.ApplicationErrorCode = 2
+
 func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
 	conn, stream, reply, err := s.connect(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	// A server that died without its close reaching us (or a path that
+	// broke) goes silent: give up on it after the silence limit servers
+	// apply to clients, not after the much longer idle timeout.
+	liveness.CloseWhenStale(conn, codeStale)
 	bo.Reset()
 
 	observed, err := wire.ToAddrPort(reply.GetObserved())

@@ -56,9 +56,11 @@ func (h *Health) Stale() bool {
 	return time.Since(h.since) > tuning.StaleAfter
 }
 
-// CloseWhenStale closes conn with code once it goes silent. Servers use it
-// to drop dead clients quickly, so their peers learn of it in seconds.
-func CloseWhenStale(conn *quic.Conn, code quic.ApplicationErrorCode) {
+// CloseWhenStale closes conn with code once it goes silent, and returns
+// its health. Servers use it to drop dead clients quickly, so their peers
+// learn of it in seconds; clients, to redial a server or relay that died
+// without its close reaching them.
+func CloseWhenStale(conn *quic.Conn, code quic.ApplicationErrorCode) *Health {
 	h := Watch(conn)
 	go func() {
 		t := time.NewTicker(healthTick)
@@ -75,4 +77,5 @@ func CloseWhenStale(conn *quic.Conn, code quic.ApplicationErrorCode) {
 			}
 		}
 	}()
+	return h
 }

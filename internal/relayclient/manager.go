@@ -61,6 +61,9 @@ type Status struct {
 	LastError string   `json:"last_error,omitempty"`
 }
 
+// codeStale closes a relay connection that went silent.
+const codeStale quic.ApplicationErrorCode = 2
+
 // Manager keeps the client's relay connections.
 type Manager struct {
 	cfg   Config
@@ -336,7 +339,9 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	_ = stream.SetDeadline(time.Time{})
 	bo.Reset()
 	m.cfg.Logger.Info("relay connected", "relay", id, "remote", conn.RemoteAddr())
-	rc := &relayConn{conn: conn, health: liveness.Watch(conn)}
+	// A relay that died without its close reaching us goes silent: redial
+	// after the silence limit, not the idle timeout.
+	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale)}
 	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
 		next := maps.Clone(old)
 		if next == nil {
