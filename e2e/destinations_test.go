@@ -9,13 +9,13 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/natlab"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // bigBodySize is streamed through an http destination and checked by digest.
@@ -182,11 +182,8 @@ url = "tcp://127.0.0.1:8003"
 // nginx is missing (outside CI, which must have it).
 func startLabNginx(t *testing.T, h *natlab.Host, port string) (accessLog string, ok bool) {
 	t.Helper()
-	nginx, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx is required in CI: %v", err)
-		}
+	nginx, ok := testprog.Find(t, "nginx", "nginx-light")
+	if !ok {
 		return "", false
 	}
 	dir := t.TempDir()

@@ -3,25 +3,18 @@ package e2e
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/natlab"
+	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // TestSourceKinds runs a destination client on A in front of an HTTP
@@ -31,11 +24,14 @@ import (
 // websockets client, all run inside B's namespace.
 func TestSourceKinds(t *testing.T) {
 	for _, p := range []struct{ name, pkg string }{{"curl", "curl"}, {"openssl", "openssl"}, {"python3", "python3"}} {
-		needProgram(t, p.name, p.pkg)
+		testprog.Need(t, p.name, p.pkg)
 	}
-	needPythonWebsockets(t)
+	python := testprog.NeedPythonWebsockets(t)
 	d := newDeployment(t, natlab.Public)
-	pk := newSourcePKI(t, d.dir)
+	pk, err := testcert.NewPKI(d.dir, "source")
+	if err != nil {
+		t.Fatal(err)
+	}
 	d.startServer()
 
 	// The HTTP service reports what it received, to check the path
@@ -80,7 +76,7 @@ cas-file = %[3]q
 url = "ws://127.0.0.1:8081"
 [client.sources.nowhere]
 url = "http://127.0.0.1:8082"
-`, pk.serverCert, pk.serverKey, pk.ca)))
+`, pk.ServerCert, pk.ServerKey, pk.CAFile)))
 	srcProc := d.startClient(d.lab.B, "source", d.path("src.toml"))
 	B := d.lab.B
 
@@ -93,13 +89,13 @@ url = "http://127.0.0.1:8082"
 
 	t.Run("https", func(t *testing.T) {
 		want := "path=/y host=127.0.0.1:8443 xff=127.0.0.1"
-		if out, err := runUntil(B, want, "curl", "-sS", "--max-time", "10", "--cacert", pk.ca, "https://127.0.0.1:8443/y"); err != nil {
+		if out, err := runUntil(B, want, "curl", "-sS", "--max-time", "10", "--cacert", pk.CAFile, "https://127.0.0.1:8443/y"); err != nil {
 			t.Fatalf("https source: %v (last output %q)", err, out)
 		}
 	})
 
 	t.Run("tls mutual", func(t *testing.T) {
-		args := []string{"-CAfile", pk.ca, "-cert", pk.clientCert, "-key", pk.clientKey}
+		args := []string{"-CAfile", pk.CAFile, "-cert", pk.ClientCert, "-key", pk.ClientKey}
 		var echoed bool
 		var out string
 		for range 20 {
@@ -111,7 +107,7 @@ url = "http://127.0.0.1:8082"
 		if !echoed {
 			t.Fatalf("s_client with a client certificate got no echo:\n%s", out)
 		}
-		if echoed, out := sClientEcho(t, B, "127.0.0.1:8003", "-CAfile", pk.ca); echoed {
+		if echoed, out := sClientEcho(t, B, "127.0.0.1:8003", "-CAfile", pk.CAFile); echoed {
 			t.Fatalf("s_client without a client certificate was echoed:\n%s", out)
 		} else {
 			t.Logf("s_client without a client certificate: %s", strings.TrimSpace(out))
@@ -132,7 +128,7 @@ url = "http://127.0.0.1:8082"
 	})
 
 	t.Run("ws", func(t *testing.T) {
-		if out, err := runUntil(B, "ok 102400", "/usr/bin/python3", "-c", pythonWSClient, "ws://127.0.0.1:8081/"); err != nil {
+		if out, err := runUntil(B, "ok 102400", python, "-c", pythonWSClient, "ws://127.0.0.1:8081/"); err != nil {
 			t.Fatalf("python websockets client: %v (last output %q)", err, out)
 		}
 		out, err := B.Run(context.Background(), "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8081/")
@@ -246,84 +242,3 @@ else:
             check(got)
     asyncio.run(main())
 `
-
-func needProgram(t *testing.T, name, debianPackage string) {
-	t.Helper()
-	if _, err := exec.LookPath(name); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required on CI (Debian package %s): %v", name, debianPackage, err)
-		}
-		t.Skipf("%s not installed (Debian package %s)", name, debianPackage)
-	}
-}
-
-func needPythonWebsockets(t *testing.T) {
-	t.Helper()
-	if out, err := exec.Command("/usr/bin/python3", "-c", "import websockets").CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("python3 websockets is required on CI (Debian package python3-websockets): %v: %s", err, out)
-		}
-		t.Skipf("python3 websockets not installed (Debian package python3-websockets): %s", out)
-	}
-}
-
-// sourcePKI is a CA with a server certificate for 127.0.0.1 and a client
-// certificate, as PEM files.
-type sourcePKI struct{ ca, serverCert, serverKey, clientCert, clientKey string }
-
-func newSourcePKI(t *testing.T, dir string) sourcePKI {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "e2e source CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := sourcePKI{ca: filepath.Join(dir, "source-ca.pem")}
-	writePEMFile(t, p.ca, "CERTIFICATE", caDER)
-	issue := func(name string, serial int64, usage x509.ExtKeyUsage) (string, string) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tmpl := &x509.Certificate{
-			SerialNumber: big.NewInt(serial), Subject: pkix.Name{CommonName: name},
-			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
-			KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-			IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"},
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-		if err != nil {
-			t.Fatal(err)
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		certFile, keyFile := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-		writePEMFile(t, certFile, "CERTIFICATE", der)
-		writePEMFile(t, keyFile, "PRIVATE KEY", keyDER)
-		return certFile, keyFile
-	}
-	p.serverCert, p.serverKey = issue("source-server", 2, x509.ExtKeyUsageServerAuth)
-	p.clientCert, p.clientKey = issue("source-client", 3, x509.ExtKeyUsageClientAuth)
-	return p
-}
-
-func writePEMFile(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}

@@ -17,22 +17,12 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // These tests put real programs behind destinations. A missing program
 // skips the test, except in CI (CI=true), which installs them (Debian
 // packages openssl and nginx-light) and must not pass by skipping.
-func needProgram(t *testing.T, name string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required in CI: %v", name, err)
-		}
-		t.Skipf("%s not installed: %v", name, err)
-	}
-	return path
-}
 
 func freePort(t *testing.T) string {
 	t.Helper()
@@ -125,13 +115,13 @@ func lineRoundTrip(t *testing.T, ft *fakeTunnel, line string) (string, error) {
 // client certificate from our CA (-Verify 1 -CAfile), behind a tls://
 // destination.
 func TestTLSDestinationOpenSSLMutualTLS(t *testing.T) {
-	openssl := needProgram(t, "openssl")
+	openssl := testprog.Need(t, "openssl", "openssl")
 	pki := newTestPKI(t, "openssl")
 	other := newTestPKI(t, "other")
 	port := freePort(t)
 	addr := "127.0.0.1:" + port
 	startProgram(t, exec.Command(openssl, "s_server", "-accept", addr,
-		"-cert", pki.ServerCert, "-key", pki.ServerK, "-CAfile", pki.CAFile,
+		"-cert", pki.ServerCert, "-key", pki.ServerKey, "-CAfile", pki.CAFile,
 		"-Verify", "1", "-verify_return_error", "-rev"), addr)
 
 	for _, tc := range []struct {
@@ -139,10 +129,10 @@ func TestTLSDestinationOpenSSLMutualTLS(t *testing.T) {
 		cert, key, cas string
 		ok             bool
 	}{
-		{"client certificate", pki.ClientCert, pki.ClientK, pki.CAFile, true},
+		{"client certificate", pki.ClientCert, pki.ClientKey, pki.CAFile, true},
 		{"no client certificate", "", "", pki.CAFile, false},
-		{"client certificate of another CA", other.ClientCert, other.ClientK, pki.CAFile, false},
-		{"untrusted server", pki.ClientCert, pki.ClientK, other.CAFile, false},
+		{"client certificate of another CA", other.ClientCert, other.ClientKey, pki.CAFile, false},
+		{"untrusted server", pki.ClientCert, pki.ClientKey, other.CAFile, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := config.DestinationSettings{Name: "ossl", URL: mustURL(t, "tls://localhost:"+port),
@@ -164,7 +154,7 @@ func TestTLSDestinationOpenSSLMutualTLS(t *testing.T) {
 // logging the address the header carries.
 func startNginx(t *testing.T) (addr, accessLog string) {
 	t.Helper()
-	nginx := needProgram(t, "nginx")
+	nginx := testprog.Need(t, "nginx", "nginx-light")
 	dir := t.TempDir()
 	addr = "127.0.0.1:" + freePort(t)
 	accessLog = filepath.Join(dir, "access.log")

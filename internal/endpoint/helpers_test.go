@@ -3,22 +3,12 @@ package endpoint_test
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
 	"log/slog"
-	"math/big"
 	"net"
 	"net/netip"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,90 +17,29 @@ import (
 
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/p2pconnet/connet/internal/endpoint"
+	"github.com/p2pconnet/connet/internal/testcert"
 )
 
 // pki is a throwaway CA with a server certificate for 127.0.0.1/localhost
 // and a client certificate, plus a client certificate from another CA
 // that a mutual TLS source must refuse.
 type pki struct {
-	CAFile, ServerCert, ServerKey, ClientCert, ClientKey, OtherCert, OtherKey string
+	*testcert.PKI
+	OtherCert, OtherKey string
 }
 
 func newPKI(t *testing.T) pki {
 	t.Helper()
 	dir := t.TempDir()
-	caKey, caCert := newCA(t, "connet test CA")
-	otherKey, otherCert := newCA(t, "some other CA")
-	p := pki{CAFile: filepath.Join(dir, "ca.pem")}
-	writePEM(t, p.CAFile, "CERTIFICATE", caCert.Raw)
-	p.ServerCert, p.ServerKey = issue(t, dir, "server", caKey, caCert, x509.ExtKeyUsageServerAuth)
-	p.ClientCert, p.ClientKey = issue(t, dir, "client", caKey, caCert, x509.ExtKeyUsageClientAuth)
-	p.OtherCert, p.OtherKey = issue(t, dir, "other", otherKey, otherCert, x509.ExtKeyUsageClientAuth)
-	return p
-}
-
-func newCA(t *testing.T, name string) (*ecdsa.PrivateKey, *x509.Certificate) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := testcert.NewPKI(dir, "connet test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	other, err := testcert.NewPKI(dir, "some other")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key, cert
-}
-
-func issue(t *testing.T, dir, name string, caKey *ecdsa.PrivateKey, ca *x509.Certificate, usage x509.ExtKeyUsage) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
-	tmpl := &x509.Certificate{
-		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: name},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	writePEM(t, certFile, "CERTIFICATE", der)
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-	return certFile, keyFile
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	return pki{PKI: p, OtherCert: other.ClientCert, OtherKey: other.ClientKey}
 }
 
 // logBuffer collects a source's log lines for assertions.
@@ -248,20 +177,6 @@ func settings(t *testing.T, rawURL string) config.SourceSettings {
 		t.Fatal(err)
 	}
 	return config.SourceSettings{Name: "web", URL: u}
-}
-
-// needProgram skips a test whose external program is missing, except on
-// CI, where a missing program is a broken test setup.
-func needProgram(t *testing.T, name, debianPackage string) string {
-	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is required on CI (Debian package %s): %v", name, debianPackage, err)
-		}
-		t.Skipf("%s not installed (Debian package %s)", name, debianPackage)
-	}
-	return path
 }
 
 // newSourceQuiet builds a source that the test does not serve.

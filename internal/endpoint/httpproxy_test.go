@@ -259,9 +259,9 @@ func TestHTTPSDestination(t *testing.T) {
 		fmt.Fprintf(w, "%s client=%s", r.URL.Path, client)
 	}))
 	svc.TLS = &tls.Config{
-		Certificates: []tls.Certificate{pki.Server},
+		Certificates: []tls.Certificate{pki.Server.TLS},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    pki.Pool,
+		ClientCAs:    pki.CA.Pool,
 	}
 	svc.StartTLS()
 	defer svc.Close()
@@ -277,7 +277,7 @@ func TestHTTPSDestination(t *testing.T) {
 		{"cas-file by IP", func(d *config.DestinationSettings) { d.CAsFile = pki.CAFile }, "127.0.0.1", "/b/x client=none"},
 		{"insecure-skip-verify", func(d *config.DestinationSettings) { d.InsecureSkipVerify = true }, "localhost", "/b/x client=none"},
 		{"mutual TLS", func(d *config.DestinationSettings) {
-			d.CAsFile, d.CertFile, d.KeyFile = pki.CAFile, pki.ClientCert, pki.ClientK
+			d.CAsFile, d.CertFile, d.KeyFile = pki.CAFile, pki.ClientCert, pki.ClientKey
 		}, "localhost", "/b/x client=client-https"},
 		{"untrusted CA", func(d *config.DestinationSettings) { d.CAsFile = other.CAFile }, "localhost", ""},
 		{"system roots", func(d *config.DestinationSettings) {}, "localhost", ""},
@@ -305,7 +305,7 @@ func TestHTTPSDestinationMutualTLSRequired(t *testing.T) {
 	svc := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("secret"))
 	}))
-	svc.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Server}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.Pool}
+	svc.TLS = &tls.Config{Certificates: []tls.Certificate{pki.Server.TLS}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pki.CA.Pool}
 	svc.StartTLS()
 	defer svc.Close()
 	d := httpDest(svc.URL)

@@ -11,11 +11,12 @@ import (
 	"github.com/pires/go-proxyproto"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/testcert"
 )
 
 // proxyService reads a PROXY header (and, with pki, then speaks TLS),
 // reports the header and answers each connection with what followed it.
-func proxyService(t *testing.T, pki *testPKI) (addr string, headers <-chan *proxyproto.Header) {
+func proxyService(t *testing.T, pki *testcert.PKI) (addr string, headers <-chan *proxyproto.Header) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -44,7 +45,7 @@ func proxyService(t *testing.T, pki *testPKI) (addr string, headers <-chan *prox
 					io.Writer
 				}{br, c}
 				if pki != nil {
-					tc := tls.Server(bufferedConn{c, br}, &tls.Config{Certificates: []tls.Certificate{pki.Server}})
+					tc := tls.Server(bufferedConn{c, br}, &tls.Config{Certificates: []tls.Certificate{pki.Server.TLS}})
 					defer tc.Close()
 					rw = tc
 				}
@@ -85,7 +86,7 @@ func TestProxyProtoHeaders(t *testing.T) {
 		{"tls v2", "tls", config.ProxyProtoV2, testOrigin},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var svcPKI *testPKI
+			var svcPKI *testcert.PKI
 			if tc.scheme == "tls" {
 				svcPKI = pki
 			}

@@ -6,11 +6,12 @@ package endpoint_test
 import (
 	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // programTimeout bounds every external program; CommandContext kills it
@@ -26,7 +27,7 @@ func runProgram(t *testing.T, name string, args ...string) (string, error) {
 }
 
 func TestSourceHTTPWithCurl(t *testing.T) {
-	curl := needProgram(t, "curl", "curl")
+	curl := testprog.Need(t, "curl", "curl")
 	p := newPKI(t)
 	svc, last := startHTTPService(t)
 	ft := &fakeTunnel{target: svc}
@@ -108,7 +109,7 @@ func sClientEcho(t *testing.T, openssl, addr string, extra ...string) (echoed bo
 }
 
 func TestSourceTLSWithOpenSSL(t *testing.T) {
-	openssl := needProgram(t, "openssl", "openssl")
+	openssl := testprog.Need(t, "openssl", "openssl")
 	p := newPKI(t)
 	ft := &fakeTunnel{target: startEcho(t)}
 	s := settings(t, "tls://127.0.0.1:0")
@@ -168,24 +169,8 @@ else:
     asyncio.run(main())
 `
 
-// needPythonWebsockets returns the python3 that has the websockets module.
-func needPythonWebsockets(t *testing.T) string {
-	t.Helper()
-	python := "/usr/bin/python3"
-	if _, err := os.Stat(python); err != nil {
-		python = needProgram(t, "python3", "python3")
-	}
-	if out, err := exec.Command(python, "-c", "import websockets").CombinedOutput(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("python3 websockets is required on CI (Debian package python3-websockets): %v: %s", err, out)
-		}
-		t.Skipf("python3 websockets not installed (Debian package python3-websockets): %s", out)
-	}
-	return python
-}
-
 func TestSourceWSWithPython(t *testing.T) {
-	python := needPythonWebsockets(t)
+	python := testprog.NeedPythonWebsockets(t)
 	ft := &fakeTunnel{target: startEcho(t)}
 	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
 	out, err := runProgram(t, python, "-c", pythonWSClient, "ws://"+src.Addr().String()+"/")

@@ -13,16 +13,17 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/testcert"
 )
 
 // tlsEcho is a TLS service that requires a client certificate from pki's
 // CA and answers each line with the SNI and client certificate it saw.
-func tlsEcho(t *testing.T, pki *testPKI) string {
+func tlsEcho(t *testing.T, pki *testcert.PKI) string {
 	t.Helper()
 	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{
-		Certificates: []tls.Certificate{pki.Server},
+		Certificates: []tls.Certificate{pki.Server.TLS},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    pki.Pool,
+		ClientCAs:    pki.CA.Pool,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +76,7 @@ func TestTLSDestinationMutualTLSAndSNI(t *testing.T) {
 	_, port, _ := net.SplitHostPort(addr)
 	for host, sni := range map[string]string{"localhost": "localhost", "127.0.0.1": ""} {
 		d := config.DestinationSettings{Name: "t", URL: mustURL(t, "tls://"+host+":"+port),
-			CAsFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientK}
+			CAsFile: pki.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}
 		ft := startDestination(t, d, testOrigin)
 		got, err := roundTrip(t, ft, "ping\n")
 		if err := ft.nextDialErr(t); err != nil {
@@ -99,9 +100,9 @@ func TestTLSDestinationRefusals(t *testing.T) {
 		// has finished its side of the handshake).
 		dialFails bool
 	}{
-		{"untrusted server", config.DestinationSettings{CAsFile: other.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientK}, true},
+		{"untrusted server", config.DestinationSettings{CAsFile: other.CAFile, CertFile: pki.ClientCert, KeyFile: pki.ClientKey}, true},
 		{"no client certificate", config.DestinationSettings{CAsFile: pki.CAFile}, false},
-		{"client certificate of another CA", config.DestinationSettings{CAsFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientK}, false},
+		{"client certificate of another CA", config.DestinationSettings{CAsFile: pki.CAFile, CertFile: other.ClientCert, KeyFile: other.ClientKey}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tc.d
@@ -162,7 +163,7 @@ func TestNewDestinationLoadsTLSFilesAtStart(t *testing.T) {
 		"missing cas":      {CAsFile: "/nonexistent/ca.pem"},
 		"cas not PEM":      {CAsFile: notPEM},
 		"cert without key": {CertFile: pki.ClientCert, KeyFile: "/nonexistent/key.pem"},
-		"mismatched pair":  {CertFile: pki.ClientCert, KeyFile: pki.ServerK},
+		"mismatched pair":  {CertFile: pki.ClientCert, KeyFile: pki.ServerKey},
 	} {
 		for _, scheme := range []string{"tls", "https"} {
 			d.URL = mustURL(t, scheme+"://localhost:1")
