@@ -2,54 +2,56 @@ package endpoint
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net"
 	"net/http"
 	"time"
 )
 
-// HTTP server limits for in-process destinations. Only the request header
-// is bounded: bodies and responses may stream for as long as they like
-// (downloads, server-sent events), and upgraded connections are hijacked
-// out of the server's timeouts altogether.
+// HTTP server limits of sources and in-process destinations. Only the
+// request header is bounded: bodies and responses may stream for as long as
+// they like (downloads, server-sent events), and upgraded connections are
+// hijacked out of the server's timeouts altogether.
 const (
 	httpReadHeaderTimeout = 30 * time.Second
 	httpIdleTimeout       = 2 * time.Minute
 	// httpShutdownGrace is how long requests in flight may finish once the
-	// destination stops, before their connections are cut.
+	// endpoint stops, before their connections are cut.
 	httpShutdownGrace = 5 * time.Second
 )
 
-// serveHTTP serves h on the connections t accepts until ctx ends or the
-// tunnel closes, and returns only after the server and every request
-// (including upgraded ones) have been stopped.
-func serveHTTP(ctx context.Context, t Tunnel, h http.Handler, log *slog.Logger) error {
-	// Requests derive from base, not ctx, so that a stop first lets
-	// requests finish for a grace period; canceling base then ends the rest,
-	// upgraded connections included (the reverse proxy closes them when
-	// their request context ends).
-	base, cancelBase := context.WithCancel(context.Background())
-	defer cancelBase()
-	lnCtx, closeLn := context.WithCancel(ctx)
-	defer closeLn()
-	srv := &http.Server{
+// newHTTPServer is the HTTP server of a source or an in-process
+// destination, logging its connection errors (a failed TLS handshake, a
+// malformed request) to log.
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: httpReadHeaderTimeout,
 		IdleTimeout:       httpIdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return base },
 	}
+}
+
+// runHTTP runs serve (srv.Serve or srv.ServeTLS on its listener) until ctx
+// ends or serve fails. Then requests in flight get httpShutdownGrace to
+// finish, and the rest are ended, upgraded ones included: requests run
+// under a context that is cancelled then (the reverse proxy closes an
+// upgraded connection when its request context ends). It returns nil when
+// ctx ended.
+func runHTTP(ctx context.Context, srv *http.Server, serve func() error) error {
+	base, cancelBase := context.WithCancel(context.Background())
+	defer cancelBase()
+	srv.BaseContext = func(net.Listener) context.Context { return base }
 	served := make(chan error, 1)
-	go func() { served <- srv.Serve(&tunnelListener{ctx: lnCtx, close: closeLn, t: t}) }()
+	go func() { served <- serve() }()
 
 	var err error
 	stopped := false
 	select {
 	case err = <-served:
-		// The tunnel stopped accepting (the destination closed).
 		stopped = true
 	case <-ctx.Done():
-		err = context.Cause(ctx)
 	}
 	shutCtx, cancel := context.WithTimeout(context.Background(), httpShutdownGrace)
 	defer cancel()
@@ -57,9 +59,22 @@ func serveHTTP(ctx context.Context, t Tunnel, h http.Handler, log *slog.Logger) 
 	cancelBase()
 	_ = srv.Close()
 	if !stopped {
-		<-served
+		err = <-served
+	}
+	if errors.Is(err, http.ErrServerClosed) || ctx.Err() != nil {
+		return nil
 	}
 	return err
+}
+
+// serveHTTP serves h on the connections t accepts until ctx ends or the
+// tunnel closes.
+func serveHTTP(ctx context.Context, t Tunnel, h http.Handler, log *slog.Logger) error {
+	lnCtx, closeLn := context.WithCancel(ctx)
+	defer closeLn()
+	srv := newHTTPServer(h, log)
+	ln := &tunnelListener{ctx: lnCtx, close: closeLn, t: t}
+	return runHTTP(ctx, srv, func() error { return srv.Serve(ln) })
 }
 
 // tunnelListener presents a Tunnel's accepted connections as a

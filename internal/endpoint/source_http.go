@@ -3,7 +3,6 @@ package endpoint
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,15 +10,12 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
-	"time"
 )
 
 // HTTP server bounds of http/https/ws/wss sources. Only the request header
 // is bounded in time: bodies and upgraded connections may stream for as
 // long as they need.
 const (
-	readHeaderTimeout = 30 * time.Second
-	idleTimeout       = 2 * time.Minute
 	// maxIdleTunnels is how many idle keep-alive connections through the
 	// tunnel the reverse proxy keeps for reuse.
 	maxIdleTunnels = 32
@@ -43,7 +39,7 @@ func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Tran
 		},
 		MaxIdleConns:        maxIdleTunnels,
 		MaxIdleConnsPerHost: maxIdleTunnels,
-		IdleConnTimeout:     idleTimeout,
+		IdleConnTimeout:     httpIdleTimeout,
 		// The service speaks HTTP/1.1 (or upgrades from it) in the clear
 		// at the far end of the tunnel.
 		ForceAttemptHTTP2: false,
@@ -70,37 +66,22 @@ func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Tran
 }
 
 // serveHTTP serves h on the source's listener (over TLS for https/wss)
-// until ctx ends, then closes the listener and every connection. Requests
-// run under contexts derived from ctx, so upgraded connections, which the
-// server no longer tracks, end with it too.
+// until ctx ends.
 func (s *Source) serveHTTP(ctx context.Context, h http.Handler) error {
-	srv := &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: readHeaderTimeout,
-		IdleTimeout:       idleTimeout,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		// Handshake failures (e.g. a refused client certificate) and
-		// other connection errors land in the source's log.
-		ErrorLog:  slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
-		TLSConfig: s.tlsConf,
-	}
+	srv := newHTTPServer(h, s.log)
+	srv.TLSConfig = s.tlsConf
 	if s.settings.URL.Scheme == "wss" {
 		// WebSocket upgrades need HTTP/1.1: an empty, non-nil map turns
 		// off HTTP/2 negotiation.
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
-	defer stop()
 	s.log.Info("source listening", "addr", s.ln.Addr(), "url", s.settings.URL)
-	var err error
+	serve := func() error { return srv.Serve(s.ln) }
 	if s.tlsConf != nil {
-		err = srv.ServeTLS(s.ln, "", "")
-	} else {
-		err = srv.Serve(s.ln)
+		serve = func() error { return srv.ServeTLS(s.ln, "", "") }
 	}
-	_ = srv.Close()
-	if errors.Is(err, http.ErrServerClosed) && ctx.Err() != nil {
-		return nil
+	if err := runHTTP(ctx, srv, serve); err != nil {
+		return fmt.Errorf("source %s: %w", s.settings.URL, err)
 	}
-	return fmt.Errorf("source %s: %w", s.settings.URL, err)
+	return nil
 }
