@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"sync"
@@ -383,5 +384,45 @@ func TestRelayEncryptionMismatch(t *testing.T) {
 		if !strings.Contains(log.String(), "relayed connections with this peer will fail") {
 			t.Errorf("the %s did not log the mismatch:\n%s", name, log.String())
 		}
+	}
+}
+
+// TestDestinationDialTimeout: a service that never answers is given up
+// after DestinationConfig.DialTimeout, and the source learns it as the
+// destination's dial failure rather than waiting on its own deadline.
+func TestDestinationDialTimeout(t *testing.T) {
+	h := newHarness(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dst, err := h.connect("token-d").Destination(ctx, connet.DestinationConfig{Name: "slow", DialTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		_ = dst.Serve(ctx, func(ctx context.Context, _ netip.AddrPort) (net.Conn, error) {
+			<-ctx.Done() // a service that never answers
+			return nil, context.Cause(ctx)
+		})
+	}()
+	src, err := h.connect("token-s").Source(ctx, connet.NewSourceConfig("slow"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
+		conn, err := src.Dial(dctx)
+		dcancel()
+		if err == nil {
+			_ = conn.Close()
+			t.Fatal("a dial to a service that never answers succeeded")
+		}
+		if connet.CodeOf(err) == connet.ErrorDestinationDialFailed {
+			break
+		}
+		if !errors.Is(err, connet.ErrNoDestination) || time.Now().After(deadline) {
+			t.Fatalf("dial: %v, want the destination's dial failure", err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
