@@ -185,7 +185,7 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 		}
 	}
 	r.appliesTo(p.key("lb-retry-max"), sc.LBRetryMax != 0, sc.LBRetry == string(LBRetryCount) || sc.LBRetry == string(LBRetryTimed),
-		`lb-retry "count" and "timed"`, fmt.Sprintf("lb-retry %q", sc.LBRetry))
+		`lb-retry "count" and "timed"`, retryName(sc.LBRetry))
 	if s.URL != nil && rule.tls && (sc.CertFile == "" || sc.KeyFile == "") {
 		r.failf(p, "a %s source needs cert-file and key-file for its server certificate", s.URL.Scheme)
 	} else {
@@ -263,6 +263,14 @@ func NormalizeOrigin(o string) (string, error) {
 		}
 	}
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil
+}
+
+// retryName names a source's lb-retry for messages.
+func retryName(r string) string {
+	if r == "" {
+		return "a source without lb-retry"
+	}
+	return fmt.Sprintf("lb-retry %q", r)
 }
 
 // appliesTo refuses a key that is set where it would not be applied, so
