@@ -17,6 +17,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // testLogger logs to the test output when -v is given, else nowhere.
@@ -333,31 +334,13 @@ func TestSplitControlAndRelay(t *testing.T) {
 	}
 }
 
-// lockedBuffer collects log output from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestRelayEncryptionMismatch: a source that only allows tls and a
 // destination that only allows dhxcp cannot talk over a relay; the source's
 // dial says why, and both sides log it.
 func TestRelayEncryptionMismatch(t *testing.T) {
 	h := newHarness(t, with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}})))
 	ctx := context.Background()
-	var dstLog, srcLog lockedBuffer
+	var dstLog, srcLog testprog.LockedBuffer
 	dc := h.connect("token-d", connet.ClientLogger(slog.New(slog.NewTextHandler(&dstLog, nil))),
 		connet.ClientRelayEncryptions(connet.DHXCPEncryption))
 	sc := h.connect("token-s", connet.ClientLogger(slog.New(slog.NewTextHandler(&srcLog, nil))),
@@ -380,7 +363,7 @@ func TestRelayEncryptionMismatch(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	for name, log := range map[string]*lockedBuffer{"destination": &dstLog, "source": &srcLog} {
+	for name, log := range map[string]*testprog.LockedBuffer{"destination": &dstLog, "source": &srcLog} {
 		if !strings.Contains(log.String(), "relayed connections with this peer will fail") {
 			t.Errorf("the %s did not log the mismatch:\n%s", name, log.String())
 		}

@@ -188,26 +188,10 @@ func startLabNginx(t *testing.T, h *natlab.Host, port string) (accessLog string,
 	}
 	dir := t.TempDir()
 	accessLog = filepath.Join(dir, "access.log")
-	conf := fmt.Sprintf(`user root;
-worker_processes 1;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log info;
-events { worker_connections 64; }
-http {
-	client_body_temp_path %[1]s/body;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	log_format pp '$proxy_protocol_addr:$proxy_protocol_port "$request" $status';
-	access_log %[2]s pp;
-	server {
-		listen 127.0.0.1:%[3]s proxy_protocol;
-		location / { return 200 "pp=$proxy_protocol_addr:$proxy_protocol_port\n"; }
-	}
-}
-`, dir, accessLog, port)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+	args, err := testprog.NginxProxyProto(dir, "127.0.0.1:"+port, accessLog)
+	if err != nil {
 		t.Fatal(err)
 	}
-	h.StartCmd(t, "nginx", h.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;"))
+	h.StartCmd(t, "nginx", h.Command(append([]string{nginx}, args...)...))
 	return accessLog, true
 }

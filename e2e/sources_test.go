@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -128,7 +127,7 @@ url = "http://127.0.0.1:8082"
 	})
 
 	t.Run("ws", func(t *testing.T) {
-		if out, err := runUntil(B, "ok 102400", python, "-c", pythonWSClient, "ws://127.0.0.1:8081/"); err != nil {
+		if out, err := runUntil(B, "ok 102400", testprog.PythonWebSocketEcho(python, "ws://127.0.0.1:8081/")...); err != nil {
 			t.Fatalf("python websockets client: %v (last output %q)", err, out)
 		}
 		out, err := B.Run(context.Background(), "curl", "-sS", "--max-time", "10", "-o", "/dev/null", "-w", "%{http_code}", "http://127.0.0.1:8081/")
@@ -165,80 +164,8 @@ func runUntil(h *natlab.Host, want string, argv ...string) (string, error) {
 }
 
 // sClientEcho runs openssl s_client on h against addr, sends a line and
-// waits for it to come back, or for s_client to end. stdin stays open
-// until the echo is read, since s_client hangs up on end of input.
+// waits for it to come back, or for s_client to end.
 func sClientEcho(t *testing.T, h *natlab.Host, addr string, extra ...string) (echoed bool, output string) {
 	t.Helper()
-	argv := append([]string{"openssl", "s_client", "-connect", addr, "-quiet", "-verify_return_error"}, extra...)
-	cmd := h.Command(argv...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// Bound the run: kill this s_client (by its PID) if it hangs.
-	timer := time.AfterFunc(30*time.Second, func() { _ = cmd.Process.Kill() })
-	defer timer.Stop()
-	_, _ = stdin.Write([]byte("hello from openssl\n"))
-	var lines []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if sc.Text() == "hello from openssl" {
-			echoed = true
-			break
-		}
-	}
-	_ = stdin.Close()
-	if echoed {
-		_ = cmd.Process.Kill()
-	}
-	_ = cmd.Wait()
-	return echoed, strings.Join(lines, "\n") + "\n" + stderr.String()
+	return testprog.SClientEcho(t, h.Command(append([]string{"openssl"}, testprog.SClientArgs(addr, extra...)...)...))
 }
-
-// pythonWSClient sends 100 kB as one binary message and reads the echo,
-// which may come back in several messages; it uses the sync client of
-// websockets >= 11 or the asyncio one of older releases (Debian 12: 10.4).
-const pythonWSClient = `
-import sys
-url = sys.argv[1]
-msg = bytes(range(256)) * 400
-def check(got):
-    if got != msg:
-        sys.exit("echo differs: %d of %d bytes" % (len(got), len(msg)))
-    print("ok", len(got))
-try:
-    from websockets.sync.client import connect
-except ImportError:
-    connect = None
-if connect:
-    with connect(url, max_size=None) as ws:
-        ws.send(msg)
-        got = b""
-        for _ in range(10000):
-            if len(got) >= len(msg):
-                break
-            got += ws.recv(timeout=20)
-        check(got)
-else:
-    import asyncio, websockets
-    async def main():
-        async with websockets.connect(url, max_size=None) as ws:
-            await ws.send(msg)
-            got = b""
-            for _ in range(10000):
-                if len(got) >= len(msg):
-                    break
-                got += await asyncio.wait_for(ws.recv(), 20)
-            check(got)
-    asyncio.run(main())
-`

@@ -3,7 +3,6 @@ package endpoint
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -34,29 +32,11 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// lockedBuffer collects a child's output for failure messages.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startProgram runs cmd until the test ends (killed by its PID then), and
 // waits until addr accepts connections.
-func startProgram(t *testing.T, cmd *exec.Cmd, addr string) *lockedBuffer {
+func startProgram(t *testing.T, cmd *exec.Cmd, addr string) *testprog.LockedBuffer {
 	t.Helper()
-	out := &lockedBuffer{}
+	out := &testprog.LockedBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -99,16 +79,9 @@ func startProgram(t *testing.T, cmd *exec.Cmd, addr string) *lockedBuffer {
 // line back.
 func lineRoundTrip(t *testing.T, ft *fakeTunnel, line string) (string, error) {
 	t.Helper()
-	c, err := net.Dial("tcp", ft.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(30 * time.Second)) // a bound on a hung test, not a speed check
-	if _, err := io.WriteString(c, line); err != nil {
-		return "", err
-	}
-	return bufio.NewReader(c).ReadString('\n')
+	return exchange(t, ft, line, func(c net.Conn) (string, error) {
+		return bufio.NewReader(c).ReadString('\n')
+	})
 }
 
 // TestTLSDestinationOpenSSLMutualTLS puts openssl s_server, which demands a
@@ -158,31 +131,11 @@ func startNginx(t *testing.T) (addr, accessLog string) {
 	dir := t.TempDir()
 	addr = "127.0.0.1:" + freePort(t)
 	accessLog = filepath.Join(dir, "access.log")
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;" // workers must reach the test's private temp dir
-	}
-	conf := fmt.Sprintf(`%[1]s
-worker_processes 1;
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log info;
-events { worker_connections 64; }
-http {
-	client_body_temp_path %[2]s/body;
-	proxy_temp_path %[2]s/proxy;
-	fastcgi_temp_path %[2]s/fastcgi;
-	log_format pp '$proxy_protocol_addr:$proxy_protocol_port "$request" $status';
-	access_log %[3]s pp;
-	server {
-		listen %[4]s proxy_protocol;
-		location / { return 200 "pp=$proxy_protocol_addr:$proxy_protocol_port\n"; }
-	}
-}
-`, user, dir, accessLog, addr)
-	if err := os.WriteFile(filepath.Join(dir, "nginx.conf"), []byte(conf), 0o600); err != nil {
+	args, err := testprog.NginxProxyProto(dir, addr, accessLog)
+	if err != nil {
 		t.Fatal(err)
 	}
-	startProgram(t, exec.Command(nginx, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"), "-e", filepath.Join(dir, "error.log"), "-g", "daemon off;"), addr)
+	startProgram(t, exec.Command(nginx, args...), addr)
 	return addr, accessLog
 }
 

@@ -1,7 +1,6 @@
 package endpoint_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/p2pconnet/connet/internal/endpoint"
 	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // pki is a throwaway CA with a server certificate for 127.0.0.1/localhost
@@ -44,20 +44,7 @@ func newPKI(t *testing.T) pki {
 
 // logBuffer collects a source's log lines for assertions.
 type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	testprog.LockedBuffer
 }
 
 // waitLog polls the log for a line containing all parts, for a bounded

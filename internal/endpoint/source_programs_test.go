@@ -4,7 +4,6 @@ package endpoint_test
 // s_client, python3-websockets), the clients users actually point at them.
 
 import (
-	"bufio"
 	"context"
 	"os/exec"
 	"strings"
@@ -73,39 +72,7 @@ func sClientEcho(t *testing.T, openssl, addr string, extra ...string) (echoed bo
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), programTimeout)
 	defer cancel()
-	args := append([]string{"s_client", "-connect", addr, "-quiet", "-verify_return_error"}, extra...)
-	cmd := exec.CommandContext(ctx, openssl, args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	// stdin stays open until the echo is read: s_client would otherwise
-	// hang up before the answer arrives.
-	_, _ = stdin.Write([]byte("hello from openssl\n"))
-	var lines []string
-	sc := bufio.NewScanner(stdout)
-	for sc.Scan() {
-		lines = append(lines, sc.Text())
-		if sc.Text() == "hello from openssl" {
-			echoed = true
-			break
-		}
-	}
-	_ = stdin.Close()
-	if echoed {
-		_ = cmd.Process.Kill()
-	}
-	_ = cmd.Wait()
-	return echoed, strings.Join(lines, "\n") + "\n" + stderr.String()
+	return testprog.SClientEcho(t, exec.CommandContext(ctx, openssl, testprog.SClientArgs(addr, extra...)...))
 }
 
 func TestSourceTLSWithOpenSSL(t *testing.T) {
@@ -130,50 +97,12 @@ func TestSourceTLSWithOpenSSL(t *testing.T) {
 	}
 }
 
-// pythonWSClient sends 100 kB as one binary message and reads the echo,
-// which may come back in several messages. It uses the sync client of
-// websockets ≥ 11, or the asyncio one of older releases (Debian 12 ships
-// 10.4).
-const pythonWSClient = `
-import sys
-url = sys.argv[1]
-msg = bytes(range(256)) * 400
-def check(got):
-    if got != msg:
-        sys.exit("echo differs: %d of %d bytes" % (len(got), len(msg)))
-    print("ok", len(got))
-try:
-    from websockets.sync.client import connect
-except ImportError:
-    connect = None
-if connect:
-    with connect(url, max_size=None) as ws:
-        ws.send(msg)
-        got = b""
-        for _ in range(10000):
-            if len(got) >= len(msg):
-                break
-            got += ws.recv(timeout=20)
-        check(got)
-else:
-    import asyncio, websockets
-    async def main():
-        async with websockets.connect(url, max_size=None) as ws:
-            await ws.send(msg)
-            got = b""
-            for _ in range(10000):
-                if len(got) >= len(msg):
-                    break
-                got += await asyncio.wait_for(ws.recv(), 20)
-            check(got)
-    asyncio.run(main())
-`
-
 func TestSourceWSWithPython(t *testing.T) {
 	python := testprog.NeedPythonWebsockets(t)
 	ft := &fakeTunnel{target: startEcho(t)}
 	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
-	out, err := runProgram(t, python, "-c", pythonWSClient, "ws://"+src.Addr().String()+"/")
+	argv := testprog.PythonWebSocketEcho(python, "ws://"+src.Addr().String()+"/")
+	out, err := runProgram(t, argv[0], argv[1:]...)
 	if err != nil || !strings.HasPrefix(out, "ok 102400") {
 		t.Fatalf("python websockets: %q, %v", out, err)
 	}

@@ -57,6 +57,16 @@ func tlsEcho(t *testing.T, pki *testcert.PKI) string {
 // until the service closes.
 func roundTrip(t *testing.T, ft *fakeTunnel, line string) (string, error) {
 	t.Helper()
+	return exchange(t, ft, line, func(c net.Conn) (string, error) {
+		b, err := io.ReadAll(c)
+		return string(b), err
+	})
+}
+
+// exchange opens a tunnelled connection, sends line and returns what read
+// makes of the answer.
+func exchange(t *testing.T, ft *fakeTunnel, line string, read func(net.Conn) (string, error)) (string, error) {
+	t.Helper()
 	c, err := net.Dial("tcp", ft.Addr())
 	if err != nil {
 		t.Fatal(err)
@@ -66,8 +76,7 @@ func roundTrip(t *testing.T, ft *fakeTunnel, line string) (string, error) {
 	if _, err := io.WriteString(c, line); err != nil {
 		return "", err
 	}
-	b, err := io.ReadAll(c)
-	return string(b), err
+	return read(c)
 }
 
 func TestTLSDestinationMutualTLSAndSNI(t *testing.T) {
