@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -142,6 +143,10 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) error {
 	if err := cfg.Key.set(reply.GetGrantKey()); err != nil {
 		cfg.Logger.Warn("cannot remember the grant key", "err", err)
 	}
+	// A control server that died without its close reaching us goes
+	// silent: rejoin after the silence limit, not the idle timeout, or
+	// clients are not offered this relay all that time.
+	liveness.CloseWhenStale(conn, codeStale)
 	bo.Reset()
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
 	select {
