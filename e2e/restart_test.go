@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"runtime"
@@ -95,4 +97,23 @@ func TestRestartSequenceUnderLoad(t *testing.T) {
 		t.Logf("round %d: control %s, tunnel back after %v", round, map[bool]string{true: "killed", false: "stopped"}[kill], back.Round(time.Millisecond))
 	}
 	t.Logf("MEASURE restart_sequence rounds=%d slowest_recovery_ms=%d", rounds, slowest.Milliseconds())
+
+	// While the control server is away, the relay keeps carrying new
+	// connections on the paths already established.
+	if err := d.server.Stop(); err != nil {
+		t.Logf("control exit: %v", err)
+	}
+	for _, h := range []*natlab.Host{d.lab.A, d.lab.B} {
+		if _, _, err := waitStatus(h, pathLimit, func(st connet.ClientStatus) bool { return !st.Control.Connected }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 5 {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		got, err := d.fetch(ctx)
+		cancel()
+		if err != nil || !bytes.Equal(got, body) {
+			t.Fatalf("relayed fetch %d while the control server is down: %v", i, err)
+		}
+	}
 }
