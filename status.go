@@ -2,6 +2,7 @@ package connet
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"time"
 
@@ -18,6 +19,9 @@ type ClientStatus struct {
 	Relays       []RelayStatus    `json:"relays"`
 	Destinations []EndpointStatus `json:"destinations"`
 	Sources      []EndpointStatus `json:"sources"`
+	// Goroutines counts the goroutines of the whole process, so an
+	// operator (and the soak test) can see that they do not pile up.
+	Goroutines int `json:"goroutines"`
 }
 
 // ControlStatus is the state of the connection to the control server.
@@ -74,6 +78,7 @@ type PathStatus struct {
 func (c *Client) Status() ClientStatus {
 	st, _ := c.session.Status()
 	out := ClientStatus{
+		Goroutines: runtime.NumGoroutine(),
 		ID:         c.id.ID.String(),
 		DirectAddr: c.udp.LocalAddr().String(),
 		Control: ControlStatus{

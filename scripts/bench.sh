@@ -5,8 +5,7 @@
 # soon a dead destination stops being chosen, and bulk throughput direct and
 # relayed against raw TCP across the same namespaces, small HTTP requests
 # (wrk) directly, through a tcp tunnel and through an http source and
-# destination; then the in-process
-# loopback benchmark.
+# destination; then the in-process loopback benchmark.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 echo "== NAT lab"

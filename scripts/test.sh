@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: formatting, vet, staticcheck, generated
-# code, short fuzz runs of every fuzz target, then every test with the race
-# detector. The NAT lab tests need root, nftables and iproute2; without them
-# they skip, except under CI=true where they fail.
+# code, short fuzz runs of every fuzz target, every test with the race
+# detector, then a one-minute soak (scripts/soak.sh). The NAT lab tests
+# need root, nftables and iproute2; without them they skip, except under
+# CI=true where they fail.
 #
 #   bash scripts/test.sh                 # everything
 #   FUZZTIME=1m bash scripts/test.sh     # longer fuzzing
@@ -58,3 +59,6 @@ done
 
 echo "== go test"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== soak, 1 minute"
+bash scripts/soak.sh 1m
