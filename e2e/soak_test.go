@@ -248,4 +248,3 @@ func figures(t *testing.T, h *natlab.Host, p *natlab.Proc) procFigures {
 	}
 	return f
 }
-
