@@ -168,6 +168,9 @@ func (s *Server) sendStates(ctx context.Context, stream *quic.Stream, c *client)
 
 // readStates applies each state the client sends.
 func (s *Server) readStates(stream *quic.Stream, c *client) error {
+	// loggedRefusals are the refusals already logged, so each is logged
+	// once and not again with every state the client sends.
+	loggedRefusals := map[string]bool{}
 	for {
 		var msg pb.ClientState
 		if err := wire.Read(stream, &msg, wire.MaxControlMessage); err != nil {
@@ -180,6 +183,15 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 		if err != nil {
 			return err
 		}
+		now := map[string]bool{}
+		for _, r := range refused {
+			key := wire.RoleName(r.GetRole()) + "/" + r.GetName()
+			now[key] = true
+			if !loggedRefusals[key] {
+				s.cfg.Logger.Info("endpoint refused", "client", c.id, "endpoint", r.GetName(), "role", wire.RoleName(r.GetRole()), "reason", r.GetError().GetMessage())
+			}
+		}
+		loggedRefusals = now
 		s.registry.update(c, locals, endpoints, refused, msg.GetRelays())
 	}
 }
