@@ -1,6 +1,7 @@
 package control
 
 import (
+	"iter"
 	"maps"
 	"net/netip"
 	"slices"
@@ -28,8 +29,11 @@ type client struct {
 	// Guarded by the registry's mutex.
 	locals    []netip.AddrPort
 	endpoints []*pb.Endpoint
-	refused   []*pb.EndpointStatus
-	relays    [][]byte
+	// byKey is endpoints by name and role, so that a peer's endpoints
+	// matching one of c's are found without scanning all of the peer's.
+	byKey   map[endpointKey][]*pb.Endpoint
+	refused []*pb.EndpointStatus
+	relays  [][]byte
 
 	// dirty is bumped whenever what the client should know changed.
 	dirty notify.Value[uint64]
@@ -42,7 +46,7 @@ type registry struct {
 
 	mu      sync.Mutex
 	clients map[identity.ID]*client
-	byName  map[string]map[identity.ID]*client
+	byName  endpointIndex
 	relays  map[identity.ID]*pb.Relay
 }
 
@@ -50,7 +54,7 @@ func newRegistry(grants *grant.Signer) *registry {
 	return &registry{
 		grants:  grants,
 		clients: map[identity.ID]*client{},
-		byName:  map[string]map[identity.ID]*client{},
+		byName:  endpointIndex{},
 		relays:  map[identity.ID]*pb.Relay{},
 	}
 }
@@ -127,23 +131,18 @@ func (r *registry) setEndpointsLocked(c *client, endpoints []*pb.Endpoint) {
 	touched := map[string]bool{}
 	for _, e := range c.endpoints {
 		touched[e.GetName()] = true
-		delete(r.byName[e.GetName()], c.id)
-		if len(r.byName[e.GetName()]) == 0 {
-			delete(r.byName, e.GetName())
-		}
+		r.byName.remove(e, c)
 	}
 	c.endpoints = endpoints
+	c.byKey = make(map[endpointKey][]*pb.Endpoint, len(endpoints))
 	for _, e := range endpoints {
 		touched[e.GetName()] = true
-		m := r.byName[e.GetName()]
-		if m == nil {
-			m = map[identity.ID]*client{}
-			r.byName[e.GetName()] = m
-		}
-		m[c.id] = c
+		r.byName.add(e, c)
+		k := keyOf(e)
+		c.byKey[k] = append(c.byKey[k], e)
 	}
 	for name := range touched {
-		for id, o := range r.byName[name] {
+		for id, o := range r.byName.sharing(name) {
 			if id != c.id {
 				o.dirty.Update(func(n uint64) uint64 { return n + 1 })
 			}
@@ -156,19 +155,41 @@ func (r *registry) setEndpointsLocked(c *client, endpoints []*pb.Endpoint) {
 // endpoints.
 func (r *registry) stateFor(c *client) *pb.ServerState {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	peers, _ := r.peersLocked(c)
+	st := &pb.ServerState{Peers: peers, Refused: c.refused, Observed: wire.FromAddrPort(c.observed)}
+	for _, id := range slices.SortedFunc(maps.Keys(r.relays), func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) }) {
+		st.Relays = append(st.Relays, r.relays[id])
+	}
+	endpoints := c.endpoints
+	r.mu.Unlock()
+
+	// Signing marshals every endpoint of c and is the costliest part of a
+	// state; it needs nothing the lock guards (endpoint slices are replaced,
+	// never modified), so other clients need not wait for it.
+	if r.grants != nil && len(st.Relays) > 0 {
+		sg, err := r.grants.Sign(c.id, endpoints, time.Now())
+		if err == nil {
+			st.Grant = sg
+		}
+	}
+	return st
+}
+
+// peersLocked lists the clients with an endpoint of the same name as one of
+// c's in the opposite role, with those endpoints, in a stable order. It
+// also returns how many peer endpoints it examined, which tests use to
+// check that the cost follows the matches, not all endpoints of all peers.
+func (r *registry) peersLocked(c *client) (_ []*pb.Peer, examined int) {
 	peers := map[identity.ID]*pb.Peer{}
 	var order []identity.ID
 	for _, e := range c.endpoints {
-		want := opposite(e.GetRole())
-		for id, o := range r.byName[e.GetName()] {
+		want := endpointKey{name: e.GetName(), role: opposite(e.GetRole())}
+		for id, o := range r.byName.clients(want) {
 			if id == c.id {
 				continue
 			}
-			for _, oe := range o.endpoints {
-				if oe.GetName() != e.GetName() || oe.GetRole() != want {
-					continue
-				}
+			for _, oe := range o.byKey[want] {
+				examined++
 				p := peers[id]
 				if p == nil {
 					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o)}
@@ -183,20 +204,74 @@ func (r *registry) stateFor(c *client) *pb.ServerState {
 	}
 	// A stable order keeps identical states identical on the wire.
 	slices.SortFunc(order, func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) })
-	st := &pb.ServerState{Refused: c.refused, Observed: wire.FromAddrPort(c.observed)}
+	var out []*pb.Peer
 	for _, id := range order {
-		st.Peers = append(st.Peers, peers[id])
+		out = append(out, peers[id])
 	}
-	for _, id := range slices.SortedFunc(maps.Keys(r.relays), func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) }) {
-		st.Relays = append(st.Relays, r.relays[id])
+	return out, examined
+}
+
+// endpointKey is an endpoint's name and role.
+type endpointKey struct {
+	name string
+	role pb.Role
+}
+
+func keyOf(e *pb.Endpoint) endpointKey { return endpointKey{name: e.GetName(), role: e.GetRole()} }
+
+// endpointIndex finds the clients announcing an endpoint of a given name,
+// by role. Keying by role as well as name means a client looking for the
+// destinations of a name never walks the (possibly many) sources of it.
+type endpointIndex map[string]map[pb.Role]map[identity.ID]*client
+
+func (ix endpointIndex) add(e *pb.Endpoint, c *client) {
+	roles := ix[e.GetName()]
+	if roles == nil {
+		roles = map[pb.Role]map[identity.ID]*client{}
+		ix[e.GetName()] = roles
 	}
-	if r.grants != nil && len(st.Relays) > 0 {
-		sg, err := r.grants.Sign(c.id, c.endpoints, time.Now())
-		if err == nil {
-			st.Grant = sg
+	clients := roles[e.GetRole()]
+	if clients == nil {
+		clients = map[identity.ID]*client{}
+		roles[e.GetRole()] = clients
+	}
+	clients[c.id] = c
+}
+
+func (ix endpointIndex) remove(e *pb.Endpoint, c *client) {
+	roles := ix[e.GetName()]
+	delete(roles[e.GetRole()], c.id)
+	if len(roles[e.GetRole()]) == 0 {
+		delete(roles, e.GetRole())
+	}
+	if len(roles) == 0 {
+		delete(ix, e.GetName())
+	}
+}
+
+// clients are those with an endpoint of k's name and role.
+func (ix endpointIndex) clients(k endpointKey) map[identity.ID]*client {
+	return ix[k.name][k.role]
+}
+
+// sharing yields every client with an endpoint named name, in any role,
+// once.
+func (ix endpointIndex) sharing(name string) iter.Seq2[identity.ID, *client] {
+	return func(yield func(identity.ID, *client) bool) {
+		roles := ix[name]
+		seen := make(map[identity.ID]bool)
+		for _, clients := range roles {
+			for id, o := range clients {
+				if seen[id] {
+					continue
+				}
+				seen[id] = true
+				if !yield(id, o) {
+					return
+				}
+			}
 		}
 	}
-	return st
 }
 
 // knownRelaysLocked lists the relays o reports being at that this server

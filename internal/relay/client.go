@@ -10,6 +10,7 @@ import (
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -32,8 +33,13 @@ const (
 type client struct {
 	id      identity.ID
 	conn    *quic.Conn
-	grant   atomic.Pointer[grant.Grant]
+	grant   atomic.Pointer[heldGrant]
 	streams atomic.Int64
+
+	// grants is bumped whenever the client presents a new grant. Streams
+	// waiting to pair with this client wait on it: only a grant of one of
+	// the two clients can change whether they pair.
+	grants notify.Value[uint64]
 }
 
 // serve admits a client on its grant, then serves the streams it opens.
@@ -128,8 +134,8 @@ func (s *Server) checkGrant(c *client, sg *pb.SignedGrant) error {
 	if g.Client != c.id {
 		return fmt.Errorf("%w: grant of %s presented by %s", grant.ErrInvalid, g.Client, c.id)
 	}
-	c.grant.Store(g)
-	s.grants.Update(func(n uint64) uint64 { return n + 1 })
+	c.grant.Store(newHeldGrant(g))
+	c.grants.Update(func(n uint64) uint64 { return n + 1 })
 	return nil
 }
 
@@ -176,7 +182,7 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s is not at this relay", dstID)
 		return
 	}
-	if err := s.waitPaired(src, dst); err != nil {
+	if err := s.waitPaired(src, dst, src.conn.Context().Done()); err != nil {
 		refuse(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
 		return
 	}
@@ -231,21 +237,27 @@ func (t tapped) Read(b []byte) (int, error) {
 const pairWait = time.Second
 
 // waitPaired checks that src and dst pair, waiting up to pairWait for new
-// grants if they do not yet.
-func (s *Server) waitPaired(src, dst *client) error {
+// grants of either if they do not yet, or until gone is closed (the
+// source left).
+func (s *Server) waitPaired(src, dst *client, gone <-chan struct{}) error {
 	timer := time.NewTimer(pairWait)
 	defer timer.Stop()
 	for {
-		_, changed := s.grants.Get()
+		_, srcChanged := src.grants.Get()
+		_, dstChanged := dst.grants.Get()
 		err := paired(src, dst, time.Now())
+		if s.pairChecked != nil {
+			s.pairChecked(src.id, dst.id, err)
+		}
 		if err == nil {
 			return nil
 		}
 		select {
-		case <-changed:
+		case <-srcChanged:
+		case <-dstChanged:
 		case <-timer.C:
 			return err
-		case <-src.conn.Context().Done():
+		case <-gone:
 			return err
 		}
 	}
@@ -262,15 +274,8 @@ func paired(src, dst *client, now time.Time) error {
 	if sg == nil || dg == nil || !now.Before(sg.Expires) || !now.Before(dg.Expires) {
 		return fmt.Errorf("%w: grant missing or expired", grant.ErrExpired)
 	}
-	for _, se := range sg.Endpoints {
-		if se.GetRole() != pb.Role_ROLE_SOURCE || se.GetRoute() == pb.Route_ROUTE_DIRECT {
-			continue
-		}
-		for _, de := range dg.Endpoints {
-			if de.GetName() == se.GetName() && de.GetRole() == pb.Role_ROLE_DESTINATION && de.GetRoute() != pb.Route_ROUTE_DIRECT {
-				return nil
-			}
-		}
+	if ok, _ := sg.relayable.pairsWith(dg.relayable); ok {
+		return nil
 	}
 	return errNotPaired
 }

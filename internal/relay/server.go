@@ -13,7 +13,6 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
-	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -52,8 +51,9 @@ type Server struct {
 	addrs   []net.Addr
 	ready   chan struct{}
 
-	// grants is bumped whenever a client presents a new grant.
-	grants notify.Value[uint64]
+	// pairChecked, if set, is told the outcome of every pairing check of a
+	// waiting stream; tests use it to see which grants wake which streams.
+	pairChecked func(src, dst identity.ID, err error)
 }
 
 // New returns a relay ready to Run.
