@@ -246,11 +246,17 @@ func (c *Client) Close() error {
 	for _, s := range srcs {
 		_ = s.Close()
 	}
+	// Each Close below waits for the goroutines its component started;
+	// the order matters. The registry first: its peers' maintainers are
+	// the node's dialers, and ending the peers ends their paths. Then the
+	// relays, then the socket, then the client's own goroutines, and last
+	// the node's, which only Accept and the maintainers start.
 	c.registry.Close()
 	c.relays.Close()
 	_ = c.tr.Close()
 	err := c.udp.Close()
 	c.wg.Wait()
+	c.node.Wait()
 	return err
 }
 

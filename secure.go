@@ -108,9 +108,13 @@ func encryptionsFrom(names []string) []e2ee.Encryption {
 // warnMismatches logs, once per pairing, peers whose relay encryptions
 // leave nothing in common with ours: relayed connections between us will
 // fail, on both sides, and each side says so when it learns of the other.
+// infos is every peer the control server names, so the pairings remembered
+// are rebuilt from it: those of peers that left (or that now agree with
+// us) are dropped rather than kept for the client's lifetime.
 func (c *Client) warnMismatches(infos []peer.Info) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	next := map[mismatchKey]bool{}
 	for _, info := range infos {
 		for _, e := range info.Endpoints {
 			var local []RelayEncryption
@@ -129,17 +133,17 @@ func (c *Client) warnMismatches(infos []peer.Info) {
 				continue
 			}
 			_, err := e2ee.Choose(encryptionsOf(local), encryptionsFrom(e.RelayEncryptions))
-			key := mismatchKey{info.ID.String(), e.Name}
 			if err == nil {
-				delete(c.mismatches, key)
 				continue
 			}
+			key := mismatchKey{info.ID.String(), e.Name}
 			if !c.mismatches[key] {
-				c.mismatches[key] = true
 				c.cfg.logger.Error("relayed connections with this peer will fail", "peer", info.ID, "endpoint", e.Name, "err", err)
 			}
+			next[key] = true
 		}
 	}
+	c.mismatches = next
 }
 
 type mismatchKey struct{ peer, endpoint string }

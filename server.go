@@ -270,9 +270,11 @@ func (s *Server) Run(ctx context.Context) error {
 		defer func() { _ = os.RemoveAll(s.tempStore) }()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
 	var wg sync.WaitGroup
+	// Cancel before waiting: when control.Run fails on its own, ctx is
+	// still alive and the goroutines below would wait for it forever.
 	defer wg.Wait()
+	defer cancel(nil)
 	if s.status != nil {
 		wg.Add(1)
 		go func() {

@@ -21,17 +21,16 @@ type acceptor interface {
 // path ends. Relayed streams arrive through the relay manager; both end in
 // serveStream.
 func (c *Client) servePath(p *peer.Peer, pp acceptor) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
+	c.wg.Go(func() {
 		for {
 			s, err := pp.Accept(c.ctx)
 			if err != nil {
 				return
 			}
-			go c.serveStream(p, pp, s, "")
+			// Added from a goroutine in c.wg, so before Close waits.
+			c.wg.Go(func() { c.serveStream(p, pp, s, "") })
 		}
-	}()
+	})
 }
 
 // serveStream answers one stream a peer opened, on any path: it must name a

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
@@ -131,9 +132,14 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
 	s.cfg.Logger.Info("connected to control server", "server", s.cfg.ServerAddr, "observed", observed)
 
 	ctx, cancel := context.WithCancelCause(ctx)
+	// readState ends only when the stream does: wait for both goroutines
+	// after cancelling and closing the connection, so neither outlives it.
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
 	defer cancel(nil)
-	go func() { cancel(s.sendState(ctx, stream, observed)) }()
-	go func() { cancel(s.readState(stream)) }()
+	wg.Go(func() { cancel(s.sendState(ctx, stream, observed)) })
+	wg.Go(func() { cancel(s.readState(stream)) })
 	<-ctx.Done()
 	return context.Cause(ctx)
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
@@ -46,7 +47,16 @@ type Node struct {
 	// OnPath is called for every new direct path, after it was added to its
 	// peer; the caller starts serving the peer's streams on it.
 	OnPath func(*peer.Peer, *path.QUIC)
+
+	// wg owns the goroutines the node starts on its own: the delayed
+	// prunes and the retiring paths. Wait waits for them.
+	wg sync.WaitGroup
 }
+
+// Wait waits for the goroutines the node started. Call it once Accept and
+// every Maintain have returned (the registry is closed, so every peer is
+// gone): nothing then starts new ones.
+func (n *Node) Wait() { n.wg.Wait() }
 
 // Accept takes incoming peer connections from ln until ctx ends.
 func (n *Node) Accept(ctx context.Context, ln *quic.Listener) error {
@@ -81,7 +91,15 @@ func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
 	n.Logger.Info("direct path up", "peer", id, "kind", kind, "remote", conn.RemoteAddr(), "rtt", qp.RTT())
 	p.AddPath(qp)
 	n.OnPath(p, qp)
-	time.AfterFunc(pruneDelay, func() { n.prune(p) })
+	n.wg.Go(func() {
+		t := time.NewTimer(pruneDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			n.prune(p)
+		case <-p.Gone():
+		}
+	})
 }
 
 // prune retires redundant direct connections, once pruneDelay has shown
@@ -106,7 +124,7 @@ func (n *Node) prune(p *peer.Peer) {
 	for _, pp := range st.Paths {
 		if q, ok := pp.(*path.QUIC); ok && q.Kind() == drop && !q.Retired() {
 			n.Logger.Debug("retiring redundant direct path", "peer", p.ID, "kind", drop, "remote", pp.RemoteAddr())
-			q.Retire()
+			q.Retire(&n.wg)
 		}
 	}
 }
@@ -116,11 +134,17 @@ func (n *Node) prune(p *peer.Peer) {
 // registry's per-peer hook and returns once the peer is gone.
 func (n *Node) Maintain(p *peer.Peer) {
 	ctx, cancel := context.WithCancel(context.Background())
+	// Tied to Maintain: it ends with the peer or when Maintain returns.
+	var watch sync.WaitGroup
+	defer watch.Wait()
 	defer cancel()
-	go func() {
-		<-p.Gone()
-		cancel()
-	}()
+	watch.Go(func() {
+		select {
+		case <-p.Gone():
+			cancel()
+		case <-ctx.Done():
+		}
+	})
 
 	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 
 	"github.com/p2pconnet/connet/internal/store"
 )
@@ -17,7 +16,8 @@ import (
 // server keeps the certificate its peers pinned across restarts. A missing
 // file gets a fresh identity.
 func LoadOrCreate(file, commonName string) (*Identity, error) {
-	b, err := os.ReadFile(file)
+	// store.ReadFile refuses a key file that group or others can read.
+	b, err := store.ReadFile(file)
 	if errors.Is(err, fs.ErrNotExist) {
 		id, err := Generate(commonName)
 		if err != nil {
@@ -37,6 +37,7 @@ func LoadOrCreate(file, commonName string) (*Identity, error) {
 	if err != nil {
 		return nil, fmt.Errorf("identity: %w", err)
 	}
+	// A truncated or corrupt file fails here, named.
 	cert, err := tls.X509KeyPair(b, b)
 	if err != nil {
 		return nil, fmt.Errorf("identity: %s: %w", file, err)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/quic-go/quic-go"
 )
@@ -63,8 +64,14 @@ func allowed(a net.Addr, allow func(netip.Addr) bool) bool {
 }
 
 // Serve accepts connections on ln and runs handle for each in its own
-// goroutine, until ctx ends (nil) or accepting fails (the error).
+// goroutine, until ctx ends (nil) or accepting fails (the error). It
+// returns only once every handle has: their context ends when Serve
+// stops, and handle must return soon after it does.
 func Serve(ctx context.Context, ln *quic.Listener, handle func(context.Context, *quic.Conn)) error {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
 	for {
 		conn, err := ln.Accept(ctx)
 		if err != nil {
@@ -73,6 +80,6 @@ func Serve(ctx context.Context, ln *quic.Listener, handle func(context.Context, 
 			}
 			return fmt.Errorf("accept: %w", err)
 		}
-		go handle(ctx, conn)
+		wg.Go(func() { handle(ctx, conn) })
 	}
 }

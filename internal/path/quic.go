@@ -34,12 +34,13 @@ func (p *QUIC) Stale() bool { return p.health.Stale() }
 const retireCheck = time.Second
 
 // Retire stops new streams on the path and closes it once the streams it
-// carries have ended (or the connection dies first).
-func (p *QUIC) Retire() {
+// carries have ended (or the connection dies first). The goroutine that
+// waits for that runs in wg, so its owner can wait for it.
+func (p *QUIC) Retire(wg *sync.WaitGroup) {
 	if p.retired.Swap(true) {
 		return
 	}
-	go func() {
+	wg.Go(func() {
 		t := time.NewTicker(retireCheck)
 		defer t.Stop()
 		for p.active.Load() > 0 {
@@ -50,7 +51,7 @@ func (p *QUIC) Retire() {
 			}
 		}
 		_ = p.Conn.CloseWithError(0, "redundant")
-	}()
+	})
 }
 
 // Retired tells whether Retire was called.

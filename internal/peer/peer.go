@@ -97,8 +97,12 @@ type Peer struct {
 	state notify.Value[State]
 	// gone is closed when the registry forgets the peer; goroutines working
 	// for the peer end then.
-	gone     chan struct{}
-	goneOnce sync.Once
+	gone chan struct{}
+	// mu orders AddPath's goroutine start against forget, so that no
+	// watcher joins wg after the registry's Close began waiting on it.
+	mu sync.Mutex
+	// wg is the registry's: it owns the path watchers AddPath starts.
+	wg *sync.WaitGroup
 	// changed is the registry's signal, bumped after every state change.
 	changed *notify.Value[uint64]
 }
@@ -118,17 +122,27 @@ func (p *Peer) Gone() <-chan struct{} { return p.gone }
 
 // AddPath makes pp available for new streams until it is done.
 func (p *Peer) AddPath(pp path.Path) {
+	if !p.watch(pp) {
+		_ = pp.Close()
+	}
+}
+
+// watch adds pp and starts its watcher, unless the peer is gone. The
+// watcher ends when the path does or, at the latest, when the peer is
+// forgotten, so the registry's Close can wait for it.
+func (p *Peer) watch(pp path.Path) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	select {
 	case <-p.gone:
-		_ = pp.Close()
-		return
+		return false
 	default:
 	}
 	p.update(func(s State) State {
 		s.Paths = append(slices.Clone(s.Paths), pp)
 		return s
 	})
-	go func() {
+	p.wg.Go(func() {
 		select {
 		case <-pp.Done():
 		case <-p.gone:
@@ -138,9 +152,17 @@ func (p *Peer) AddPath(pp path.Path) {
 			s.Paths = slices.DeleteFunc(slices.Clone(s.Paths), func(x path.Path) bool { return x == pp })
 			return s
 		})
-	}()
+	})
+	return true
 }
 
+// forget closes gone once; the registry calls it with r.mu held.
 func (p *Peer) forget() {
-	p.goneOnce.Do(func() { close(p.gone) })
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.gone:
+	default:
+		close(p.gone)
+	}
 }

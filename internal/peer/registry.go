@@ -22,6 +22,10 @@ type Registry struct {
 	announced notify.Value[map[identity.ID]bool]
 	// changed is bumped whenever any peer's state changes.
 	changed notify.Value[uint64]
+	// closed stops new peers after Close; wg owns the maintain goroutines
+	// and the peers' path watchers, and Close waits for them.
+	closed bool
+	wg     sync.WaitGroup
 }
 
 // Changed returns a channel closed at the next change of any peer.
@@ -31,7 +35,8 @@ func (r *Registry) Changed() <-chan struct{} {
 }
 
 // NewRegistry creates an empty registry. maintain runs in its own goroutine
-// for each new peer and must return once the peer is Gone. A peer the
+// for each new peer and must return once the peer is Gone (Close waits
+// for it). A peer the
 // control server stops naming is forgotten after linger unless named again.
 func NewRegistry(linger time.Duration, maintain func(*Peer)) *Registry {
 	return &Registry{
@@ -47,6 +52,9 @@ func NewRegistry(linger time.Duration, maintain func(*Peer)) *Registry {
 func (r *Registry) Apply(infos []Info) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
 	seen := make(map[identity.ID]bool, len(infos))
 	for _, info := range infos {
 		seen[info.ID] = true
@@ -56,10 +64,10 @@ func (r *Registry) Apply(infos []Info) {
 		}
 		p := r.peers[info.ID]
 		if p == nil {
-			p = &Peer{ID: info.ID, gone: make(chan struct{}), changed: &r.changed}
+			p = &Peer{ID: info.ID, gone: make(chan struct{}), changed: &r.changed, wg: &r.wg}
 			r.peers[info.ID] = p
 			p.update(func(State) State { return State{Info: info, Announced: true} })
-			go r.maintain(p)
+			r.wg.Go(func() { r.maintain(p) })
 			continue
 		}
 		p.update(func(s State) State {
@@ -93,10 +101,11 @@ func (r *Registry) expire(id identity.ID) {
 	p.forget()
 }
 
-// Close forgets every peer, closing their paths.
+// Close forgets every peer, closing their paths, and waits for the
+// goroutines working for them (maintain and the path watchers) to end.
 func (r *Registry) Close() {
 	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.closed = true
 	for id, p := range r.peers {
 		if t := r.timer[id]; t != nil {
 			t.Stop()
@@ -105,6 +114,8 @@ func (r *Registry) Close() {
 	}
 	clear(r.peers)
 	clear(r.timer)
+	r.mu.Unlock()
+	r.wg.Wait()
 }
 
 // Get returns the peer with the given id, if known.

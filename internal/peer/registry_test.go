@@ -93,3 +93,60 @@ func TestKnownWaitsForAnnouncement(t *testing.T) {
 		t.Fatal("Known accepted a peer never announced")
 	}
 }
+
+// fakePath is a path that ends only when closed.
+type fakePath struct {
+	path.Path
+	done chan struct{}
+}
+
+func (f *fakePath) Done() <-chan struct{} { return f.done }
+func (f *fakePath) Close() error {
+	select {
+	case <-f.done:
+	default:
+		close(f.done)
+	}
+	return nil
+}
+
+// Close waits for the maintain goroutines and the path watchers, and
+// closes the paths; a path added afterwards is closed at once.
+func TestRegistryCloseWaitsForItsGoroutines(t *testing.T) {
+	maintaining := make(chan struct{})
+	var ended bool
+	r := NewRegistry(time.Hour, func(p *Peer) {
+		close(maintaining)
+		<-p.Gone()
+		time.Sleep(20 * time.Millisecond) // a slow maintainer is still waited for
+		ended = true
+	})
+	r.Apply([]Info{testInfo(5)})
+	<-maintaining
+	p := r.Get(identity.ID{5})
+	fp := &fakePath{done: make(chan struct{})}
+	p.AddPath(fp)
+	r.Close()
+	if !ended {
+		t.Fatal("Close returned before maintain ended")
+	}
+	select {
+	case <-fp.done:
+	default:
+		t.Fatal("Close left the peer's path open")
+	}
+	if st, _ := p.State(); len(st.Paths) != 0 {
+		t.Fatalf("paths after Close: %v", st.Paths)
+	}
+	late := &fakePath{done: make(chan struct{})}
+	p.AddPath(late)
+	select {
+	case <-late.done:
+	default:
+		t.Fatal("a path added after Close stayed open")
+	}
+	r.Apply([]Info{testInfo(6)})
+	if r.Get(identity.ID{6}) != nil {
+		t.Fatal("a peer was added after Close")
+	}
+}

@@ -77,6 +77,9 @@ type Manager struct {
 	closed bool
 	// paths are the relay paths on peers, kept by syncPaths.
 	paths map[pathKey]*Path
+	// wg owns the maintain goroutine of every relay (and, through
+	// connectOnce, everything each one starts); Close waits for it.
+	wg sync.WaitGroup
 }
 
 type pathKey struct{ relay, peer identity.ID }
@@ -128,7 +131,8 @@ func (m *Manager) Apply(relays []*pb.Relay, g *pb.SignedGrant) {
 		ctx, cancel := context.WithCancel(context.Background())
 		r := &relay{info: info, cancel: cancel}
 		m.relays[id] = r
-		go m.maintain(ctx, id, r)
+		// Started under m.mu with closed false, so before Close waits.
+		m.wg.Go(func() { m.maintain(ctx, id, r) })
 	}
 	for id, r := range m.relays {
 		if !offered[id] && r.gone == nil {
@@ -146,10 +150,10 @@ func (m *Manager) forget(id identity.ID, r *relay) {
 	}
 }
 
-// Close drops every relay connection.
+// Close drops every relay connection and waits for the goroutines that
+// kept them.
 func (m *Manager) Close() {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.closed = true
 	for id, r := range m.relays {
 		if r.gone != nil {
@@ -158,6 +162,8 @@ func (m *Manager) Close() {
 		r.cancel()
 		delete(m.relays, id)
 	}
+	m.mu.Unlock()
+	m.wg.Wait()
 }
 
 // Connected returns the relays connected now and a channel closed at the
@@ -359,9 +365,16 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	})
 
 	ctx, cancel := context.WithCancelCause(ctx)
+	// The goroutines below, and the streams accept serves, end when ctx
+	// does or the connection closes: wait for them after both, so they
+	// never outlive this connection (the deferred CloseWithError above
+	// would run too late).
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
 	defer cancel(nil)
-	go func() { cancel(m.sendGrants(ctx, stream, g)) }()
-	go func() { cancel(m.accept(ctx, id, rc)) }()
+	wg.Go(func() { cancel(m.sendGrants(ctx, stream, g)) })
+	wg.Go(func() { cancel(m.accept(ctx, id, rc, &wg)) })
 	select {
 	case <-ctx.Done():
 		return context.Cause(ctx)
@@ -388,14 +401,15 @@ func (m *Manager) sendGrants(ctx context.Context, stream *quic.Stream, sent *pb.
 	}
 }
 
-// accept serves the streams the relay opens to us.
-func (m *Manager) accept(ctx context.Context, rid identity.ID, rc *relayConn) error {
+// accept serves the streams the relay opens to us, each in wg (accept
+// itself runs in wg, so adding to it here is safe).
+func (m *Manager) accept(ctx context.Context, rid identity.ID, rc *relayConn, wg *sync.WaitGroup) error {
 	for {
 		s, err := rc.conn.AcceptStream(ctx)
 		if err != nil {
 			return err
 		}
-		go m.serveIncoming(rid, rc, s)
+		wg.Go(func() { m.serveIncoming(rid, rc, s) })
 	}
 }
 
