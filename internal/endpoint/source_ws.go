@@ -71,9 +71,9 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // maxMessage bounds the binary messages a source sends. The tunnel copies
-// in 64 KiB chunks, but some WebSocket clients refuse messages above 32 KiB
-// by default (coder/websocket's own read limit is 32 KiB), so writes are
-// split to fit them all.
+// in chunks of up to 64 KiB, but some WebSocket clients refuse messages
+// above 32 KiB by default (coder/websocket's own read limit is 32 KiB), so
+// writes are split to fit them all.
 const maxMessage = 32 << 10
 
 // smallMessages is a WebSocket net.Conn whose writes become messages of at

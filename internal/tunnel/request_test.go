@@ -24,13 +24,13 @@ import (
 // testTimeout bounds every wait; a healthy run needs a fraction.
 const testTimeout = 10 * time.Second
 
-func testContext(t *testing.T) context.Context {
+func testContext(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancel)
 	return ctx
 }
 
-func udp(t *testing.T) *quic.Transport {
+func udp(t testing.TB) *quic.Transport {
 	t.Helper()
 	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -43,7 +43,7 @@ func udp(t *testing.T) *quic.Transport {
 
 // pathPair connects two peers over loopback QUIC, as the direct package
 // does: src dialed, dst accepted.
-func pathPair(t *testing.T) (src, dst *path.QUIC) {
+func pathPair(t testing.TB) (src, dst *path.QUIC) {
 	t.Helper()
 	ctx := testContext(t)
 	srcID, err := identity.Generate("src")
@@ -88,7 +88,7 @@ func openAsync(ctx context.Context, p path.Path, req tunnel.Request) <-chan open
 	return ch
 }
 
-func result(t *testing.T, ch <-chan opened) (path.Stream, error) {
+func result(t testing.TB, ch <-chan opened) (path.Stream, error) {
 	t.Helper()
 	select {
 	case r := <-ch:
@@ -99,7 +99,7 @@ func result(t *testing.T, ch <-chan opened) (path.Stream, error) {
 	}
 }
 
-func accept(ctx context.Context, t *testing.T, p *path.QUIC) path.Stream {
+func accept(ctx context.Context, t testing.TB, p *path.QUIC) path.Stream {
 	t.Helper()
 	s, err := p.Accept(ctx)
 	if err != nil {
@@ -110,7 +110,7 @@ func accept(ctx context.Context, t *testing.T, p *path.QUIC) path.Stream {
 }
 
 // readAll reads s to its end, within the test's time.
-func readAll(t *testing.T, s interface {
+func readAll(t testing.TB, s interface {
 	io.Reader
 	SetDeadline(time.Time) error
 }) ([]byte, error) {
@@ -276,7 +276,7 @@ func TestOpenPathFailures(t *testing.T) {
 // splicePair opens a tunnel (source stream s, destination stream d) and a
 // TCP connection (app, the socket the destination dialed: tc), and splices
 // d with tc. The returned channel yields Splice's counts.
-func splicePair(t *testing.T) (s path.Stream, app *net.TCPConn, done <-chan [2]int64) {
+func splicePair(t testing.TB) (s path.Stream, app *net.TCPConn, done <-chan [2]int64) {
 	t.Helper()
 	src, dst := pathPair(t)
 	ctx := testContext(t)
@@ -317,7 +317,7 @@ func splicePair(t *testing.T) (s path.Stream, app *net.TCPConn, done <-chan [2]i
 	return s, app, counts
 }
 
-func waitSplice(t *testing.T, done <-chan [2]int64, ab, ba int64) {
+func waitSplice(t testing.TB, done <-chan [2]int64, ab, ba int64) {
 	t.Helper()
 	select {
 	case got := <-done:

@@ -1,0 +1,7 @@
+package tunnel
+
+// BigBuffersHeld is how many big copy buffers splices hold right now.
+func BigBuffersHeld() int64 { return bigHeld.Load() }
+
+// SmallSize is the buffer each direction of a splice waits with.
+const SmallSize = smallSize

@@ -1,0 +1,237 @@
+package tunnel_test
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/tunnel"
+)
+
+// wantReset reads c to its end and fails unless it ends in a TCP reset
+// (after want, if anything arrives first).
+func wantReset(t *testing.T, c net.Conn, want string) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(testTimeout))
+	got, err := io.ReadAll(c)
+	if string(got) != want || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read %q, %v; want %q then a connection reset (not a clean end)", got, err, want)
+	}
+}
+
+// brokenStream is a far side that delivers "partial", then fails with err
+// once fail is closed, as a cut relay or a truncated e2ee stream does.
+type brokenStream struct {
+	sent  atomic.Bool
+	fail  chan struct{}
+	err   error
+	reset atomic.Bool
+}
+
+func newBrokenStream(err error) *brokenStream {
+	return &brokenStream{fail: make(chan struct{}), err: err}
+}
+
+func (b *brokenStream) Read(p []byte) (int, error) {
+	if !b.sent.Swap(true) {
+		return copy(p, "partial"), nil
+	}
+	<-b.fail
+	return 0, b.err
+}
+func (b *brokenStream) Write(p []byte) (int, error) { return len(p), nil }
+func (b *brokenStream) CloseWrite() error           { return nil }
+func (b *brokenStream) Close() error                { return nil }
+func (b *brokenStream) Reset()                      { b.reset.Store(true) }
+
+// TestSpliceStreamResetIsTCPReset: a reset stream reaches the TCP side as a
+// reset, not as a FIN that would make a partial transfer look complete.
+func TestSpliceStreamResetIsTCPReset(t *testing.T) {
+	s, app, done := splicePair(t)
+	if _, err := s.Write([]byte("partial")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len("partial"))
+	if _, err := io.ReadFull(app, buf); err != nil {
+		t.Fatal(err)
+	}
+	s.Reset()
+	wantReset(t, app, "")
+	select {
+	case <-done:
+	case <-time.After(testTimeout):
+		t.Fatal("Splice did not return after a reset")
+	}
+}
+
+// TestSpliceReadErrorIsTCPReset: a stream that fails (e2ee's truncation
+// error, a path that died) is reset and its TCP side gets a reset, over
+// plain TCP and under TLS, where closing the *tls.Conn would send a clean
+// close_notify instead.
+func TestSpliceReadErrorIsTCPReset(t *testing.T) {
+	truncated := fmt.Errorf("e2ee: stream ended without end-of-stream record: %w", io.ErrUnexpectedEOF)
+	for _, useTLS := range []bool{false, true} {
+		t.Run(fmt.Sprintf("tls=%v", useTLS), func(t *testing.T) {
+			app, svc := tcpPair(t)
+			if useTLS {
+				app, svc = tlsPair(t, app, svc)
+			}
+			bs := newBrokenStream(truncated)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				tunnel.Splice(bs, tunnel.TCP(svc))
+			}()
+			buf := make([]byte, len("partial"))
+			_ = app.SetReadDeadline(time.Now().Add(testTimeout))
+			if _, err := io.ReadFull(app, buf); err != nil {
+				t.Fatal(err)
+			}
+			close(bs.fail)
+			wantReset(t, app, "")
+			<-done
+			if !bs.reset.Load() {
+				t.Fatal("the failed stream was not reset")
+			}
+		})
+	}
+}
+
+// TestSpliceTCPResetBothWays: a client's reset reaches the service as a
+// reset through a splice, and the other way round; a FIN stays a FIN.
+func TestSpliceTCPResetBothWays(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reset bool
+		// fromClient: the client ends, else the service.
+		fromClient bool
+	}{
+		{"client resets", true, true},
+		{"service resets", true, false},
+		{"client ends", false, true},
+		{"service ends", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, left := tcpPair(t)
+			right, service := tcpPair(t)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+			}()
+			ender, other := client.(*net.TCPConn), service.(*net.TCPConn)
+			if !tc.fromClient {
+				ender, other = other, ender
+			}
+			if _, err := ender.Write([]byte("partial")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, len("partial"))
+			_ = other.SetReadDeadline(time.Now().Add(testTimeout))
+			if _, err := io.ReadFull(other, buf); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.reset {
+				// Half-close: the other side reads EOF and can still answer.
+				_ = ender.CloseWrite()
+				if got, err := io.ReadAll(other); err != nil || len(got) != 0 {
+					t.Fatalf("after a FIN the other side read %q, %v; want a clean EOF", got, err)
+				}
+				if _, err := other.Write([]byte("answer")); err != nil {
+					t.Fatal(err)
+				}
+				_ = other.CloseWrite()
+				_ = ender.SetReadDeadline(time.Now().Add(testTimeout))
+				if got, err := io.ReadAll(ender); err != nil || string(got) != "answer" {
+					t.Fatalf("half-closed side read %q, %v; want answer then EOF", got, err)
+				}
+				<-done
+				return
+			}
+			_ = ender.SetLinger(0)
+			_ = ender.Close()
+			wantReset(t, other, "")
+			<-done
+		})
+	}
+}
+
+// tlsPair runs a TLS handshake over a TCP pair: client on dialed, server on
+// accepted.
+func tlsPair(t *testing.T, dialed, accepted net.Conn) (client, server net.Conn) {
+	t.Helper()
+	cert, err := testcert.New("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := tls.Client(dialed, &tls.Config{ServerName: "localhost", RootCAs: cert.Pool})
+	ts := tls.Server(accepted, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+	errc := make(chan error, 1)
+	go func() { errc <- ts.Handshake() }()
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	return tc, ts
+}
+
+// TestIdleSplicesHoldNoBigBuffers: once data stops, a splice gives its big
+// buffers back, and what idle splices keep in the heap stays small, so that
+// thousands of idle tunnelled connections are cheap.
+func TestIdleSplicesHoldNoBigBuffers(t *testing.T) {
+	const n = 500
+	const maxPerSplice = 16 << 10
+	burst := make([]byte, 256<<10)
+	before := heapInuse()
+	ends := make([][2]net.Conn, n)
+	for i := range ends {
+		client, left := tcpPair(t)
+		right, service := tcpPair(t)
+		go tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+		ends[i] = [2]net.Conn{client, service}
+	}
+	// A burst each way makes every direction take a big buffer.
+	for _, e := range ends {
+		for _, dir := range [][2]net.Conn{{e[0], e[1]}, {e[1], e[0]}} {
+			go func() { _, _ = dir[0].Write(burst) }()
+			_ = dir[1].SetReadDeadline(time.Now().Add(testTimeout))
+			if _, err := io.ReadFull(dir[1], make([]byte, len(burst))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(testTimeout)
+	for tunnel.BigBuffersHeld() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d big buffers still held by %d idle splices", tunnel.BigBuffersHeld(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	idle := heapInuse()
+	perSplice := (int64(idle) - int64(before)) / n
+	t.Logf("heap in use per idle splice (four sockets, two directions): %d bytes; each direction waits with %d", perSplice, tunnel.SmallSize)
+	if perSplice > maxPerSplice {
+		t.Fatalf("an idle splice keeps %d bytes of heap, want at most %d", perSplice, maxPerSplice)
+	}
+	runtime.KeepAlive(ends)
+}
+
+// heapInuse is the heap in use once garbage, and sync.Pool contents (which
+// survive one collection), are gone.
+func heapInuse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse
+}
