@@ -55,6 +55,9 @@ func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Desti
 	if cfg.Name == "" {
 		return nil, fmt.Errorf("connet: destination needs a name")
 	}
+	if len(cfg.Name) > wire.MaxNameLen {
+		return nil, fmt.Errorf("connet: destination name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
+	}
 	if cfg.Route == "" {
 		cfg.Route = RouteAny
 	}

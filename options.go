@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/p2pconnet/connet/internal/wire"
 )
 
 // ClientOption configures Connect.
@@ -53,9 +54,16 @@ func ClientToken(token string) ClientOption {
 }
 
 // ClientMetadata sets free text sent to the control server and peers to
-// help identify this client.
+// help identify this client: at most 1 KiB (the control server copies it to
+// every peer, and refuses more).
 func ClientMetadata(metadata string) ClientOption {
-	return func(c *clientConfig) error { c.metadata = metadata; return nil }
+	return func(c *clientConfig) error {
+		if len(metadata) > wire.MaxMetadata {
+			return fmt.Errorf("connet: client metadata of %d bytes (at most %d)", len(metadata), wire.MaxMetadata)
+		}
+		c.metadata = metadata
+		return nil
+	}
 }
 
 // ClientControlAddress sets the control server's host:port (UDP).

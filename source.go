@@ -13,6 +13,7 @@ import (
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
+	"github.com/p2pconnet/connet/internal/wire"
 )
 
 // LBPolicy orders the destination peers a source tries for a new
@@ -106,6 +107,9 @@ type Source struct {
 func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) {
 	if cfg.Name == "" {
 		return nil, fmt.Errorf("connet: source needs a name")
+	}
+	if len(cfg.Name) > wire.MaxNameLen {
+		return nil, fmt.Errorf("connet: source name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
 	}
 	if cfg.Route == "" {
 		cfg.Route = RouteAny

@@ -50,8 +50,9 @@ func (s *Server) authenticateRelay(ctx context.Context, conn *quic.Conn) (identi
 	}
 	deadline, _ := ctx.Deadline()
 	_ = stream.SetDeadline(deadline)
+	// Read before the relay is authenticated: a small cap.
 	var hello pb.RelayHello
-	if err := wire.Read(stream, &hello, wire.MaxControlMessage); err != nil {
+	if err := wire.Read(stream, &hello, wire.MaxHello); err != nil {
 		return id, nil, err
 	}
 	refuse := func(e *wire.Error) (identity.ID, *pb.RelayHello, error) {

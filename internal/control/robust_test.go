@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -309,7 +308,6 @@ func TestMisbehavingClientsAffectOnlyThemselves(t *testing.T) {
 		{"invalid local address", true, state(&pb.ClientState{LocalAddrs: []*pb.AddrPort{{Ip: []byte{1, 2, 3}, Port: 80}}}), int64(codeProtocol)},
 		{"local address without port", true, state(&pb.ClientState{LocalAddrs: []*pb.AddrPort{{Ip: []byte{1, 2, 3, 4}}}}), int64(codeProtocol)},
 		{"empty endpoint name", true, state(&pb.ClientState{Endpoints: []*pb.Endpoint{dst("ok"), dst("")}}), int64(codeProtocol)},
-		{"endpoint name too long", true, state(&pb.ClientState{Endpoints: []*pb.Endpoint{dst(strings.Repeat("n", maxNameLen+1))}}), int64(codeProtocol)},
 		{"unspecified role", true, state(&pb.ClientState{Endpoints: []*pb.Endpoint{{Name: "probe"}}}), int64(codeProtocol)},
 		{"unknown role", true, state(&pb.ClientState{Endpoints: []*pb.Endpoint{{Name: "probe", Role: 7}}}), int64(codeProtocol)},
 		{"duplicate endpoints", true, state(&pb.ClientState{Endpoints: []*pb.Endpoint{dst("probe"), src("x"), dst("probe")}}), int64(codeProtocol)},
@@ -508,7 +506,10 @@ func TestIngressAllowAddr(t *testing.T) {
 // TestIngressAllowAddrKeepsQUICConfig: an admitted client's connection runs
 // with the server's QUIC config whether or not the ingress filters
 // addresses. Observable from the client: the stream limit the server
-// grants (tuning.MaxStreams, against quic-go's default of 100).
+// grants is maxControlStreams (against quic-go's default of 100, and the
+// shared config's tuning.MaxStreams, which the control ingress used to
+// grant: 131072 streams that nobody reads). A client within the limit
+// works as ever.
 func TestIngressAllowAddrKeepsQUICConfig(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, Config{Ingresses: []Ingress{
@@ -521,13 +522,31 @@ func TestIngressAllowAddrKeepsQUICConfig(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		if reply := c.hello(t, goodToken); reply.GetError() != nil {
+			t.Fatalf("hello: %v", reply.GetError())
+		}
 		// dialIngress opened one stream already.
-		for n := 1; n < 1000; n++ {
+		opened := 1
+		for ; opened < 1000; opened++ {
 			if _, err := c.conn.OpenStream(); err != nil {
-				t.Errorf("ingress %s: opening stream %d: %v (want the limit of tuning.MaxStreams = %d)", name, n+1, err, tuning.MaxStreams)
+				var lerr *quic.StreamLimitReachedError
+				if !errors.As(err, &lerr) {
+					t.Fatalf("ingress %s: opening stream %d: %v, want StreamLimitReachedError", name, opened+1, err)
+				}
 				break
 			}
 		}
+		if opened != maxControlStreams {
+			t.Errorf("ingress %s: the client could open %d streams, want %d", name, opened, maxControlStreams)
+		}
+		if _, err := c.conn.OpenUniStream(); err == nil {
+			t.Errorf("ingress %s: the client could open a unidirectional stream", name)
+		}
+		// The refused streams did not disturb the control stream.
+		c.write(t, &pb.ClientState{Endpoints: []*pb.Endpoint{dst("web")}})
+		peer := ts.connect(ctx, t, goodToken, src("web"))
+		c.waitState(t, "a peer arrived", func(st *pb.ServerState) bool { return peerOf(st, peer) != nil })
+		peer.leave()
 		c.leave()
 	}
 }

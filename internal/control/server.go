@@ -39,7 +39,26 @@ type Config struct {
 	QUIC              *quic.Config
 	StatelessResetKey *quic.StatelessResetKey
 	Logger            *slog.Logger
+
+	// maxState is the most a state sent to a client may weigh: what
+	// clients read states with. Tests lower it.
+	maxState int
 }
+
+// Stream limits of the control and relay-control ingresses. Each of their
+// connections carries one stream (the hello, then states); the shared
+// QUIC settings allow the many streams relays and peers carry, which here
+// would only let a stranger open streams that nobody reads, each holding
+// receive buffers.
+const (
+	// maxControlStreams is the one stream the protocol uses and one of
+	// slack, so a client opening its stream while quic-go still counts a
+	// closed one is not stalled.
+	maxControlStreams = 2
+	// noUniStreams refuses unidirectional streams (quic-go's negative
+	// value), which the protocol never uses.
+	noUniStreams = -1
+)
 
 // Server is a control server.
 type Server struct {
@@ -59,6 +78,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	if len(cfg.Tokens) == 0 {
 		return nil, errors.New("control: no client tokens")
+	}
+	if cfg.maxState == 0 {
+		cfg.maxState = wire.MaxControlMessage
 	}
 	return &Server{cfg: cfg, registry: newRegistry(cfg.Grants), ready: make(chan struct{})}, nil
 }
@@ -133,6 +155,9 @@ func (s *Server) Run(ctx context.Context) error {
 }
 
 func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transport, error) {
+	qconf := s.cfg.QUIC.Clone()
+	qconf.MaxIncomingStreams = maxControlStreams
+	qconf.MaxIncomingUniStreams = noUniStreams
 	return ingress.Listen(ingress.Config{
 		Addr: in.Addr,
 		TLS: &tls.Config{
@@ -144,7 +169,7 @@ func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transpor
 			// key.
 			ClientAuth: tls.RequireAnyClientCert,
 		},
-		QUIC:              s.cfg.QUIC,
+		QUIC:              qconf,
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
 		Logger:            s.cfg.Logger,

@@ -4,25 +4,33 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"time"
+	"unicode/utf8"
 
+	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
-// Limits on what one client may announce; beyond them its connection ends.
+// Limits on what one client may announce; beyond the counts its connection
+// ends, while an endpoint beyond the per-endpoint limits (name length,
+// relay encryptions) is refused alone. The shared ones are in package wire,
+// since clients check them too and they size the messages built from them.
 const (
-	maxEndpoints  = 4096
+	maxEndpoints  = wire.MaxEndpoints
 	maxLocalAddrs = 64
 	maxRelays     = 64
-	maxNameLen    = 256
+	maxNameLen    = wire.MaxNameLen
 
 	// refuseLinger is how long a refused client has to read why.
 	refuseLinger = time.Second
@@ -81,6 +89,13 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 // errAuth marks the refusals that are the client's fault (token, address).
 var errAuth = errors.New("access denied")
 
+// errLimit marks a hello refused for its size.
+var errLimit = errors.New("hello over the limits")
+
+// codeStreamRefused stops a client sending the rest of a hello the server
+// will not read.
+const codeStreamRefused quic.StreamErrorCode = 1
+
 func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *quic.Stream, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
 	defer cancel()
@@ -94,15 +109,9 @@ func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *q
 	}
 	deadline, _ := ctx.Deadline()
 	_ = stream.SetDeadline(deadline)
-	var hello pb.Hello
-	if err := wire.Read(stream, &hello, wire.MaxControlMessage); err != nil {
-		return nil, nil, err
-	}
-	observed, err := observedAddr(conn.RemoteAddr())
-	if err != nil {
-		return nil, nil, err
-	}
-	refuse := func(e *wire.Error) (*client, *quic.Stream, error) {
+	// refuse tells the client why in the reply it waits for; kind marks
+	// the error for the close code (errAuth or errLimit).
+	refuse := func(kind error, e *wire.Error) (*client, *quic.Stream, error) {
 		_ = wire.Write(stream, &pb.HelloReply{Error: wire.ToPB(e)})
 		_ = stream.Close()
 		// Give the client a moment to read the reason before the
@@ -111,14 +120,36 @@ func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *q
 		case <-conn.Context().Done():
 		case <-time.After(refuseLinger):
 		}
-		return nil, nil, fmt.Errorf("%w: %w", errAuth, e)
+		return nil, nil, fmt.Errorf("%w: %w", kind, e)
+	}
+	// The hello comes before authentication: a small cap, so that a
+	// stranger cannot make the server hold much.
+	var hello pb.Hello
+	if err := wire.Read(stream, &hello, wire.MaxHello); err != nil {
+		if !errors.Is(err, wire.ErrTooLarge) {
+			return nil, nil, err
+		}
+		// Stop the client's write of the rest, so that it gets to read
+		// the reason rather than block until the connection closes.
+		stream.CancelRead(codeStreamRefused)
+		return refuse(errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
+			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err))
+	}
+	observed, err := observedAddr(conn.RemoteAddr())
+	if err != nil {
+		return nil, nil, err
 	}
 	idx, ok := match(s.cfg.Tokens, hello.GetToken())
 	if !ok {
-		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown token"))
+		return refuse(errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown token"))
 	}
 	if allow := s.cfg.Tokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
-		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this token", observed.Addr()))
+		return refuse(errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this token", observed.Addr()))
+	}
+	// Metadata goes to every peer sharing a name with the client, in the
+	// state each of them reads under a cap.
+	if n := len(hello.GetMetadata()); n > wire.MaxMetadata {
+		return refuse(errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "metadata of %d bytes (at most %d)", n, wire.MaxMetadata))
 	}
 	if err := wire.Write(stream, &pb.HelloReply{Observed: wire.FromAddrPort(observed), ClientId: id[:]}); err != nil {
 		return nil, nil, err
@@ -154,7 +185,11 @@ func (s *Server) sendStates(ctx context.Context, stream *quic.Stream, c *client)
 	defer refresh.Stop()
 	for {
 		_, changed := c.dirty.Get()
-		if err := wire.Write(stream, s.registry.stateFor(c)); err != nil {
+		st, err := fitState(s.registry.stateFor(c), s.cfg.maxState, s.cfg.Logger.With("client", c.id))
+		if err != nil {
+			return err
+		}
+		if err := wire.Write(stream, st); err != nil {
 			return err
 		}
 		select {
@@ -217,8 +252,8 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 	var refused []*pb.EndpointStatus
 	for _, e := range msg.GetEndpoints() {
 		name, role := e.GetName(), e.GetRole()
-		if name == "" || len(name) > maxNameLen {
-			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint name of %d bytes", len(name))
+		if name == "" {
+			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "empty endpoint name")
 		}
 		if role != pb.Role_ROLE_DESTINATION && role != pb.Role_ROLE_SOURCE {
 			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %q: unknown role %d", name, role)
@@ -228,6 +263,12 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %s announced twice", key)
 		}
 		seen[key] = true
+		if err := checkEndpoint(e); err != nil {
+			// Only this endpoint is refused; the name is echoed cut to
+			// the limit so the refusal stays small.
+			refused = append(refused, &pb.EndpointStatus{Name: truncate(name, maxNameLen), Role: role, Error: wire.ToPB(err)})
+			continue
+		}
 		var reason string
 		switch {
 		case tok.NameMatches != nil && !tok.NameMatches.MatchString(name):
@@ -240,7 +281,95 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 				Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_ENDPOINT_FORBIDDEN, Message: reason}})
 			continue
 		}
-		endpoints = append(endpoints, e)
+		// A copy of the known fields: unknown ones would travel into
+		// the client's grant unchecked.
+		endpoints = append(endpoints, &pb.Endpoint{Name: name, Role: role, Route: e.GetRoute(), RelayEncryptions: e.GetRelayEncryptions()})
 	}
 	return locals, endpoints, refused, nil
+}
+
+// checkEndpoint applies the per-endpoint limits: a name of at most
+// maxNameLen bytes, and relay encryptions among the known modes, each at
+// most once.
+func checkEndpoint(e *pb.Endpoint) *wire.Error {
+	if n := len(e.GetName()); n > maxNameLen {
+		return wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "endpoint name of %d bytes (at most %d)", n, maxNameLen)
+	}
+	encs := e.GetRelayEncryptions()
+	if len(encs) > wire.MaxRelayEncryptions {
+		return wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "%d relay encryptions (at most %d)", len(encs), wire.MaxRelayEncryptions)
+	}
+	for i, enc := range encs {
+		if _, err := e2ee.ParseEncryption(enc); err != nil {
+			return wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "%v", err)
+		}
+		if slices.Contains(encs[:i], enc) {
+			return wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "relay encryption %q listed twice", enc)
+		}
+	}
+	return nil
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, so the result is
+// still valid UTF-8 as protobuf strings must be.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
+// fitState returns st if it fits max bytes on the wire, else a copy
+// without the largest peers, as many as it takes, logging each. A client
+// reads its state under a cap; a state over it would fail every read, and
+// the client would reconnect only to fail again. The number of peers
+// sharing a name is not bounded, so only the size check can rule that out.
+// st itself is not changed.
+func fitState(st *pb.ServerState, max int, log *slog.Logger) (*pb.ServerState, error) {
+	size := proto.Size(st)
+	if size <= max {
+		return st, nil
+	}
+	type sized struct {
+		p    *pb.Peer
+		size int
+	}
+	peers := make([]sized, len(st.GetPeers()))
+	for i, p := range st.GetPeers() {
+		// The peer's whole contribution: field tag, length and body.
+		peers[i] = sized{p, protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(p))}
+	}
+	byWeight := slices.Clone(peers)
+	slices.SortStableFunc(byWeight, func(a, b sized) int { return b.size - a.size })
+	dropped := map[*pb.Peer]bool{}
+	for _, p := range byWeight {
+		if size <= max {
+			break
+		}
+		dropped[p.p] = true
+		size -= p.size
+		log.Warn("peer left out of a client's state: the state would exceed the size a client reads",
+			"peer", identityString(p.p.GetId()), "peer_bytes", p.size, "limit", max)
+	}
+	if size > max {
+		return nil, fmt.Errorf("control: state of %d bytes without any peer exceeds the limit of %d", size, max)
+	}
+	out := &pb.ServerState{Refused: st.GetRefused(), Observed: st.GetObserved(), Relays: st.GetRelays(), Grant: st.GetGrant()}
+	for _, p := range peers {
+		if !dropped[p.p] {
+			out.Peers = append(out.Peers, p.p)
+		}
+	}
+	return out, nil
+}
+
+// identityString names a peer id for a log line.
+func identityString(b []byte) string {
+	if id, err := identity.ParseID(b); err == nil {
+		return id.String()
+	}
+	return fmt.Sprintf("%x", b)
 }

@@ -35,6 +35,10 @@ const (
 // retrying will not help.
 var ErrAuth = errors.New("control server refused the client")
 
+// ErrTooLarge reports a configuration over the protocol's limits, which
+// the server would refuse.
+var ErrTooLarge = errors.New("controlclient: over the protocol's limits")
+
 // Config describes the session.
 type Config struct {
 	Transport  *quic.Transport
@@ -88,6 +92,10 @@ func (s *Session) Status() (Status, <-chan struct{}) { return s.status.Get() }
 // Run connects and reconnects until ctx ends or the server refuses the
 // client, which is the error it returns.
 func (s *Session) Run(ctx context.Context) error {
+	// The server refuses more; retrying would not help.
+	if n := len(s.cfg.Metadata); n > wire.MaxMetadata {
+		return fmt.Errorf("%w: metadata of %d bytes (at most %d)", ErrTooLarge, n, wire.MaxMetadata)
+	}
 	bo := backoff.Backoff{Min: reconnectMin, Max: reconnectMax}
 	for {
 		err := s.runOnce(ctx, &bo)
@@ -165,11 +173,14 @@ func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.He
 	}
 	_ = stream.SetDeadline(time.Now().Add(s.cfg.QUIC.HandshakeIdleTimeout))
 	hello := &pb.Hello{Token: s.cfg.Token, Metadata: s.cfg.Metadata, BuildVersion: s.cfg.BuildVersion}
-	if err := wire.Write(stream, hello); err != nil {
-		return fail(err)
-	}
+	// A server that refuses the hello before reading it all stops the
+	// write; its reply still says why, so read it before giving up.
+	werr := wire.Write(stream, hello)
 	var reply pb.HelloReply
 	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
+		if werr != nil {
+			return fail(werr)
+		}
 		return fail(err)
 	}
 	if e := wire.FromPB(reply.GetError()); e != nil {

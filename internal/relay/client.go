@@ -107,8 +107,10 @@ func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Str
 	deadline, _ := ctx.Deadline()
 	_ = stream.SetDeadline(deadline)
 	c := &client{id: id, conn: conn}
+	// The first grant comes before the client is admitted: read it under
+	// the cap for grants, not the far larger one for control messages.
 	var sg pb.SignedGrant
-	if err := wire.Read(stream, &sg, wire.MaxControlMessage); err != nil {
+	if err := wire.Read(stream, &sg, wire.MaxGrant); err != nil {
 		return nil, nil, err
 	}
 	if err := s.checkGrant(c, &sg); err != nil {
@@ -143,7 +145,7 @@ func (s *Server) checkGrant(c *client, sg *pb.SignedGrant) error {
 func (s *Server) readGrants(stream *quic.Stream, c *client) error {
 	for {
 		var sg pb.SignedGrant
-		if err := wire.Read(stream, &sg, wire.MaxControlMessage); err != nil {
+		if err := wire.Read(stream, &sg, wire.MaxGrant); err != nil {
 			if c.conn.Context().Err() != nil {
 				return nil
 			}

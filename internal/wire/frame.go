@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 )
@@ -15,6 +16,12 @@ const (
 	MaxControlMessage = 4 << 20
 	MaxStreamHeader   = 16 << 10
 )
+
+// readChunk is how far Read's buffer may run ahead of the bytes that have
+// arrived. The announced length of a frame is only a claim: allocating it
+// up front let a peer pin the full cap per stream with four bytes, so the
+// buffer starts at this size and at most doubles as data comes in.
+const readChunk = 16 << 10
 
 // ErrTooLarge reports a frame whose announced length exceeds the cap.
 var ErrTooLarge = errors.New("wire: message too large")
@@ -47,15 +54,34 @@ func Read(r io.Reader, m proto.Message, max int) error {
 	if max < 0 || uint64(size) > uint64(max) {
 		return fmt.Errorf("wire: read %T: %d bytes (limit %d): %w", m, size, max, ErrTooLarge)
 	}
-	buf := make([]byte, size)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
+	buf, err := readBody(r, int(size))
+	if err != nil {
 		return fmt.Errorf("wire: read %T: %w", m, err)
 	}
 	if err := proto.Unmarshal(buf, m); err != nil {
 		return fmt.Errorf("wire: decode %T: %w", m, err)
 	}
 	return nil
+}
+
+// readBody reads exactly size bytes, growing its buffer only as they arrive:
+// it starts at readChunk and doubles only when full, so it never holds more
+// than twice what has arrived (or readChunk).
+func readBody(r io.Reader, size int) ([]byte, error) {
+	buf := make([]byte, 0, min(size, readChunk))
+	for len(buf) < size {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(size-len(buf), len(buf)))
+		}
+		end := min(size, cap(buf))
+		n, err := io.ReadFull(r, buf[len(buf):end])
+		buf = buf[:len(buf)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }

@@ -290,3 +290,37 @@ func TestErrorConversions(t *testing.T) {
 		t.Fatalf("plain error sent as %v", plain)
 	}
 }
+
+// TestAnnouncedSizeIsNotAllocated: a header within the cap but with little
+// body behind it (a peer announcing a large frame and sending nothing more)
+// must not make Read allocate the announced size; it used to, so a few
+// streams of four bytes each pinned the cap many times over.
+func TestAnnouncedSizeIsNotAllocated(t *testing.T) {
+	data := append(header(wire.MaxControlMessage), make([]byte, 100)...)
+	before := heapAllocs()
+	for range 10 {
+		var m pb.ServerState
+		if err := wire.Read(bytes.NewReader(data), &m, wire.MaxControlMessage); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("got %v, want ErrUnexpectedEOF", err)
+		}
+	}
+	if d := heapAllocs() - before; d > 1<<20 {
+		t.Fatalf("10 frames announcing %d bytes with 100 sent allocated %d bytes", wire.MaxControlMessage, d)
+	}
+}
+
+// TestLargeFrameGrows: a frame larger than the first chunk of the buffer
+// arrives whole, in pieces of any size.
+func TestLargeFrameGrows(t *testing.T) {
+	m := &pb.Hello{Token: strings.Repeat("t", 300<<10)}
+	data := frame(t, m)
+	for _, r := range []io.Reader{bytes.NewReader(data), iotest.OneByteReader(bytes.NewReader(data)), iotest.HalfReader(bytes.NewReader(data))} {
+		var got pb.Hello
+		if err := wire.Read(r, &got, wire.MaxControlMessage); err != nil {
+			t.Fatal(err)
+		}
+		if !proto.Equal(&got, m) {
+			t.Fatal("read a different message")
+		}
+	}
+}
