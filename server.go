@@ -55,6 +55,12 @@ type RelayIngress struct {
 	Hostports []string
 	// Restriction is checked before a client's handshake starts.
 	Restriction IPRestriction
+	// MaxClientStreams is how many relayed connections one client may
+	// hold at once, MaxPendingStreams how many of its new ones may wait to
+	// be paired; beyond them a connection is refused with ErrorLimit. 0
+	// means the defaults (4096 and 64).
+	MaxClientStreams  int
+	MaxPendingStreams int
 }
 
 // TokenRestriction limits what the clients of one token may do.
@@ -114,6 +120,9 @@ func ServerRelayIngress(in RelayIngress) ServerOption {
 	return func(c *serverConfig) error {
 		if in.Addr == "" {
 			in.Addr = ":19191"
+		}
+		if in.MaxClientStreams < 0 || in.MaxPendingStreams < 0 {
+			return fmt.Errorf("connet: relay ingress %q: negative stream quota", in.Addr)
 		}
 		if len(in.Hostports) == 0 {
 			_, port, err := net.SplitHostPort(in.Addr)
@@ -367,7 +376,7 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 	resetKey := quic.StatelessResetKey(key)
 	ingresses := make([]relay.Ingress, len(ins))
 	for i, in := range ins {
-		ingresses[i] = relay.Ingress{Addr: in.Addr}
+		ingresses[i] = relay.Ingress{Addr: in.Addr, Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
 		if !in.Restriction.Empty() {
 			ingresses[i].AllowAddr = in.Restriction.Allowed
 		}

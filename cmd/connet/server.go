@@ -148,7 +148,8 @@ func ingress(in config.Ingress) connet.Ingress {
 }
 
 func relayIngress(in config.RelayIngress) connet.RelayIngress {
-	return connet.RelayIngress{Addr: in.Addr, Hostports: in.Hostports, Restriction: in.Restriction}
+	return connet.RelayIngress{Addr: in.Addr, Hostports: in.Hostports, Restriction: in.Restriction,
+		MaxClientStreams: in.MaxClientStreams, MaxPendingStreams: in.MaxPendingStreams}
 }
 
 // commandLogger builds the logger from a loaded config.

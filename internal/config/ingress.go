@@ -25,6 +25,10 @@ type RelayIngress struct {
 	// clients for reaching this listener; every entry has a port.
 	Hostports   []string
 	Restriction CIDRRestriction
+	// MaxClientStreams and MaxPendingStreams are per-client quotas; 0
+	// means the relay's default.
+	MaxClientStreams  int
+	MaxPendingStreams int
 }
 
 // ingresses resolves a list of certificate-bearing listeners. At least one
@@ -59,12 +63,23 @@ func (r *resolver) relayIngresses(p keyPath, raw []RelayIngressConfig, defAddr s
 		ip := p.index(i)
 		addr := r.listenAddr(ip.key("addr"), in.Addr, defAddr)
 		out = append(out, RelayIngress{
-			Addr:        addr,
-			Hostports:   r.hostports(ip.key("hostports"), in.Hostports, addr),
-			Restriction: r.cidrRestriction(ip, in.AllowCIDRs, in.DenyCIDRs),
+			Addr:              addr,
+			Hostports:         r.hostports(ip.key("hostports"), in.Hostports, addr),
+			Restriction:       r.cidrRestriction(ip, in.AllowCIDRs, in.DenyCIDRs),
+			MaxClientStreams:  r.nonNegative(ip.key("max-client-streams"), in.MaxClientStreams),
+			MaxPendingStreams: r.nonNegative(ip.key("max-pending-streams"), in.MaxPendingStreams),
 		})
 	}
 	return out
+}
+
+// nonNegative checks a count where 0 means the default.
+func (r *resolver) nonNegative(p keyPath, n int) int {
+	if n < 0 {
+		r.failf(p, "invalid value %d: must not be negative (0 means the default)", n)
+		return 0
+	}
+	return n
 }
 
 // hostports fills in the advertised relay addresses: by default

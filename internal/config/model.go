@@ -154,6 +154,11 @@ type RelayIngressConfig struct {
 	Hostports  []string `toml:"hostports"`
 	AllowCIDRs []string `toml:"allow-cidrs"`
 	DenyCIDRs  []string `toml:"deny-cidrs"`
+	// MaxClientStreams and MaxPendingStreams are our addition to the spec:
+	// per-client quotas of relayed connections, and of new ones waiting to
+	// be paired; 0 means the default.
+	MaxClientStreams  int `toml:"max-client-streams"`
+	MaxPendingStreams int `toml:"max-pending-streams"`
 }
 
 // TokenRestrictionConfig restricts what the client token at the same

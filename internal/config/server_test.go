@@ -221,6 +221,35 @@ addr = "0.0.0.0:4000"
 			},
 		},
 		{
+			name: "relay ingress quotas",
+			toml: "[server]\ntokens = [\"a\"]\n" + srvIngress + `
+[[server.relay-ingress]]
+addr = ":19191"
+max-client-streams = 100
+max-pending-streams = 8
+[[server.relay-ingress]]
+addr = ":19192"
+max-client-streams = -1
+`,
+			errs: []wantErr{
+				{"-", "server.relay-ingress[1].max-client-streams", "must not be negative"},
+			},
+		},
+		{
+			name: "relay ingress quotas applied",
+			toml: "[server]\ntokens = [\"a\"]\n" + srvIngress + `
+[[server.relay-ingress]]
+addr = ":19191"
+max-client-streams = 100
+max-pending-streams = 8
+`,
+			check: func(t *testing.T, s config.ServerSettings) {
+				if in := s.RelayIngress[0]; in.MaxClientStreams != 100 || in.MaxPendingStreams != 8 {
+					t.Errorf("relay ingress quotas %+v", in)
+				}
+			},
+		},
+		{
 			name: "relay ingress bad hostports",
 			toml: "[server]\ntokens = [\"a\"]\n" + srvIngress + `
 [[server.relay-ingress]]

@@ -30,6 +30,12 @@ type testRelay struct {
 
 func startRelay(t *testing.T) *testRelay {
 	t.Helper()
+	return startRelayWithQuotas(t, Quotas{})
+}
+
+// startRelayWithQuotas runs a relay whose one ingress has the given quotas.
+func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
+	t.Helper()
 	signer, err := grant.LoadOrCreateSigner(filepath.Join(t.TempDir(), "grant.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +45,7 @@ func startRelay(t *testing.T) *testRelay {
 		t.Fatal(err)
 	}
 	s, err := New(Config{
-		Ingresses: []Ingress{{Addr: "127.0.0.1:0"}},
+		Ingresses: []Ingress{{Addr: "127.0.0.1:0", Quotas: q}},
 		Identity:  id,
 		QUIC:      tuning.QUIC(0),
 		Logger:    slog.New(slog.DiscardHandler),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -34,7 +35,10 @@ type client struct {
 	id      identity.ID
 	conn    *quic.Conn
 	grant   atomic.Pointer[heldGrant]
-	streams atomic.Int64
+	quotas  Quotas
+	// streams counts the client's relayed connections, pending its streams
+	// still waiting for their header or pairing (see Quotas).
+	streams, pending atomic.Int64
 
 	// grants is bumped whenever the client presents a new grant. Streams
 	// waiting to pair with this client wait on it: only a grant of one of
@@ -43,7 +47,7 @@ type client struct {
 }
 
 // serve admits a client on its grant, then serves the streams it opens.
-func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
+func (s *Server) serve(ctx context.Context, conn *quic.Conn, quotas Quotas) {
 	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
 	c, auth, err := s.admit(ctx, conn)
 	if err != nil {
@@ -51,6 +55,7 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 		_ = conn.CloseWithError(codeRefused, err.Error())
 		return
 	}
+	c.quotas = quotas
 	log = log.With("client", c.id)
 	log.Info("relay client connected")
 	liveness.CloseWhenStale(conn, codeStale)
@@ -86,6 +91,13 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 		stream, err := conn.AcceptStream(ctx)
 		if err != nil {
 			return
+		}
+		// Counted here, in the order the client opened its streams, so
+		// the quota holds whatever order their goroutines run in.
+		if c.pending.Add(1) > int64(c.quotas.Pending) {
+			c.pending.Add(-1)
+			go refuseStream(stream, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "more than %d connections waiting to be relayed", c.quotas.Pending))
+			continue
 		}
 		go s.relay(c, stream)
 	}
@@ -157,20 +169,30 @@ func (s *Server) readGrants(stream *quic.Stream, c *client) error {
 	}
 }
 
+// refuseStream tells a client why its stream is refused and ends it.
+func refuseStream(stream *quic.Stream, reason *wire.Error) {
+	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
+	_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(reason)})
+	in := path.WrapQUIC(stream)
+	_ = in.CloseWrite()
+	in.Reset()
+}
+
 // relay handles one stream a client opened: a connection to another
-// client.
+// client. The stream counts as one of src's pending ones until it is
+// paired or refused.
 func (s *Server) relay(src *client, stream *quic.Stream) {
 	in := path.WrapQUIC(stream)
 	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
+	refuse := func(code pb.ErrorCode, format string, args ...any) {
+		refuseStream(stream, wire.Errorf(code, format, args...))
+	}
+	paired := sync.OnceFunc(func() { src.pending.Add(-1) })
+	defer paired()
 	var req pb.RelayConnect
 	if err := wire.Read(stream, &req, wire.MaxStreamHeader); err != nil {
 		in.Reset()
 		return
-	}
-	refuse := func(code pb.ErrorCode, format string, args ...any) {
-		_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(wire.Errorf(code, format, args...))})
-		_ = in.CloseWrite()
-		in.Reset()
 	}
 	dstID, err := identity.ParseID(req.GetPeer())
 	if err != nil {
@@ -187,6 +209,13 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 	if err := s.waitPaired(src, dst, src.conn.Context().Done()); err != nil {
 		refuse(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
 		return
+	}
+	paired()
+	for _, c := range []*client{src, dst} {
+		if c.streams.Load() >= int64(c.quotas.Streams) {
+			refuse(pb.ErrorCode_ERROR_CODE_LIMIT, "client %s has %d relayed connections, the most this relay allows", c.id, c.quotas.Streams)
+			return
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)

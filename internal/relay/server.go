@@ -23,6 +23,9 @@ type Ingress struct {
 	// AllowAddr, if set, must accept a client's address before its
 	// handshake starts.
 	AllowAddr func(netip.Addr) bool
+	// Quotas bound what each client admitted here may hold; zero values
+	// mean the defaults.
+	Quotas Quotas
 }
 
 // Config configures a relay Server.
@@ -100,7 +103,9 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { _ = tr.Close() }()
-			if err := ingress.Serve(ctx, ln, s.serve); err != nil {
+			quotas := in.Quotas.withDefaults()
+			serve := func(ctx context.Context, conn *quic.Conn) { s.serve(ctx, conn, quotas) }
+			if err := ingress.Serve(ctx, ln, serve); err != nil {
 				cancel(fmt.Errorf("relay: %w", err))
 			}
 		}()

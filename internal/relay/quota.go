@@ -1,0 +1,35 @@
+package relay
+
+// Quotas bound what one client may hold at a relay, so that a token holder
+// who opens streams without end cannot take the relay from everyone else.
+// A stream beyond a quota is refused with a LIMIT error; the client's other
+// streams go on.
+type Quotas struct {
+	// Streams is how many relayed connections a client may have open at
+	// once, as source or destination.
+	Streams int
+	// Pending is how many of a client's new streams may wait at once for
+	// their header or for the peer's grant to pair.
+	Pending int
+}
+
+// Default quotas. A relayed connection costs the relay two QUIC streams
+// and a few KiB of buffers while idle (more only while data flows), so
+// 4096 per client stays within tens of MiB even when a client fills it; a
+// well-behaved client rarely has more than a few waiting at once, and 64
+// absorbs a burst of connections opened together.
+const (
+	DefaultMaxStreams = 4096
+	DefaultMaxPending = 64
+)
+
+// withDefaults fills in the default for every quota left at zero.
+func (q Quotas) withDefaults() Quotas {
+	if q.Streams <= 0 {
+		q.Streams = DefaultMaxStreams
+	}
+	if q.Pending <= 0 {
+		q.Pending = DefaultMaxPending
+	}
+	return q
+}
