@@ -32,10 +32,10 @@ const (
 
 // client is one admitted client.
 type client struct {
-	id      identity.ID
-	conn    *quic.Conn
-	grant   atomic.Pointer[heldGrant]
-	quotas  Quotas
+	id     identity.ID
+	conn   *quic.Conn
+	grant  atomic.Pointer[heldGrant]
+	quotas Quotas
 	// streams counts the client's relayed connections, pending its streams
 	// still waiting for their header or pairing (see Quotas).
 	streams, pending atomic.Int64
