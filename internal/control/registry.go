@@ -141,13 +141,37 @@ func (r *registry) setEndpointsLocked(c *client, endpoints []*pb.Endpoint) {
 		k := keyOf(e)
 		c.byKey[k] = append(c.byKey[k], e)
 	}
-	for name := range touched {
+	r.markSharingDirtyLocked(c, touched)
+}
+
+// markSharingDirtyLocked wakes every client other than c that has an
+// endpoint of one of the names.
+func (r *registry) markSharingDirtyLocked(c *client, names map[string]bool) {
+	for name := range names {
 		for id, o := range r.byName.sharing(name) {
 			if id != c.id {
 				o.dirty.Update(func(n uint64) uint64 { return n + 1 })
 			}
 		}
 	}
+}
+
+// moved records that c now reaches the server from observed (QUIC
+// connection migration), and wakes c and its peers, whose candidates for
+// c change with it.
+func (r *registry) moved(c *client, observed netip.AddrPort) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.clients[c.id] != c {
+		return
+	}
+	c.observed = observed
+	names := map[string]bool{}
+	for _, e := range c.endpoints {
+		names[e.GetName()] = true
+	}
+	r.markSharingDirtyLocked(c, names)
+	c.dirty.Update(func(n uint64) uint64 { return n + 1 })
 }
 
 // stateFor computes what c should know now: every client that has an

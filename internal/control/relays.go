@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -17,7 +19,7 @@ const maxHostports = 16
 
 // serveRelay registers a relay that runs apart, for as long as its
 // connection lasts.
-func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn) {
+func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log := s.cfg.Logger.With("relay-remote", conn.RemoteAddr())
 	id, hello, err := s.authenticateRelay(ctx, conn)
 	if err != nil {
@@ -25,6 +27,13 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn) {
 		_ = conn.CloseWithError(codeAuth, err.Error())
 		return
 	}
+	// A relay that moves is held to the same address rules there.
+	idx, _ := match(s.cfg.RelayTokens, hello.GetToken())
+	var watchers sync.WaitGroup
+	defer watchers.Wait() // it ends with conn, which is closed below
+	watchers.Go(func() {
+		ingress.WatchMoves(ctx, conn, codeAuth, addrPolicy(in.AllowAddr, s.cfg.RelayTokens[idx].AllowAddr), nil)
+	})
 	cert := conn.ConnectionState().TLS.PeerCertificates[0].Raw
 	log.Info("relay joined", "relay", id, "hostports", hello.GetHostports(), "metadata", hello.GetMetadata())
 	remove := s.AddRelay(id, cert, hello.GetHostports())
@@ -35,6 +44,7 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn) {
 		_ = conn.CloseWithError(codeOK, "control server stopping")
 	}
 	log.Info("relay left", "relay", id, "reason", context.Cause(conn.Context()))
+	_ = conn.CloseWithError(codeOK, "")
 }
 
 func (s *Server) authenticateRelay(ctx context.Context, conn *quic.Conn) (identity.ID, *pb.RelayHello, error) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -121,7 +122,7 @@ func (s *Server) Run(ctx context.Context) error {
 	type listener struct {
 		ingresses []Ingress
 		alpn      string
-		serve     func(context.Context, *quic.Conn)
+		serve     func(context.Context, *quic.Conn, Ingress)
 		addrs     *[]net.Addr
 	}
 	for _, l := range []listener{
@@ -142,7 +143,7 @@ func (s *Server) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				defer func() { _ = tr.Close() }()
-				cancel(ingress.Serve(ctx, ln, l.serve))
+				cancel(ingress.Serve(ctx, ln, func(ctx context.Context, conn *quic.Conn) { l.serve(ctx, conn, in) }))
 			}()
 		}
 	}
@@ -152,6 +153,19 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// addrPolicy says whether a connection may come from an address: every
+// check that is set must allow it (the ingress's CIDRs, the token's).
+func addrPolicy(checks ...func(netip.Addr) bool) func(netip.Addr) error {
+	return func(a netip.Addr) error {
+		for _, ok := range checks {
+			if ok != nil && !ok(a) {
+				return fmt.Errorf("%w: address %s not allowed", errAuth, a)
+			}
+		}
+		return nil
+	}
 }
 
 func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transport, error) {

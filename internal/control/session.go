@@ -8,12 +8,14 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -48,8 +50,10 @@ const (
 // serve runs one client connection: authentication, then the exchange of
 // states until either side leaves. Whatever the client sends, only this
 // connection is affected.
-func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
+func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
+	var watchers sync.WaitGroup
+	defer watchers.Wait() // they end with conn, which is closed below
 	c, stream, err := s.authenticate(ctx, conn)
 	if err != nil {
 		log.Info("client refused", "err", err)
@@ -63,6 +67,15 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn) {
 	log = log.With("client", c.id, "metadata", c.metadata)
 	log.Info("client connected", "observed", c.observed)
 	liveness.CloseWhenStale(conn, codeStale)
+	// A client that moves (QUIC migration) is held to the same address
+	// rules at its new address, and its peers learn where it is now.
+	allowed := addrPolicy(in.AllowAddr, s.cfg.Tokens[c.token].AllowAddr)
+	watchers.Go(func() {
+		ingress.WatchMoves(ctx, conn, codeAuth, allowed, func(a netip.AddrPort) {
+			log.Info("client moved", "observed", a)
+			s.registry.moved(c, a)
+		})
+	})
 	s.registry.add(c)
 	defer s.registry.remove(c)
 

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
@@ -47,7 +49,7 @@ type client struct {
 }
 
 // serve admits a client on its grant, then serves the streams it opens.
-func (s *Server) serve(ctx context.Context, conn *quic.Conn, quotas Quotas) {
+func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
 	c, auth, err := s.admit(ctx, conn)
 	if err != nil {
@@ -55,10 +57,23 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, quotas Quotas) {
 		_ = conn.CloseWithError(codeRefused, err.Error())
 		return
 	}
-	c.quotas = quotas
+	c.quotas = in.Quotas.withDefaults()
 	log = log.With("client", c.id)
 	log.Info("relay client connected")
 	liveness.CloseWhenStale(conn, codeStale)
+	// A client that moves (QUIC migration) is held to the ingress's
+	// address rules at its new address.
+	var watchers sync.WaitGroup
+	defer watchers.Wait() // it ends with conn
+	defer func() { _ = conn.CloseWithError(codeOK, "") }()
+	watchers.Go(func() {
+		ingress.WatchMoves(ctx, conn, codeRefused, func(a netip.Addr) error {
+			if in.AllowAddr != nil && !in.AllowAddr(a) {
+				return fmt.Errorf("address %s not allowed", a)
+			}
+			return nil
+		}, nil)
+	})
 	s.mu.Lock()
 	old := s.clients[c.id]
 	s.clients[c.id] = c

@@ -103,8 +103,7 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			defer func() { _ = tr.Close() }()
-			quotas := in.Quotas.withDefaults()
-			serve := func(ctx context.Context, conn *quic.Conn) { s.serve(ctx, conn, quotas) }
+			serve := func(ctx context.Context, conn *quic.Conn) { s.serve(ctx, conn, in) }
 			if err := ingress.Serve(ctx, ln, serve); err != nil {
 				cancel(fmt.Errorf("relay: %w", err))
 			}
