@@ -115,7 +115,8 @@ func (n *Network) SetLatency(d time.Duration) {
 }
 
 // SetLoss drops each datagram with probability p (0 by default). The
-// random source is seeded, so a run repeats.
+// random source is seeded, so one goroutine's sends repeat from run to
+// run; with several senders the order of draws follows the scheduler.
 func (n *Network) SetLoss(p float64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
