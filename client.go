@@ -43,7 +43,7 @@ const (
 type Client struct {
 	cfg      *clientConfig
 	id       *identity.Identity
-	udp      *net.UDPConn
+	udp      net.PacketConn
 	tr       *quic.Transport
 	registry *peer.Registry
 	node     *direct.Node
@@ -85,7 +85,7 @@ func Connect(ctx context.Context, opts ...ClientOption) (*Client, error) {
 		refused:      map[endpointKey]error{},
 		mismatches:   map[mismatchKey]bool{},
 	}
-	if err := c.start(); err != nil {
+	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
 	st, err := waitConnected(ctx, c)
@@ -113,18 +113,14 @@ func waitConnected(ctx context.Context, c *Client) (controlclient.Status, error)
 	}
 }
 
-func (c *Client) start() error {
+func (c *Client) start(ctx context.Context) error {
 	cfg := c.cfg
 	var err error
 	if c.id, err = identity.Generate("connet-client"); err != nil {
 		return err
 	}
-	udpAddr, err := net.ResolveUDPAddr("udp", cfg.directAddr)
-	if err != nil {
+	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
 		return fmt.Errorf("connet: direct address %q: %w", cfg.directAddr, err)
-	}
-	if c.udp, err = net.ListenUDP("udp", udpAddr); err != nil {
-		return fmt.Errorf("connet: direct address: %w", err)
 	}
 	c.tr = &quic.Transport{Conn: c.udp}
 	if cfg.statelessResetKey != nil {

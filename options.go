@@ -1,10 +1,12 @@
 package connet
 
 import (
+	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -21,6 +23,7 @@ type clientConfig struct {
 	controlCAs        *x509.CertPool
 	controlName       string
 	directAddr        string
+	packetListener    PacketListener
 	statelessResetKey *[32]byte
 	statusAddr        string
 	handshakeTimeout  time.Duration
@@ -33,6 +36,7 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 	cfg := &clientConfig{
 		controlAddr:      "127.0.0.1:19190",
 		directAddr:       ":19192",
+		packetListener:   &net.ListenConfig{},
 		handshakeTimeout: tuning.HandshakeTimeout,
 		relayEncryptions: []RelayEncryption{NoEncryption},
 		logger:           slog.New(slog.DiscardHandler),
@@ -89,6 +93,29 @@ func ClientControlServerName(name string) ClientOption {
 // Default ":19192"; use ":0" for any free port.
 func ClientDirectAddress(addr string) ClientOption {
 	return func(c *clientConfig) error { c.directAddr = addr; return nil }
+}
+
+// PacketListener opens a UDP socket. *net.ListenConfig satisfies it and is
+// what the client uses unless told otherwise; tests hand in a simulated
+// network (with NATs) instead, so the client's networking can be tested in
+// process without root. It is the only way the client reaches the network
+// for peers and the control server.
+type PacketListener interface {
+	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
+}
+
+// ClientPacketListener sets how the client opens its one UDP socket, at
+// the direct address. By default a *net.ListenConfig, which gives quic-go
+// a *net.UDPConn and with it batched reads, GSO and ECN; any other
+// net.PacketConn works, without those optimizations.
+func ClientPacketListener(l PacketListener) ClientOption {
+	return func(c *clientConfig) error {
+		if l == nil {
+			return errors.New("connet: nil packet listener")
+		}
+		c.packetListener = l
+		return nil
+	}
 }
 
 // ClientDirectStatelessResetKey sets the QUIC stateless reset key of the
