@@ -70,8 +70,9 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	// A client that moves (QUIC migration) is held to the same address
 	// rules at its new address, and its peers learn where it is now.
 	allowed := addrPolicy(in.AllowAddr, s.cfg.Tokens[c.token].AllowAddr)
+	watchCtx := ctx // ctx is redeclared below
 	watchers.Go(func() {
-		ingress.WatchMoves(ctx, conn, codeAuth, allowed, func(a netip.AddrPort) {
+		ingress.WatchMoves(watchCtx, conn, codeAuth, allowed, func(a netip.AddrPort) {
 			log.Info("client moved", "observed", a)
 			s.registry.moved(c, a)
 		})
