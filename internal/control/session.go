@@ -52,8 +52,10 @@ const (
 // connection is affected.
 func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
+	// watchers are the goroutines serving this connection; they end with
+	// conn, which every path below closes.
 	var watchers sync.WaitGroup
-	defer watchers.Wait() // they end with conn, which is closed below
+	defer watchers.Wait()
 	c, stream, err := s.authenticate(ctx, conn)
 	if err != nil {
 		log.Info("client refused", "err", err)
@@ -82,8 +84,8 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	go func() { cancel(s.sendStates(ctx, stream, c)) }()
-	go func() { cancel(s.readStates(stream, c)) }()
+	watchers.Go(func() { cancel(s.sendStates(ctx, stream, c)) })
+	watchers.Go(func() { cancel(s.readStates(stream, c)) })
 	select {
 	case <-ctx.Done():
 	case <-conn.Context().Done():

@@ -61,11 +61,14 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log = log.With("client", c.id)
 	log.Info("relay client connected")
 	liveness.CloseWhenStale(conn, codeStale)
+	// watchers are the goroutines serving this client: its grants, its
+	// streams, its moves. They end with conn, closed before they are
+	// waited for.
+	var watchers sync.WaitGroup
+	defer watchers.Wait()
+	defer func() { _ = conn.CloseWithError(codeOK, "") }()
 	// A client that moves (QUIC migration) is held to the ingress's
 	// address rules at its new address.
-	var watchers sync.WaitGroup
-	defer watchers.Wait() // it ends with conn
-	defer func() { _ = conn.CloseWithError(codeOK, "") }()
 	watchers.Go(func() {
 		ingress.WatchMoves(ctx, conn, codeRefused, func(a netip.Addr) error {
 			if in.AllowAddr != nil && !in.AllowAddr(a) {
@@ -96,12 +99,12 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	}
 	_ = auth.SetDeadline(time.Time{})
 
-	go func() {
+	watchers.Go(func() {
 		if err := s.readGrants(auth, c); err != nil && conn.Context().Err() == nil {
 			log.Warn("relay client sent a bad grant", "err", err)
 			_ = conn.CloseWithError(codeRefused, err.Error())
 		}
-	}()
+	})
 	for {
 		stream, err := conn.AcceptStream(ctx)
 		if err != nil {
@@ -111,10 +114,12 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 		// the quota holds whatever order their goroutines run in.
 		if c.pending.Add(1) > int64(c.quotas.Pending) {
 			c.pending.Add(-1)
-			go refuseStream(stream, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "more than %d connections waiting to be relayed", c.quotas.Pending))
+			watchers.Go(func() {
+				refuseStream(stream, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "more than %d connections waiting to be relayed", c.quotas.Pending))
+			})
 			continue
 		}
-		go s.relay(c, stream)
+		watchers.Go(func() { s.relay(c, stream) })
 	}
 }
 
