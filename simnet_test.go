@@ -73,7 +73,12 @@ func (s *simServer) start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.srv, s.cancel, s.done = srv, cancel, make(chan error, 1)
 	go func() { s.done <- srv.Run(ctx) }()
-	if a := srv.Addrs(context.Background()); len(a) != 1 || a[0].String() != simControl {
+	// Bounded: a server that fails to bind never reports addresses, and
+	// the clients' retries keep the bubble's clock going forever.
+	actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer acancel()
+	if a := srv.Addrs(actx); len(a) != 1 || a[0].String() != simControl {
+		s.stop()
 		s.t.Fatalf("server bound %v, want %s", a, simControl)
 	}
 }
