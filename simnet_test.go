@@ -27,6 +27,10 @@ const (
 	simServerHost = "203.0.113.1"
 	simControl    = simServerHost + ":19190"
 	simRelay      = simServerHost + ":19191"
+	// simRelayControl is where relays that run apart join.
+	simRelayControl = simServerHost + ":19189"
+	// simRelayHost is the public host of a relay that runs apart.
+	simRelayHost = "203.0.113.2"
 	// simOneWay is every datagram's one-way delay.
 	simOneWay = 10 * time.Millisecond
 )
@@ -39,19 +43,22 @@ type simServer struct {
 	host  *simnet.Host
 	cert  *testcert.Cert
 	store string
+	// split runs no relay in process: relays that run apart join at
+	// simRelayControl.
+	split bool
 
 	srv    *connet.Server
 	cancel context.CancelFunc
 	done   chan error
 }
 
-func newSimServer(t *testing.T, n *simnet.Network) *simServer {
+func newSimServer(t *testing.T, n *simnet.Network, split bool) *simServer {
 	t.Helper()
 	cert, err := testcert.New(simServerHost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &simServer{t: t, host: n.Host(simServerHost), cert: cert, store: t.TempDir()}
+	s := &simServer{t: t, host: n.Host(simServerHost), cert: cert, store: t.TempDir(), split: split}
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -59,14 +66,21 @@ func newSimServer(t *testing.T, n *simnet.Network) *simServer {
 
 func (s *simServer) start() {
 	s.t.Helper()
-	srv, err := connet.NewServer(
+	opts := []connet.ServerOption{
 		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS}),
-		connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}}),
 		connet.ServerClientTokens("token-d", "token-s"),
 		connet.ServerStoreDir(s.store),
 		connet.ServerPacketListener(s.host),
 		connet.ServerLogger(testLogger(s.t)),
-	)
+	}
+	if s.split {
+		opts = append(opts,
+			connet.ServerRelayControlIngress(connet.Ingress{Addr: simRelayControl, Cert: s.cert.TLS}),
+			connet.ServerRelayTokens([]string{"relay-token"}, nil))
+	} else {
+		opts = append(opts, connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}}))
+	}
+	srv, err := connet.NewServer(opts...)
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -129,7 +143,12 @@ func newSimWorldClients(t *testing.T, dMap, dFilter, sMap, sFilter simnet.Behavi
 	n := simnet.New()
 	n.SetLatency(simOneWay)
 	t.Cleanup(n.Close)
-	w := &simWorld{net: n, server: newSimServer(t, n)}
+	return newSimWorldOn(t, n, newSimServer(t, n, false), dMap, dFilter, sMap, sFilter)
+}
+
+func newSimWorldOn(t *testing.T, n *simnet.Network, srv *simServer, dMap, dFilter, sMap, sFilter simnet.Behaviour) *simWorld {
+	t.Helper()
+	w := &simWorld{net: n, server: srv}
 	w.dc = simConnect(t, w.server, n.NAT("198.51.100.1", dMap, dFilter, 0).Host("10.1.0.2"), "token-d")
 	w.sc = simConnect(t, w.server, n.NAT("198.51.100.2", sMap, sFilter, 0).Host("10.2.0.2"), "token-s")
 	ctx := context.Background()
@@ -301,6 +320,53 @@ func TestSimnetServerRestart(t *testing.T) {
 			t.Fatalf("no path after the restart: stats %+v", w.net.Stats())
 		}
 		simEcho(t, w.src, "after the restart")
+	})
+}
+
+// TestSimnetSplitRelay: the relay runs apart, on a public host of its
+// own, and joins the control server over simnet from its own socket
+// (RelayPacketListener covers both its ingress and that socket). Clients
+// behind a symmetric NAT and a port-restricted cone reach each other
+// through it.
+func TestSimnetSplitRelay(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		n := simnet.New()
+		n.SetLatency(simOneWay)
+		t.Cleanup(n.Close)
+		srv := newSimServer(t, n, true)
+		relayAddr := simRelayHost + ":19191"
+		r, err := connet.NewRelay(
+			connet.RelayToken("relay-token"),
+			connet.RelayControlAddress(simRelayControl),
+			connet.RelayControlCAs(srv.cert.Pool),
+			connet.RelayIngressAt(connet.RelayIngress{Addr: relayAddr, Hostports: []string{relayAddr}}),
+			connet.RelayStoreDir(t.TempDir()),
+			connet.RelayPacketListener(n.Host(simRelayHost)),
+			connet.RelayLogger(testLogger(t)),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		relayDone := make(chan error, 1)
+		go func() { relayDone <- r.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-relayDone; err != nil {
+				t.Errorf("relay: %v", err)
+			}
+		})
+		w := newSimWorldOn(t, n, srv,
+			simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, // symmetric
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent) // port-restricted cone
+		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+			t.Fatalf("no relay path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
+		}
+		simEcho(t, w.src, "through a relay of its own")
+		if got := len(r.Status().Clients); got != 2 {
+			t.Fatalf("the relay serves %d clients, want 2", got)
+		}
+		t.Logf("paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
 	})
 }
 
