@@ -99,7 +99,8 @@ func ClientDirectAddress(addr string) ClientOption {
 // what the client uses unless told otherwise; tests hand in a simulated
 // network (with NATs) instead, so the client's networking can be tested in
 // process without root. It is the only way the client reaches the network
-// for peers and the control server.
+// for peers and the control server. Servers and relays take one too (see
+// ServerPacketListener and RelayPacketListener).
 type PacketListener interface {
 	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
 }

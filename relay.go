@@ -31,6 +31,7 @@ type relayConfig struct {
 	statusAddr       string
 	handshakeTimeout time.Duration
 	buildVersion     string
+	packetListener   PacketListener
 	logger           *slog.Logger
 }
 
@@ -96,6 +97,22 @@ func RelayBuildVersion(v string) RelayOption {
 	return func(c *relayConfig) error { c.buildVersion = v; return nil }
 }
 
+// RelayPacketListener sets how the relay opens its UDP sockets: those of
+// its ingresses, each at its Addr, and the one it dials the control server
+// from (at ":0", a new one per attempt). By default net.ListenUDP, which
+// gives quic-go a *net.UDPConn and with it batched reads, GSO and ECN; any
+// other net.PacketConn works, without those optimizations. Tests hand in a
+// simulated network.
+func RelayPacketListener(l PacketListener) RelayOption {
+	return func(c *relayConfig) error {
+		if l == nil {
+			return errors.New("connet: nil packet listener")
+		}
+		c.packetListener = l
+		return nil
+	}
+}
+
 // RelayLogger sets the logger; by default nothing is logged.
 func RelayLogger(l *slog.Logger) RelayOption {
 	return func(c *relayConfig) error { c.logger = l; return nil }
@@ -133,7 +150,7 @@ func NewRelay(opts ...RelayOption) (*Relay, error) {
 		return nil, err
 	}
 	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
-	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.logger); err != nil {
+	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.packetListener, cfg.logger); err != nil {
 		return nil, err
 	}
 	if cfg.statusAddr != "" {
@@ -185,13 +202,14 @@ func (r *Relay) Run(ctx context.Context) error {
 				ServerName:   name,
 				Certificates: []tls.Certificate{id.Cert},
 			},
-			QUIC:         tuning.QUIC(r.cfg.handshakeTimeout),
-			Token:        r.cfg.token,
-			Metadata:     r.cfg.metadata,
-			BuildVersion: r.cfg.buildVersion,
-			Hostports:    relayHostports(r.cfg.ingresses, bound),
-			Key:          r.key,
-			Logger:       r.cfg.logger,
+			QUIC:           tuning.QUIC(r.cfg.handshakeTimeout),
+			Token:          r.cfg.token,
+			Metadata:       r.cfg.metadata,
+			BuildVersion:   r.cfg.buildVersion,
+			Hostports:      relayHostports(r.cfg.ingresses, bound),
+			Key:            r.key,
+			Logger:         r.cfg.logger,
+			PacketListener: r.cfg.packetListener,
 		})
 	})
 	<-ctx.Done()

@@ -86,6 +86,7 @@ type serverConfig struct {
 	storeDir         string
 	statusAddr       string
 	handshakeTimeout time.Duration
+	packetListener   PacketListener
 	logger           *slog.Logger
 }
 
@@ -179,6 +180,21 @@ func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 	return func(c *serverConfig) error { c.handshakeTimeout = d; return nil }
 }
 
+// ServerPacketListener sets how the server opens the UDP sockets of its
+// ingresses (clients', relays' and the in-process relay's), each at its
+// Addr. By default net.ListenUDP, which gives quic-go a *net.UDPConn and
+// with it batched reads, GSO and ECN; any other net.PacketConn works,
+// without those optimizations. Tests hand in a simulated network.
+func ServerPacketListener(l PacketListener) ServerOption {
+	return func(c *serverConfig) error {
+		if l == nil {
+			return errors.New("connet: nil packet listener")
+		}
+		c.packetListener = l
+		return nil
+	}
+}
+
 // ServerLogger sets the logger; by default nothing is logged.
 func ServerLogger(l *slog.Logger) ServerOption {
 	return func(c *serverConfig) error { c.logger = l; return nil }
@@ -254,13 +270,14 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 		QUIC:              tuning.QUIC(cfg.handshakeTimeout),
 		StatelessResetKey: &resetKey,
 		Logger:            cfg.logger,
+		PacketListener:    cfg.packetListener,
 	})
 	if err != nil {
 		return nil, err
 	}
 	s := &Server{cfg: cfg, control: ctrl, tempStore: tempStore}
 	if len(cfg.relayIngresses) > 0 {
-		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.logger)
+		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.packetListener, cfg.logger)
 		if err != nil {
 			return nil, err
 		}
@@ -364,7 +381,7 @@ func relayHostports(ins []RelayIngress, bound []net.Addr) []string {
 
 // newRelayServer makes a relay that keeps its identity and stateless reset
 // key in storeDir, so clients' pins and connections survive its restart.
-func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, log *slog.Logger) (*relay.Server, error) {
+func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, pl PacketListener, log *slog.Logger) (*relay.Server, error) {
 	id, err := identity.LoadOrCreate(filepath.Join(storeDir, "relay.pem"), "connet-relay")
 	if err != nil {
 		return nil, err
@@ -388,6 +405,7 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 		QUIC:              tuning.QUIC(handshake),
 		Logger:            log,
 		GrantKey:          grantKey,
+		PacketListener:    pl,
 	})
 }
 

@@ -40,6 +40,9 @@ type Config struct {
 	QUIC              *quic.Config
 	StatelessResetKey *quic.StatelessResetKey
 	Logger            *slog.Logger
+	// PacketListener, if set, opens the ingresses' UDP sockets (see
+	// ingress.Config); nil means real ones.
+	PacketListener ingress.PacketListener
 
 	// maxState is the most a state sent to a client may weigh: what
 	// clients read states with. Tests lower it.
@@ -142,7 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				defer func() { _ = tr.Close() }()
+				defer func() { _ = ingress.Close(tr) }()
 				cancel(ingress.Serve(ctx, ln, func(ctx context.Context, conn *quic.Conn) { l.serve(ctx, conn, in) }))
 			}()
 		}
@@ -187,6 +190,7 @@ func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transpor
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
 		Logger:            s.cfg.Logger,
+		PacketListener:    s.cfg.PacketListener,
 	})
 }
 

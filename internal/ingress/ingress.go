@@ -24,16 +24,24 @@ type Config struct {
 	// starts, so refused addresses cost no cryptography.
 	AllowAddr func(netip.Addr) bool
 	Logger    *slog.Logger
+	// PacketListener, if set, opens the UDP socket instead of
+	// net.ListenUDP; tests hand in a simulated network. Nil in
+	// production, where the socket is a *net.UDPConn and quic-go uses its
+	// batched reads, GSO and ECN.
+	PacketListener PacketListener
 }
 
-// Listen binds the UDP socket and starts listening. Closing the returned
-// transport closes the listener and the socket.
+// PacketListener opens a UDP socket. *net.ListenConfig satisfies it, as
+// does a simulated network's host (internal/simnet).
+type PacketListener interface {
+	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
+}
+
+// Listen binds the UDP socket and starts listening. Close the returned
+// transport with Close, which closes the socket too: quic-go's
+// Transport.Close leaves a socket it was handed open.
 func Listen(cfg Config) (*quic.Listener, *quic.Transport, error) {
-	udpAddr, err := net.ResolveUDPAddr("udp", cfg.Addr)
-	if err != nil {
-		return nil, nil, fmt.Errorf("ingress %s: %w", cfg.Addr, err)
-	}
-	udp, err := net.ListenUDP("udp", udpAddr)
+	udp, err := listenPacket(cfg)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ingress %s: %w", cfg.Addr, err)
 	}
@@ -56,6 +64,27 @@ func Listen(cfg Config) (*quic.Listener, *quic.Transport, error) {
 		return nil, nil, fmt.Errorf("ingress %s: %w", cfg.Addr, err)
 	}
 	return ln, tr, nil
+}
+
+func listenPacket(cfg Config) (net.PacketConn, error) {
+	if cfg.PacketListener != nil {
+		return cfg.PacketListener.ListenPacket(context.Background(), "udp", cfg.Addr)
+	}
+	udpAddr, err := net.ResolveUDPAddr("udp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return net.ListenUDP("udp", udpAddr)
+}
+
+// Close closes a transport from Listen and then its socket, so the
+// address is free again at once (for a restart on the same port).
+func Close(tr *quic.Transport) error {
+	err := tr.Close()
+	if cerr := tr.Conn.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 func allowed(a net.Addr, allow func(netip.Addr) bool) bool {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -71,6 +72,9 @@ type JoinConfig struct {
 	Hostports    []string
 	Key          *GrantKey
 	Logger       *slog.Logger
+	// PacketListener, if set, opens the socket the relay dials the
+	// control server from (a new one per attempt); nil means a real one.
+	PacketListener ingress.PacketListener
 }
 
 // Reconnect bounds, as for clients.
@@ -108,7 +112,12 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) error {
 	if err != nil {
 		return fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
 	}
-	udp, err := net.ListenUDP("udp", nil)
+	var udp net.PacketConn
+	if cfg.PacketListener != nil {
+		udp, err = cfg.PacketListener.ListenPacket(ctx, "udp", ":0")
+	} else {
+		udp, err = net.ListenUDP("udp", nil)
+	}
 	if err != nil {
 		return err
 	}

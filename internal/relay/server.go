@@ -35,6 +35,9 @@ type Config struct {
 	StatelessResetKey *quic.StatelessResetKey
 	QUIC              *quic.Config
 	Logger            *slog.Logger
+	// PacketListener, if set, opens the ingresses' UDP sockets (see
+	// ingress.Config); nil means real ones.
+	PacketListener ingress.PacketListener
 	// GrantKey returns the control server's grant key, nil while unknown
 	// (clients are refused until it is known).
 	GrantKey func() ed25519.PublicKey
@@ -102,7 +105,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer func() { _ = tr.Close() }()
+			defer func() { _ = ingress.Close(tr) }()
 			serve := func(ctx context.Context, conn *quic.Conn) { s.serve(ctx, conn, in) }
 			if err := ingress.Serve(ctx, ln, serve); err != nil {
 				cancel(fmt.Errorf("relay: %w", err))
@@ -131,6 +134,7 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
 		Logger:            s.cfg.Logger,
+		PacketListener:    s.cfg.PacketListener,
 	})
 }
 

@@ -1,0 +1,385 @@
+package connet_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/p2pconnet/connet"
+	"github.com/p2pconnet/connet/internal/simnet"
+	"github.com/p2pconnet/connet/internal/testcert"
+)
+
+// These tests run a real server (control server and in-process relay) and
+// real clients on a simulated network (internal/simnet): the server on a
+// public host, each client behind a NAT of its own. Each test runs in a
+// synctest bubble, so quic-go's timers, the clients' retries and the
+// network's latency run on the bubble's clock: a minute of waiting for a
+// punch that cannot succeed, or for a reconnect backoff, takes
+// milliseconds. A bubble fails on goroutines left behind, as goleak does
+// for the rest of the package.
+
+const (
+	simServerHost = "203.0.113.1"
+	simControl    = simServerHost + ":19190"
+	simRelay      = simServerHost + ":19191"
+	// simRelayControl is where relays that run apart join.
+	simRelayControl = simServerHost + ":19189"
+	// simRelayHost is the public host of a relay that runs apart.
+	simRelayHost = "203.0.113.2"
+	// simOneWay is every datagram's one-way delay.
+	simOneWay = 10 * time.Millisecond
+)
+
+// simServer is a control server with an in-process relay on a public
+// simulated host; it can be stopped and started again on the same
+// address and store.
+type simServer struct {
+	t     *testing.T
+	host  *simnet.Host
+	cert  *testcert.Cert
+	store string
+	// split runs no relay in process: relays that run apart join at
+	// simRelayControl.
+	split bool
+
+	srv    *connet.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newSimServer(t *testing.T, n *simnet.Network, split bool) *simServer {
+	t.Helper()
+	cert, err := testcert.New(simServerHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &simServer{t: t, host: n.Host(simServerHost), cert: cert, store: t.TempDir(), split: split}
+	s.start()
+	t.Cleanup(s.stop)
+	return s
+}
+
+func (s *simServer) start() {
+	s.t.Helper()
+	opts := []connet.ServerOption{
+		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS}),
+		connet.ServerClientTokens("token-d", "token-s"),
+		connet.ServerStoreDir(s.store),
+		connet.ServerPacketListener(s.host),
+		connet.ServerLogger(testLogger(s.t)),
+	}
+	if s.split {
+		opts = append(opts,
+			connet.ServerRelayControlIngress(connet.Ingress{Addr: simRelayControl, Cert: s.cert.TLS}),
+			connet.ServerRelayTokens([]string{"relay-token"}, nil))
+	} else {
+		opts = append(opts, connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}}))
+	}
+	srv, err := connet.NewServer(opts...)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.srv, s.cancel, s.done = srv, cancel, make(chan error, 1)
+	go func() { s.done <- srv.Run(ctx) }()
+	// Bounded: a server that fails to bind never reports addresses, and
+	// the clients' retries keep the bubble's clock going forever.
+	actx, acancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer acancel()
+	if a := srv.Addrs(actx); len(a) != 1 || a[0].String() != simControl {
+		s.stop()
+		s.t.Fatalf("server bound %v, want %s", a, simControl)
+	}
+}
+
+// stop stops the server (once) and waits for it.
+func (s *simServer) stop() {
+	if s.cancel == nil {
+		return
+	}
+	s.cancel()
+	if err := <-s.done; err != nil {
+		s.t.Errorf("server: %v", err)
+	}
+	s.cancel = nil
+}
+
+// simConnect connects a client with token from h.
+func simConnect(t *testing.T, s *simServer, h *simnet.Host, token string) *connet.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := connet.Connect(ctx,
+		connet.ClientToken(token),
+		connet.ClientControlAddress(simControl),
+		connet.ClientControlCAs(s.cert.Pool),
+		connet.ClientDirectAddress(":19192"),
+		connet.ClientPacketListener(h),
+		connet.ClientLogger(testLogger(t)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// simWorld is a server and two NATed clients, a destination "echo" on
+// one and a source for it on the other.
+type simWorld struct {
+	net    *simnet.Network
+	server *simServer
+	dc, sc *connet.Client
+	src    *connet.Source
+}
+
+func newSimWorldClients(t *testing.T, dMap, dFilter, sMap, sFilter simnet.Behaviour) *simWorld {
+	t.Helper()
+	n := simnet.New()
+	n.SetLatency(simOneWay)
+	t.Cleanup(n.Close)
+	return newSimWorldOn(t, n, newSimServer(t, n, false), dMap, dFilter, sMap, sFilter)
+}
+
+func newSimWorldOn(t *testing.T, n *simnet.Network, srv *simServer, dMap, dFilter, sMap, sFilter simnet.Behaviour) *simWorld {
+	t.Helper()
+	w := &simWorld{net: n, server: srv}
+	w.dc = simConnect(t, w.server, n.NAT("198.51.100.1", dMap, dFilter, 0).Host("10.1.0.2"), "token-d")
+	w.sc = simConnect(t, w.server, n.NAT("198.51.100.2", sMap, sFilter, 0).Host("10.2.0.2"), "token-s")
+	ctx := context.Background()
+	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go echo(dst)
+	if w.src, err = w.sc.Source(ctx, connet.NewSourceConfig("echo")); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// pathKinds lists the kinds of the source's live paths to its one
+// destination.
+func pathKinds(c *connet.Client) []string {
+	st := c.Status()
+	var kinds []string
+	for _, e := range st.Sources {
+		for _, p := range e.Peers {
+			for _, pp := range p.Paths {
+				kinds = append(kinds, pp.Kind)
+			}
+		}
+	}
+	return kinds
+}
+
+func hasDirect(kinds []string) bool {
+	for _, k := range kinds {
+		if strings.HasPrefix(k, "direct") {
+			return true
+		}
+	}
+	return false
+}
+
+func hasRelay(kinds []string) bool {
+	for _, k := range kinds {
+		if k == "relay" {
+			return true
+		}
+	}
+	return false
+}
+
+// waitUntil polls cond on the bubble's clock for up to d.
+func waitUntil(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
+// simEcho dials the source and checks that msg comes back.
+func simEcho(t *testing.T, src *connet.Source, msg string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := src.Dial(ctx)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	defer conn.Close()
+	if _, err := conn.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(msg))
+	if _, err := io.ReadFull(conn, buf); err != nil || string(buf) != msg {
+		t.Fatalf("echo: %q, %v", buf, err)
+	}
+}
+
+// simTest runs f in a synctest bubble and logs how long it took, in
+// virtual and in real time.
+func simTest(t *testing.T, f func(t *testing.T)) {
+	real := time.Now()
+	var virtual time.Duration
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		t.Cleanup(func() { virtual = time.Since(start) })
+		f(t)
+	})
+	t.Logf("%v of virtual time in %v of real time", virtual, time.Since(real).Round(time.Millisecond))
+}
+
+// TestSimnetDirectThroughConeNATs: a destination and a source, each behind
+// a port-restricted cone NAT (endpoint-independent mapping, strictest
+// filtering), connect to a real control server, which tells each the
+// other's observed address; they punch a direct path, the source's status
+// shows it, and an echo goes through.
+func TestSimnetDirectThroughConeNATs(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		w := newSimWorldClients(t,
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent,
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent)
+		if !waitUntil(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
+			t.Fatalf("no direct path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
+		}
+		simEcho(t, w.src, "direct through two cone NATs")
+		if got := w.sc.Status().Sources[0].TotalConnections; got != 1 {
+			t.Fatalf("source counted %d connections, want 1", got)
+		}
+		t.Logf("paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
+	})
+}
+
+// TestSimnetRelayWhenPunchingFails: behind a symmetric NAT and a
+// port-restricted cone no hole can be punched (the symmetric NAT uses a
+// new port towards the peer, which the cone's filtering drops, and the
+// cone's packets go to a mapping made for the server only); the clients
+// still reach each other through the server's relay, and after a minute of
+// punching there is still no direct path.
+func TestSimnetRelayWhenPunchingFails(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		w := newSimWorldClients(t,
+			simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, // symmetric
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent) // port-restricted cone
+		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+			t.Fatalf("no relay path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
+		}
+		simEcho(t, w.src, "through the relay")
+		time.Sleep(time.Minute)
+		kinds := pathKinds(w.sc)
+		if hasDirect(kinds) || !hasRelay(kinds) {
+			t.Fatalf("after a minute the source has paths %v, want the relay's alone", kinds)
+		}
+		if w.net.Stats().Filtered == 0 {
+			t.Fatalf("the NATs filtered nothing: the punch was never tried (stats %+v)", w.net.Stats())
+		}
+		simEcho(t, w.src, "still through the relay")
+		t.Logf("paths %v, stats %+v", kinds, w.net.Stats())
+	})
+}
+
+// TestSimnetServerRestart: the server (control and relay) stops and starts
+// again at the same address with the same store; both clients reconnect
+// to it (on their own backoff, on virtual time) and a new echo works.
+func TestSimnetServerRestart(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		w := newSimWorldClients(t,
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent,
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent)
+		if !waitUntil(time.Minute, func() bool { return len(pathKinds(w.sc)) > 0 }) {
+			t.Fatalf("no path after a minute: stats %+v", w.net.Stats())
+		}
+		simEcho(t, w.src, "before the restart")
+
+		w.server.stop()
+		connected := func(c *connet.Client) bool { return c.Status().Control.Connected }
+		if !waitUntil(time.Minute, func() bool { return !connected(w.dc) && !connected(w.sc) }) {
+			t.Fatal("the clients did not notice that the server stopped")
+		}
+		down := time.Now()
+		w.server.start()
+		if !waitUntil(time.Minute, func() bool {
+			return connected(w.dc) && connected(w.sc) && len(w.server.srv.Status().Control.Clients) == 2
+		}) {
+			t.Fatalf("clients not back after a minute: d %+v, s %+v, server sees %d",
+				w.dc.Status().Control, w.sc.Status().Control, len(w.server.srv.Status().Control.Clients))
+		}
+		t.Logf("clients back %v (virtual) after the server was", time.Since(down))
+		if !waitUntil(time.Minute, func() bool { return len(pathKinds(w.sc)) > 0 }) {
+			t.Fatalf("no path after the restart: stats %+v", w.net.Stats())
+		}
+		simEcho(t, w.src, "after the restart")
+	})
+}
+
+// TestSimnetSplitRelay: the relay runs apart, on a public host of its
+// own, and joins the control server over simnet from its own socket
+// (RelayPacketListener covers both its ingress and that socket). Clients
+// behind a symmetric NAT and a port-restricted cone reach each other
+// through it.
+func TestSimnetSplitRelay(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		n := simnet.New()
+		n.SetLatency(simOneWay)
+		t.Cleanup(n.Close)
+		srv := newSimServer(t, n, true)
+		relayAddr := simRelayHost + ":19191"
+		r, err := connet.NewRelay(
+			connet.RelayToken("relay-token"),
+			connet.RelayControlAddress(simRelayControl),
+			connet.RelayControlCAs(srv.cert.Pool),
+			connet.RelayIngressAt(connet.RelayIngress{Addr: relayAddr, Hostports: []string{relayAddr}}),
+			connet.RelayStoreDir(t.TempDir()),
+			connet.RelayPacketListener(n.Host(simRelayHost)),
+			connet.RelayLogger(testLogger(t)),
+		)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		relayDone := make(chan error, 1)
+		go func() { relayDone <- r.Run(ctx) }()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-relayDone; err != nil {
+				t.Errorf("relay: %v", err)
+			}
+		})
+		w := newSimWorldOn(t, n, srv,
+			simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, // symmetric
+			simnet.EndpointIndependent, simnet.AddressAndPortDependent) // port-restricted cone
+		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+			t.Fatalf("no relay path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
+		}
+		simEcho(t, w.src, "through a relay of its own")
+		if got := len(r.Status().Clients); got != 2 {
+			t.Fatalf("the relay serves %d clients, want 2", got)
+		}
+		t.Logf("paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
+	})
+}
+
+// TestServerPacketListenerNil: a nil listener is refused, not taken for
+// the default.
+func TestServerPacketListenerNil(t *testing.T) {
+	if _, err := connet.NewServer(connet.ServerPacketListener(nil)); err == nil {
+		t.Fatal("NewServer took a nil packet listener")
+	}
+	if _, err := connet.NewRelay(connet.RelayToken("x"), connet.RelayPacketListener(nil)); err == nil {
+		t.Fatal("NewRelay took a nil packet listener")
+	}
+}
+
+var _ connet.PacketListener = (*simnet.Host)(nil)
+var _ net.PacketConn = (*simnet.Conn)(nil)
