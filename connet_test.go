@@ -86,18 +86,23 @@ func newHarness(t testing.TB, extra ...serverOpt) *harness {
 	return h
 }
 
-func (h *harness) connect(token string, opts ...connet.ClientOption) *connet.Client {
-	h.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	opts = append([]connet.ClientOption{
+// clientOptions are the options of a client of this harness with token,
+// followed by opts.
+func (h *harness) clientOptions(token string, opts ...connet.ClientOption) []connet.ClientOption {
+	return append([]connet.ClientOption{
 		connet.ClientToken(token),
 		connet.ClientControlAddress(h.addr),
 		connet.ClientControlCAs(h.cert.Pool),
 		connet.ClientDirectAddress("127.0.0.1:0"),
 		connet.ClientLogger(testLogger(h.t)),
 	}, opts...)
-	c, err := connet.Connect(ctx, opts...)
+}
+
+func (h *harness) connect(token string, opts ...connet.ClientOption) *connet.Client {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := connet.Connect(ctx, h.clientOptions(token, opts...)...)
 	if err != nil {
 		h.t.Fatal(err)
 	}

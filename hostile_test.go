@@ -184,14 +184,7 @@ func TestHostileInputTable(t *testing.T) {
 func connectErr(h *harness, token string, opts ...connet.ClientOption) (*connet.Client, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	opts = append([]connet.ClientOption{
-		connet.ClientToken(token),
-		connet.ClientControlAddress(h.addr),
-		connet.ClientControlCAs(h.cert.Pool),
-		connet.ClientDirectAddress("127.0.0.1:0"),
-		connet.ClientLogger(testLogger(h.t)),
-	}, opts...)
-	cl, err := connet.Connect(ctx, opts...)
+	cl, err := connet.Connect(ctx, h.clientOptions(token, opts...)...)
 	if err == nil {
 		h.t.Cleanup(func() { _ = cl.Close() })
 	}
