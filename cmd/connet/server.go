@@ -24,14 +24,22 @@ type serverFlags struct {
 	log                     logFlags
 }
 
-func newServerCommand() *cobra.Command {
+func newServerCommand() *cobra.Command { return serverCommand(runServer) }
+
+// serverCommand builds the server command around run, which gets the config
+// the files and flags give (tests check it without running a server).
+func serverCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f serverFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control server and a relay in one process",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServer(cmd.Context(), cmd.Flags(), &f)
+			cfg, err := f.load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg)
 		},
 	}
 	fs := cmd.Flags()
@@ -83,11 +91,7 @@ func (f *serverFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
 	return cfg, nil
 }
 
-func runServer(ctx context.Context, fs *pflag.FlagSet, f *serverFlags) error {
-	cfg, err := f.load(fs)
-	if err != nil {
-		return err
-	}
+func runServer(ctx context.Context, cfg *config.Config) error {
 	log, err := commandLogger(cfg)
 	if err != nil {
 		return err

@@ -52,7 +52,10 @@ func (i *ingressFlags) apply(o overlay, field func(*config.Config) *[]config.Ing
 	set("deny-cidrs", func(in *config.IngressConfig) { in.DenyCIDRs = i.denyCIDRs })
 }
 
-func newControlCommand() *cobra.Command {
+func newControlCommand() *cobra.Command { return controlCommand(runControl) }
+
+// controlCommand builds the command around run, as serverCommand does.
+func controlCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f controlFlags
 	cmd := &cobra.Command{
 		Use:   "control",
@@ -63,7 +66,7 @@ func newControlCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runControl(cmd.Context(), cfg)
+			return run(cmd.Context(), cfg)
 		},
 	}
 	fs := cmd.Flags()
@@ -114,7 +117,10 @@ type relayFlags struct {
 	log                   logFlags
 }
 
-func newRelayCommand() *cobra.Command {
+func newRelayCommand() *cobra.Command { return relayCommand(runRelay) }
+
+// relayCommand builds the command around run, as serverCommand does.
+func relayCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f relayFlags
 	cmd := &cobra.Command{
 		Use:   "relay",
@@ -125,7 +131,7 @@ func newRelayCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return runRelay(cmd.Context(), cfg)
+			return run(cmd.Context(), cfg)
 		},
 	}
 	fs := cmd.Flags()
