@@ -355,4 +355,3 @@ func TestMistypedSubcommand(t *testing.T) {
 		t.Fatalf("stderr:\n%s", p.output())
 	}
 }
-
