@@ -100,7 +100,8 @@ func checkSections(cfg *config.Config) (string, error) {
 }
 
 func describeClient(b *strings.Builder, s config.ClientSettings) {
-	fmt.Fprintf(b, "client (connet): connects to the control server at %s (certificate name %s, %s); peers reach it at %s\n",
+	fmt.Fprintf(b, "client (connet): %s, %s; connects to the control server at %s (certificate name %s, %s); peers reach it at %s\n",
+		count(len(s.Destinations), "destination"), count(len(s.Sources), "source"),
 		s.ServerAddr, s.ServerName, trust(s.ServerCAs != nil, "server-cas-file"), s.DirectAddr)
 	if len(s.Destinations) == 0 && len(s.Sources) == 0 {
 		b.WriteString("  no destinations or sources: the client only connects\n")
@@ -163,11 +164,14 @@ func prefixes(ps []netip.Prefix) string {
 	return strings.Join(s, " ")
 }
 
-func tokens(n int, who string) string {
+func tokens(n int, who string) string { return count(n, who+" token") }
+
+// count says "1 thing" or "n things".
+func count(n int, thing string) string {
 	if n == 1 {
-		return "1 " + who + " token"
+		return "1 " + thing
 	}
-	return fmt.Sprintf("%d %s tokens", n, who)
+	return fmt.Sprintf("%d %ss", n, thing)
 }
 
 func trust(casFile bool, key string) string {

@@ -69,7 +69,7 @@ url = "tcp://:3000"
 	}
 	for _, want := range []string{
 		"ok: client, server\n",
-		"connects to the control server at 192.0.2.1:19190",
+		"client (connet): 1 destination, 0 sources; connects to the control server at 192.0.2.1:19190",
 		`destination "serviceA": exposes tcp://:3000 (route any)`,
 		"listens for clients on :19190 (UDP)",
 		"relays clients on :19191 (UDP), advertised as localhost:19191",
