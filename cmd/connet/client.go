@@ -247,7 +247,10 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	}
 
 	log.Info("connecting to control server", "server", cs.ServerAddr, "version", buildVersion())
-	cl, err := connet.Connect(ctx, opts...)
+	// Start, not Connect: the sources answer their connections (refusing
+	// them with the reason) while the control server is not reached yet,
+	// and the status page lists them, instead of leaving both waiting.
+	cl, err := connet.Start(ctx, opts...)
 	if err != nil {
 		return err
 	}
