@@ -13,6 +13,10 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
+// LevelFine is connet's "fine" log level: more verbose than slog.LevelDebug,
+// for path probing and candidate details that would drown debug output.
+const LevelFine = slog.LevelDebug - 4
+
 // Millis logs a duration as a number of milliseconds (to the microsecond),
 // so JSON consumers get a number in a known unit rather than nanoseconds.
 // Keys that carry one end in "_ms".
