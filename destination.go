@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -187,7 +188,7 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 	conn, err := dial(ctx, in.Origin)
 	d.recordError(err)
 	if err != nil {
-		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, "err", err)
+		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, logs.Err(err))
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))
 		return
 	}

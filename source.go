@@ -319,7 +319,7 @@ func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
 	case len(targets) > 0 || pending:
 		return targets, pending, nil
 	case len(peers) == 0:
-		return nil, false, fmt.Errorf("%w for %q%s", ErrNoPeer, s.cfg.Name, s.controlHint())
+		return nil, false, fmt.Errorf("%w%s", ErrNoPeer, s.controlHint())
 	case mismatched == len(peers):
 		return nil, false, fmt.Errorf("%w: source route %s, destination route %s", ErrRouteMismatch, s.cfg.Route, mismatch)
 	}

@@ -265,7 +265,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		if err != nil {
 			return err
 		}
-		log.Info("destination ready", "name", name, "url", d.URL)
+		log.Info("destination ready", "name", name, "url", d.URL.Redacted())
 		go func() { cancel(ignoreClosed(destinations[name].Serve(ctx, dst))) }()
 	}
 	for name, s := range cs.Sources {

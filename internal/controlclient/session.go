@@ -18,6 +18,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -108,7 +109,7 @@ func (s *Session) Run(ctx context.Context) error {
 			return err
 		}
 		delay := bo.Next()
-		s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+		s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -149,7 +150,7 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
 	wg.Go(func() { cancel(s.sendState(ctx, stream, observed)) })
 	wg.Go(func() { cancel(s.readState(stream)) })
 	<-ctx.Done()
-	return context.Cause(ctx)
+	return logs.Closed(context.Cause(ctx), "control server")
 }
 
 func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {

@@ -15,6 +15,7 @@ import (
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -98,7 +99,7 @@ func Join(ctx context.Context, cfg JoinConfig) error {
 			return err
 		}
 		delay := bo.Next()
-		cfg.Logger.Warn("relay lost the control server, reconnecting", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+		cfg.Logger.Warn("relay lost the control server, reconnecting", "control", cfg.ControlAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -150,7 +151,7 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) error {
 		return fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
 	}
 	if err := cfg.Key.set(reply.GetGrantKey()); err != nil {
-		cfg.Logger.Warn("cannot remember the grant key", "err", err)
+		cfg.Logger.Warn("cannot remember the grant key", logs.Err(err))
 	}
 	// A control server that died without its close reaching us goes
 	// silent: rejoin after the silence limit, not the idle timeout, or
@@ -160,7 +161,7 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) error {
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
 	select {
 	case <-conn.Context().Done():
-		return context.Cause(conn.Context())
+		return logs.Closed(context.Cause(conn.Context()), "control server")
 	case <-ctx.Done():
 		return nil
 	}
