@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -235,7 +236,7 @@ func TestSourceAnswersWithoutServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srcPort, statusPort := freePort(t, "tcp"), freePort(t, "tcp")
+	srcPort, httpPort, statusPort := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")
 	conf := writeFile(t, dir, "source.toml", fmt.Sprintf(`
 log-format = "json"
 [client]
@@ -247,9 +248,29 @@ status-addr = "127.0.0.1:%d"
 [client.sources.web]
 url = "tcp://127.0.0.1:%d"
 dial-timeout = "60s"
-`, freePort(t, "udp"), certFile, freePort(t, "udp"), statusPort, srcPort))
+[client.sources.api]
+url = "http://127.0.0.1:%d"
+dial-timeout = "60s"
+`, freePort(t, "udp"), certFile, freePort(t, "udp"), statusPort, srcPort, httpPort))
 	src := startLoop(t, "source", "--config", conf)
-	src.waitLine(t, "source listening", func(l string) bool { return strings.Contains(l, `"source listening"`) })
+	src.waitLine(t, "source listening", func(l string) bool {
+		return strings.Contains(l, `"source listening"`) && strings.Contains(l, fmt.Sprint(srcPort))
+	})
+	src.waitLine(t, "http source listening", func(l string) bool {
+		return strings.Contains(l, `"source listening"`) && strings.Contains(l, fmt.Sprint(httpPort))
+	})
+
+	// The http source answers with the reason.
+	hc := http.Client{Timeout: 10 * time.Second}
+	resp, err := hc.Get(fmt.Sprintf("http://127.0.0.1:%d/", httpPort))
+	if err != nil {
+		t.Fatalf("http source not answered within 10 s: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), "no destination peer online") {
+		t.Errorf("http source: %s %q; want 503 with the reason", resp.Status, body)
+	}
 
 	const conns = 2
 	for range conns {
@@ -289,8 +310,12 @@ dial-timeout = "60s"
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Control.Connected || len(st.Sources) != 1 || st.Sources[0].Name != "web" || st.Sources[0].LastReason != "no-peer" {
-		t.Fatalf("status: control connected %v, sources %+v; want the source web with last_reason no-peer",
-			st.Control.Connected, st.Sources)
+	if st.Control.Connected || len(st.Sources) != 2 {
+		t.Fatalf("status: control connected %v, sources %+v; want both sources", st.Control.Connected, st.Sources)
+	}
+	for _, s := range st.Sources {
+		if s.LastReason != "no-peer" {
+			t.Errorf("status of source %s: last_reason %q, want no-peer", s.Name, s.LastReason)
+		}
 	}
 }
