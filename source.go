@@ -147,7 +147,11 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 	}
 	c.sources[cfg.Name] = s
 	c.updateAnnounceLocked()
-	c.cfg.logger.Info("source added", "name", cfg.Name, "route", cfg.Route, "lb-policy", cfg.LBPolicy, "lb-retry", s.retry.Policy)
+	policy := string(cfg.LBPolicy)
+	if policy == "" {
+		policy = "default"
+	}
+	c.cfg.logger.Info("source added", "name", cfg.Name, "route", string(cfg.Route), "lb-policy", policy, "lb-retry", string(s.retry.Policy))
 	return s, nil
 }
 

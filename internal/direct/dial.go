@@ -47,12 +47,15 @@ func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPor
 		go func() {
 			start := time.Now()
 			conn, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(c), tlsConf.Clone(), conf)
-			if err != nil {
-				log.Log(ctx, logs.LevelFine, "candidate failed", "candidate", c, "after_ms", logs.Millis(time.Since(start)), logs.Err(err))
-				err = fmt.Errorf("%s: %w", c, err)
-			} else {
+			switch {
+			case err == nil:
 				log.Log(ctx, logs.LevelFine, "candidate answered", "candidate", c, "after_ms", logs.Millis(time.Since(start)),
 					"rtt_ms", logs.Millis(conn.ConnectionStats().SmoothedRTT))
+			case ctx.Err() == nil: // not merely cut short because another won
+				log.Log(ctx, logs.LevelFine, "candidate failed", "candidate", c, "after_ms", logs.Millis(time.Since(start)), logs.Err(err))
+			}
+			if err != nil {
+				err = fmt.Errorf("%s: %w", c, err)
 			}
 			results <- result{conn, err}
 		}()
