@@ -68,8 +68,8 @@ func checkLogTypes(t *testing.T, name string, recs []map[string]any) {
 	}
 }
 
-// TestLogsJSON runs a server, a destination and a source at log level
-// debug in JSON, tunnels one connection and stops the server. Every line
+// TestLogsJSON runs a server, a destination at log level debug and a
+// source at level fine, in JSON, tunnels one connection and stops the server. Every line
 // must parse with plain types, each client must log the connection opened
 // (peer, path kind, encryption) and closed (bytes each way, duration, how
 // it ended), and the clients must word the server's stop as such.
@@ -117,20 +117,21 @@ hostports = ["127.0.0.1:%[5]d"]
 			}()
 		}
 	}()
-	client := func(name, token, endpoint string) string {
+	client := func(name, token, level, endpoint string) string {
 		return writeFile(t, dir, name+".toml", fmt.Sprintf(`
-log-level = "debug"
+log-level = %q
 log-format = "json"
 [client]
 token = %q
 server-addr = "127.0.0.1:%d"
 server-cas-file = %q
 direct-addr = "127.0.0.1:%d"
-%s`, token, controlPort, certFile, freePort(t, "udp"), endpoint))
+%s`, level, token, controlPort, certFile, freePort(t, "udp"), endpoint))
 	}
 	srcPort := freePort(t, "tcp")
-	dstConf := client("destination", "token-a", fmt.Sprintf("[client.destinations.web]\nurl = \"tcp://%s\"\n", svc.Addr()))
-	srcConf := client("source", "token-b", fmt.Sprintf("[client.sources.web]\nurl = \"tcp://127.0.0.1:%d\"\n", srcPort))
+	dstConf := client("destination", "token-a", "debug", fmt.Sprintf("[client.destinations.web]\nurl = \"tcp://%s\"\n", svc.Addr()))
+	// The source logs at fine: hole punching too.
+	srcConf := client("source", "token-b", "fine", fmt.Sprintf("[client.sources.web]\nurl = \"tcp://127.0.0.1:%d\"\n", srcPort))
 
 	srv := startLoop(t, "server", "server", "--config", server)
 	srv.waitLine(t, "control server listening", func(l string) bool { return strings.Contains(l, `"control server listening"`) })
@@ -169,6 +170,32 @@ direct-addr = "127.0.0.1:%d"
 	for _, p := range []*loopProc{srv, dst, src} {
 		checkLogTypes(t, p.name, logRecords(t, p))
 	}
+	fine := logRecords(t, src)
+	probes, answers := records(fine, "probing peer"), records(fine, "candidate answered")
+	// The relay connection always dials its candidates; the source may
+	// not probe the peer itself if the peer's own probe got through first.
+	if len(answers) == 0 {
+		t.Errorf("source at level fine: no candidate lines:\n%s", src.out)
+	}
+	for _, r := range append(probes, answers...) {
+		if r["level"] != "FINE" {
+			t.Errorf("%v logged at %v, want FINE", r["msg"], r["level"])
+		}
+	}
+	for _, r := range probes {
+		if c, ok := r["candidates"].([]any); !ok || len(c) == 0 {
+			t.Errorf("probing line without candidates: %v", r)
+		}
+	}
+	for _, r := range answers {
+		if _, ok := r["rtt_ms"].(float64); !ok {
+			t.Errorf("candidate line without rtt_ms: %v", r)
+		}
+	}
+	if n := len(records(logRecords(t, dst), "probing peer")); n != 0 {
+		t.Errorf("destination at level debug logged %d fine lines", n)
+	}
+
 	for _, p := range []*loopProc{dst, src} {
 		recs := logRecords(t, p)
 		opened, closed := records(recs, "connection opened"), records(recs, "connection closed")
