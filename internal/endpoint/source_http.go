@@ -62,7 +62,7 @@ func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Tran
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, dialReason(err), logs.Err(err))
-			http.Error(w, "connet source: "+err.Error(), dialStatus(err))
+			http.Error(w, "connet: "+err.Error(), dialStatus(err))
 		},
 	}, transport
 }
