@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -101,6 +102,21 @@ func TestSourceFailureReasons(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantReason(t, sc, dialReason(t, src), connet.ErrPeerUnreachable)
+	})
+	t.Run("source refused by the control server", func(t *testing.T) {
+		h := newHarness(t, with(connet.ServerClientTokenRestrictions(
+			connet.TokenRestriction{}, connet.TokenRestriction{NameMatches: regexp.MustCompile(`^allowed-`)})))
+		sc := h.connect("token-s")
+		src, err := sc.Source(ctx, connet.NewSourceConfig("forbidden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, func() bool { return sc.Status().Sources[0].Refused != "" }, "source refused")
+		_, err = src.Dial(ctx)
+		wantReason(t, sc, err, connet.ErrEndpointRefused)
+		if !strings.Contains(err.Error(), "refused by control server") {
+			t.Errorf("Dial: %v; want the control server's refusal", err)
+		}
 	})
 	t.Run("endpoint refused", func(t *testing.T) {
 		// The destination's service is down: it refuses the stream.
