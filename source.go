@@ -201,6 +201,7 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, err
 		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, err)
 	}
 	order := balance.Order(s.cfg.LBPolicy, targets, s.turn.Add(1)-1, nil)
+	caller := ctx
 	if budget := s.retry.Budget(); budget > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, budget, fmt.Errorf("lb-retry timed: no destination answered within %v", budget))
@@ -219,6 +220,10 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, err
 			errs = append(errs, context.Cause(ctx))
 			break
 		}
+	}
+	if caller.Err() != nil {
+		// The caller gave up: no reason of the destination's.
+		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, errors.Join(errs...))
 	}
 	// Every peer tried refused: the destination's answer. Anything else
 	// (a path that failed, no answer in time) means the peer was not
