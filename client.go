@@ -14,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -74,6 +75,27 @@ type endpointKey struct {
 // authority, wrong name, expired) with one wrapping ErrUntrustedServer. After Connect returns, the client reconnects by itself until
 // Close.
 func Connect(ctx context.Context, opts ...ClientOption) (*Client, error) {
+	c, err := Start(ctx, opts...)
+	if err != nil {
+		return nil, err
+	}
+	st, err := waitConnected(ctx, c)
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	c.cfg.logger.Info("client ready", "id", c.id.ID, "direct", logs.Addr(c.udp.LocalAddr()), "observed", st.Observed)
+	return c, nil
+}
+
+// Start starts a client without waiting for the control server, which it
+// connects to (and reconnects to) in the background until Close, as
+// Connect's client does afterwards. Destinations and sources can be added
+// at once: they are announced when the server is reached, and until then a
+// source's Dial fails at once with ErrNoPeer rather than leaving its
+// callers waiting. A refused token or address ends the client (see Done
+// and Err).
+func Start(ctx context.Context, opts ...ClientOption) (*Client, error) {
 	cfg, err := newClientConfig(opts)
 	if err != nil {
 		return nil, err
@@ -88,12 +110,6 @@ func Connect(ctx context.Context, opts ...ClientOption) (*Client, error) {
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
-	st, err := waitConnected(ctx, c)
-	if err != nil {
-		_ = c.Close()
-		return nil, err
-	}
-	cfg.logger.Info("client ready", "id", c.id.ID, "direct", c.udp.LocalAddr(), "observed", st.Observed)
 	return c, nil
 }
 
@@ -108,7 +124,7 @@ func waitConnected(ctx context.Context, c *Client) (controlclient.Status, error)
 		case <-c.ctx.Done():
 			return st, context.Cause(c.ctx)
 		case <-ctx.Done():
-			return st, fmt.Errorf("connet: connecting to %s: %w (last error: %s)", c.cfg.controlAddr, context.Cause(ctx), st.LastError)
+			return st, fmt.Errorf("connecting to %s: %w (last error: %s)", c.cfg.controlAddr, context.Cause(ctx), st.LastError)
 		}
 	}
 }
@@ -120,7 +136,7 @@ func (c *Client) start(ctx context.Context) error {
 		return err
 	}
 	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
-		return fmt.Errorf("connet: direct address %q: %w", cfg.directAddr, err)
+		return fmt.Errorf("direct address %q: %w", cfg.directAddr, err)
 	}
 	c.tr = &quic.Transport{Conn: c.udp}
 	if cfg.statelessResetKey != nil {
@@ -155,7 +171,7 @@ func (c *Client) start(ctx context.Context) error {
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
 	if err != nil {
 		_ = c.udp.Close()
-		return fmt.Errorf("connet: listen for peers: %w", err)
+		return fmt.Errorf("listen for peers: %w", err)
 	}
 
 	var statusLn net.Listener
@@ -224,7 +240,7 @@ func (c *Client) goRun(fn func(context.Context) error) {
 	go func() {
 		defer c.wg.Done()
 		if err := fn(c.ctx); err != nil && c.ctx.Err() == nil {
-			c.cfg.logger.Error("client component failed", "err", err)
+			c.cfg.logger.Error("client component failed", logs.Err(err))
 			c.cancel(err)
 		}
 	}()
@@ -273,7 +289,7 @@ func (c *Client) DirectAddr() net.Addr { return c.udp.LocalAddr() }
 func (c *Client) localAddrs(observed netip.AddrPort) []netip.AddrPort {
 	addrs, err := direct.LocalAddrs(c.udp.LocalAddr(), observed.Addr().IsLoopback())
 	if err != nil {
-		c.cfg.logger.Warn("cannot list local addresses", "err", err)
+		c.cfg.logger.Warn("cannot list local addresses", logs.Err(err))
 	}
 	return addrs
 }

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -53,25 +54,25 @@ type Destination struct {
 // control server.
 func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Destination, error) {
 	if cfg.Name == "" {
-		return nil, fmt.Errorf("connet: destination needs a name")
+		return nil, fmt.Errorf("destination needs a name")
 	}
 	if len(cfg.Name) > wire.MaxNameLen {
-		return nil, fmt.Errorf("connet: destination name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
+		return nil, fmt.Errorf("destination name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
 	}
 	if cfg.Route == "" {
 		cfg.Route = RouteAny
 	}
 	if _, err := ParseRoute(string(cfg.Route)); err != nil {
-		return nil, fmt.Errorf("connet: destination %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("destination %q: %w", cfg.Name, err)
 	}
 	if len(cfg.RelayEncryptions) == 0 {
 		cfg.RelayEncryptions = c.cfg.relayEncryptions
 	}
 	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
-		return nil, fmt.Errorf("connet: destination %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("destination %q: %w", cfg.Name, err)
 	}
 	if cfg.DialTimeout < 0 {
-		return nil, fmt.Errorf("connet: destination %q: negative DialTimeout", cfg.Name)
+		return nil, fmt.Errorf("destination %q: negative DialTimeout", cfg.Name)
 	}
 	d := &Destination{
 		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Destination}),
@@ -156,7 +157,7 @@ func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
 			in.Stream.Reset()
 			continue
 		}
-		return d.track(d.conn(in), in.peer.ID), nil
+		return d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions), nil
 	}
 }
 
@@ -187,7 +188,7 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 	conn, err := dial(ctx, in.Origin)
 	d.recordError(err)
 	if err != nil {
-		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, "err", err)
+		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, logs.Err(err))
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))
 		return
 	}
@@ -196,6 +197,6 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 		in.Stream.Reset()
 		return
 	}
-	tc := d.track(d.conn(in), in.peer.ID)
+	tc := d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions)
 	tunnel.Splice(tunnel.TCP(conn), tc)
 }

@@ -57,7 +57,7 @@ type endpoint struct {
 	key    endpointKey
 
 	active, total atomic.Int64
-	lastErr       atomic.Pointer[string]
+	lastErr       atomic.Pointer[lastError]
 	// perPeer counts the open connections with each peer, for least-conns
 	// and the status page.
 	perPeerMu sync.Mutex
@@ -116,35 +116,27 @@ func (e *endpoint) recordError(err error) {
 		e.lastErr.Store(nil)
 		return
 	}
-	msg := err.Error()
-	e.lastErr.Store(&msg)
+	e.lastErr.Store(&lastError{msg: err.Error(), reason: ReasonOf(err)})
 }
 
-func (e *endpoint) lastError() string {
+// lastError is why the last connection failed: the error's text and its
+// DialReason's short name, if it has one.
+type lastError struct{ msg, reason string }
+
+func (e *endpoint) lastError() lastError {
 	if p := e.lastErr.Load(); p != nil {
 		return *p
 	}
-	return ""
+	return lastError{}
 }
 
-// track counts a connection with peer id from its start until its Close.
-func (e *endpoint) track(conn *tunnel.Conn, id identity.ID) *trackedConn {
+// track counts a connection with peer id on p from its start until its
+// Close; encs are the endpoint's relay encryptions.
+func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, p path.Path, encs []RelayEncryption) *trackedConn {
 	e.total.Add(1)
 	e.addActive(id, 1)
-	return &trackedConn{Conn: conn, done: func() { e.addActive(id, -1) }}
-}
-
-// trackedConn is a tunnelled connection as handed to users: a net.Conn
-// with CloseWrite.
-type trackedConn struct {
-	*tunnel.Conn
-	once sync.Once
-	done func()
-}
-
-func (t *trackedConn) Close() error {
-	t.once.Do(t.done)
-	return t.Conn.Close()
+	life := e.client.openLife(e.key, id, p, encs)
+	return &trackedConn{Conn: conn, life: life, done: func() { e.addActive(id, -1) }}
 }
 
 // incoming is a stream a source opened to one of our destinations.

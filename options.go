@@ -47,7 +47,7 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 		}
 	}
 	if cfg.token == "" {
-		return nil, errors.New("connet: a client token is required")
+		return nil, errors.New("a client token is required")
 	}
 	return cfg, nil
 }
@@ -63,7 +63,7 @@ func ClientToken(token string) ClientOption {
 func ClientMetadata(metadata string) ClientOption {
 	return func(c *clientConfig) error {
 		if len(metadata) > wire.MaxMetadata {
-			return fmt.Errorf("connet: client metadata of %d bytes (at most %d)", len(metadata), wire.MaxMetadata)
+			return fmt.Errorf("client metadata of %d bytes (at most %d)", len(metadata), wire.MaxMetadata)
 		}
 		c.metadata = metadata
 		return nil
@@ -112,7 +112,7 @@ type PacketListener interface {
 func ClientPacketListener(l PacketListener) ClientOption {
 	return func(c *clientConfig) error {
 		if l == nil {
-			return errors.New("connet: nil packet listener")
+			return errors.New("nil packet listener")
 		}
 		c.packetListener = l
 		return nil
@@ -136,7 +136,7 @@ func ClientStatusAddress(addr string) ClientOption {
 func ClientHandshakeIdleTimeout(d time.Duration) ClientOption {
 	return func(c *clientConfig) error {
 		if d <= 0 {
-			return errors.New("connet: handshake idle timeout must be positive")
+			return errors.New("handshake idle timeout must be positive")
 		}
 		c.handshakeTimeout = d
 		return nil
@@ -157,13 +157,13 @@ func ClientRelayEncryptions(es ...RelayEncryption) ClientOption {
 
 func checkEncryptions(es []RelayEncryption) error {
 	if len(es) == 0 {
-		return errors.New("connet: no relay encryption given")
+		return errors.New("no relay encryption given")
 	}
 	for _, e := range es {
 		switch e {
 		case NoEncryption, TLSEncryption, DHXCPEncryption:
 		default:
-			return fmt.Errorf("connet: unknown relay encryption %q (want none, tls or dhxcp)", e)
+			return fmt.Errorf("unknown relay encryption %q (want none, tls or dhxcp)", e)
 		}
 	}
 	return nil

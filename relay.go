@@ -106,7 +106,7 @@ func RelayBuildVersion(v string) RelayOption {
 func RelayPacketListener(l PacketListener) RelayOption {
 	return func(c *relayConfig) error {
 		if l == nil {
-			return errors.New("connet: nil packet listener")
+			return errors.New("nil packet listener")
 		}
 		c.packetListener = l
 		return nil
@@ -137,7 +137,7 @@ func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
 		}
 	}
 	if cfg.token == "" {
-		return nil, errors.New("connet: a relay token is required")
+		return nil, errors.New("a relay token is required")
 	}
 	if len(cfg.ingresses) == 0 {
 		if err := RelayIngressAt(RelayIngress{})(cfg); err != nil {

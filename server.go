@@ -97,7 +97,7 @@ func ServerIngress(in Ingress) ServerOption {
 			in.Addr = ":19190"
 		}
 		if len(in.Cert.Certificate) == 0 {
-			return fmt.Errorf("connet: ingress %s: no certificate", in.Addr)
+			return fmt.Errorf("ingress %s: no certificate", in.Addr)
 		}
 		c.ingresses = append(c.ingresses, in)
 		return nil
@@ -123,12 +123,12 @@ func ServerRelayIngress(in RelayIngress) ServerOption {
 			in.Addr = ":19191"
 		}
 		if in.MaxClientStreams < 0 || in.MaxPendingStreams < 0 {
-			return fmt.Errorf("connet: relay ingress %q: negative stream quota", in.Addr)
+			return fmt.Errorf("relay ingress %q: negative stream quota", in.Addr)
 		}
 		if len(in.Hostports) == 0 {
 			_, port, err := net.SplitHostPort(in.Addr)
 			if err != nil {
-				return fmt.Errorf("connet: relay ingress %q: %w", in.Addr, err)
+				return fmt.Errorf("relay ingress %q: %w", in.Addr, err)
 			}
 			in.Hostports = []string{net.JoinHostPort("localhost", port)}
 		}
@@ -145,7 +145,7 @@ func ServerRelayControlIngress(in Ingress) ServerOption {
 			in.Addr = ":19189"
 		}
 		if len(in.Cert.Certificate) == 0 {
-			return fmt.Errorf("connet: relay control ingress %s: no certificate", in.Addr)
+			return fmt.Errorf("relay control ingress %s: no certificate", in.Addr)
 		}
 		c.relayControl = append(c.relayControl, in)
 		return nil
@@ -157,7 +157,7 @@ func ServerRelayControlIngress(in Ingress) ServerOption {
 func ServerRelayTokens(tokens []string, restrictions []IPRestriction) ServerOption {
 	return func(c *serverConfig) error {
 		if len(restrictions) > 0 && len(restrictions) != len(tokens) {
-			return fmt.Errorf("connet: %d relay token restrictions for %d tokens", len(restrictions), len(tokens))
+			return fmt.Errorf("%d relay token restrictions for %d tokens", len(restrictions), len(tokens))
 		}
 		c.relayTokens, c.relayRestricts = tokens, restrictions
 		return nil
@@ -188,7 +188,7 @@ func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 func ServerPacketListener(l PacketListener) ServerOption {
 	return func(c *serverConfig) error {
 		if l == nil {
-			return errors.New("connet: nil packet listener")
+			return errors.New("nil packet listener")
 		}
 		c.packetListener = l
 		return nil
@@ -220,13 +220,13 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 		}
 	}
 	if len(cfg.ingresses) == 0 {
-		return nil, errors.New("connet: server needs at least one ingress")
+		return nil, errors.New("server needs at least one ingress")
 	}
 	if len(cfg.tokens) == 0 {
-		return nil, errors.New("connet: server needs at least one client token")
+		return nil, errors.New("server needs at least one client token")
 	}
 	if len(cfg.restrictions) > 0 && len(cfg.restrictions) != len(cfg.tokens) {
-		return nil, fmt.Errorf("connet: %d token restrictions for %d tokens", len(cfg.restrictions), len(cfg.tokens))
+		return nil, fmt.Errorf("%d token restrictions for %d tokens", len(cfg.restrictions), len(cfg.tokens))
 	}
 	tempStore, err := ensureStoreDir(&cfg.storeDir, "connet-server-", cfg.logger)
 	if err != nil {
@@ -357,7 +357,7 @@ func ensureStoreDir(dir *string, prefix string, log *slog.Logger) (string, error
 	}
 	tmp, err := os.MkdirTemp("", prefix)
 	if err != nil {
-		return "", fmt.Errorf("connet: store dir: %w", err)
+		return "", fmt.Errorf("store dir: %w", err)
 	}
 	log.Warn("no store-dir set: identity and keys are kept in a temporary directory and lost on restart", "dir", tmp)
 	*dir = tmp

@@ -106,31 +106,31 @@ type Source struct {
 // server.
 func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) {
 	if cfg.Name == "" {
-		return nil, fmt.Errorf("connet: source needs a name")
+		return nil, fmt.Errorf("source needs a name")
 	}
 	if len(cfg.Name) > wire.MaxNameLen {
-		return nil, fmt.Errorf("connet: source name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
+		return nil, fmt.Errorf("source name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
 	}
 	if cfg.Route == "" {
 		cfg.Route = RouteAny
 	}
 	if _, err := ParseRoute(string(cfg.Route)); err != nil {
-		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
 	}
 	if len(cfg.RelayEncryptions) == 0 {
 		cfg.RelayEncryptions = c.cfg.relayEncryptions
 	}
 	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
-		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
 	}
 	if _, err := balance.ParsePolicy(string(cfg.LBPolicy)); err != nil {
-		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
 	}
 	if _, err := balance.ParseRetry(string(cfg.LBRetry)); err != nil {
-		return nil, fmt.Errorf("connet: source %q: %w", cfg.Name, err)
+		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
 	}
 	if cfg.LBRetryMax < 0 || cfg.DialTimeout < 0 {
-		return nil, fmt.Errorf("connet: source %q: negative LBRetryMax or DialTimeout", cfg.Name)
+		return nil, fmt.Errorf("source %q: negative LBRetryMax or DialTimeout", cfg.Name)
 	}
 	s := &Source{
 		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Source}),
@@ -147,7 +147,11 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 	}
 	c.sources[cfg.Name] = s
 	c.updateAnnounceLocked()
-	c.cfg.logger.Info("source added", "name", cfg.Name, "route", cfg.Route, "lb-policy", cfg.LBPolicy, "lb-retry", s.retry.Policy)
+	policy := string(cfg.LBPolicy)
+	if policy == "" {
+		policy = "default"
+	}
+	c.cfg.logger.Info("source added", "name", cfg.Name, "route", string(cfg.Route), "lb-policy", policy, "lb-retry", string(s.retry.Policy))
 	return s, nil
 }
 
@@ -171,6 +175,15 @@ func (s *Source) Dial(ctx context.Context) (net.Conn, error) {
 
 // DialFrom is Dial on behalf of a client at origin, which the destination
 // may pass on to its service (PROXY protocol, X-Forwarded-For).
+//
+// Dial never waits for a destination that nothing suggests will come: with
+// no destination peer online, with routes that share no kind of path, or
+// with the source refused by the control server it fails at once. While a
+// path to a known peer may still come up it waits for at most the
+// handshake timeout, and each attempt at a peer for at most DialTimeout
+// (which also bounds that first wait when it is shorter). The error then
+// matches one of ErrNoPeer, ErrPeerUnreachable, ErrRouteMismatch and
+// ErrEndpointRefused (and ErrNoDestination), or ctx's cause.
 func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
 	conn, err := s.dial(ctx, origin)
 	s.recordError(err)
@@ -185,27 +198,41 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, err
 	}
 	targets, err := s.waitTargets(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("connet: source %q: %w", s.cfg.Name, err)
+		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, err)
 	}
 	order := balance.Order(s.cfg.LBPolicy, targets, s.turn.Add(1)-1, nil)
+	caller := ctx
 	if budget := s.retry.Budget(); budget > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, budget, fmt.Errorf("lb-retry timed: no destination answered within %v", budget))
 		defer cancel()
 	}
 	var errs []error
+	refused := true
 	for _, t := range order[:s.retry.Attempts(len(order))] {
 		conn, err := s.attempt(ctx, t, origin)
 		if err == nil {
 			return conn, nil
 		}
+		refused = refused && tunnel.IsRefusal(err)
 		errs = append(errs, fmt.Errorf("destination %s: %w", t.Peer, err))
 		if ctx.Err() != nil {
 			errs = append(errs, context.Cause(ctx))
 			break
 		}
 	}
-	return nil, fmt.Errorf("connet: source %q: %w", s.cfg.Name, errors.Join(errs...))
+	if caller.Err() != nil {
+		// The caller gave up: no reason of the destination's.
+		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, errors.Join(errs...))
+	}
+	// Every peer tried refused: the destination's answer. Anything else
+	// (a path that failed, no answer in time) means the peer was not
+	// reached.
+	reason := ErrPeerUnreachable
+	if refused {
+		reason = ErrEndpointRefused
+	}
+	return nil, fmt.Errorf("source %q: %w: %w", s.cfg.Name, reason, errors.Join(errs...))
 }
 
 // attempt opens a connection to one destination peer, on its best path, or
@@ -223,7 +250,7 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 		stream, err := tunnel.Open(ctx, p, req)
 		if err == nil {
 			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
-			return s.track(conn, t.Peer), nil
+			return s.track(conn, t.Peer, p, s.cfg.RelayEncryptions), nil
 		}
 		if tunnel.IsRefusal(err) || ctx.Err() != nil {
 			return nil, err
@@ -235,28 +262,33 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 
 // waitTargets returns the destination peers with usable paths. While a peer
 // is still being reached it waits for a path, for at most a handshake
-// timeout; with no peer at all it fails at once.
+// timeout (or DialTimeout when shorter); when nothing suggests a path will
+// come it fails at once, with the reason.
 func (s *Source) waitTargets(ctx context.Context) ([]balance.Target, error) {
 	c := s.client
+	wait := c.cfg.handshakeTimeout
+	if d := s.cfg.DialTimeout; d > 0 && d < wait {
+		wait = d
+	}
 	var timeout <-chan time.Time
 	for {
 		changed := c.registry.Changed()
-		targets, pending := s.targets()
+		targets, pending, err := s.targets()
 		if len(targets) > 0 {
 			return targets, nil
 		}
 		if !pending {
-			return nil, fmt.Errorf("%w for %q", ErrNoDestination, s.cfg.Name)
+			return nil, err
 		}
 		if timeout == nil {
-			timer := time.NewTimer(c.cfg.handshakeTimeout)
+			timer := time.NewTimer(wait)
 			defer timer.Stop()
 			timeout = timer.C
 		}
 		select {
 		case <-changed:
 		case <-timeout:
-			return nil, fmt.Errorf("%w for %q: no path came up in %v", ErrNoDestination, s.cfg.Name, c.cfg.handshakeTimeout)
+			return nil, fmt.Errorf("%w: no path came up in %v", ErrPeerUnreachable, wait)
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
 		case <-s.closed:
@@ -267,19 +299,58 @@ func (s *Source) waitTargets(ctx context.Context) ([]balance.Target, error) {
 
 // targets returns the destination peers with the usable paths both ends'
 // routes allow, and whether a peer without one may still become reachable.
-func (s *Source) targets() (targets []balance.Target, pending bool) {
+// With neither, err says why no peer can be used.
+func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
 	c := s.client
-	for _, p := range c.registry.WithEndpoint(s.cfg.Name, peer.Destination) {
+	if err := s.refusal(); err != nil {
+		return nil, false, fmt.Errorf("%w: %w", ErrEndpointRefused, err)
+	}
+	peers := c.registry.WithEndpoint(s.cfg.Name, peer.Destination)
+	mismatched := 0
+	var mismatch path.Route
+	for _, p := range peers {
 		st, _ := p.State()
 		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
 		paths := st.UsablePaths(s.cfg.Route, e.Route)
 		if len(paths) == 0 {
 			direct := s.cfg.Route.Allows(path.DirectOutgoing) && e.Route.Allows(path.DirectOutgoing)
 			relay := s.cfg.Route.Allows(path.Relay) && e.Route.Allows(path.Relay)
+			if !direct && !relay {
+				mismatched++
+				mismatch = e.Route
+			}
 			pending = pending || (st.Announced && (direct && !st.HasDirect() || relay && c.relays.Offered()))
 			continue
 		}
 		targets = append(targets, balance.Target{Peer: p.ID, Paths: paths, Active: s.activeWith(p.ID)})
 	}
-	return targets, pending
+	switch {
+	case len(targets) > 0 || pending:
+		return targets, pending, nil
+	case len(peers) == 0:
+		return nil, false, fmt.Errorf("%w%s", ErrNoPeer, s.controlHint())
+	case mismatched == len(peers):
+		return nil, false, fmt.Errorf("%w: source route %s, destination route %s", ErrRouteMismatch, s.cfg.Route, mismatch)
+	}
+	return nil, false, fmt.Errorf("%w: %d destination peer(s) online, none with a path", ErrPeerUnreachable, len(peers))
+}
+
+// refusal is the control server's refusal of this source, if any.
+func (s *Source) refusal() error {
+	c := s.client
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[s.key]
+}
+
+// controlHint explains an empty peer list by a control server not reached.
+func (s *Source) controlHint() string {
+	st, _ := s.client.session.Status()
+	if st.Connected {
+		return ""
+	}
+	if st.LastError != "" {
+		return " (not connected to the control server: " + st.LastError + ")"
+	}
+	return " (not connected to the control server yet)"
 }

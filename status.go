@@ -44,7 +44,11 @@ type EndpointStatus struct {
 	// Refused is set when the control server refused the endpoint.
 	Refused string `json:"refused,omitempty"`
 	// LastError is why the last connection failed, cleared by a success.
-	LastError         string       `json:"last_error,omitempty"`
+	LastError string `json:"last_error,omitempty"`
+	// LastReason is the short name of LastError's reason, for a source:
+	// no-peer, peer-unreachable, route-mismatch or endpoint-refused (see
+	// DialReason); empty when the error names none.
+	LastReason        string       `json:"last_reason,omitempty"`
 	ActiveConnections int64        `json:"active_connections"`
 	TotalConnections  int64        `json:"total_connections"`
 	Peers             []PeerStatus `json:"peers"`
@@ -110,10 +114,12 @@ func (c *Client) Status() ClientStatus {
 
 // endpointStatus must be called with c.mu held.
 func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
+	last := e.lastError()
 	es := EndpointStatus{
 		Name:              e.key.name,
 		Route:             string(route),
-		LastError:         e.lastError(),
+		LastError:         last.msg,
+		LastReason:        last.reason,
 		ActiveConnections: e.active.Load(),
 		TotalConnections:  e.total.Load(),
 		Peers:             []PeerStatus{},

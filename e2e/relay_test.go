@@ -66,8 +66,8 @@ func TestDirectOnlyBehindSymmetricNAT(t *testing.T) {
 	if hasRelay(st) || hasDirect(st) {
 		t.Fatalf("route direct behind a symmetric NAT shows a path: %+v", sourcePaths(st))
 	}
-	if !strings.Contains(st.Sources[0].LastError, "no reachable destination") {
-		t.Fatalf("status error %q does not say the destination is unreachable", st.Sources[0].LastError)
+	if st.Sources[0].LastReason != "peer-unreachable" || !strings.Contains(st.Sources[0].LastError, "destination peer unreachable") {
+		t.Fatalf("status error %q (reason %q) does not say the destination is unreachable", st.Sources[0].LastError, st.Sources[0].LastReason)
 	}
 	t.Logf("source status error: %s", st.Sources[0].LastError)
 }

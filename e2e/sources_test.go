@@ -138,8 +138,8 @@ url = "http://127.0.0.1:8082"
 
 	t.Run("no destination", func(t *testing.T) {
 		out, err := B.Run(context.Background(), "curl", "-sS", "--max-time", "60", "-w", "\n%{http_code}", "http://127.0.0.1:8082/")
-		if err != nil || !strings.HasSuffix(out, "\n502") || !strings.Contains(out, "destination") {
-			t.Fatalf("http source without destination: %q, %v; want 502 with the reason", out, err)
+		if err != nil || !strings.HasSuffix(out, "\n503") || !strings.Contains(out, "no destination peer online") {
+			t.Fatalf("http source without destination: %q, %v; want 503 with the reason", out, err)
 		}
 		t.Logf("http source without destination: %q", out)
 	})

@@ -287,7 +287,10 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	}
 
 	log.Info("connecting to control server", "server", cs.ServerAddr, "version", buildVersion())
-	cl, err := connet.Connect(ctx, opts...)
+	// Start, not Connect: the sources answer their connections (refusing
+	// them with the reason) while the control server is not reached yet,
+	// and the status page lists them, instead of leaving both waiting.
+	cl, err := connet.Start(ctx, opts...)
 	if err != nil {
 		return trustHint(err, "server-cas-file", "server-name")
 	}
@@ -302,7 +305,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		if err != nil {
 			return err
 		}
-		log.Info("destination ready", "name", name, "url", d.URL)
+		log.Info("destination ready", "name", name, "url", d.URL.Redacted())
 		go func() { cancel(ignoreClosed(destinations[name].Serve(ctx, dst))) }()
 	}
 	for name, s := range cs.Sources {

@@ -1,10 +1,14 @@
 package config
 
-import "log/slog"
+import (
+	"log/slog"
+
+	"github.com/p2pconnet/connet/internal/logs"
+)
 
 // LevelFine is connet's "fine" log level: more verbose than slog.LevelDebug,
 // for per-packet and per-stream chatter that would drown debug output.
-const LevelFine = slog.LevelDebug - 4
+const LevelFine = logs.LevelFine
 
 // LogFormat is the slog handler to use.
 type LogFormat string

@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -20,7 +21,7 @@ const maxHostports = 16
 // serveRelay registers a relay that runs apart, for as long as its
 // connection lasts.
 func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
-	log := s.cfg.Logger.With("relay-remote", conn.RemoteAddr())
+	log := s.cfg.Logger.With("relay-remote", logs.Addr(conn.RemoteAddr()))
 	id, hello, err := s.authenticateRelay(ctx, conn)
 	if err != nil {
 		log.Info("relay refused", "err", err)
@@ -43,7 +44,7 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
 	case <-ctx.Done():
 		_ = conn.CloseWithError(codeOK, "control server stopping")
 	}
-	log.Info("relay left", "relay", id, "reason", context.Cause(conn.Context()))
+	log.Info("relay left", "relay", id, logs.ErrKey("reason", logs.Closed(context.Cause(conn.Context()), "relay")))
 	_ = conn.CloseWithError(codeOK, "")
 }
 

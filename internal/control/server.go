@@ -13,6 +13,7 @@ import (
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -141,7 +142,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.mu.Lock()
 			*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
 			s.mu.Unlock()
-			s.cfg.Logger.Info("control server listening", "addr", tr.Conn.LocalAddr(), "for", l.alpn)
+			s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()

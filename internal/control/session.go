@@ -17,6 +17,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -51,7 +52,7 @@ const (
 // states until either side leaves. Whatever the client sends, only this
 // connection is affected.
 func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
-	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
+	log := s.cfg.Logger.With("remote", logs.Addr(conn.RemoteAddr()))
 	// watchers are the goroutines serving this connection; they end with
 	// conn, which every path below closes.
 	var watchers sync.WaitGroup
@@ -98,7 +99,7 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 		_ = conn.CloseWithError(codeProtocol, err.Error())
 		return
 	}
-	log.Info("client disconnected", "reason", err)
+	log.Info("client disconnected", logs.ErrKey("reason", logs.Closed(err, "client")))
 	_ = conn.CloseWithError(codeOK, "")
 }
 

@@ -19,6 +19,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -123,9 +124,9 @@ func (s *Session) Run(ctx context.Context) error {
 		}
 		delay := bo.Next()
 		if reached {
-			s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+			s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		} else {
-			s.cfg.Logger.Warn("cannot reach control server, retrying", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+			s.cfg.Logger.Warn("cannot reach control server, retrying", "server", s.cfg.ServerAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		}
 		select {
 		case <-time.After(delay):
@@ -169,7 +170,7 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 	wg.Go(func() { cancel(s.sendState(ctx, stream, observed)) })
 	wg.Go(func() { cancel(s.readState(stream)) })
 	<-ctx.Done()
-	return true, context.Cause(ctx)
+	return true, logs.Closed(context.Cause(ctx), "control server")
 }
 
 func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {

@@ -5,9 +5,12 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
+	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/quic-go/quic-go"
 )
 
@@ -17,13 +20,16 @@ var ErrNoCandidates = errors.New("direct: no usable candidate address")
 // DialAny dials every candidate at once and returns the first connection
 // whose handshake completes; the other attempts are cancelled, and
 // connections that complete anyway are closed. A dead candidate therefore
-// never delays a live one.
-func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPort, tlsConf *tls.Config, conf *quic.Config) (*quic.Conn, error) {
+// never delays a live one. Each candidate's fate is logged to log at the
+// fine level.
+func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPort, tlsConf *tls.Config, conf *quic.Config, log *slog.Logger) (*quic.Conn, error) {
 	v4, v6 := Families(tr.Conn.LocalAddr())
 	var usable []netip.AddrPort
 	for _, c := range candidates {
 		if Usable(c.Addr(), v4, v6) {
 			usable = append(usable, netip.AddrPortFrom(c.Addr().Unmap(), c.Port()))
+		} else {
+			log.Log(ctx, logs.LevelFine, "candidate skipped", "candidate", c, "why", "not reachable from this socket's address family or scope")
 		}
 	}
 	if len(usable) == 0 {
@@ -39,7 +45,15 @@ func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPor
 	results := make(chan result, len(usable))
 	for _, c := range usable {
 		go func() {
+			start := time.Now()
 			conn, err := tr.Dial(ctx, net.UDPAddrFromAddrPort(c), tlsConf.Clone(), conf)
+			switch {
+			case err == nil:
+				log.Log(ctx, logs.LevelFine, "candidate answered", "candidate", c, "after_ms", logs.Millis(time.Since(start)),
+					"rtt_ms", logs.Millis(conn.ConnectionStats().SmoothedRTT))
+			case ctx.Err() == nil: // not merely cut short because another won
+				log.Log(ctx, logs.LevelFine, "candidate failed", "candidate", c, "after_ms", logs.Millis(time.Since(start)), logs.Err(err))
+			}
 			if err != nil {
 				err = fmt.Errorf("%s: %w", c, err)
 			}

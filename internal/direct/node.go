@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -88,7 +89,7 @@ func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
 		return
 	}
 	qp := path.NewQUIC(conn, kind)
-	n.Logger.Info("direct path up", "peer", id, "kind", kind, "remote", conn.RemoteAddr(), "rtt", qp.RTT())
+	n.Logger.Info("direct path up", "peer", id, "path", qp)
 	p.AddPath(qp)
 	n.OnPath(p, qp)
 	n.wg.Go(func() {
@@ -123,7 +124,7 @@ func (n *Node) prune(p *peer.Peer) {
 	}
 	for _, pp := range st.Paths {
 		if q, ok := pp.(*path.QUIC); ok && q.Kind() == drop && !q.Retired() {
-			n.Logger.Debug("retiring redundant direct path", "peer", p.ID, "kind", drop, "remote", pp.RemoteAddr())
+			n.Logger.Debug("retiring redundant direct path", "peer", p.ID, "path", q)
 			q.Retire(&n.wg)
 		}
 	}
@@ -159,7 +160,8 @@ func (n *Node) Maintain(p *peer.Peer) {
 			}
 		}
 		tlsConf := n.Identity.PinnedClientConfig(st.Info.Cert, wire.ALPNPeer)
-		conn, err := DialAny(ctx, n.Transport, st.Info.Candidates, tlsConf, n.Config)
+		n.Logger.Log(ctx, logs.LevelFine, "probing peer", "peer", p.ID, "candidates", st.Info.Candidates)
+		conn, err := DialAny(ctx, n.Transport, st.Info.Candidates, tlsConf, n.Config, n.Logger.With("peer", p.ID))
 		if err == nil {
 			bo.Reset()
 			n.adopt(conn, path.DirectOutgoing)
@@ -169,7 +171,7 @@ func (n *Node) Maintain(p *peer.Peer) {
 			return
 		}
 		delay := bo.Next()
-		n.Logger.Debug("direct dial failed", "peer", p.ID, "candidates", st.Info.Candidates, "retry", delay, "err", err)
+		n.Logger.Debug("direct dial failed", "peer", p.ID, "candidates", st.Info.Candidates, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		if !n.waitRetry(ctx, p, st.Info.Candidates, delay) {
 			return
 		}

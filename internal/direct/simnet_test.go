@@ -274,7 +274,7 @@ func TestDeadCandidateSimnet(t *testing.T) {
 		start := time.Now()
 		live := srvPC.LocalAddr().(*net.UDPAddr).AddrPort()
 		candidates := []netip.AddrPort{dead.LocalAddr().(*net.UDPAddr).AddrPort(), live}
-		conn, err := DialAny(context.Background(), cliTr, candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(time.Hour))
+		conn, err := DialAny(context.Background(), cliTr, candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(time.Hour), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

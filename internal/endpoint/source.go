@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/tunnel"
 )
 
@@ -126,7 +127,7 @@ func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer func() { _ = ln.Close() }()
-	log.Info("source listening", "addr", ln.Addr())
+	log.Info("source listening", "addr", logs.Addr(ln.Addr()))
 	delay := time.Duration(0)
 	for {
 		conn, err := ln.Accept()
@@ -135,7 +136,7 @@ func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog
 				return nil
 			}
 			delay = min(max(2*delay, acceptRetryMin), acceptRetryMax)
-			log.Warn("source accept failed, retrying", "addr", ln.Addr(), "in", delay, "err", err)
+			log.Warn("source accept failed, retrying", "addr", logs.Addr(ln.Addr()), "retry_in_ms", logs.Millis(delay), logs.Err(err))
 			select {
 			case <-time.After(delay):
 				continue
@@ -156,7 +157,7 @@ func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger
 	if prepare != nil {
 		ready, err := prepare(ctx, conn)
 		if err != nil {
-			log.Warn("source connection refused", "client", conn.RemoteAddr(), "err", err)
+			log.Warn("source connection refused", "client", logs.Addr(conn.RemoteAddr()), logs.Err(err))
 			_ = conn.Close()
 			return
 		}
@@ -164,7 +165,7 @@ func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger
 	}
 	remote, err := dial(ctx, origin)
 	if err != nil {
-		log.Warn("source connection closed: no tunnel", "client", conn.RemoteAddr(), "err", err)
+		log.Warn("source connection closed: no tunnel", "client", logs.Addr(conn.RemoteAddr()), dialReason(err), logs.Err(err))
 		_ = conn.Close()
 		return
 	}

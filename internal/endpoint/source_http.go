@@ -10,6 +10,8 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+
+	"github.com/p2pconnet/connet/internal/logs"
 )
 
 // HTTP server bounds of http/https/ws/wss sources. Only the request header
@@ -59,8 +61,8 @@ func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Tran
 		// and a flush per write would cost a packet per small write.
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "err", err)
-			http.Error(w, err.Error(), http.StatusBadGateway)
+			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, dialReason(err), logs.Err(err))
+			http.Error(w, "connet: "+err.Error(), dialStatus(err))
 		},
 	}, transport
 }
@@ -75,7 +77,7 @@ func (s *Source) serveHTTP(ctx context.Context, h http.Handler) error {
 		// off HTTP/2 negotiation.
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	s.log.Info("source listening", "addr", s.ln.Addr(), "url", s.settings.URL)
+	s.log.Info("source listening", "addr", logs.Addr(s.ln.Addr()), "url", s.settings.URL.String())
 	serve := func() error { return srv.Serve(s.ln) }
 	if s.tlsConf != nil {
 		serve = func() error { return srv.ServeTLS(s.ln, "", "") }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/tunnel"
 )
 
@@ -54,8 +55,8 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var origin = originOfString(r.RemoteAddr)
 	remote, err := h.dial(h.ctx, origin)
 	if err != nil {
-		log.Warn("source WebSocket refused: no tunnel", "client", r.RemoteAddr, "err", err)
-		http.Error(w, err.Error(), http.StatusBadGateway)
+		log.Warn("source WebSocket refused: no tunnel", "client", r.RemoteAddr, dialReason(err), logs.Err(err))
+		http.Error(w, "connet: "+err.Error(), dialStatus(err))
 		return
 	}
 	// Origins were checked above, with connet's own rules.

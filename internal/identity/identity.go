@@ -14,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base32"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"time"
 )
@@ -38,6 +39,9 @@ var idEncoding = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 // String is a short, log-friendly form: 16 base32 characters (80 bits).
 func (id ID) String() string { return idEncoding.EncodeToString(id[:10]) }
+
+// LogValue logs an ID as its String, in JSON too (not as 32 numbers).
+func (id ID) LogValue() slog.Value { return slog.StringValue(id.String()) }
 
 // Identity is a client's certificate and key.
 type Identity struct {

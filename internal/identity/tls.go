@@ -13,6 +13,10 @@ import (
 // pinned certificates, so the name only needs to be the same on both sides.
 const peerServerName = "connet-peer"
 
+// ErrPinMismatch reports a peer whose certificate is not the one pinned for
+// it: another party, or the same one with a new identity.
+var ErrPinMismatch = errors.New("identity: peer presented a certificate other than the pinned one")
+
 // ErrUnknownPeer reports a certificate that matches no known peer.
 var ErrUnknownPeer = errors.New("identity: certificate of an unknown peer")
 
@@ -29,7 +33,7 @@ func (i *Identity) PinnedClientConfig(der []byte, alpn string) *tls.Config {
 		InsecureSkipVerify: true,
 		VerifyPeerCertificate: func(raw [][]byte, _ [][]*x509.Certificate) error {
 			if len(raw) == 0 || IDOf(raw[0]) != want {
-				return fmt.Errorf("identity: peer presented a certificate other than the pinned one %s", want)
+				return fmt.Errorf("%w %s", ErrPinMismatch, want)
 			}
 			return nil
 		},

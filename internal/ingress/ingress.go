@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"sync"
 
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/quic-go/quic-go"
 )
 
@@ -50,7 +51,7 @@ func Listen(cfg Config) (*quic.Listener, *quic.Transport, error) {
 	if cfg.AllowAddr != nil {
 		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 			if !allowed(info.RemoteAddr, cfg.AllowAddr) {
-				cfg.Logger.Info("refused address", "remote", info.RemoteAddr, "ingress", cfg.Addr)
+				cfg.Logger.Info("refused address", "remote", logs.Addr(info.RemoteAddr), "ingress", cfg.Addr)
 				return nil, fmt.Errorf("ingress %s: address %s not allowed", cfg.Addr, info.RemoteAddr)
 			}
 			// A nil config here would mean quic-go's defaults, not ours.

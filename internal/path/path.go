@@ -9,6 +9,8 @@ package path
 import (
 	"context"
 	"io"
+	"log/slog"
+	"math"
 	"net"
 	"time"
 )
@@ -43,6 +45,16 @@ type Path interface {
 	Done() <-chan struct{}
 	// Close stops the path; streams on it end.
 	Close() error
+}
+
+// LogValue is how a path is logged: its kind, its remote address as a
+// string and its RTT in milliseconds.
+func LogValue(p Path) slog.Value {
+	return slog.GroupValue(
+		slog.String("kind", string(p.Kind())),
+		slog.String("remote", p.RemoteAddr().String()),
+		slog.Float64("rtt_ms", math.Round(float64(p.RTT())/float64(time.Microsecond))/1000),
+	)
 }
 
 // Stream is a reliable, ordered byte stream to a peer with independent

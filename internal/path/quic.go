@@ -2,6 +2,7 @@ package path
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,9 @@ func (p *QUIC) RemoteAddr() net.Addr  { return p.Conn.RemoteAddr() }
 func (p *QUIC) RTT() time.Duration    { return p.Conn.ConnectionStats().SmoothedRTT }
 func (p *QUIC) Done() <-chan struct{} { return p.Conn.Context().Done() }
 func (p *QUIC) String() string        { return string(p.kind) + " " + p.RemoteAddr().String() }
+
+// LogValue logs the path as its kind, remote address and RTT.
+func (p *QUIC) LogValue() slog.Value { return LogValue(p) }
 
 // Close closes the connection with no error.
 func (p *QUIC) Close() error { return p.Conn.CloseWithError(0, "closed") }

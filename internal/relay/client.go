@@ -13,6 +13,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -50,7 +51,7 @@ type client struct {
 
 // serve admits a client on its grant, then serves the streams it opens.
 func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
-	log := s.cfg.Logger.With("remote", conn.RemoteAddr())
+	log := s.cfg.Logger.With("remote", logs.Addr(conn.RemoteAddr()))
 	c, auth, err := s.admit(ctx, conn)
 	if err != nil {
 		log.Info("relay refused client", "err", err)
@@ -90,7 +91,13 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 			delete(s.clients, c.id)
 		}
 		s.mu.Unlock()
-		log.Info("relay client disconnected", "reason", context.Cause(conn.Context()))
+		// A connection still open was ended from this side: the relay
+		// is stopping, and ctx says why.
+		reason := context.Cause(conn.Context())
+		if reason == nil {
+			reason = context.Cause(ctx)
+		}
+		log.Info("relay client disconnected", logs.ErrKey("reason", logs.Closed(reason, "client")))
 	}()
 	// Acknowledge only now that the client is registered, so a peer that
 	// hears of it can reach it at once.

@@ -15,6 +15,7 @@ import (
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -111,9 +112,9 @@ func Join(ctx context.Context, cfg JoinConfig) error {
 		}
 		delay := bo.Next()
 		if reached {
-			cfg.Logger.Warn("control connection lost, reconnecting", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+			cfg.Logger.Warn("control connection lost, reconnecting", "control", cfg.ControlAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		} else {
-			cfg.Logger.Warn("cannot reach control server, retrying", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+			cfg.Logger.Warn("cannot reach control server, retrying", "control", cfg.ControlAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		}
 		select {
 		case <-time.After(delay):
@@ -168,7 +169,7 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) (joined 
 		return false, fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
 	}
 	if err := cfg.Key.set(reply.GetGrantKey()); err != nil {
-		cfg.Logger.Warn("cannot remember the grant key", "err", err)
+		cfg.Logger.Warn("cannot remember the grant key", logs.Err(err))
 	}
 	// A control server that died without its close reaching us goes
 	// silent: rejoin after the silence limit, not the idle timeout, or
@@ -178,7 +179,7 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) (joined 
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
 	select {
 	case <-conn.Context().Done():
-		return true, context.Cause(conn.Context())
+		return true, logs.Closed(context.Cause(conn.Context()), "control server")
 	case <-ctx.Done():
 		return true, nil
 	}

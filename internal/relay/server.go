@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -101,7 +102,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.mu.Lock()
 		s.addrs = append(s.addrs, tr.Conn.LocalAddr())
 		s.mu.Unlock()
-		s.cfg.Logger.Info("relay listening", "addr", tr.Conn.LocalAddr(), "id", s.cfg.Identity.ID)
+		s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -2,6 +2,7 @@ package relayclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -15,6 +16,7 @@ import (
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -60,6 +62,13 @@ type Status struct {
 	RTTms     float64  `json:"rtt_ms,omitempty"`
 	LastError string   `json:"last_error,omitempty"`
 }
+
+// ErrIdentityChanged reports a relay at its advertised address that no
+// longer presents the certificate the control server pinned for it. The
+// usual cause is a relay restarted without its store-dir: it made a new
+// identity, and the control server offers the old one until it learns of
+// the new.
+var ErrIdentityChanged = errors.New("relay identity changed (restarted without its store-dir?)")
 
 // codeStale closes a relay connection that went silent.
 const codeStale quic.ApplicationErrorCode = 2
@@ -115,8 +124,11 @@ func (m *Manager) Apply(relays []*pb.Relay, g *pb.SignedGrant) {
 	offered := map[identity.ID]bool{}
 	for _, info := range relays {
 		id, err := identity.ParseID(info.GetId())
-		if err != nil || identity.IDOf(info.GetCertificate()) != id {
-			m.cfg.Logger.Warn("ignoring malformed relay from control server", "err", err)
+		if err == nil && identity.IDOf(info.GetCertificate()) != id {
+			err = errors.New("id is not the certificate's")
+		}
+		if err != nil {
+			m.cfg.Logger.Warn("ignoring malformed relay from control server", logs.Err(err))
 			continue
 		}
 		offered[id] = true
@@ -297,10 +309,16 @@ func (m *Manager) maintain(ctx context.Context, id identity.ID, r *relay) {
 			return
 		}
 		m.mu.Lock()
+		repeated := r.lastErr == err.Error()
 		r.lastErr = err.Error()
 		m.mu.Unlock()
 		delay := bo.Next()
-		m.cfg.Logger.Debug("relay connection lost", "relay", id, "retry", delay, "err", err)
+		level := slog.LevelDebug
+		if errors.Is(err, ErrIdentityChanged) && !repeated {
+			// Nothing the client can do fixes it: the operator must.
+			level = slog.LevelWarn
+		}
+		m.cfg.Logger.Log(ctx, level, "relay connection lost", "relay", id, "retry_in_ms", logs.Millis(delay), logs.Err(err))
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -322,7 +340,10 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 		return fmt.Errorf("no address for hostports %v", info.GetHostports())
 	}
 	tlsConf := m.cfg.Identity.PinnedClientConfig(info.GetCertificate(), wire.ALPNRelay)
-	conn, err := direct.DialAny(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC)
+	conn, err := direct.DialAny(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, m.cfg.Logger.With("relay", id))
+	if errors.Is(err, identity.ErrPinMismatch) {
+		return fmt.Errorf("%w: %w", ErrIdentityChanged, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -344,7 +365,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	}
 	_ = stream.SetDeadline(time.Time{})
 	bo.Reset()
-	m.cfg.Logger.Info("relay connected", "relay", id, "remote", conn.RemoteAddr())
+	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()))
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
 	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale)}
@@ -377,9 +398,9 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	wg.Go(func() { cancel(m.accept(ctx, id, rc, &wg)) })
 	select {
 	case <-ctx.Done():
-		return context.Cause(ctx)
+		return logs.Closed(context.Cause(ctx), "relay")
 	case <-conn.Context().Done():
-		return context.Cause(conn.Context())
+		return logs.Closed(context.Cause(conn.Context()), "relay")
 	}
 }
 

@@ -2,6 +2,7 @@ package relayclient
 
 import (
 	"context"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -51,6 +52,9 @@ func (p *Path) Kind() path.Kind       { return path.Relay }
 func (p *Path) RemoteAddr() net.Addr  { return p.rc.conn.RemoteAddr() }
 func (p *Path) Done() <-chan struct{} { return p.done }
 func (p *Path) String() string        { return "relay " + p.RemoteAddr().String() }
+
+// LogValue logs the path as its kind, the relay's address and the RTT.
+func (p *Path) LogValue() slog.Value { return path.LogValue(p) }
 
 // RTT counts the relay twice: the peer's leg is not measured here, and the
 // relay's own leg is the best estimate of it.

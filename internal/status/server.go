@@ -11,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/logs"
 )
 
 // Serve answers every GET with the JSON encoding of snapshot() until ctx
@@ -32,7 +34,7 @@ func Serve(ctx context.Context, ln net.Listener, snapshot func() any, log *slog.
 		_ = srv.Shutdown(shutdownCtx)
 	})
 	defer stop()
-	log.Info("status server listening", "addr", ln.Addr())
+	log.Info("status server listening", "addr", logs.Addr(ln.Addr()))
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("status server: %w", err)
 	}

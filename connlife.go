@@ -1,0 +1,190 @@
+package connet
+
+import (
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/tunnel"
+	"github.com/quic-go/quic-go"
+)
+
+// connLife observes one tunnelled connection from the moment it is handed
+// out to its Close: with which peer, on which kind of path, how encrypted,
+// how many bytes went each way, how long it lasted and how it ended. It is
+// the one place that sees a connection's whole life, so its debug lines
+// come from here, and so should any per-connection counters. It counts per
+// Read and Write call, never per packet.
+type connLife struct {
+	log        *slog.Logger
+	key        endpointKey
+	peer       identity.ID
+	kind       path.Kind
+	remote     string
+	encryption string
+	opened     time.Time
+
+	// sent and received count the bytes written to and read from the
+	// tunnel by this end.
+	sent, received atomic.Int64
+
+	mu sync.Mutex
+	// readEnd is how reading ended (io.EOF: the peer finished sending);
+	// writeErr the first failed write; reset is set when this side
+	// abandoned the connection (its other end, e.g. the local TCP client,
+	// failed).
+	readEnd, writeErr error
+	reset             bool
+	closed            bool
+}
+
+// openLife starts observing a connection of endpoint key with peer id on
+// p; encs are the endpoint's relay encryptions (what a relayed path uses is
+// the choice both ends' lists give).
+func (c *Client) openLife(key endpointKey, id identity.ID, p path.Path, encs []RelayEncryption) *connLife {
+	l := &connLife{
+		log:        c.cfg.logger,
+		key:        key,
+		peer:       id,
+		kind:       p.Kind(),
+		remote:     p.RemoteAddr().String(),
+		encryption: c.pathEncryption(key, id, p, encs),
+		opened:     time.Now(),
+	}
+	l.log.Debug("connection opened", "name", key.name, "role", string(key.role), "peer", id,
+		"path", string(l.kind), "remote", l.remote, "encryption", l.encryption)
+	return l
+}
+
+// pathEncryption names how a connection on p is encrypted end to end:
+// "quic" on a direct path (its own TLS 1.3), else the relay encryption both
+// ends agree on, as SecureOutgoing and SecureIncoming choose it.
+func (c *Client) pathEncryption(key endpointKey, id identity.ID, p path.Path, encs []RelayEncryption) string {
+	if p.Kind().Direct() {
+		return "quic"
+	}
+	pp := c.registry.Get(id)
+	if pp == nil {
+		return "unknown"
+	}
+	st, _ := pp.State()
+	pe, _ := st.Endpoint(key.name, key.role.Opposite())
+	enc, err := e2ee.Choose(encryptionsOf(encs), encryptionsFrom(pe.RelayEncryptions))
+	if err != nil {
+		return "unknown"
+	}
+	return string(enc)
+}
+
+func (l *connLife) read(n int, err error) {
+	l.received.Add(int64(n))
+	if err != nil {
+		l.mu.Lock()
+		if l.readEnd == nil {
+			l.readEnd = err
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (l *connLife) wrote(n int, err error) {
+	l.sent.Add(int64(n))
+	if err != nil {
+		l.mu.Lock()
+		if l.writeErr == nil {
+			l.writeErr = err
+		}
+		l.mu.Unlock()
+	}
+}
+
+func (l *connLife) resetHere() {
+	l.mu.Lock()
+	l.reset = true
+	l.mu.Unlock()
+}
+
+// close records the end of the connection, once.
+func (l *connLife) close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	end := l.endingLocked()
+	l.mu.Unlock()
+	l.log.Debug("connection closed", "name", l.key.name, "role", string(l.key.role), "peer", l.peer,
+		"path", string(l.kind), "bytes_sent", l.sent.Load(), "bytes_received", l.received.Load(),
+		"duration_ms", logs.Millis(time.Since(l.opened)), "end", end)
+}
+
+// endingLocked says how the connection ended: "eof" when the peer finished
+// sending and nothing failed, "reset" when this side abandoned it (its
+// local end failed), "reset by peer" when the peer did, "closed" when this
+// side closed it before the peer finished (an HTTP source dropping an idle
+// connection), or the error that ended it.
+func (l *connLife) endingLocked() string {
+	switch {
+	case l.reset:
+		return "reset"
+	case l.readEnd != nil && !errors.Is(l.readEnd, io.EOF):
+		return describeEnd(l.readEnd)
+	case l.writeErr != nil:
+		return describeEnd(l.writeErr)
+	case l.readEnd != nil:
+		return "eof"
+	}
+	return "closed"
+}
+
+func describeEnd(err error) string {
+	var serr *quic.StreamError
+	if errors.As(err, &serr) && serr.Remote {
+		return "reset by peer"
+	}
+	return logs.Closed(err, "peer").Error()
+}
+
+// trackedConn is a tunnelled connection as handed to users: a net.Conn
+// with CloseWrite, counted by its endpoint and observed by its connLife.
+type trackedConn struct {
+	*tunnel.Conn
+	life *connLife
+	once sync.Once
+	done func()
+}
+
+func (t *trackedConn) Read(b []byte) (int, error) {
+	n, err := t.Conn.Read(b)
+	t.life.read(n, err)
+	return n, err
+}
+
+func (t *trackedConn) Write(b []byte) (int, error) {
+	n, err := t.Conn.Write(b)
+	t.life.wrote(n, err)
+	return n, err
+}
+
+// Reset abandons the connection; tunnel.Splice calls it when the other
+// end failed.
+func (t *trackedConn) Reset() {
+	t.life.resetHere()
+	t.Conn.Reset()
+}
+
+func (t *trackedConn) Close() error {
+	t.once.Do(func() {
+		t.done()
+		t.life.close()
+	})
+	return t.Conn.Close()
+}
