@@ -292,7 +292,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	// and the status page lists them, instead of leaving both waiting.
 	cl, err := connet.Start(ctx, opts...)
 	if err != nil {
-		return trustHint(err, "server-cas-file", "server-name")
+		return err
 	}
 	defer func() { _ = cl.Close() }()
 
@@ -328,7 +328,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		}
 		return nil
 	case <-cl.Done():
-		return cl.Err()
+		return trustHint(cl.Err(), "server-cas-file", "server-name")
 	}
 }
 

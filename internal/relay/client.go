@@ -185,7 +185,7 @@ func (s *Server) readGrants(stream *quic.Stream, c *client) error {
 	for {
 		var sg pb.SignedGrant
 		if err := wire.Read(stream, &sg, wire.MaxGrant); err != nil {
-			if c.conn.Context().Err() != nil {
+			if c.conn.Context().Err() != nil || connectionEnded(err) {
 				return nil
 			}
 			return err
@@ -194,6 +194,19 @@ func (s *Server) readGrants(stream *quic.Stream, c *client) error {
 			return err
 		}
 	}
+}
+
+// connectionEnded tells whether a read failed because the connection
+// ended (closed by either side, idle, reset), which can be seen on a stream
+// just before the connection's context is cancelled, rather than because
+// of what the client sent.
+func connectionEnded(err error) bool {
+	var (
+		app   *quic.ApplicationError
+		idle  *quic.IdleTimeoutError
+		reset *quic.StatelessResetError
+	)
+	return errors.As(err, &app) || errors.As(err, &idle) || errors.As(err, &reset)
 }
 
 // refuseStream tells a client why its stream is refused and ends it.
