@@ -10,11 +10,13 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -23,6 +25,7 @@ import (
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 )
 
@@ -49,6 +52,11 @@ type Client struct {
 	node     *direct.Node
 	session  *controlclient.Session
 	relays   *relayclient.Manager
+	started  time.Time
+	// metrics are served at the status address's /metrics, from
+	// metricsReg.
+	metrics    *metrics.Client
+	metricsReg *prometheus.Registry
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -130,6 +138,10 @@ func (c *Client) start(ctx context.Context) error {
 	qconf := tuning.QUIC(cfg.handshakeTimeout)
 
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.started = time.Now()
+	c.metricsReg = metrics.NewRegistry(cfg.buildVersion)
+	// The status server, the only scraper, starts after the session.
+	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected })
 	c.node = &direct.Node{
 		Transport:   c.tr,
 		Identity:    c.id,
@@ -137,6 +149,7 @@ func (c *Client) start(ctx context.Context) error {
 		Logger:      cfg.logger,
 		AllowDirect: c.allowDirect,
 		OnPath:      func(p *peer.Peer, q *path.QUIC) { c.servePath(p, q) },
+		SetupTime:   func(d time.Duration) { c.metrics.PathSetup("direct", d) },
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
@@ -150,6 +163,7 @@ func (c *Client) start(ctx context.Context) error {
 		OnStream: func(p *peer.Peer, rp *relayclient.Path, s path.Stream, endpoint string) {
 			c.serveStream(p, rp, s, endpoint)
 		},
+		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
 	})
 
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
@@ -189,6 +203,7 @@ func (c *Client) start(ctx context.Context) error {
 		BuildVersion: cfg.buildVersion,
 		Logger:       cfg.logger,
 		LocalAddrs:   c.localAddrs,
+		Connected:    c.countConnect(),
 	}, &c.announce, c.applyServerState)
 
 	c.goRun(func(ctx context.Context) error {
@@ -211,10 +226,21 @@ func (c *Client) start(ctx context.Context) error {
 	c.goRun(c.relays.Run)
 	if statusLn != nil {
 		c.goRun(func(ctx context.Context) error {
-			return status.Serve(ctx, statusLn, func() any { return c.Status() }, cfg.logger)
+			return status.Serve(ctx, statusLn, func() any { return c.Status() }, metrics.Handler(c.metricsReg), cfg.logger)
 		})
 	}
 	return nil
+}
+
+// countConnect returns the session's hook that counts every control
+// connection after the first as a reconnect.
+func (c *Client) countConnect() func() {
+	var connected atomic.Bool
+	return func() {
+		if connected.Swap(true) {
+			c.metrics.Reconnected()
+		}
+	}
 }
 
 // goRun runs fn until the client closes; an error from fn closes the client.

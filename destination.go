@@ -156,7 +156,7 @@ func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
 			in.Stream.Reset()
 			continue
 		}
-		return d.track(d.conn(in), in.peer.ID), nil
+		return d.track(d.conn(in), in.peer.ID, in.path.Kind()), nil
 	}
 }
 
@@ -196,6 +196,6 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 		in.Stream.Reset()
 		return
 	}
-	tc := d.track(d.conn(in), in.peer.ID)
+	tc := d.track(d.conn(in), in.peer.ID, in.path.Kind())
 	tunnel.Splice(tunnel.TCP(conn), tc)
 }

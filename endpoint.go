@@ -116,6 +116,7 @@ func (e *endpoint) recordError(err error) {
 		e.lastErr.Store(nil)
 		return
 	}
+	e.client.metrics.Failed(e.key.name, string(e.key.role))
 	msg := err.Error()
 	e.lastErr.Store(&msg)
 }
@@ -127,25 +128,42 @@ func (e *endpoint) lastError() string {
 	return ""
 }
 
-// track counts a connection with peer id from its start until its Close.
-func (e *endpoint) track(conn *tunnel.Conn, id identity.ID) *trackedConn {
+// track counts a connection with peer id on a path of kind from its start
+// until its Close: the one place where tunnelled connections of sources
+// and destinations are counted.
+func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, kind path.Kind) *trackedConn {
+	m, name, role := e.client.metrics, e.key.name, string(e.key.role)
 	e.total.Add(1)
 	e.addActive(id, 1)
-	return &trackedConn{Conn: conn, done: func() { e.addActive(id, -1) }}
+	m.Opened(name, role, string(kind))
+	return &trackedConn{
+		Conn: conn,
+		done: func() {
+			e.addActive(id, -1)
+			m.Closed(name, role, string(kind))
+		},
+		spliced: func(sent, received int64) { m.Bytes(name, role, sent, received) },
+	}
 }
 
 // trackedConn is a tunnelled connection as handed to users: a net.Conn
 // with CloseWrite.
 type trackedConn struct {
 	*tunnel.Conn
-	once sync.Once
-	done func()
+	once    sync.Once
+	done    func()
+	spliced func(sent, received int64)
 }
 
 func (t *trackedConn) Close() error {
 	t.once.Do(t.done)
 	return t.Conn.Close()
 }
+
+// Spliced takes the byte counts of a connection connet spliced (see
+// tunnel.Counted); connections a program reads and writes itself are
+// not counted.
+func (t *trackedConn) Spliced(sent, received int64) { t.spliced(sent, received) }
 
 // incoming is a stream a source opened to one of our destinations.
 type incoming struct {

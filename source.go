@@ -223,7 +223,7 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 		stream, err := tunnel.Open(ctx, p, req)
 		if err == nil {
 			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
-			return s.track(conn, t.Peer), nil
+			return s.track(conn, t.Peer, p.Kind()), nil
 		}
 		if tunnel.IsRefusal(err) || ctx.Err() != nil {
 			return nil, err

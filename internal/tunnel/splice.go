@@ -32,6 +32,15 @@ type HalfCloser interface {
 	CloseWrite() error
 }
 
+// Counted is a connection told what a splice carried through it, once,
+// when both directions have ended and before it is closed: sent is what
+// was written to it, received what was read from it. Tunnelled
+// connections count their bytes this way, per connection rather than per
+// write.
+type Counted interface {
+	Spliced(sent, received int64)
+}
+
 // Splice copies both ways between a and b until both directions have
 // ended, propagating each end of data as a half-close, then closes both.
 // It returns the bytes copied a→b and b→a.
@@ -44,6 +53,12 @@ func Splice(a, b HalfCloser) (ab, ba int64) {
 	}()
 	ab = pipe(b, a)
 	wg.Wait()
+	if c, ok := a.(Counted); ok {
+		c.Spliced(ba, ab)
+	}
+	if c, ok := b.(Counted); ok {
+		c.Spliced(ab, ba)
+	}
 	_ = a.Close()
 	_ = b.Close()
 	return ab, ba
