@@ -53,6 +53,7 @@ type Client struct {
 	session  *controlclient.Session
 	relays   *relayclient.Manager
 	started  time.Time
+	status   net.Listener
 	// metrics are served at the status address's /metrics, from
 	// metricsReg.
 	metrics    *metrics.Client
@@ -172,9 +173,8 @@ func (c *Client) start(ctx context.Context) error {
 		return fmt.Errorf("connet: listen for peers: %w", err)
 	}
 
-	var statusLn net.Listener
 	if cfg.statusAddr != "" {
-		if statusLn, err = status.Listen(cfg.statusAddr); err != nil {
+		if c.status, err = status.Listen(cfg.statusAddr); err != nil {
 			_ = ln.Close()
 			_ = c.tr.Close()
 			_ = c.udp.Close()
@@ -224,9 +224,9 @@ func (c *Client) start(ctx context.Context) error {
 	})
 	c.goRun(c.announceRelays)
 	c.goRun(c.relays.Run)
-	if statusLn != nil {
+	if c.status != nil {
 		c.goRun(func(ctx context.Context) error {
-			return status.Serve(ctx, statusLn, func() any { return c.Status() }, metrics.Handler(c.metricsReg), cfg.logger)
+			return status.Serve(ctx, c.status, func() any { return c.Status() }, metrics.Handler(c.metricsReg), cfg.logger)
 		})
 	}
 	return nil
@@ -291,6 +291,10 @@ func (c *Client) Err() error { return context.Cause(c.ctx) }
 
 // DirectAddr is the local address of the client's UDP socket.
 func (c *Client) DirectAddr() net.Addr { return c.udp.LocalAddr() }
+
+// StatusAddr is the address the status page and metrics are served at,
+// nil without ClientStatusAddress.
+func (c *Client) StatusAddr() net.Addr { return statusAddr(c.status) }
 
 // localAddrs lists the client's own addresses for the control server.
 // Loopback addresses are offered only when the server itself is reached

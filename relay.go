@@ -236,6 +236,10 @@ func (r *Relay) Run(ctx context.Context) error {
 // ctx ends first.
 func (r *Relay) Addrs(ctx context.Context) []net.Addr { return r.server.Addrs(ctx) }
 
+// StatusAddr is the address the status page and metrics are served at,
+// nil without RelayStatusAddress.
+func (r *Relay) StatusAddr() net.Addr { return statusAddr(r.status) }
+
 // RelayServerStatus is a snapshot of a relay, as its status page shows it:
 // its connection to the control server, then its id and clients.
 type RelayServerStatus struct {
@@ -243,6 +247,9 @@ type RelayServerStatus struct {
 	Control ControlStatus `json:"control"`
 	relay.Status
 }
+
+// RelayClientStatus is one client connected to a relay.
+type RelayClientStatus = relay.ClientStatus
 
 // Status returns a snapshot of the relay.
 func (r *Relay) Status() RelayServerStatus {

@@ -448,6 +448,18 @@ func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
 	return s.relay.Addrs(ctx)
 }
 
+// StatusAddr is the address the status page and metrics are served at,
+// nil without ServerStatusAddress.
+func (s *Server) StatusAddr() net.Addr { return statusAddr(s.status) }
+
+// statusAddr is the address of a status listener, nil if there is none.
+func statusAddr(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
 // ServerStatus is a snapshot of a server, as its status page shows it.
 type ServerStatus struct {
 	ProcessStatus

@@ -83,7 +83,7 @@ reaching remote destinations) given by --config files and flags.`,
 	f.src.register(fs, "src", "source")
 	f.log.register(fs)
 
-	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand())
+	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand(), newStatusCommand())
 	return cmd
 }
 

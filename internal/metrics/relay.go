@@ -42,6 +42,9 @@ func NewRelay(reg prometheus.Registerer, clients func() int) *Relay {
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.streams, m.active, m.bytes, m.refusals)
+	// Both directions show from the start, at 0.
+	m.bytes.WithLabelValues("source_to_destination")
+	m.bytes.WithLabelValues("destination_to_source")
 	gaugeFunc(reg, sub, "clients", "Clients connected now.", clients)
 	return m
 }
