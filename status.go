@@ -94,8 +94,8 @@ func (c *Client) Status() ClientStatus {
 	out := ClientStatus{
 		ProcessStatus: ProcessStatus{Kind: "client", Version: c.cfg.buildVersion, Started: c.started},
 		Goroutines:    runtime.NumGoroutine(),
-		ID:         c.id.ID.String(),
-		DirectAddr: c.udp.LocalAddr().String(),
+		ID:            c.id.ID.String(),
+		DirectAddr:    c.udp.LocalAddr().String(),
 		Control: ControlStatus{
 			Server:    c.cfg.controlAddr,
 			Connected: st.Connected,

@@ -26,7 +26,7 @@ type Config struct {
 	// Refused, if set, is called for every address AllowAddr refuses
 	// (the owner counts them).
 	Refused func()
-	Logger    *slog.Logger
+	Logger  *slog.Logger
 	// PacketListener, if set, opens the UDP socket instead of
 	// net.ListenUDP; tests hand in a simulated network. Nil in
 	// production, where the socket is a *net.UDPConn and quic-go uses its
