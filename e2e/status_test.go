@@ -227,3 +227,181 @@ hostports = [%[5]q]
 		t.Fatalf("connet status of the killed relay: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
+
+// TestClientStatusAndMetrics tunnels data between two clients run by the
+// binary, then reads the source client's /metrics (connections and bytes,
+// counted from the source's splice) and its status through `connet
+// status`, as a table and as JSON.
+func TestClientStatusAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := cert.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	control := freePort(t, "udp")
+	server := write("server.toml", fmt.Sprintf(`
+[server]
+tokens = ["token-d", "token-s"]
+store-dir = %q
+[[server.ingress]]
+addr = %q
+cert-file = %q
+key-file = %q
+`, filepath.Join(dir, "store"), control, certFile, keyFile))
+	client := func(name, token, statusAddr, endpoint string) string {
+		return write(name, fmt.Sprintf(`
+[client]
+token = %q
+server-addr = %q
+server-cas-file = %q
+direct-addr = %q
+status-addr = %q
+%s
+`, token, control, certFile, freePort(t, "udp"), statusAddr, endpoint))
+	}
+	service := serveEchoTCP(t)
+	sourceAddr, dstStatus, srcStatus := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")
+	dst := client("dst.toml", "token-d", dstStatus, fmt.Sprintf("[client.destinations.echo]\nurl = \"tcp://%s\"", service))
+	src := client("src.toml", "token-s", srcStatus, fmt.Sprintf("[client.sources.echo]\nurl = \"tcp://%s\"", sourceAddr))
+	startConnet(t, "server", "--config", server)
+	startConnet(t, "--config", dst)
+	startConnet(t, "--config", src)
+
+	payload := make([]byte, 1<<20)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		err := echoThrough(sourceAddr, payload)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no echo through the tunnel: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	// Failed attempts while the peers were finding each other are not
+	// tunnelled connections: exactly one was, and it is closed.
+	n := float64(len(payload))
+	var m testprog.Metrics
+	deadline = time.Now().Add(10 * time.Second)
+	for {
+		m, err = testprog.Scrape(context.Background(), "http://"+srcStatus+"/metrics")
+		if err == nil {
+			sent, _ := m.Value("connet_client_bytes_total", "endpoint", "echo", "role", "source", "direction", "sent")
+			received, _ := m.Value("connet_client_bytes_total", "endpoint", "echo", "role", "source", "direction", "received")
+			if sent == n && received == n {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("source's bytes never reached %v each way (err %v)", n, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	var total, active float64
+	for _, kind := range []string{"direct-outgoing", "direct-incoming", "relay"} {
+		v, _ := m.Value("connet_client_connections_total", "endpoint", "echo", "role", "source", "path", kind)
+		a, _ := m.Value("connet_client_connections_active", "endpoint", "echo", "role", "source", "path", kind)
+		total, active = total+v, active+a
+	}
+	if total != 1 || active != 0 {
+		t.Fatalf("source connections: %v total, %v active; want 1 and 0", total, active)
+	}
+	if v, ok := m.Value("connet_client_path_setup_seconds", "kind", "direct"); !ok || v < 1 {
+		t.Fatalf("no direct path setup counted (%v, %v)", v, ok)
+	}
+
+	var doc connet.ClientStatus
+	if err := getPage(srcStatus, &doc); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runConnet(t, "status", "--config", src)
+	if code != 0 {
+		t.Fatalf("connet status: exit %d\n%s%s", code, out, errOut)
+	}
+	lines := strings.Split(out, "\n")
+	if !strings.HasPrefix(lines[0], "connet client "+doc.ID+", version ") || !strings.Contains(out, "connected since") {
+		t.Fatalf("connet status head:\n%s", out)
+	}
+	peer := doc.Sources[0].Peers[0]
+	row := strings.Fields(tableRow(out, "echo"))
+	if len(row) < 8 || row[1] != "source" || row[3] != "0/1" || row[4] != peer.ID || row[5] != peer.Paths[0].Kind || row[6] != peer.Paths[0].Remote {
+		t.Fatalf("endpoint row %q does not show the source, its peer and best path %+v:\n%s", row, peer.Paths[0], out)
+	}
+
+	out, errOut, code = runConnet(t, "status", "--json", srcStatus)
+	var raw connet.ClientStatus
+	if err := json.Unmarshal([]byte(out), &raw); code != 0 || err != nil || raw.Kind != "client" || raw.ID != doc.ID {
+		t.Fatalf("connet status --json: exit %d, %v, kind %q\n%s%s", code, err, raw.Kind, out, errOut)
+	}
+}
+
+// tableRow is the first line of out that starts with first.
+func tableRow(out, first string) string {
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, first+" ") {
+			return l
+		}
+	}
+	return ""
+}
+
+// serveEchoTCP runs an echo service on loopback until the test ends.
+func serveEchoTCP(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = io.Copy(c, c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// echoThrough sends payload to addr, half-closes, and checks the echo.
+func echoThrough(addr string, payload []byte) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		_, _ = c.Write(payload)
+		_ = c.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, payload) {
+		return fmt.Errorf("echo of %d bytes, sent %d", len(got), len(payload))
+	}
+	return nil
+}
