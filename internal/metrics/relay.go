@@ -17,6 +17,7 @@ const (
 	ReasonNoPeer    = "no_peer"    // the peer asked for is not at this relay
 	ReasonPending   = "pending"    // over the quota of streams waiting to pair
 	ReasonStreams   = "streams"    // over the quota of relayed connections
+	// and ReasonRequest, a malformed request.
 )
 
 // NewRelay registers a relay's metrics on reg; clients counts the
@@ -38,7 +39,7 @@ func NewRelay(reg prometheus.Registerer, clients func() int) *Relay {
 		}, []string{"direction"}),
 		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: namespace, Subsystem: sub, Name: "refusals_total",
-			Help: "Refused clients and streams, by reason: address, grant, not_paired, no_peer, pending, streams.",
+			Help: "Refused clients and streams, by reason: address, grant, not_paired, no_peer, pending, streams, request.",
 		}, []string{"reason"}),
 	}
 	reg.MustRegister(m.streams, m.active, m.bytes, m.refusals)
