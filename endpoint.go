@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -58,6 +59,7 @@ type endpoint struct {
 
 	active, total atomic.Int64
 	lastErr       atomic.Pointer[string]
+	metrics       *metrics.Endpoint
 	// perPeer counts the open connections with each peer, for least-conns
 	// and the status page.
 	perPeerMu sync.Mutex
@@ -68,7 +70,10 @@ type endpoint struct {
 }
 
 func newEndpoint(c *Client, key endpointKey) endpoint {
-	return endpoint{client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{})}
+	return endpoint{
+		client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{}),
+		metrics: c.metrics.Endpoint(key.name, string(key.role), string(path.DirectOutgoing), string(path.DirectIncoming), string(path.Relay)),
+	}
 }
 
 // activeWith is the number of open connections with peer id.
@@ -116,7 +121,7 @@ func (e *endpoint) recordError(err error) {
 		e.lastErr.Store(nil)
 		return
 	}
-	e.client.metrics.Failed(e.key.name, string(e.key.role))
+	e.metrics.Failed()
 	msg := err.Error()
 	e.lastErr.Store(&msg)
 }
@@ -132,17 +137,16 @@ func (e *endpoint) lastError() string {
 // until its Close: the one place where tunnelled connections of sources
 // and destinations are counted.
 func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, kind path.Kind) *trackedConn {
-	m, name, role := e.client.metrics, e.key.name, string(e.key.role)
 	e.total.Add(1)
 	e.addActive(id, 1)
-	m.Opened(name, role, string(kind))
+	e.metrics.Opened(string(kind))
 	return &trackedConn{
 		Conn: conn,
 		done: func() {
 			e.addActive(id, -1)
-			m.Closed(name, role, string(kind))
+			e.metrics.Closed(string(kind))
 		},
-		spliced: func(sent, received int64) { m.Bytes(name, role, sent, received) },
+		spliced: e.metrics.Bytes,
 	}
 }
 

@@ -61,38 +61,78 @@ func NewClient(reg prometheus.Registerer, controlConnected func() bool) *Client 
 	return m
 }
 
-// Opened counts a tunnelled connection of an endpoint on a path of kind.
-func (m *Client) Opened(endpoint, role, kind string) {
+// Endpoint holds the series of one endpoint, looked up once when the
+// endpoint is made so that counting a connection costs a few atomic
+// additions and no label hashing.
+type Endpoint struct {
+	byKind         map[string]pathSeries
+	sent, received prometheus.Counter
+	failures       prometheus.Counter
+}
+
+type pathSeries struct {
+	total  prometheus.Counter
+	active prometheus.Gauge
+}
+
+// Endpoint returns the series of an endpoint with role ("destination" or
+// "source") for connections on paths of kinds; they show from now on, at
+// zero.
+func (m *Client) Endpoint(name, role string, kinds ...string) *Endpoint {
 	if m == nil {
+		return nil
+	}
+	e := &Endpoint{
+		byKind:   map[string]pathSeries{},
+		sent:     m.bytes.WithLabelValues(name, role, "sent"),
+		received: m.bytes.WithLabelValues(name, role, "received"),
+		failures: m.failures.WithLabelValues(name, role),
+	}
+	for _, k := range kinds {
+		e.byKind[k] = pathSeries{m.conns.WithLabelValues(name, role, k), m.active.WithLabelValues(name, role, k)}
+	}
+	return e
+}
+
+// Opened counts a tunnelled connection on a path of kind, one of those
+// the endpoint was made with.
+func (e *Endpoint) Opened(kind string) {
+	if e == nil {
 		return
 	}
-	m.conns.WithLabelValues(endpoint, role, kind).Inc()
-	m.active.WithLabelValues(endpoint, role, kind).Inc()
+	s := e.byKind[kind]
+	if s.total == nil {
+		return
+	}
+	s.total.Inc()
+	s.active.Inc()
 }
 
 // Closed counts the end of a connection Opened counted.
-func (m *Client) Closed(endpoint, role, kind string) {
-	if m == nil {
+func (e *Endpoint) Closed(kind string) {
+	if e == nil {
 		return
 	}
-	m.active.WithLabelValues(endpoint, role, kind).Dec()
+	if s := e.byKind[kind]; s.active != nil {
+		s.active.Dec()
+	}
 }
 
 // Bytes adds a closed connection's totals.
-func (m *Client) Bytes(endpoint, role string, sent, received int64) {
-	if m == nil {
+func (e *Endpoint) Bytes(sent, received int64) {
+	if e == nil {
 		return
 	}
-	m.bytes.WithLabelValues(endpoint, role, "sent").Add(float64(sent))
-	m.bytes.WithLabelValues(endpoint, role, "received").Add(float64(received))
+	e.sent.Add(float64(sent))
+	e.received.Add(float64(received))
 }
 
 // Failed counts a connection that could not be tunnelled.
-func (m *Client) Failed(endpoint, role string) {
-	if m == nil {
+func (e *Endpoint) Failed() {
+	if e == nil {
 		return
 	}
-	m.failures.WithLabelValues(endpoint, role).Inc()
+	e.failures.Inc()
 }
 
 // PathSetup records how long a path of kind ("direct" or "relay") took
