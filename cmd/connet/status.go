@@ -44,6 +44,9 @@ control or relay section, in that order), else ` + defaultStatusAddr + `.`,
 			}
 			doc, err := fetchStatus(cmd.Context(), addr)
 			if err != nil {
+				if len(args) == 0 && len(configs) == 0 {
+					return fmt.Errorf("%w\n(%s is the default, a client's; for another, give its status-addr: connet status ADDR, or --config FILE)", err, defaultStatusAddr)
+				}
 				return err
 			}
 			if raw {
