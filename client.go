@@ -3,7 +3,6 @@ package connet
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"maps"
 	"net"
@@ -80,7 +79,8 @@ type endpointKey struct {
 // Connect starts a client and blocks until it is authenticated by the
 // control server. It keeps retrying an unreachable server until ctx ends;
 // a refused token or address fails at once with an error wrapping
-// ErrRefused. After Connect returns, the client reconnects by itself until
+// ErrRefused, and a server certificate that fails verification (unknown
+// authority, wrong name, expired) with one wrapping ErrUntrustedServer. After Connect returns, the client reconnects by itself until
 // Close.
 func Connect(ctx context.Context, opts ...ClientOption) (*Client, error) {
 	cfg, err := newClientConfig(opts)
@@ -214,10 +214,11 @@ func (c *Client) start(ctx context.Context) error {
 		return err
 	})
 	c.goRun(func(ctx context.Context) error {
-		err := c.session.Run(ctx)
-		if errors.Is(err, controlclient.ErrAuth) {
-			// Nothing will work without the server: end the client so
-			// its owner learns of it from Done/Err.
+		// The session ends on its own only for what retrying cannot fix
+		// (a refusal, an untrusted certificate, a hello over the limits).
+		// Nothing works without the server: end the client so its owner
+		// learns why from Done/Err (or from Connect).
+		if err := c.session.Run(ctx); err != nil && ctx.Err() == nil {
 			c.cancel(err)
 		}
 		return nil

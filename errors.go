@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
 )
 
@@ -19,6 +20,16 @@ var (
 	// ErrRefused reports that the control server refused the client (a bad
 	// token or a forbidden address). It is wrapped with an *Error.
 	ErrRefused = controlclient.ErrAuth
+	// ErrUntrustedServer reports that the control server's certificate
+	// failed verification on the first connection: no CA that signed it
+	// (ClientControlCAs, RelayControlCAs), a name it does not hold
+	// (ClientControlServerName, RelayControlServerName), or an expired
+	// certificate. Retrying cannot fix these, so Connect and Relay.Run end
+	// with it. The error also wraps the *tls.CertificateVerificationError;
+	// errors.As finds the x509 reason (x509.UnknownAuthorityError,
+	// x509.HostnameError, x509.CertificateInvalidError). Once connected,
+	// the client and the relay retry every failure.
+	ErrUntrustedServer = untrusted.ErrCertificate
 )
 
 // ErrorCode classifies an Error.

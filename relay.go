@@ -137,7 +137,7 @@ type Relay struct {
 }
 
 // NewRelay validates the options and prepares a relay; Run starts it.
-func NewRelay(opts ...RelayOption) (*Relay, error) {
+func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
 	cfg := &relayConfig{controlAddr: "localhost:19189", logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
@@ -153,10 +153,10 @@ func NewRelay(opts ...RelayOption) (*Relay, error) {
 		}
 	}
 	r := &Relay{cfg: cfg, started: time.Now(), metrics: metrics.NewRegistry(cfg.buildVersion)}
-	var err error
 	if r.tempStore, err = ensureStoreDir(&cfg.storeDir, "connet-relay-", cfg.logger); err != nil {
 		return nil, err
 	}
+	defer removeOnError(r.tempStore, &err)
 	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
 	// The gauge reads the server at scrape time, once it is built.
 	m := metrics.NewRelay(r.metrics, func() int { return r.server.Clients() })
@@ -172,7 +172,8 @@ func NewRelay(opts ...RelayOption) (*Relay, error) {
 }
 
 // Run serves clients and keeps the relay joined to its control server
-// until ctx ends or the control server refuses the relay.
+// until ctx ends, the control server refuses the relay, or its certificate
+// fails verification before the first join (ErrUntrustedServer).
 func (r *Relay) Run(ctx context.Context) error {
 	if r.tempStore != "" {
 		defer func() { _ = os.RemoveAll(r.tempStore) }()

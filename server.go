@@ -223,7 +223,7 @@ type Server struct {
 }
 
 // NewServer validates the options and prepares a server; Run starts it.
-func NewServer(opts ...ServerOption) (*Server, error) {
+func NewServer(opts ...ServerOption) (_ *Server, err error) {
 	cfg := &serverConfig{logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
@@ -243,6 +243,8 @@ func NewServer(opts ...ServerOption) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Run removes the temporary store; nothing will if we fail here.
+	defer removeOnError(tempStore, &err)
 	key, err := store.LoadOrCreateKey(filepath.Join(cfg.storeDir, "stateless-reset.key"))
 	if err != nil {
 		return nil, err
@@ -379,6 +381,14 @@ func ensureStoreDir(dir *string, prefix string, log *slog.Logger) (string, error
 	log.Warn("no store-dir set: identity and keys are kept in a temporary directory and lost on restart", "dir", tmp)
 	*dir = tmp
 	return tmp, nil
+}
+
+// removeOnError removes the temporary store dir tmp (if any) when *err is
+// set: the constructor that made it failed, so no Run will remove it.
+func removeOnError(tmp string, err *error) {
+	if tmp != "" && *err != nil {
+		_ = os.RemoveAll(tmp)
+	}
 }
 
 // relayHostports lists what clients dial; a hostport with port 0 (an

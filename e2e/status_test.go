@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,48 +49,25 @@ func freePort(t *testing.T, network string) string {
 	return addr.String()
 }
 
-// loopbackProc is a connet process on this host.
-type loopbackProc struct {
-	cmd  *exec.Cmd
-	out  *testprog.LockedBuffer
-	done chan struct{}
-}
-
-// startConnet runs the binary with args until the test ends (or kill).
-func startConnet(t *testing.T, args ...string) *loopbackProc {
-	t.Helper()
-	p := &loopbackProc{cmd: exec.Command(connetBin, args...), out: &testprog.LockedBuffer{}, done: make(chan struct{})}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.done:
-		case <-time.After(10 * time.Second):
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("connet %s:\n%s", strings.Join(args, " "), p.out.String())
-		}
-	})
-	return p
-}
-
-// kill ends the process with SIGKILL: nothing it would send on a clean
-// stop reaches its peers.
-func (p *loopbackProc) kill(t *testing.T) {
+// kill ends p with SIGKILL: nothing it would send on a clean stop reaches
+// its peers.
+func kill(t *testing.T, p *operatorProc) {
 	t.Helper()
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
 	<-p.done
+}
+
+// logOnFailure shows the processes' stderr if the test fails.
+func logOnFailure(t *testing.T, procs map[string]*operatorProc) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			for name, p := range procs {
+				t.Logf("%s:\n%s", name, p.output())
+			}
+		}
+	})
 }
 
 // runConnet runs the binary to its end and returns its output and exit
@@ -196,8 +172,11 @@ addr = %q
 hostports = [%[5]q]
 `, relayControl, certFile, relayStatus, filepath.Join(dir, "relay-store"), relayIngress))
 
-	startConnet(t, "control", "--config", control)
-	relayProc := startConnet(t, "relay", "--config", relay)
+	procs := map[string]*operatorProc{
+		"control": startConnet(t, dir, "control", "--config", control),
+		"relay":   startConnet(t, dir, "relay", "--config", relay),
+	}
+	logOnFailure(t, procs)
 
 	rs := waitPage(t, relayStatus, 10*time.Second, func(s connet.RelayServerStatus) bool { return s.Control.Connected })
 	if rs.Kind != "relay" || rs.Version == "" || rs.Started.IsZero() || rs.Control.Server != relayControl || rs.Control.Since.IsZero() {
@@ -218,7 +197,7 @@ hostports = [%[5]q]
 		t.Fatalf("connet status of the control server: exit %d\n%s%s", code, out, errOut)
 	}
 
-	relayProc.kill(t)
+	kill(t, procs["relay"])
 	// QUIC's idle timeout is 30 s; the silence limit about 8.
 	waitPage(t, controlStatus, 20*time.Second, func(s connet.ServerStatus) bool { return len(s.Control.Relays) == 0 })
 
@@ -274,9 +253,11 @@ status-addr = %q
 	sourceAddr, dstStatus, srcStatus := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")
 	dst := client("dst.toml", "token-d", dstStatus, fmt.Sprintf("[client.destinations.echo]\nurl = \"tcp://%s\"", service))
 	src := client("src.toml", "token-s", srcStatus, fmt.Sprintf("[client.sources.echo]\nurl = \"tcp://%s\"", sourceAddr))
-	startConnet(t, "server", "--config", server)
-	startConnet(t, "--config", dst)
-	startConnet(t, "--config", src)
+	logOnFailure(t, map[string]*operatorProc{
+		"server":      startConnet(t, dir, "server", "--config", server),
+		"destination": startConnet(t, dir, "--config", dst),
+		"source":      startConnet(t, dir, "--config", src),
+	})
 
 	payload := make([]byte, 1<<20)
 	for i := range payload {

@@ -3,8 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
+	"maps"
+	"net/netip"
 	"os"
 	"reflect"
+	"slices"
+	"strings"
 
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/spf13/cobra"
@@ -13,46 +18,165 @@ import (
 func newCheckCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "check FILE...",
-		Short: "Validate config files (merged in order) without running anything",
+		Short: "Validate config files (merged in order) and tell what they would run",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
 			cfg, err := config.Load(files...)
 			if err != nil {
 				return err
 			}
-			sections, err := checkSections(cfg)
+			summary, err := checkSections(cfg)
 			if err != nil {
 				return err
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "ok: %v\n", sections)
+			_, err = io.WriteString(cmd.OutOrStdout(), summary)
 			return err
 		},
 	}
 }
 
-// checkSections validates every section the files contain and returns
-// their names.
-func checkSections(cfg *config.Config) ([]string, error) {
+// checkSections validates every section the files contain and describes
+// what each would run (every problem is reported, not just the first).
+func checkSections(cfg *config.Config) (string, error) {
+	var out strings.Builder
 	var names []string
 	var errs []error
 	if _, err := cfg.LogSettings(); err != nil {
 		errs = append(errs, err)
 	}
-	check := func(name string, section any, validate func() error) {
+	check := func(name string, section any, describe func(*strings.Builder) error) {
 		if reflect.ValueOf(section).IsZero() {
 			return
 		}
 		names = append(names, name)
-		if err := validate(); err != nil {
+		if err := describe(&out); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	check("client", cfg.Client, func() error { _, err := cfg.ClientSettings(os.Getenv); return err })
-	check("server", cfg.Server, func() error { _, err := cfg.ServerSettings(os.Getenv); return err })
-	check("control", cfg.Control, func() error { _, err := cfg.ControlSettings(os.Getenv); return err })
-	check("relay", cfg.Relay, func() error { _, err := cfg.RelaySettings(os.Getenv); return err })
+	check("client", cfg.Client, func(b *strings.Builder) error {
+		s, err := cfg.ClientSettings(os.Getenv)
+		if err == nil {
+			describeClient(b, s)
+		}
+		return err
+	})
+	check("server", cfg.Server, func(b *strings.Builder) error {
+		s, err := cfg.ServerSettings(os.Getenv)
+		if err == nil {
+			fmt.Fprintf(b, "server (connet server): %s\n", tokens(len(s.Tokens), "client"))
+			describeIngresses(b, "clients", s.Ingress)
+			describeRelayIngresses(b, s.RelayIngress)
+			describeCommon(b, s.StatusAddr, s.StoreDir)
+		}
+		return err
+	})
+	check("control", cfg.Control, func(b *strings.Builder) error {
+		s, err := cfg.ControlSettings(os.Getenv)
+		if err == nil {
+			fmt.Fprintf(b, "control server (connet control): %s, %s\n", tokens(len(s.ClientsTokens), "client"), tokens(len(s.RelaysTokens), "relay"))
+			describeIngresses(b, "clients", s.ClientsIngress)
+			describeIngresses(b, "relays", s.RelaysIngress)
+			describeCommon(b, s.StatusAddr, s.StoreDir)
+		}
+		return err
+	})
+	check("relay", cfg.Relay, func(b *strings.Builder) error {
+		s, err := cfg.RelaySettings(os.Getenv)
+		if err == nil {
+			fmt.Fprintf(b, "relay (connet relay): joins the control server at %s (certificate name %s, %s)\n",
+				s.ControlAddr, s.ControlName, trust(s.ControlCAs != nil, "control-cas-file"))
+			describeRelayIngresses(b, s.Ingress)
+			describeCommon(b, s.StatusAddr, s.StoreDir)
+		}
+		return err
+	})
 	if len(names) == 0 && len(errs) == 0 {
-		return nil, errors.New("no client, server, control or relay section found")
+		return "", errors.New("no client, server, control or relay section found")
 	}
-	return names, errors.Join(errs...)
+	if err := errors.Join(errs...); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("ok: %s\n", strings.Join(names, ", ")) + out.String(), nil
+}
+
+func describeClient(b *strings.Builder, s config.ClientSettings) {
+	fmt.Fprintf(b, "client (connet): %s, %s; connects to the control server at %s (certificate name %s, %s); peers reach it at %s\n",
+		count(len(s.Destinations), "destination"), count(len(s.Sources), "source"),
+		s.ServerAddr, s.ServerName, trust(s.ServerCAs != nil, "server-cas-file"), s.DirectAddr)
+	if len(s.Destinations) == 0 && len(s.Sources) == 0 {
+		b.WriteString("  no destinations or sources: the client only connects\n")
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Destinations)) {
+		d := s.Destinations[name]
+		fmt.Fprintf(b, "  destination %q: exposes %s (route %s)\n", name, d.URL, d.Route)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Sources)) {
+		src := s.Sources[name]
+		fmt.Fprintf(b, "  source %q: listens on %s for destination %q (route %s)\n", name, src.URL, name, src.Route)
+	}
+	if s.StatusAddr != "" {
+		fmt.Fprintf(b, "  status at http://%s\n", s.StatusAddr)
+	}
+}
+
+func describeIngresses(b *strings.Builder, who string, ins []config.Ingress) {
+	for _, in := range ins {
+		fmt.Fprintf(b, "  listens for %s on %s (UDP)%s\n", who, in.Addr, restricted(in.Restriction))
+	}
+}
+
+func describeRelayIngresses(b *strings.Builder, ins []config.RelayIngress) {
+	for _, in := range ins {
+		fmt.Fprintf(b, "  relays clients on %s (UDP), advertised as %s%s\n", in.Addr, strings.Join(in.Hostports, ", "), restricted(in.Restriction))
+	}
+}
+
+func describeCommon(b *strings.Builder, statusAddr, storeDir string) {
+	if statusAddr != "" {
+		fmt.Fprintf(b, "  status at http://%s\n", statusAddr)
+	}
+	if storeDir == "" {
+		b.WriteString("  state in a temporary directory, lost on restart (set store-dir)\n")
+	} else {
+		fmt.Fprintf(b, "  state in %s\n", storeDir)
+	}
+}
+
+func restricted(r config.CIDRRestriction) string {
+	if r.Empty() {
+		return ""
+	}
+	var parts []string
+	if len(r.Allow) > 0 {
+		parts = append(parts, "allows "+prefixes(r.Allow))
+	}
+	if len(r.Deny) > 0 {
+		parts = append(parts, "denies "+prefixes(r.Deny))
+	}
+	return ", " + strings.Join(parts, ", ")
+}
+
+func prefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
+}
+
+func tokens(n int, who string) string { return count(n, who+" token") }
+
+// count says "1 thing" or "n things".
+func count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
+}
+
+func trust(casFile bool, key string) string {
+	if casFile {
+		return "trusting the CAs of " + key
+	}
+	return "trusting the system's CAs"
 }

@@ -58,9 +58,12 @@ func newClientCommand(run func(context.Context, *pflag.FlagSet, *clientFlags) er
 		Long: `connet runs a client: it connects to a control server and runs the
 destinations (services this device exposes) and sources (local listeners
 reaching remote destinations) given by --config files and flags.`,
-		Args:          cobra.NoArgs,
-		SilenceUsage:  true,
-		SilenceErrors: true,
+		Args: unknownCommand,
+		// cobra applies its default distance only where it suggests by
+		// itself, not in SuggestionsFor, which unknownCommand calls.
+		SuggestionsMinimumDistance: 2,
+		SilenceUsage:               true,
+		SilenceErrors:              true,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return run(cmd.Context(), cmd.Flags(), &f)
 		},
@@ -82,9 +85,24 @@ reaching remote destinations) given by --config files and flags.`,
 	f.dst.register(fs, "dst", "destination")
 	f.src.register(fs, "src", "source")
 	f.log.register(fs)
+	aliases(fs, map[string]string{"dst-relay-encryption": "dst-relay-encryptions", "src-relay-encryption": "src-relay-encryptions"})
 
 	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand(), newStatusCommand())
 	return cmd
+}
+
+// unknownCommand rejects arguments to the root command, which takes none:
+// the first one is a subcommand cobra did not find, so suggest the nearest.
+// (cobra suggests by itself only for a root command without Args.)
+func unknownCommand(cmd *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return nil
+	}
+	msg := fmt.Sprintf("unknown command %q", args[0])
+	if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return fmt.Errorf("%s; run 'connet --help' for the commands", msg)
 }
 
 func (e *endpointFlags) register(fs *pflag.FlagSet, prefix, what string) {
@@ -111,7 +129,7 @@ func (e *endpointFlags) register(fs *pflag.FlagSet, prefix, what string) {
 func (e *endpointFlags) apply(o overlay) error {
 	given := false
 	o.flags.VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed && strings.HasPrefix(fl.Name, e.prefix+"-") && fl.Name != e.prefix+"-name" {
+		if fl.Changed && strings.HasPrefix(fl.Name, e.prefix+"-") {
 			given = true
 		}
 	})
@@ -120,6 +138,12 @@ func (e *endpointFlags) apply(o overlay) error {
 	}
 	if e.name == "" {
 		return fmt.Errorf("--%s-name is required with the other --%s-* flags", e.prefix, e.prefix)
+	}
+	// An endpoint needs a URL: from the flag, or from the config files when
+	// the flags edit an endpoint they declare.
+	if !o.flags.Changed(e.prefix+"-url") && !e.declared(o.cfg) {
+		return fmt.Errorf("--%s-name %q needs --%s-url (or a [client.%s.%s] table with a url in a --config file)",
+			e.prefix, e.name, e.prefix, e.table(), e.name)
 	}
 	set := func(flag string, fn func(d *config.DestinationConfig, s *config.SourceConfig)) {
 		o.set(e.prefix+"-"+flag, func(c *config.Config) {
@@ -152,6 +176,22 @@ func (e *endpointFlags) apply(o overlay) error {
 	set("lb-retry-max", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetryMax = e.lbRetryMax })
 	set("allowed-origins", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.AllowedOrigins = e.allowedOrigins })
 	return nil
+}
+
+// table is the config table of this kind of endpoint.
+func (e *endpointFlags) table() string {
+	if e.prefix == "dst" {
+		return "destinations"
+	}
+	return "sources"
+}
+
+// declared tells whether the config files declare this endpoint with a URL.
+func (e *endpointFlags) declared(cfg *config.Config) bool {
+	if e.prefix == "dst" {
+		return cfg.Client.Destinations[e.name].URL != ""
+	}
+	return cfg.Client.Sources[e.name].URL != ""
 }
 
 // clientConfig loads the config files and overlays the flags.
@@ -249,7 +289,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	log.Info("connecting to control server", "server", cs.ServerAddr, "version", buildVersion())
 	cl, err := connet.Connect(ctx, opts...)
 	if err != nil {
-		return err
+		return trustHint(err, "server-cas-file", "server-name")
 	}
 	defer func() { _ = cl.Close() }()
 
@@ -298,22 +338,29 @@ func ignoreClosed(err error) error {
 
 // resetKey returns the configured stateless reset key, else one kept in the
 // cache directory (named after the direct address, so several clients on a
-// host keep theirs apart), else nil for an ephemeral key.
+// host keep theirs apart), else nil for an ephemeral key, with a warning:
+// peers then cannot be told of a restart and notice it only by timeout.
 func resetKey(cs config.ClientSettings, log *slog.Logger) *[32]byte {
 	if cs.StatelessResetKey != nil {
 		return cs.StatelessResetKey
 	}
 	if cs.ResetKeyCacheDir == "" {
+		log.Warn("no cache directory ($CONNET_CACHE_DIR, $CACHE_DIRECTORY, $XDG_CACHE_HOME or $HOME): using an ephemeral stateless reset key")
 		return nil
 	}
-	name := "stateless-reset-" + strings.NewReplacer(":", "_", "/", "_", "[", "", "]", "").Replace(cs.DirectAddr) + ".key"
-	file := filepath.Join(cs.ResetKeyCacheDir, "connet", name)
-	key, err := store.LoadOrCreateKey(file)
+	key, err := store.LoadOrCreateKey(resetKeyFile(cs.ResetKeyCacheDir, cs.DirectAddr))
 	if err != nil {
 		log.Warn("cannot keep a stateless reset key, using an ephemeral one", "err", err)
 		return nil
 	}
 	return &key
+}
+
+// resetKeyFile is where the generated key of the client at directAddr is
+// kept: directly in the cache directory, which is connet's own already.
+func resetKeyFile(cacheDir, directAddr string) string {
+	name := "stateless-reset-" + strings.NewReplacer(":", "_", "/", "_", "[", "", "]", "").Replace(directAddr) + ".key"
+	return filepath.Join(cacheDir, name)
 }
 
 func encryptions(es []config.RelayEncryption) []connet.RelayEncryption {

@@ -36,3 +36,33 @@ func (l *logFlags) apply(o overlay) {
 	o.set("log-level", func(c *config.Config) { c.LogLevel = l.level })
 	o.set("log-format", func(c *config.Config) { c.LogFormat = l.format })
 }
+
+// aliases makes fs accept other spellings of some of its flags (the
+// original connet's, where ours differ): pflag normalizes each alias to the
+// flag's name, so an alias works exactly like the flag, help lists only the
+// flag, and giving both spellings is the same as repeating the flag (list
+// flags collect the values of both, in order).
+func aliases(fs *pflag.FlagSet, names map[string]string) {
+	fs.SetNormalizeFunc(func(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+		if to, ok := names[name]; ok {
+			return pflag.NormalizedName(to)
+		}
+		return pflag.NormalizedName(name)
+	})
+}
+
+// editFirst returns list with its first element (a new one if list is
+// empty) changed by edit. Ingress flags edit the first ingress; more
+// ingresses come from config files only.
+func editFirst[T any](list []T, edit func(*T)) []T {
+	var first T
+	if len(list) > 0 {
+		first = list[0]
+	}
+	edit(&first)
+	out := []T{first}
+	if len(list) > 1 {
+		out = append(out, list[1:]...)
+	}
+	return out
+}

@@ -67,8 +67,16 @@ url = "tcp://:3000"
 	if err != nil {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "ok: [client server]") {
-		t.Fatalf("check output %q does not list both sections", out)
+	for _, want := range []string{
+		"ok: client, server\n",
+		"client (connet): 1 destination, 0 sources; connects to the control server at 192.0.2.1:19190",
+		`destination "serviceA": exposes tcp://:3000 (route any)`,
+		"listens for clients on :19190 (UDP)",
+		"relays clients on :19191 (UDP), advertised as localhost:19191",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
 	}
 }
 
@@ -168,5 +176,57 @@ func TestVersion(t *testing.T) {
 	out, err := run(t, "version")
 	if err != nil || strings.TrimSpace(out) == "" {
 		t.Fatalf("version: %q, %v", out, err)
+	}
+}
+
+func TestCheckDescribesControlAndRelay(t *testing.T) {
+	dir := t.TempDir()
+	cert, err := testcert.New("localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile, err := cert.WriteFiles(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := writeFile(t, dir, "split.toml", `
+[control]
+clients-tokens = ["c"]
+relays-tokens = ["r"]
+store-dir = "/var/lib/connet-control"
+[[control.clients-ingress]]
+cert-file = "`+certFile+`"
+key-file = "`+keyFile+`"
+allow-cidrs = ["10.0.0.0/8"]
+[[control.relays-ingress]]
+cert-file = "`+certFile+`"
+key-file = "`+keyFile+`"
+
+[relay]
+token = "r"
+control-addr = "ctl.example.com:19189"
+control-cas-file = "`+certFile+`"
+status-addr = "127.0.0.1:19181"
+[[relay.ingress]]
+hostports = ["relay.example.com"]
+`)
+	out, err := run(t, "check", file)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		"ok: control, relay\n",
+		"control server (connet control): 1 client token, 1 relay token",
+		"listens for clients on :19190 (UDP), allows 10.0.0.0/8",
+		"listens for relays on :19189 (UDP)",
+		"state in /var/lib/connet-control",
+		"joins the control server at ctl.example.com:19189 (certificate name ctl.example.com, trusting the CAs of control-cas-file)",
+		"relays clients on :19191 (UDP), advertised as relay.example.com:19191",
+		"status at http://127.0.0.1:19181",
+		"state in a temporary directory",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("check output lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -17,19 +17,29 @@ type serverFlags struct {
 	tokensFile              string
 	statusAddr, storeDir    string
 	addr, certFile, keyFile string
+	allowCIDRs, denyCIDRs   []string
 	relayAddr               string
 	relayHostports          []string
+	relayAllow, relayDeny   []string
 	log                     logFlags
 }
 
-func newServerCommand() *cobra.Command {
+func newServerCommand() *cobra.Command { return serverCommand(runServer) }
+
+// serverCommand builds the server command around run, which gets the config
+// the files and flags give (tests check it without running a server).
+func serverCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f serverFlags
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a control server and a relay in one process",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServer(cmd.Context(), cmd.Flags(), &f)
+			cfg, err := f.load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg)
 		},
 	}
 	fs := cmd.Flags()
@@ -42,8 +52,13 @@ func newServerCommand() *cobra.Command {
 	fs.StringVar(&f.certFile, "cert-file", "", "TLS certificate file of the (first) client ingress")
 	fs.StringVar(&f.keyFile, "key-file", "", "TLS key file of the (first) client ingress")
 	fs.StringVar(&f.relayAddr, "relay-addr", "", "UDP address of the (first) relay ingress (default :19191)")
+	fs.StringSliceVar(&f.allowCIDRs, "allow-cidrs", nil, "networks (CIDR) the (first) client ingress accepts clients from")
+	fs.StringSliceVar(&f.denyCIDRs, "deny-cidrs", nil, "networks (CIDR) the (first) client ingress refuses clients from")
 	fs.StringSliceVar(&f.relayHostports, "relay-hostports", nil, "host[:port]s advertised for the (first) relay ingress")
+	fs.StringSliceVar(&f.relayAllow, "relay-allow-cidrs", nil, "networks (CIDR) the (first) relay ingress accepts clients from")
+	fs.StringSliceVar(&f.relayDeny, "relay-deny-cidrs", nil, "networks (CIDR) the (first) relay ingress refuses clients from")
 	f.log.register(fs)
+	aliases(fs, map[string]string{"relay-hostport": "relay-hostports"})
 	return cmd
 }
 
@@ -57,48 +72,26 @@ func (f *serverFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
 	o.set("tokens-file", func(c *config.Config) { c.Server.TokensFile = f.tokensFile })
 	o.set("status-addr", func(c *config.Config) { c.Server.StatusAddr = f.statusAddr })
 	o.set("store-dir", func(c *config.Config) { c.Server.StoreDir = f.storeDir })
-	// Ingress flags edit the first ingress; the rest come from files only.
-	first := func(c *config.Config, edit func(*config.IngressConfig)) {
-		in := config.IngressConfig{}
-		if len(cfg.Server.Ingress) > 0 {
-			in = cfg.Server.Ingress[0]
-		}
-		edit(&in)
-		c.Server.Ingress = append([]config.IngressConfig{in}, tail(cfg.Server.Ingress)...)
+	in := func(flag string, edit func(*config.IngressConfig)) {
+		o.set(flag, func(c *config.Config) { c.Server.Ingress = editFirst(cfg.Server.Ingress, edit) })
 	}
-	o.set("addr", func(c *config.Config) { first(c, func(in *config.IngressConfig) { in.Addr = f.addr }) })
-	o.set("cert-file", func(c *config.Config) { first(c, func(in *config.IngressConfig) { in.CertFile = f.certFile }) })
-	o.set("key-file", func(c *config.Config) { first(c, func(in *config.IngressConfig) { in.KeyFile = f.keyFile }) })
-	firstRelay := func(c *config.Config, edit func(*config.RelayIngressConfig)) {
-		in := config.RelayIngressConfig{}
-		if len(cfg.Server.RelayIngress) > 0 {
-			in = cfg.Server.RelayIngress[0]
-		}
-		edit(&in)
-		c.Server.RelayIngress = append([]config.RelayIngressConfig{in}, tail(cfg.Server.RelayIngress)...)
+	in("addr", func(in *config.IngressConfig) { in.Addr = f.addr })
+	in("cert-file", func(in *config.IngressConfig) { in.CertFile = f.certFile })
+	in("key-file", func(in *config.IngressConfig) { in.KeyFile = f.keyFile })
+	in("allow-cidrs", func(in *config.IngressConfig) { in.AllowCIDRs = f.allowCIDRs })
+	in("deny-cidrs", func(in *config.IngressConfig) { in.DenyCIDRs = f.denyCIDRs })
+	relayIn := func(flag string, edit func(*config.RelayIngressConfig)) {
+		o.set(flag, func(c *config.Config) { c.Server.RelayIngress = editFirst(cfg.Server.RelayIngress, edit) })
 	}
-	o.set("relay-addr", func(c *config.Config) {
-		firstRelay(c, func(in *config.RelayIngressConfig) { in.Addr = f.relayAddr })
-	})
-	o.set("relay-hostports", func(c *config.Config) {
-		firstRelay(c, func(in *config.RelayIngressConfig) { in.Hostports = f.relayHostports })
-	})
+	relayIn("relay-addr", func(in *config.RelayIngressConfig) { in.Addr = f.relayAddr })
+	relayIn("relay-hostports", func(in *config.RelayIngressConfig) { in.Hostports = f.relayHostports })
+	relayIn("relay-allow-cidrs", func(in *config.RelayIngressConfig) { in.AllowCIDRs = f.relayAllow })
+	relayIn("relay-deny-cidrs", func(in *config.RelayIngressConfig) { in.DenyCIDRs = f.relayDeny })
 	f.log.apply(o)
 	return cfg, nil
 }
 
-func tail[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
-	}
-	return s[1:]
-}
-
-func runServer(ctx context.Context, fs *pflag.FlagSet, f *serverFlags) error {
-	cfg, err := f.load(fs)
-	if err != nil {
-		return err
-	}
+func runServer(ctx context.Context, cfg *config.Config) error {
 	log, err := commandLogger(cfg)
 	if err != nil {
 		return err

@@ -7,37 +7,177 @@ import (
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
-func newControlCommand() *cobra.Command {
-	return newConfigCommand("control", "Run a control server on its own; relays join it with relay tokens", runControl)
+// controlFlags are the [control] settings the command line can give; as for
+// the server, the ingress flags edit the first ingress of each kind.
+type controlFlags struct {
+	configs              []string
+	clientsTokens        []string
+	clientsTokensFile    string
+	relaysTokens         []string
+	relaysTokensFile     string
+	statusAddr, storeDir string
+	clients, relays      ingressFlags
+	log                  logFlags
 }
 
-func newRelayCommand() *cobra.Command {
-	return newConfigCommand("relay", "Run a relay server on its own, joined to a control server", runRelay)
+// ingressFlags describe the first ingress of one kind: prefix is "clients"
+// or "relays", and each flag is named prefix-key after the config key.
+type ingressFlags struct {
+	prefix                  string
+	addr, certFile, keyFile string
+	allowCIDRs, denyCIDRs   []string
 }
 
-// newConfigCommand is a command configured by --config files and the log
-// flags only.
-func newConfigCommand(use, short string, run func(context.Context, *config.Config) error) *cobra.Command {
-	var configs []string
-	var log logFlags
+func (i *ingressFlags) register(fs *pflag.FlagSet, prefix, who, defAddr string) {
+	i.prefix = prefix
+	fs.StringVar(&i.addr, prefix+"-addr", "", "UDP address of the (first) "+who+" ingress (default "+defAddr+")")
+	fs.StringVar(&i.certFile, prefix+"-cert-file", "", "TLS certificate file of the (first) "+who+" ingress")
+	fs.StringVar(&i.keyFile, prefix+"-key-file", "", "TLS key file of the (first) "+who+" ingress")
+	fs.StringSliceVar(&i.allowCIDRs, prefix+"-allow-cidrs", nil, "networks (CIDR) the (first) "+who+" ingress accepts "+who+" from")
+	fs.StringSliceVar(&i.denyCIDRs, prefix+"-deny-cidrs", nil, "networks (CIDR) the (first) "+who+" ingress refuses "+who+" from")
+}
+
+// apply overlays the flags on the ingress list that field selects.
+func (i *ingressFlags) apply(o overlay, field func(*config.Config) *[]config.IngressConfig) {
+	set := func(flag string, edit func(*config.IngressConfig)) {
+		o.set(i.prefix+"-"+flag, func(c *config.Config) { *field(c) = editFirst(*field(o.cfg), edit) })
+	}
+	set("addr", func(in *config.IngressConfig) { in.Addr = i.addr })
+	set("cert-file", func(in *config.IngressConfig) { in.CertFile = i.certFile })
+	set("key-file", func(in *config.IngressConfig) { in.KeyFile = i.keyFile })
+	set("allow-cidrs", func(in *config.IngressConfig) { in.AllowCIDRs = i.allowCIDRs })
+	set("deny-cidrs", func(in *config.IngressConfig) { in.DenyCIDRs = i.denyCIDRs })
+}
+
+func newControlCommand() *cobra.Command { return controlCommand(runControl) }
+
+// controlCommand builds the command around run, as serverCommand does.
+func controlCommand(run func(context.Context, *config.Config) error) *cobra.Command {
+	var f controlFlags
 	cmd := &cobra.Command{
-		Use:   use,
-		Short: short,
+		Use:   "control",
+		Short: "Run a control server on its own; relays join it with relay tokens",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(configs...)
+			cfg, err := f.load(cmd.Flags())
 			if err != nil {
 				return err
 			}
-			log.apply(overlay{flags: cmd.Flags(), cfg: cfg})
 			return run(cmd.Context(), cfg)
 		},
 	}
-	cmd.Flags().StringArrayVar(&configs, "config", nil, "TOML config file; repeat to merge several in order")
-	log.register(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringArrayVar(&f.configs, "config", nil, "TOML config file; repeat to merge several in order")
+	fs.StringSliceVar(&f.clientsTokens, "clients-tokens", nil, "client tokens")
+	fs.StringVar(&f.clientsTokensFile, "clients-tokens-file", "", "file of client tokens, one per line")
+	fs.StringSliceVar(&f.relaysTokens, "relays-tokens", nil, "relay tokens")
+	fs.StringVar(&f.relaysTokensFile, "relays-tokens-file", "", "file of relay tokens, one per line")
+	fs.StringVar(&f.statusAddr, "status-addr", "", "serve status as JSON over HTTP at this address")
+	fs.StringVar(&f.storeDir, "store-dir", "", "directory for state kept across restarts")
+	f.clients.register(fs, "clients", "clients", config.DefaultClientsAddr)
+	f.relays.register(fs, "relays", "relays", config.DefaultRelaysAddr)
+	f.log.register(fs)
 	return cmd
+}
+
+func (f *controlFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
+	cfg, err := config.Load(f.configs...)
+	if err != nil {
+		return nil, err
+	}
+	o := overlay{flags: fs, cfg: cfg}
+	o.set("clients-tokens", func(c *config.Config) { c.Control.ClientsTokens = f.clientsTokens })
+	o.set("clients-tokens-file", func(c *config.Config) { c.Control.ClientsTokensFile = f.clientsTokensFile })
+	o.set("relays-tokens", func(c *config.Config) { c.Control.RelaysTokens = f.relaysTokens })
+	o.set("relays-tokens-file", func(c *config.Config) { c.Control.RelaysTokensFile = f.relaysTokensFile })
+	o.set("status-addr", func(c *config.Config) { c.Control.StatusAddr = f.statusAddr })
+	o.set("store-dir", func(c *config.Config) { c.Control.StoreDir = f.storeDir })
+	f.clients.apply(o, func(c *config.Config) *[]config.IngressConfig { return &c.Control.ClientsIngress })
+	f.relays.apply(o, func(c *config.Config) *[]config.IngressConfig { return &c.Control.RelaysIngress })
+	f.log.apply(o)
+	return cfg, nil
+}
+
+// relayFlags are the [relay] settings the command line can give.
+type relayFlags struct {
+	configs               []string
+	token, tokenFile      string
+	metadata              string
+	controlAddr           string
+	controlCAsFile        string
+	controlName           string
+	handshakeTimeout      string
+	statusAddr, storeDir  string
+	addr                  string
+	hostports             []string
+	allowCIDRs, denyCIDRs []string
+	log                   logFlags
+}
+
+func newRelayCommand() *cobra.Command { return relayCommand(runRelay) }
+
+// relayCommand builds the command around run, as serverCommand does.
+func relayCommand(run func(context.Context, *config.Config) error) *cobra.Command {
+	var f relayFlags
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Run a relay server on its own, joined to a control server",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&f.configs, "config", nil, "TOML config file; repeat to merge several in order")
+	fs.StringVar(&f.token, "token", "", "relay token for the control server")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the relay token")
+	fs.StringVar(&f.metadata, "metadata", "", "text sent to the control server to help identify this relay")
+	fs.StringVar(&f.controlAddr, "control-addr", "", "control server host:port for relays (default "+config.DefaultControlAddr+")")
+	fs.StringVar(&f.controlCAsFile, "control-cas-file", "", "PEM file of CAs to trust for the control server")
+	fs.StringVar(&f.controlName, "control-name", "", "name in the control server's certificate (default: host of --control-addr)")
+	fs.StringVar(&f.handshakeTimeout, "handshake-timeout", "", "QUIC handshake idle timeout (default 5s)")
+	fs.StringVar(&f.statusAddr, "status-addr", "", "serve status as JSON over HTTP at this address")
+	fs.StringVar(&f.storeDir, "store-dir", "", "directory for state kept across restarts")
+	fs.StringVar(&f.addr, "addr", "", "UDP address of the (first) ingress for clients (default "+config.DefaultRelayAddr+")")
+	fs.StringSliceVar(&f.hostports, "hostports", nil, "host[:port]s advertised to clients for the (first) ingress")
+	fs.StringSliceVar(&f.allowCIDRs, "allow-cidrs", nil, "networks (CIDR) the (first) ingress accepts clients from")
+	fs.StringSliceVar(&f.denyCIDRs, "deny-cidrs", nil, "networks (CIDR) the (first) ingress refuses clients from")
+	f.log.register(fs)
+	aliases(fs, map[string]string{"handshake-idle-timeout": "handshake-timeout"})
+	return cmd
+}
+
+func (f *relayFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
+	cfg, err := config.Load(f.configs...)
+	if err != nil {
+		return nil, err
+	}
+	o := overlay{flags: fs, cfg: cfg}
+	o.set("token", func(c *config.Config) { c.Relay.Token = f.token })
+	o.set("token-file", func(c *config.Config) { c.Relay.TokenFile = f.tokenFile })
+	o.set("metadata", func(c *config.Config) { c.Relay.Metadata = f.metadata })
+	o.set("control-addr", func(c *config.Config) { c.Relay.ControlAddr = f.controlAddr })
+	o.set("control-cas-file", func(c *config.Config) { c.Relay.ControlCAsFile = f.controlCAsFile })
+	o.set("control-name", func(c *config.Config) { c.Relay.ControlName = f.controlName })
+	o.set("handshake-timeout", func(c *config.Config) { c.Relay.HandshakeTimeout = f.handshakeTimeout })
+	o.set("status-addr", func(c *config.Config) { c.Relay.StatusAddr = f.statusAddr })
+	o.set("store-dir", func(c *config.Config) { c.Relay.StoreDir = f.storeDir })
+	in := func(flag string, edit func(*config.RelayIngressConfig)) {
+		o.set(flag, func(c *config.Config) { c.Relay.Ingress = editFirst(cfg.Relay.Ingress, edit) })
+	}
+	in("addr", func(in *config.RelayIngressConfig) { in.Addr = f.addr })
+	in("hostports", func(in *config.RelayIngressConfig) { in.Hostports = f.hostports })
+	in("allow-cidrs", func(in *config.RelayIngressConfig) { in.AllowCIDRs = f.allowCIDRs })
+	in("deny-cidrs", func(in *config.RelayIngressConfig) { in.DenyCIDRs = f.denyCIDRs })
+	f.log.apply(o)
+	return cfg, nil
 }
 
 func runControl(ctx context.Context, cfg *config.Config) error {
@@ -97,5 +237,5 @@ func runRelay(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	log.Info("relay starting", "version", buildVersion())
-	return r.Run(ctx)
+	return trustHint(r.Run(ctx), "control-cas-file", "control-name")
 }

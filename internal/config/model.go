@@ -128,7 +128,11 @@ type RelayConfig struct {
 	ControlCAsFile string `toml:"control-cas-file"`
 	ControlName    string `toml:"control-name"`
 
-	HandshakeTimeout string `toml:"handshake-timeout"`
+	HandshakeTimeout string `toml:"handshake-timeout" supersedes:"handshake-idle-timeout"`
+	// HandshakeIdleTimeout is another name of handshake-timeout, the one
+	// the original connet (and our [client]) uses; setting both in one
+	// layer is an error.
+	HandshakeIdleTimeout string `toml:"handshake-idle-timeout" supersedes:"handshake-timeout"`
 
 	StatusAddr string `toml:"status-addr"`
 	StoreDir   string `toml:"store-dir"`

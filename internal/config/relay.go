@@ -67,7 +67,16 @@ func (r *resolver) relay() RelaySettings {
 		s.ControlName = host
 	}
 	s.ControlCAs = r.certPool(p.key("control-cas-file"), rc.ControlCAsFile)
-	s.HandshakeTimeout = r.duration(p.key("handshake-timeout"), rc.HandshakeTimeout, DefaultHandshakeTimeout, true)
+	// A later layer's spelling drops the earlier layer's (see Merge), so
+	// both are set only when one file (or the flags) gave both.
+	htKey, ht := p.key("handshake-timeout"), rc.HandshakeTimeout
+	if rc.HandshakeIdleTimeout != "" {
+		if ht != "" {
+			r.failf(p.key("handshake-idle-timeout"), "set only one of handshake-timeout and handshake-idle-timeout (two names of one setting)")
+		}
+		htKey, ht = p.key("handshake-idle-timeout"), rc.HandshakeIdleTimeout
+	}
+	s.HandshakeTimeout = r.duration(htKey, ht, DefaultHandshakeTimeout, true)
 
 	s.StatusAddr = r.listenAddr(p.key("status-addr"), rc.StatusAddr, "")
 	s.StoreDir = storeDir(rc.StoreDir, r.env)

@@ -79,6 +79,25 @@ allow-cidrs = ["10.0.0.0/8"]
 			errs: []wantErr{{"", "relay.token", "required"}},
 		},
 		{
+			name: "the original's handshake-idle-timeout spelling",
+			toml: "[relay]\ntoken = \"rt\"\nhandshake-idle-timeout = \"30s\"\n",
+			check: func(t *testing.T, s config.RelaySettings) {
+				if s.HandshakeTimeout != 30*time.Second {
+					t.Errorf("handshake timeout %v, want 30s", s.HandshakeTimeout)
+				}
+			},
+		},
+		{
+			name: "both spellings in one file",
+			toml: "[relay]\ntoken = \"rt\"\nhandshake-timeout = \"1m\"\nhandshake-idle-timeout = \"30s\"\n",
+			errs: []wantErr{{"-", "relay.handshake-idle-timeout", "only one of handshake-timeout and handshake-idle-timeout"}},
+		},
+		{
+			name: "a bad value is reported under the spelling used",
+			toml: "[relay]\ntoken = \"rt\"\nhandshake-idle-timeout = \"soon\"\n",
+			errs: []wantErr{{"-", "relay.handshake-idle-timeout", "soon"}},
+		},
+		{
 			name: "bad values",
 			toml: `
 [relay]
@@ -131,5 +150,19 @@ func TestRelayFlagTokenOverridesTokenFile(t *testing.T) {
 	s, err := cfg.RelaySettings(nil)
 	if err != nil || s.Token != "from-flag" {
 		t.Fatalf("token %q, err %v", s.Token, err)
+	}
+}
+
+func TestRelayHandshakeSpellingOfLaterFileWins(t *testing.T) {
+	dir := t.TempDir()
+	first := writeFile(t, dir, "a.toml", "[relay]\ntoken = \"rt\"\nhandshake-timeout = \"1m\"\n")
+	second := writeFile(t, dir, "b.toml", "[relay]\nhandshake-idle-timeout = \"30s\"\n")
+	cfg, err := config.Load(first, second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := cfg.RelaySettings(nil)
+	if err != nil || s.HandshakeTimeout != 30*time.Second {
+		t.Fatalf("handshake timeout %v (err %v), want the later file's 30s", s.HandshakeTimeout, err)
 	}
 }

@@ -2,7 +2,8 @@
 // one authenticated connection to the control server, sends the client's
 // endpoints and addresses whenever they change, and hands every update the
 // server sends to the caller. A lost connection is retried with jittered
-// backoff, forever, until the caller stops it; only a refused token ends it.
+// backoff, forever, until the caller stops it; only a refused token, or a
+// certificate that fails verification before the first success, ends it.
 package controlclient
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -92,16 +94,22 @@ func New(cfg Config, announce *notify.Value[Announcement], onState func(*pb.Serv
 // Status returns the session state and a channel closed at its next change.
 func (s *Session) Status() (Status, <-chan struct{}) { return s.status.Get() }
 
-// Run connects and reconnects until ctx ends or the server refuses the
-// client, which is the error it returns.
+// Run connects and reconnects until ctx ends, the server refuses the
+// client, or the server's certificate fails verification before the first
+// success (an error wrapping untrusted.ErrCertificate); it returns why.
 func (s *Session) Run(ctx context.Context) error {
 	// The server refuses more; retrying would not help.
 	if n := len(s.cfg.Metadata); n > wire.MaxMetadata {
 		return fmt.Errorf("%w: metadata of %d bytes (at most %d)", ErrTooLarge, n, wire.MaxMetadata)
 	}
 	bo := backoff.Backoff{Min: reconnectMin, Max: reconnectMax}
+	// Until the first success, a certificate that fails verification is a
+	// mistake in the configuration, which retrying cannot fix; later it may
+	// be a server in the middle of a certificate change, so it is retried.
+	reached := false
 	for {
-		err := s.runOnce(ctx, &bo)
+		connected, err := s.runOnce(ctx, &bo)
+		reached = reached || connected
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
@@ -110,8 +118,18 @@ func (s *Session) Run(ctx context.Context) error {
 			s.cfg.Logger.Error("control server refused this client", "err", err)
 			return err
 		}
+		if !reached {
+			if cerr := untrusted.Check(s.cfg.ServerAddr, err); cerr != nil {
+				s.cfg.Logger.Error("control server's certificate is not trusted", "server", s.cfg.ServerAddr, "err", cerr)
+				return cerr
+			}
+		}
 		delay := bo.Next()
-		s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+		if reached {
+			s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+		} else {
+			s.cfg.Logger.Warn("cannot reach control server, retrying", "server", s.cfg.ServerAddr, "in", delay.Round(time.Millisecond), "err", err)
+		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -123,10 +141,12 @@ func (s *Session) Run(ctx context.Context) error {
 // codeStale closes a control connection that went silent.
 const codeStale quic.ApplicationErrorCode = 2
 
-func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
+// runOnce connects and serves one connection; connected tells whether the
+// server accepted the client before the connection ended.
+func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected bool, err error) {
 	conn, stream, reply, err := s.connect(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
 	// A server that died without its close reaching us (or a path that
@@ -137,7 +157,7 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
 
 	observed, err := wire.ToAddrPort(reply.GetObserved())
 	if err != nil {
-		return fmt.Errorf("server reply: observed address: %w", err)
+		return false, fmt.Errorf("server reply: observed address: %w", err)
 	}
 	s.status.Set(Status{Connected: true, Observed: observed, Since: time.Now()})
 	if s.cfg.Connected != nil {
@@ -155,7 +175,7 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) error {
 	wg.Go(func() { cancel(s.sendState(ctx, stream, observed)) })
 	wg.Go(func() { cancel(s.readState(stream)) })
 	<-ctx.Done()
-	return context.Cause(ctx)
+	return true, context.Cause(ctx)
 }
 
 func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/store"
+	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -104,13 +105,18 @@ const (
 	joinRetryMax = 15 * time.Second
 )
 
-// Join keeps the relay registered at the control server until ctx ends or
-// the server refuses it. While the server is unreachable the relay goes on
+// Join keeps the relay registered at the control server until ctx ends, the
+// server refuses it, or the server's certificate fails verification before
+// the first success (an error wrapping untrusted.ErrCertificate). While the server is unreachable the relay goes on
 // serving the clients it has, on the grants they hold.
 func Join(ctx context.Context, cfg JoinConfig) error {
 	bo := backoff.Backoff{Min: joinRetryMin, Max: joinRetryMax}
+	// As for clients: a certificate that fails verification before the
+	// first success is a configuration mistake and ends the relay.
+	reached := false
 	for {
-		err := joinOnce(ctx, &cfg, &bo)
+		joined, err := joinOnce(ctx, &cfg, &bo)
+		reached = reached || joined
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -119,8 +125,18 @@ func Join(ctx context.Context, cfg JoinConfig) error {
 			cfg.Logger.Error("control server refused this relay", "err", err)
 			return err
 		}
+		if !reached {
+			if cerr := untrusted.Check(cfg.ControlAddr, err); cerr != nil {
+				cfg.Logger.Error("control server's certificate is not trusted", "control", cfg.ControlAddr, "err", cerr)
+				return cerr
+			}
+		}
 		delay := bo.Next()
-		cfg.Logger.Warn("relay lost the control server, reconnecting", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+		if reached {
+			cfg.Logger.Warn("control connection lost, reconnecting", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+		} else {
+			cfg.Logger.Warn("cannot reach control server, retrying", "control", cfg.ControlAddr, "in", delay.Round(time.Millisecond), "err", err)
+		}
 		select {
 		case <-time.After(delay):
 		case <-ctx.Done():
@@ -129,10 +145,12 @@ func Join(ctx context.Context, cfg JoinConfig) error {
 	}
 }
 
-func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) error {
+// joinOnce joins and stays joined until the connection ends; joined tells
+// whether the control server accepted the relay.
+func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined bool, err error) {
 	addr, err := net.ResolveUDPAddr("udp", cfg.ControlAddr)
 	if err != nil {
-		return fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
+		return false, fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
 	}
 	var udp net.PacketConn
 	if cfg.PacketListener != nil {
@@ -141,7 +159,7 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) error {
 		udp, err = net.ListenUDP("udp", nil)
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
 	tr := &quic.Transport{Conn: udp}
 	defer func() { _ = tr.Close(); _ = udp.Close() }()
@@ -149,27 +167,27 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) error {
 	tlsConf.NextProtos = []string{wire.ALPNRelayControl}
 	conn, err := tr.Dial(ctx, addr, tlsConf, cfg.QUIC)
 	if err != nil {
-		return fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
+		return false, fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
 	}
 	defer func() { _ = conn.CloseWithError(0, "relay leaving") }()
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	_ = stream.SetDeadline(time.Now().Add(cfg.QUIC.HandshakeIdleTimeout))
 	hello := &pb.RelayHello{Token: cfg.Token, Metadata: cfg.Metadata, Hostports: cfg.Hostports, BuildVersion: cfg.BuildVersion}
 	if err := wire.Write(stream, hello); err != nil {
-		return err
+		return false, err
 	}
 	var reply pb.RelayHelloReply
 	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
-		return err
+		return false, err
 	}
 	if e := wire.FromPB(reply.GetError()); e != nil {
-		return fmt.Errorf("%w: %w", ErrRefused, e)
+		return false, fmt.Errorf("%w: %w", ErrRefused, e)
 	}
 	if len(reply.GetGrantKey()) != ed25519.PublicKeySize {
-		return fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
+		return false, fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
 	}
 	if err := cfg.Key.set(reply.GetGrantKey()); err != nil {
 		cfg.Logger.Warn("cannot remember the grant key", "err", err)
@@ -183,8 +201,8 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) error {
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
 	select {
 	case <-conn.Context().Done():
-		return context.Cause(conn.Context())
+		return true, context.Cause(conn.Context())
 	case <-ctx.Done():
-		return nil
+		return true, nil
 	}
 }
