@@ -9,12 +9,14 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -23,6 +25,7 @@ import (
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 )
 
@@ -49,6 +52,12 @@ type Client struct {
 	node     *direct.Node
 	session  *controlclient.Session
 	relays   *relayclient.Manager
+	started  time.Time
+	status   net.Listener
+	// metrics are served at the status address's /metrics, from
+	// metricsReg.
+	metrics    *metrics.Client
+	metricsReg *prometheus.Registry
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -146,6 +155,10 @@ func (c *Client) start(ctx context.Context) error {
 	qconf := tuning.QUIC(cfg.handshakeTimeout)
 
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.started = time.Now()
+	c.metricsReg = metrics.NewRegistry(cfg.buildVersion)
+	// The status server, the only scraper, starts after the session.
+	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected })
 	c.node = &direct.Node{
 		Transport:   c.tr,
 		Identity:    c.id,
@@ -153,6 +166,7 @@ func (c *Client) start(ctx context.Context) error {
 		Logger:      cfg.logger,
 		AllowDirect: c.allowDirect,
 		OnPath:      func(p *peer.Peer, q *path.QUIC) { c.servePath(p, q) },
+		SetupTime:   func(d time.Duration) { c.metrics.PathSetup("direct", d) },
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
@@ -166,6 +180,7 @@ func (c *Client) start(ctx context.Context) error {
 		OnStream: func(p *peer.Peer, rp *relayclient.Path, s path.Stream, endpoint string) {
 			c.serveStream(p, rp, s, endpoint)
 		},
+		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
 	})
 
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
@@ -174,9 +189,8 @@ func (c *Client) start(ctx context.Context) error {
 		return fmt.Errorf("listen for peers: %w", err)
 	}
 
-	var statusLn net.Listener
 	if cfg.statusAddr != "" {
-		if statusLn, err = status.Listen(cfg.statusAddr); err != nil {
+		if c.status, err = status.Listen(cfg.statusAddr); err != nil {
 			_ = ln.Close()
 			_ = c.tr.Close()
 			_ = c.udp.Close()
@@ -205,6 +219,7 @@ func (c *Client) start(ctx context.Context) error {
 		BuildVersion: cfg.buildVersion,
 		Logger:       cfg.logger,
 		LocalAddrs:   c.localAddrs,
+		Connected:    c.countConnect(),
 	}, &c.announce, c.applyServerState)
 
 	c.goRun(func(ctx context.Context) error {
@@ -226,12 +241,23 @@ func (c *Client) start(ctx context.Context) error {
 	})
 	c.goRun(c.announceRelays)
 	c.goRun(c.relays.Run)
-	if statusLn != nil {
+	if c.status != nil {
 		c.goRun(func(ctx context.Context) error {
-			return status.Serve(ctx, statusLn, func() any { return c.Status() }, cfg.logger)
+			return status.Serve(ctx, c.status, func() any { return c.Status() }, metrics.Handler(c.metricsReg), cfg.logger)
 		})
 	}
 	return nil
+}
+
+// countConnect returns the session's hook that counts every control
+// connection after the first as a reconnect.
+func (c *Client) countConnect() func() {
+	var connected atomic.Bool
+	return func() {
+		if connected.Swap(true) {
+			c.metrics.Reconnected()
+		}
+	}
 }
 
 // goRun runs fn until the client closes; an error from fn closes the client.
@@ -282,6 +308,10 @@ func (c *Client) Err() error { return context.Cause(c.ctx) }
 
 // DirectAddr is the local address of the client's UDP socket.
 func (c *Client) DirectAddr() net.Addr { return c.udp.LocalAddr() }
+
+// StatusAddr is the address the status page and metrics are served at,
+// nil without ClientStatusAddress.
+func (c *Client) StatusAddr() net.Addr { return statusAddr(c.status) }
 
 // localAddrs lists the client's own addresses for the control server.
 // Loopback addresses are offered only when the server itself is reached

@@ -36,6 +36,7 @@ type harness struct {
 	addr string
 	// relayControlAddr is where relays that run apart join, if enabled.
 	relayControlAddr string
+	srv              *connet.Server
 }
 
 // serverOpt is a server option that may need the harness's certificate.
@@ -79,7 +80,7 @@ func newHarness(t testing.TB, extra ...serverOpt) *harness {
 			t.Errorf("server: %v", err)
 		}
 	})
-	h := &harness{t: t, cert: cert, addr: srv.Addrs(context.Background())[0].String()}
+	h := &harness{t: t, cert: cert, addr: srv.Addrs(context.Background())[0].String(), srv: srv}
 	if ra := srv.RelayControlAddrs(context.Background()); len(ra) > 0 {
 		h.relayControlAddr = ra[0].String()
 	}

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -58,6 +59,7 @@ type endpoint struct {
 
 	active, total atomic.Int64
 	lastErr       atomic.Pointer[lastError]
+	metrics       *metrics.Endpoint
 	// perPeer counts the open connections with each peer, for least-conns
 	// and the status page.
 	perPeerMu sync.Mutex
@@ -68,7 +70,10 @@ type endpoint struct {
 }
 
 func newEndpoint(c *Client, key endpointKey) endpoint {
-	return endpoint{client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{})}
+	return endpoint{
+		client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{}),
+		metrics: c.metrics.Endpoint(key.name, string(key.role), string(path.DirectOutgoing), string(path.DirectIncoming), string(path.Relay)),
+	}
 }
 
 // activeWith is the number of open connections with peer id.
@@ -116,6 +121,7 @@ func (e *endpoint) recordError(err error) {
 		e.lastErr.Store(nil)
 		return
 	}
+	e.metrics.Failed()
 	e.lastErr.Store(&lastError{msg: err.Error(), reason: ReasonOf(err)})
 }
 
@@ -131,12 +137,19 @@ func (e *endpoint) lastError() lastError {
 }
 
 // track counts a connection with peer id on p from its start until its
-// Close; encs are the endpoint's relay encryptions.
+// Close, the one place where tunnelled connections of sources and
+// destinations are counted; encs are the endpoint's relay encryptions.
 func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, p path.Path, encs []RelayEncryption) *trackedConn {
 	e.total.Add(1)
 	e.addActive(id, 1)
+	kind := string(p.Kind())
+	e.metrics.Opened(kind)
 	life := e.client.openLife(e.key, id, p, encs)
-	return &trackedConn{Conn: conn, life: life, done: func() { e.addActive(id, -1) }}
+	return &trackedConn{Conn: conn, life: life, done: func() {
+		e.addActive(id, -1)
+		e.metrics.Closed(kind)
+		e.metrics.Bytes(life.sent.Load(), life.received.Load())
+	}}
 }
 
 // incoming is a stream a source opened to one of our destinations.

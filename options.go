@@ -169,7 +169,8 @@ func checkEncryptions(es []RelayEncryption) error {
 	return nil
 }
 
-// ClientBuildVersion sets the version reported to the control server.
+// ClientBuildVersion sets the version reported to the control server and
+// shown on the status page and in the metrics.
 func ClientBuildVersion(v string) ClientOption {
 	return func(c *clientConfig) error { c.buildVersion = v; return nil }
 }

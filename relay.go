@@ -12,9 +12,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // RelayOption configures NewRelay.
@@ -92,7 +95,8 @@ func RelayHandshakeIdleTimeout(d time.Duration) RelayOption {
 	return func(c *relayConfig) error { c.handshakeTimeout = d; return nil }
 }
 
-// RelayBuildVersion sets the version reported to the control server.
+// RelayBuildVersion sets the version reported to the control server and
+// shown on the status page and in the metrics.
 func RelayBuildVersion(v string) RelayOption {
 	return func(c *relayConfig) error { c.buildVersion = v; return nil }
 }
@@ -126,6 +130,10 @@ type Relay struct {
 	key       *relay.GrantKey
 	status    net.Listener
 	tempStore string
+	started   time.Time
+	metrics   *prometheus.Registry
+	// joined is the state of the connection to the control server.
+	joined notify.Value[relay.JoinStatus]
 }
 
 // NewRelay validates the options and prepares a relay; Run starts it.
@@ -144,13 +152,15 @@ func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
 			return nil, err
 		}
 	}
-	r := &Relay{cfg: cfg}
+	r := &Relay{cfg: cfg, started: time.Now(), metrics: metrics.NewRegistry(cfg.buildVersion)}
 	if r.tempStore, err = ensureStoreDir(&cfg.storeDir, "connet-relay-", cfg.logger); err != nil {
 		return nil, err
 	}
 	defer removeOnError(r.tempStore, &err)
 	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
-	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.packetListener, cfg.logger); err != nil {
+	// The gauge reads the server at scrape time, once it is built.
+	m := metrics.NewRelay(r.metrics, func() int { return r.server.Clients() })
+	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.packetListener, m, cfg.logger); err != nil {
 		return nil, err
 	}
 	if cfg.statusAddr != "" {
@@ -182,7 +192,9 @@ func (r *Relay) Run(ctx context.Context) error {
 		}()
 	}
 	if r.status != nil {
-		run(func() error { return status.Serve(ctx, r.status, func() any { return r.Status() }, r.cfg.logger) })
+		run(func() error {
+			return status.Serve(ctx, r.status, func() any { return r.Status() }, metrics.Handler(r.metrics), r.cfg.logger)
+		})
 	}
 	run(func() error { return r.server.Run(ctx) })
 	run(func() error {
@@ -211,6 +223,7 @@ func (r *Relay) Run(ctx context.Context) error {
 			Key:            r.key,
 			Logger:         r.cfg.logger,
 			PacketListener: r.cfg.packetListener,
+			Status:         &r.joined,
 		})
 	})
 	<-ctx.Done()
@@ -224,8 +237,31 @@ func (r *Relay) Run(ctx context.Context) error {
 // ctx ends first.
 func (r *Relay) Addrs(ctx context.Context) []net.Addr { return r.server.Addrs(ctx) }
 
-// RelayServerStatus is a snapshot of a relay, as its status page shows it.
-type RelayServerStatus = relay.Status
+// StatusAddr is the address the status page and metrics are served at,
+// nil without RelayStatusAddress.
+func (r *Relay) StatusAddr() net.Addr { return statusAddr(r.status) }
+
+// RelayServerStatus is a snapshot of a relay, as its status page shows it:
+// its connection to the control server, then its id and clients.
+type RelayServerStatus struct {
+	ProcessStatus
+	Control ControlStatus `json:"control"`
+	relay.Status
+}
+
+// RelayClientStatus is one client connected to a relay.
+type RelayClientStatus = relay.ClientStatus
 
 // Status returns a snapshot of the relay.
-func (r *Relay) Status() RelayServerStatus { return r.server.Status() }
+func (r *Relay) Status() RelayServerStatus {
+	j := r.joined.Load()
+	since := j.Since
+	if since.IsZero() {
+		since = r.started // still joining for the first time
+	}
+	return RelayServerStatus{
+		ProcessStatus: ProcessStatus{Kind: "relay", Version: r.cfg.buildVersion, Started: r.started},
+		Control:       ControlStatus{Server: r.cfg.controlAddr, Connected: j.Connected, LastError: j.LastError, Since: since},
+		Status:        r.server.Status(),
+	}
+}

@@ -18,11 +18,13 @@ import (
 	"github.com/p2pconnet/connet/internal/control"
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/restrict"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/quic-go/quic-go"
 )
 
@@ -86,6 +88,7 @@ type serverConfig struct {
 	storeDir         string
 	statusAddr       string
 	handshakeTimeout time.Duration
+	buildVersion     string
 	packetListener   PacketListener
 	logger           *slog.Logger
 }
@@ -175,6 +178,12 @@ func ServerStatusAddress(addr string) ServerOption {
 	return func(c *serverConfig) error { c.statusAddr = addr; return nil }
 }
 
+// ServerBuildVersion sets the version shown on the status page and in the
+// metrics.
+func ServerBuildVersion(v string) ServerOption {
+	return func(c *serverConfig) error { c.buildVersion = v; return nil }
+}
+
 // ServerHandshakeIdleTimeout sets how long a QUIC handshake may take.
 func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 	return func(c *serverConfig) error { c.handshakeTimeout = d; return nil }
@@ -209,6 +218,8 @@ type Server struct {
 	status  net.Listener
 	// tempStore is a store dir made for this run only, removed after it.
 	tempStore string
+	started   time.Time
+	metrics   *prometheus.Registry
 }
 
 // NewServer validates the options and prepares a server; Run starts it.
@@ -263,6 +274,12 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 	if err != nil {
 		return nil, err
 	}
+	reg := metrics.NewRegistry(cfg.buildVersion)
+	// The gauges read the server at scrape time, once it is built.
+	var s *Server
+	ctrlMetrics := metrics.NewControl(reg,
+		func() int { clients, _ := s.control.Counts(); return clients },
+		func() int { _, relays := s.control.Counts(); return relays })
 	ctrl, err := control.New(control.Config{
 		Ingresses:         controlIngresses(cfg.ingresses),
 		Tokens:            tokens,
@@ -273,13 +290,15 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 		StatelessResetKey: &resetKey,
 		Logger:            cfg.logger,
 		PacketListener:    cfg.packetListener,
+		Metrics:           ctrlMetrics,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, control: ctrl, tempStore: tempStore}
+	s = &Server{cfg: cfg, control: ctrl, tempStore: tempStore, started: time.Now(), metrics: reg}
 	if len(cfg.relayIngresses) > 0 {
-		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.packetListener, cfg.logger)
+		relayMetrics := metrics.NewRelay(reg, func() int { return s.relay.Clients() })
+		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.packetListener, relayMetrics, cfg.logger)
 		if err != nil {
 			return nil, err
 		}
@@ -307,7 +326,7 @@ func (s *Server) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := status.Serve(ctx, s.status, func() any { return s.Status() }, s.cfg.logger); err != nil {
+			if err := status.Serve(ctx, s.status, func() any { return s.Status() }, metrics.Handler(s.metrics), s.cfg.logger); err != nil {
 				cancel(err)
 			}
 		}()
@@ -391,7 +410,7 @@ func relayHostports(ins []RelayIngress, bound []net.Addr) []string {
 
 // newRelayServer makes a relay that keeps its identity and stateless reset
 // key in storeDir, so clients' pins and connections survive its restart.
-func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, pl PacketListener, log *slog.Logger) (*relay.Server, error) {
+func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, pl PacketListener, m *metrics.Relay, log *slog.Logger) (*relay.Server, error) {
 	id, err := identity.LoadOrCreate(filepath.Join(storeDir, "relay.pem"), "connet-relay")
 	if err != nil {
 		return nil, err
@@ -416,6 +435,7 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 		Logger:            log,
 		GrantKey:          grantKey,
 		PacketListener:    pl,
+		Metrics:           m,
 	})
 }
 
@@ -438,16 +458,34 @@ func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
 	return s.relay.Addrs(ctx)
 }
 
+// StatusAddr is the address the status page and metrics are served at,
+// nil without ServerStatusAddress.
+func (s *Server) StatusAddr() net.Addr { return statusAddr(s.status) }
+
+// statusAddr is the address of a status listener, nil if there is none.
+func statusAddr(ln net.Listener) net.Addr {
+	if ln == nil {
+		return nil
+	}
+	return ln.Addr()
+}
+
 // ServerStatus is a snapshot of a server, as its status page shows it.
 type ServerStatus struct {
+	ProcessStatus
 	Control control.Status `json:"control"`
-	Relay   *relay.Status  `json:"relay,omitempty"`
+	// Relay is the relay in the server's process, if any.
+	Relay *relay.Status `json:"relay,omitempty"`
 }
 
 // Status returns a snapshot of the server.
 func (s *Server) Status() ServerStatus {
-	st := ServerStatus{Control: s.control.Status()}
+	st := ServerStatus{
+		ProcessStatus: ProcessStatus{Kind: "control", Version: s.cfg.buildVersion, Started: s.started},
+		Control:       s.control.Status(),
+	}
 	if s.relay != nil {
+		st.Kind = "server"
 		rs := s.relay.Status()
 		st.Relay = &rs
 	}

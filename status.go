@@ -11,8 +11,21 @@ import (
 	"github.com/p2pconnet/connet/internal/relayclient"
 )
 
+// ProcessStatus heads every status page: what serves it, its build
+// version and when it started.
+type ProcessStatus struct {
+	// Kind is "client", "server" (a control server with a relay in its
+	// process), "control" (one without) or "relay".
+	Kind    string `json:"kind"`
+	Version string `json:"version"`
+	// Started is when the client, server or relay was created: in the
+	// connet binary, when the process started.
+	Started time.Time `json:"started"`
+}
+
 // ClientStatus is a snapshot of a client, as its status page shows it.
 type ClientStatus struct {
+	ProcessStatus
 	ID           string           `json:"id"`
 	DirectAddr   string           `json:"direct_addr"`
 	Control      ControlStatus    `json:"control"`
@@ -24,7 +37,8 @@ type ClientStatus struct {
 	Goroutines int `json:"goroutines"`
 }
 
-// ControlStatus is the state of the connection to the control server.
+// ControlStatus is the state of the connection to the control server, of
+// a client or of a relay that runs apart.
 type ControlStatus struct {
 	Server    string    `json:"server"`
 	Connected bool      `json:"connected"`
@@ -82,9 +96,10 @@ type PathStatus struct {
 func (c *Client) Status() ClientStatus {
 	st, _ := c.session.Status()
 	out := ClientStatus{
-		Goroutines: runtime.NumGoroutine(),
-		ID:         c.id.ID.String(),
-		DirectAddr: c.udp.LocalAddr().String(),
+		ProcessStatus: ProcessStatus{Kind: "client", Version: c.cfg.buildVersion, Started: c.started},
+		Goroutines:    runtime.NumGoroutine(),
+		ID:            c.id.ID.String(),
+		DirectAddr:    c.udp.LocalAddr().String(),
 		Control: ControlStatus{
 			Server:    c.cfg.controlAddr,
 			Connected: st.Connected,

@@ -87,7 +87,7 @@ reaching remote destinations) given by --config files and flags.`,
 	f.log.register(fs)
 	aliases(fs, map[string]string{"dst-relay-encryption": "dst-relay-encryptions", "src-relay-encryption": "src-relay-encryptions"})
 
-	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand())
+	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand(), newStatusCommand())
 	return cmd
 }
 

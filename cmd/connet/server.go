@@ -118,6 +118,7 @@ func controlOptions(tokens []string, restrictions []config.TokenRestriction, ing
 	opts := []connet.ServerOption{
 		connet.ServerClientTokens(tokens...),
 		connet.ServerStoreDir(storeDir),
+		connet.ServerBuildVersion(buildVersion()),
 		connet.ServerLogger(log),
 	}
 	if len(restrictions) > 0 {

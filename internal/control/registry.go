@@ -332,6 +332,13 @@ func opposite(r pb.Role) pb.Role {
 	return pb.Role_ROLE_UNSPECIFIED
 }
 
+// count is the number of connected clients.
+func (r *registry) count() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.clients)
+}
+
 // snapshot is the registry as the status page shows it.
 func (r *registry) snapshot() []ClientStatus {
 	r.mu.Lock()

@@ -9,7 +9,9 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
+	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -24,6 +26,7 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log := s.cfg.Logger.With("relay-remote", logs.Addr(conn.RemoteAddr()))
 	id, hello, err := s.authenticateRelay(ctx, conn)
 	if err != nil {
+		countRefusal(s.cfg.Metrics, "relay", err)
 		log.Info("relay refused", "err", err)
 		_ = conn.CloseWithError(codeAuth, err.Error())
 		return
@@ -37,7 +40,14 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
 	})
 	cert := conn.ConnectionState().TLS.PeerCertificates[0].Raw
 	log.Info("relay joined", "relay", id, "hostports", hello.GetHostports(), "metadata", hello.GetMetadata())
-	remove := s.AddRelay(id, cert, hello.GetHostports())
+	// A relay killed without its close reaching us goes silent: withdraw
+	// it after the silence limit, not the idle timeout, so that clients
+	// are not offered it (nor the status page shows it) all that time.
+	liveness.CloseWhenStale(conn, codeStale)
+	remove := s.offerRelay(id, cert, RelayStatus{
+		Hostports: hello.GetHostports(), Remote: conn.RemoteAddr().String(),
+		Metadata: hello.GetMetadata(), Version: hello.GetBuildVersion(),
+	})
 	defer remove()
 	select {
 	case <-conn.Context().Done():
@@ -96,4 +106,24 @@ func (s *Server) authenticateRelay(ctx context.Context, conn *quic.Conn) (identi
 		return id, nil, err
 	}
 	return id, &hello, nil
+}
+
+// countRefusal counts an authentication that ended in a refusal (an
+// answer with an error code), by its code; other failures (a handshake
+// that timed out, a connection lost) are not refusals.
+func countRefusal(m *metrics.Control, peer string, err error) {
+	var werr *wire.Error
+	if !errors.As(err, &werr) {
+		return
+	}
+	reason := metrics.ReasonRequest
+	switch werr.Code {
+	case pb.ErrorCode_ERROR_CODE_AUTH_FAILED:
+		reason = metrics.ReasonToken
+	case pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN:
+		reason = metrics.ReasonAddress
+	case pb.ErrorCode_ERROR_CODE_LIMIT:
+		reason = metrics.ReasonLimit
+	}
+	m.Refused(peer, reason)
 }

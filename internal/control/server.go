@@ -8,12 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -44,6 +48,8 @@ type Config struct {
 	// PacketListener, if set, opens the ingresses' UDP sockets (see
 	// ingress.Config); nil means real ones.
 	PacketListener ingress.PacketListener
+	// Metrics counts refusals; nil counts nothing.
+	Metrics *metrics.Control
 
 	// maxState is the most a state sent to a client may weigh: what
 	// clients read states with. Tests lower it.
@@ -74,6 +80,9 @@ type Server struct {
 	addrs      []net.Addr
 	relayAddrs []net.Addr
 	ready      chan struct{}
+	// relays are the relays offered to clients, as the status page shows
+	// them.
+	relays map[*RelayStatus]struct{}
 }
 
 // New validates cfg and returns a server ready to Run.
@@ -87,7 +96,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.maxState == 0 {
 		cfg.maxState = wire.MaxControlMessage
 	}
-	return &Server{cfg: cfg, registry: newRegistry(cfg.Grants), ready: make(chan struct{})}, nil
+	return &Server{cfg: cfg, registry: newRegistry(cfg.Grants), ready: make(chan struct{}), relays: map[*RelayStatus]struct{}{}}, nil
 }
 
 // Addrs returns the bound addresses of the ingresses once Run has bound
@@ -128,13 +137,14 @@ func (s *Server) Run(ctx context.Context) error {
 		alpn      string
 		serve     func(context.Context, *quic.Conn, Ingress)
 		addrs     *[]net.Addr
+		peer      string
 	}
 	for _, l := range []listener{
-		{s.cfg.Ingresses, wire.ALPNControl, s.serve, &s.addrs},
-		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs},
+		{s.cfg.Ingresses, wire.ALPNControl, s.serve, &s.addrs, "client"},
+		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs, "relay"},
 	} {
 		for _, in := range l.ingresses {
-			ln, tr, err := s.listen(in, l.alpn)
+			ln, tr, err := s.listen(in, l.alpn, func() { s.cfg.Metrics.Refused(l.peer, metrics.ReasonAddress) })
 			if err != nil {
 				cancel(err)
 				return err
@@ -172,7 +182,7 @@ func addrPolicy(checks ...func(netip.Addr) bool) func(netip.Addr) error {
 	}
 }
 
-func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transport, error) {
+func (s *Server) listen(in Ingress, alpn string, refused func()) (*quic.Listener, *quic.Transport, error) {
 	qconf := s.cfg.QUIC.Clone()
 	qconf.MaxIncomingStreams = maxControlStreams
 	qconf.MaxIncomingUniStreams = noUniStreams
@@ -190,6 +200,7 @@ func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transpor
 		QUIC:              qconf,
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
+		Refused:           refused,
 		Logger:            s.cfg.Logger,
 		PacketListener:    s.cfg.PacketListener,
 	})
@@ -198,6 +209,22 @@ func (s *Server) listen(in Ingress, alpn string) (*quic.Listener, *quic.Transpor
 // Status is what the status page shows of a control server.
 type Status struct {
 	Clients []ClientStatus `json:"clients"`
+	// Relays are the relays offered to clients now: a relay that left, or
+	// went silent (see liveness), is no longer listed.
+	Relays []RelayStatus `json:"relays"`
+}
+
+// RelayStatus is one relay offered to clients.
+type RelayStatus struct {
+	ID        string   `json:"id"`
+	Hostports []string `json:"hostports"`
+	// InProcess is set for a relay running in the server's process;
+	// the others joined over the network, from Remote.
+	InProcess bool      `json:"in_process,omitempty"`
+	Remote    string    `json:"remote,omitempty"`
+	Metadata  string    `json:"metadata,omitempty"`
+	Version   string    `json:"version,omitempty"`
+	Since     time.Time `json:"since"`
 }
 
 // ClientStatus is one connected client.
@@ -219,8 +246,43 @@ type EndpointStatus struct {
 // run in the same process register here directly; others through the
 // relay ingress (see ServeRelays).
 func (s *Server) AddRelay(id identity.ID, cert []byte, hostports []string) (remove func()) {
-	return s.registry.addRelay(id, &pb.Relay{Id: id[:], Certificate: cert, Hostports: hostports})
+	return s.offerRelay(id, cert, RelayStatus{Hostports: hostports, InProcess: true})
+}
+
+// offerRelay offers a relay to clients, and shows it on the status page,
+// until remove is called.
+func (s *Server) offerRelay(id identity.ID, cert []byte, st RelayStatus) (remove func()) {
+	st.ID, st.Since = id.String(), time.Now()
+	entry := &st
+	s.mu.Lock()
+	s.relays[entry] = struct{}{}
+	s.mu.Unlock()
+	withdraw := s.registry.addRelay(id, &pb.Relay{Id: id[:], Certificate: cert, Hostports: st.Hostports})
+	return func() {
+		withdraw()
+		s.mu.Lock()
+		delete(s.relays, entry)
+		s.mu.Unlock()
+	}
 }
 
 // Status returns the server's current state.
-func (s *Server) Status() Status { return Status{Clients: s.registry.snapshot()} }
+func (s *Server) Status() Status {
+	st := Status{Clients: s.registry.snapshot(), Relays: []RelayStatus{}}
+	s.mu.Lock()
+	for r := range s.relays {
+		st.Relays = append(st.Relays, *r)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(st.Relays, func(a, b RelayStatus) int { return strings.Compare(a.ID, b.ID) })
+	return st
+}
+
+// Counts returns how many clients are connected and relays offered, for
+// the metrics.
+func (s *Server) Counts() (clients, relays int) {
+	clients = s.registry.count()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return clients, len(s.relays)
+}

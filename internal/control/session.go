@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -59,6 +60,7 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	defer watchers.Wait()
 	c, stream, err := s.authenticate(ctx, conn)
 	if err != nil {
+		countRefusal(s.cfg.Metrics, "client", err)
 		log.Info("client refused", "err", err)
 		code := codeProtocol
 		if errors.Is(err, errAuth) {
@@ -240,6 +242,7 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 			key := wire.RoleName(r.GetRole()) + "/" + r.GetName()
 			now[key] = true
 			if !loggedRefusals[key] {
+				s.cfg.Metrics.Refused("client", metrics.ReasonEndpoint)
 				s.cfg.Logger.Info("endpoint refused", "client", c.id, "endpoint", r.GetName(), "role", wire.RoleName(r.GetRole()), "reason", r.GetError().GetMessage())
 			}
 		}

@@ -57,6 +57,9 @@ type Config struct {
 	// LocalAddrs lists the client's own addresses for peers on its LAN; it
 	// is called on every (re)connect since interfaces come and go.
 	LocalAddrs func(observed netip.AddrPort) []netip.AddrPort
+	// Connected, if set, is called on every successful connection (the
+	// client's metrics count reconnects).
+	Connected func()
 }
 
 // Status is the state of the session as the status page shows it.
@@ -158,6 +161,9 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 		return false, fmt.Errorf("server reply: observed address: %w", err)
 	}
 	s.status.Set(Status{Connected: true, Observed: observed, Since: time.Now()})
+	if s.cfg.Connected != nil {
+		s.cfg.Connected()
+	}
 	s.cfg.Logger.Info("connected to control server", "server", s.cfg.ServerAddr, "observed", observed)
 
 	ctx, cancel := context.WithCancelCause(ctx)

@@ -48,6 +48,9 @@ type Node struct {
 	// OnPath is called for every new direct path, after it was added to its
 	// peer; the caller starts serving the peer's streams on it.
 	OnPath func(*peer.Peer, *path.QUIC)
+	// SetupTime, if set, is told how long each successful punch took (the
+	// dial of the peer's candidates).
+	SetupTime func(time.Duration)
 
 	// wg owns the goroutines the node starts on its own: the delayed
 	// prunes and the retiring paths. Wait waits for them.
@@ -161,8 +164,12 @@ func (n *Node) Maintain(p *peer.Peer) {
 		}
 		tlsConf := n.Identity.PinnedClientConfig(st.Info.Cert, wire.ALPNPeer)
 		n.Logger.Log(ctx, logs.LevelFine, "probing peer", "peer", p.ID, "candidates", st.Info.Candidates)
+		start := time.Now()
 		conn, err := DialAny(ctx, n.Transport, st.Info.Candidates, tlsConf, n.Config, n.Logger.With("peer", p.ID))
 		if err == nil {
+			if n.SetupTime != nil {
+				n.SetupTime(time.Since(start))
+			}
 			bo.Reset()
 			n.adopt(conn, path.DirectOutgoing)
 			continue

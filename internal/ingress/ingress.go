@@ -24,7 +24,10 @@ type Config struct {
 	// AllowAddr, if set, must accept a remote address before its handshake
 	// starts, so refused addresses cost no cryptography.
 	AllowAddr func(netip.Addr) bool
-	Logger    *slog.Logger
+	// Refused, if set, is called for every address AllowAddr refuses
+	// (the owner counts them).
+	Refused func()
+	Logger  *slog.Logger
 	// PacketListener, if set, opens the UDP socket instead of
 	// net.ListenUDP; tests hand in a simulated network. Nil in
 	// production, where the socket is a *net.UDPConn and quic-go uses its
@@ -52,6 +55,9 @@ func Listen(cfg Config) (*quic.Listener, *quic.Transport, error) {
 		qconf.GetConfigForClient = func(info *quic.ClientInfo) (*quic.Config, error) {
 			if !allowed(info.RemoteAddr, cfg.AllowAddr) {
 				cfg.Logger.Info("refused address", "remote", logs.Addr(info.RemoteAddr), "ingress", cfg.Addr)
+				if cfg.Refused != nil {
+					cfg.Refused()
+				}
 				return nil, fmt.Errorf("ingress %s: address %s not allowed", cfg.Addr, info.RemoteAddr)
 			}
 			// A nil config here would mean quic-go's defaults, not ours.

@@ -14,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -54,6 +55,9 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", logs.Addr(conn.RemoteAddr()))
 	c, auth, err := s.admit(ctx, conn)
 	if err != nil {
+		if errors.Is(err, errGrant) {
+			s.cfg.Metrics.Refused(metrics.ReasonGrant)
+		}
 		log.Info("relay refused client", "err", err)
 		_ = conn.CloseWithError(codeRefused, err.Error())
 		return
@@ -108,6 +112,9 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 
 	watchers.Go(func() {
 		if err := s.readGrants(auth, c); err != nil && conn.Context().Err() == nil {
+			if errors.Is(err, errGrant) {
+				s.cfg.Metrics.Refused(metrics.ReasonGrant)
+			}
 			log.Warn("relay client sent a bad grant", "err", err)
 			_ = conn.CloseWithError(codeRefused, err.Error())
 		}
@@ -121,6 +128,7 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 		// the quota holds whatever order their goroutines run in.
 		if c.pending.Add(1) > int64(c.quotas.Pending) {
 			c.pending.Add(-1)
+			s.cfg.Metrics.Refused(metrics.ReasonPending)
 			watchers.Go(func() {
 				refuseStream(stream, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "more than %d connections waiting to be relayed", c.quotas.Pending))
 			})
@@ -161,10 +169,13 @@ func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Str
 		case <-conn.Context().Done():
 		case <-time.After(refuseLinger):
 		}
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("%w: %w", errGrant, err)
 	}
 	return c, stream, nil
 }
+
+// errGrant marks a grant the relay refused (the metrics' reason).
+var errGrant = errors.New("grant refused")
 
 // checkGrant verifies sg for c and makes it c's current grant.
 func (s *Server) checkGrant(c *client, sg *pb.SignedGrant) error {
@@ -191,7 +202,7 @@ func (s *Server) readGrants(stream *quic.Stream, c *client) error {
 			return err
 		}
 		if err := s.checkGrant(c, &sg); err != nil {
-			return err
+			return fmt.Errorf("%w: %w", errGrant, err)
 		}
 	}
 }
@@ -236,6 +247,7 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 	}
 	dstID, err := identity.ParseID(req.GetPeer())
 	if err != nil {
+		s.cfg.Metrics.Refused(metrics.ReasonRequest)
 		refuse(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "peer: %v", err)
 		return
 	}
@@ -243,16 +255,19 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 	dst := s.clients[dstID]
 	s.mu.Unlock()
 	if dst == nil {
+		s.cfg.Metrics.Refused(metrics.ReasonNoPeer)
 		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s is not at this relay", dstID)
 		return
 	}
 	if err := s.waitPaired(src, dst, src.conn.Context().Done()); err != nil {
+		s.cfg.Metrics.Refused(metrics.ReasonNotPaired)
 		refuse(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
 		return
 	}
 	paired()
 	for _, c := range []*client{src, dst} {
 		if c.streams.Load() >= int64(c.quotas.Streams) {
+			s.cfg.Metrics.Refused(metrics.ReasonStreams)
 			refuse(pb.ErrorCode_ERROR_CODE_LIMIT, "client %s has %d relayed connections, the most this relay allows", c.id, c.quotas.Streams)
 			return
 		}
@@ -280,11 +295,12 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 	dst.streams.Add(1)
 	defer src.streams.Add(-1)
 	defer dst.streams.Add(-1)
+	s.cfg.Metrics.StreamOpened()
+	var a, b tunnel.HalfCloser = in, path.WrapQUIC(out)
 	if s.cfg.Tap != nil {
-		tunnel.Splice(tapped{in, s.cfg.Tap}, tapped{path.WrapQUIC(out), s.cfg.Tap})
-		return
+		a, b = tapped{in, s.cfg.Tap}, tapped{path.WrapQUIC(out), s.cfg.Tap}
 	}
-	tunnel.Splice(in, path.WrapQUIC(out))
+	s.cfg.Metrics.StreamClosed(tunnel.Splice(a, b))
 }
 
 // tapped shows what is read from a stream to a tap.

@@ -16,6 +16,7 @@ import (
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -77,6 +78,26 @@ type JoinConfig struct {
 	// PacketListener, if set, opens the socket the relay dials the
 	// control server from (a new one per attempt); nil means a real one.
 	PacketListener ingress.PacketListener
+	// Status, if set, is kept up to date with the connection's state, for
+	// the relay's status page.
+	Status *notify.Value[JoinStatus]
+}
+
+// JoinStatus is the state of a relay's connection to its control server.
+type JoinStatus struct {
+	Connected bool
+	// LastError is why the last attempt failed or the connection ended,
+	// cleared by a successful join.
+	LastError string
+	// Since is when the state last changed.
+	Since time.Time
+}
+
+func (cfg *JoinConfig) setStatus(st JoinStatus) {
+	if cfg.Status != nil {
+		st.Since = time.Now()
+		cfg.Status.Set(st)
+	}
 }
 
 // Reconnect bounds, as for clients.
@@ -95,11 +116,12 @@ func Join(ctx context.Context, cfg JoinConfig) error {
 	// first success is a configuration mistake and ends the relay.
 	reached := false
 	for {
-		joined, err := joinOnce(ctx, cfg, &bo)
+		joined, err := joinOnce(ctx, &cfg, &bo)
 		reached = reached || joined
 		if ctx.Err() != nil {
 			return nil
 		}
+		cfg.setStatus(JoinStatus{LastError: err.Error()})
 		if errors.Is(err, ErrRefused) {
 			cfg.Logger.Error("control server refused this relay", "err", err)
 			return err
@@ -126,7 +148,7 @@ func Join(ctx context.Context, cfg JoinConfig) error {
 
 // joinOnce joins and stays joined until the connection ends; joined tells
 // whether the control server accepted the relay.
-func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) (joined bool, err error) {
+func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined bool, err error) {
 	addr, err := net.ResolveUDPAddr("udp", cfg.ControlAddr)
 	if err != nil {
 		return false, fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
@@ -176,6 +198,7 @@ func joinOnce(ctx context.Context, cfg JoinConfig, bo *backoff.Backoff) (joined 
 	// clients are not offered this relay all that time.
 	liveness.CloseWhenStale(conn, codeStale)
 	bo.Reset()
+	cfg.setStatus(JoinStatus{Connected: true})
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
 	select {
 	case <-conn.Context().Done():

@@ -14,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -47,6 +48,8 @@ type Config struct {
 	// check that encrypted relaying leaves nothing readable; it is nil in
 	// production.
 	Tap func([]byte)
+	// Metrics counts relayed connections and refusals; nil counts nothing.
+	Metrics *metrics.Relay
 }
 
 // Server is a relay server.
@@ -134,6 +137,7 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 		QUIC:              s.cfg.QUIC,
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
+		Refused:           func() { s.cfg.Metrics.Refused(metrics.ReasonAddress) },
 		Logger:            s.cfg.Logger,
 		PacketListener:    s.cfg.PacketListener,
 	})
@@ -153,6 +157,13 @@ type ClientStatus struct {
 	ID      string `json:"id"`
 	Remote  string `json:"remote"`
 	Streams int64  `json:"active_streams"`
+}
+
+// Clients is the number of clients connected now.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.clients)
 }
 
 // Status returns the relay's current state.

@@ -51,6 +51,9 @@ type Config struct {
 	// OnStream handles a stream another client opened to us through a
 	// relay, once secured; endpoint is what its clear hello named.
 	OnStream func(from *peer.Peer, p *Path, s path.Stream, endpoint string)
+	// SetupTime, if set, is told how long each connection to a relay took
+	// to set up: the dial and the relay's answer to the grant.
+	SetupTime func(time.Duration)
 }
 
 // Status is one relay as the client's status page shows it.
@@ -335,6 +338,8 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	if err != nil {
 		return err
 	}
+	// Timed from here: waiting for a first grant is not setting up.
+	start := time.Now()
 	addrs := resolve(info.GetHostports())
 	if len(addrs) == 0 {
 		return fmt.Errorf("no address for hostports %v", info.GetHostports())
@@ -365,6 +370,9 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	}
 	_ = stream.SetDeadline(time.Time{})
 	bo.Reset()
+	if m.cfg.SetupTime != nil {
+		m.cfg.SetupTime(time.Since(start))
+	}
 	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()))
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.

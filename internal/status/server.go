@@ -15,10 +15,12 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 )
 
-// Serve answers every GET with the JSON encoding of snapshot() until ctx
-// ends. ln is closed when Serve returns.
-func Serve(ctx context.Context, ln net.Listener, snapshot func() any, log *slog.Logger) error {
+// Serve answers GET /metrics with metrics (Prometheus text format) and
+// every other GET with the JSON encoding of snapshot(), until ctx ends. ln
+// is closed when Serve returns.
+func Serve(ctx context.Context, ln net.Listener, snapshot func() any, metrics http.Handler, log *slog.Logger) error {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
