@@ -146,7 +146,7 @@ direct-addr = "127.0.0.1:%d"
 	var got []byte
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		got, err = echoThrough(srcPort, payload)
+		got, err = echoThrough(fmt.Sprintf("127.0.0.1:%d", srcPort), payload)
 		if err == nil || time.Now().After(deadline) {
 			break
 		}
@@ -228,25 +228,6 @@ direct-addr = "127.0.0.1:%d"
 	}
 }
 
-// echoThrough sends payload through the source at port, ends its side and
-// reads everything back.
-func echoThrough(port int, payload []byte) ([]byte, error) {
-	conn, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write(payload); err != nil {
-		return nil, err
-	}
-	_ = conn.(*net.TCPConn).CloseWrite()
-	got, err := io.ReadAll(conn)
-	if err == nil && len(got) == 0 {
-		err = errors.New("closed with no data")
-	}
-	return got, err
-}
 
 // TestSourceAnswersWithoutServer runs a client whose control server has
 // never been up, with a source whose dial-timeout is a minute. A

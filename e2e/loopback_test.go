@@ -3,11 +3,14 @@ package e2e
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -150,4 +153,30 @@ func records(recs []map[string]any, msg string) []map[string]any {
 		}
 	}
 	return out
+}
+
+// freeAddr is freePort as a loopback host:port.
+func freeAddr(t *testing.T, network string) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t, network)))
+}
+
+// echoThrough sends payload to addr while reading, half-closes, and
+// returns everything read back until the far end closed.
+func echoThrough(addr string, payload []byte) ([]byte, error) {
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	go func() {
+		_, _ = conn.Write(payload)
+		_ = conn.(*net.TCPConn).CloseWrite()
+	}()
+	got, err := io.ReadAll(conn)
+	if err == nil && len(got) == 0 {
+		err = errors.New("closed with no data")
+	}
+	return got, err
 }

@@ -25,30 +25,6 @@ import (
 // what they check (status pages, metrics, `connet status`) does not depend
 // on NATs. Ports are taken free from the kernel just before use.
 
-// freePort returns a loopback port that was free for network ("tcp" or
-// "udp") a moment ago.
-func freePort(t *testing.T, network string) string {
-	t.Helper()
-	var addr net.Addr
-	switch network {
-	case "udp":
-		c, err := net.ListenPacket("udp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = c.LocalAddr()
-		_ = c.Close()
-	default:
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr = ln.Addr()
-		_ = ln.Close()
-	}
-	return addr.String()
-}
-
 // kill ends p with SIGKILL: nothing it would send on a clean stop reaches
 // its peers.
 func kill(t *testing.T, p *operatorProc) {
@@ -136,8 +112,8 @@ func TestStatusOfSplitDeployment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	relayControl, controlStatus, relayStatus := freePort(t, "udp"), freePort(t, "tcp"), freePort(t, "tcp")
-	relayIngress := freePort(t, "udp")
+	relayControl, controlStatus, relayStatus := freeAddr(t, "udp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
+	relayIngress := freeAddr(t, "udp")
 	write := func(name, content string) string {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
@@ -159,7 +135,7 @@ key-file = %q
 addr = %q
 cert-file = %[4]q
 key-file = %[5]q
-`, controlStatus, filepath.Join(dir, "control-store"), freePort(t, "udp"), certFile, keyFile, relayControl))
+`, controlStatus, filepath.Join(dir, "control-store"), freeAddr(t, "udp"), certFile, keyFile, relayControl))
 	relay := write("relay.toml", fmt.Sprintf(`
 [relay]
 token = "relay-token"
@@ -228,7 +204,7 @@ func TestClientStatusAndMetrics(t *testing.T) {
 		}
 		return p
 	}
-	control := freePort(t, "udp")
+	control := freeAddr(t, "udp")
 	server := write("server.toml", fmt.Sprintf(`
 [server]
 tokens = ["token-d", "token-s"]
@@ -247,10 +223,10 @@ server-cas-file = %q
 direct-addr = %q
 status-addr = %q
 %s
-`, token, control, certFile, freePort(t, "udp"), statusAddr, endpoint))
+`, token, control, certFile, freeAddr(t, "udp"), statusAddr, endpoint))
 	}
 	service := serveEchoTCP(t)
-	sourceAddr, dstStatus, srcStatus := freePort(t, "tcp"), freePort(t, "tcp"), freePort(t, "tcp")
+	sourceAddr, dstStatus, srcStatus := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
 	dst := client("dst.toml", "token-d", dstStatus, fmt.Sprintf("[client.destinations.echo]\nurl = \"tcp://%s\"", service))
 	src := client("src.toml", "token-s", srcStatus, fmt.Sprintf("[client.sources.echo]\nurl = \"tcp://%s\"", sourceAddr))
 	logOnFailure(t, map[string]*operatorProc{
@@ -265,7 +241,10 @@ status-addr = %q
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		err := echoThrough(sourceAddr, payload)
+		got, err := echoThrough(sourceAddr, payload)
+		if err == nil && !bytes.Equal(got, payload) {
+			err = fmt.Errorf("echo of %d bytes, sent %d", len(got), len(payload))
+		}
 		if err == nil {
 			break
 		}
@@ -365,24 +344,3 @@ func serveEchoTCP(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// echoThrough sends payload to addr, half-closes, and checks the echo.
-func echoThrough(addr string, payload []byte) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	go func() {
-		_, _ = c.Write(payload)
-		_ = c.(*net.TCPConn).CloseWrite()
-	}()
-	got, err := io.ReadAll(c)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(got, payload) {
-		return fmt.Errorf("echo of %d bytes, sent %d", len(got), len(payload))
-	}
-	return nil
-}
