@@ -133,12 +133,12 @@ direct-addr = "127.0.0.1:%d"
 	// The source logs at fine: hole punching too.
 	srcConf := client("source", "token-b", "fine", fmt.Sprintf("[client.sources.web]\nurl = \"tcp://127.0.0.1:%d\"\n", srcPort))
 
-	srv := startLoop(t, "server", "server", "--config", server)
-	srv.waitLine(t, "control server listening", func(l string) bool { return strings.Contains(l, `"control server listening"`) })
-	dst := startLoop(t, "destination", "--config", dstConf)
-	src := startLoop(t, "source", "--config", srcConf)
-	for _, p := range []*loopProc{dst, src} {
-		p.waitLine(t, "a direct path", func(l string) bool { return strings.Contains(l, `"direct path up"`) })
+	srv := startNamed(t, "server", "server", "--config", server)
+	srv.waitLine("control server listening", func(l string) bool { return strings.Contains(l, `"control server listening"`) })
+	dst := startNamed(t, "destination", "--config", dstConf)
+	src := startNamed(t, "source", "--config", srcConf)
+	for _, p := range []*operatorProc{dst, src} {
+		p.waitLine("a direct path", func(l string) bool { return strings.Contains(l, `"direct path up"`) })
 	}
 
 	// One connection through the source: 1000 bytes each way.
@@ -155,19 +155,19 @@ direct-addr = "127.0.0.1:%d"
 	if err != nil || !bytes.Equal(got, payload) {
 		t.Fatalf("echo through the source: %d bytes, %v", len(got), err)
 	}
-	for _, p := range []*loopProc{dst, src} {
-		p.waitLine(t, "connection closed", func(l string) bool { return strings.Contains(l, `"connection closed"`) })
+	for _, p := range []*operatorProc{dst, src} {
+		p.waitLine("connection closed", func(l string) bool { return strings.Contains(l, `"connection closed"`) })
 	}
 
 	// The server stops; the clients must say so plainly.
 	srv.stop()
-	for _, p := range []*loopProc{dst, src} {
-		p.waitLine(t, "control server stopping", func(l string) bool {
+	for _, p := range []*operatorProc{dst, src} {
+		p.waitLine("control server stopping", func(l string) bool {
 			return strings.Contains(l, `"control connection lost, reconnecting"`) && strings.Contains(l, `"err":"control server stopping"`)
 		})
 	}
 
-	for _, p := range []*loopProc{srv, dst, src} {
+	for _, p := range []*operatorProc{srv, dst, src} {
 		checkLogTypes(t, p.name, logRecords(t, p))
 	}
 	fine := logRecords(t, src)
@@ -175,7 +175,7 @@ direct-addr = "127.0.0.1:%d"
 	// The relay connection always dials its candidates; the source may
 	// not probe the peer itself if the peer's own probe got through first.
 	if len(answers) == 0 {
-		t.Errorf("source at level fine: no candidate lines:\n%s", src.out)
+		t.Errorf("source at level fine: no candidate lines:\n%s", src.output())
 	}
 	for _, r := range append(probes, answers...) {
 		if r["level"] != "FINE" {
@@ -196,11 +196,11 @@ direct-addr = "127.0.0.1:%d"
 		t.Errorf("destination at level debug logged %d fine lines", n)
 	}
 
-	for _, p := range []*loopProc{dst, src} {
+	for _, p := range []*operatorProc{dst, src} {
 		recs := logRecords(t, p)
 		opened, closed := records(recs, "connection opened"), records(recs, "connection closed")
 		if len(opened) != 1 || len(closed) != 1 {
-			t.Fatalf("%s: %d opened and %d closed lines, want 1 each:\n%s", p.name, len(opened), len(closed), p.out)
+			t.Fatalf("%s: %d opened and %d closed lines, want 1 each:\n%s", p.name, len(opened), len(closed), p.output())
 		}
 		o, c := opened[0], closed[0]
 		if o["level"] != "DEBUG" || o["name"] != "web" || o["role"] != p.name {
@@ -260,11 +260,11 @@ dial-timeout = "60s"
 url = "http://127.0.0.1:%d"
 dial-timeout = "60s"
 `, freePort(t, "udp"), certFile, freePort(t, "udp"), statusPort, srcPort, httpPort))
-	src := startLoop(t, "source", "--config", conf)
-	src.waitLine(t, "source listening", func(l string) bool {
+	src := startNamed(t, "source", "--config", conf)
+	src.waitLine("source listening", func(l string) bool {
 		return strings.Contains(l, `"source listening"`) && strings.Contains(l, fmt.Sprint(srcPort))
 	})
-	src.waitLine(t, "http source listening", func(l string) bool {
+	src.waitLine("http source listening", func(l string) bool {
 		return strings.Contains(l, `"source listening"`) && strings.Contains(l, fmt.Sprint(httpPort))
 	})
 
@@ -306,7 +306,7 @@ dial-timeout = "60s"
 		}
 	}
 	if len(refused) != conns {
-		t.Errorf("%d refusal lines for %d connections:\n%s", len(refused), conns, src.out)
+		t.Errorf("%d refusal lines for %d connections:\n%s", len(refused), conns, src.output())
 	}
 	for _, r := range refused {
 		if r["reason"] != "no-peer" || !strings.Contains(fmt.Sprint(r["err"]), "not connected to the control server") {

@@ -8,79 +8,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/p2pconnet/connet"
-	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // These tests run the binary on this host's loopback, without a lab: they
 // need neither root nor nftables.
-
-// loopProc is a connet process whose output the test reads.
-type loopProc struct {
-	name   string
-	out    *testprog.LockedBuffer
-	exited chan struct{}
-	cmd    *exec.Cmd
-}
-
-// startLoop runs connet with args until the test ends, when it is
-// interrupted (and killed by its PID if it does not stop within 10 s).
-func startLoop(t *testing.T, name string, args ...string) *loopProc {
-	t.Helper()
-	p := &loopProc{name: name, out: &testprog.LockedBuffer{}, exited: make(chan struct{}), cmd: exec.Command(connetBin, args...)}
-	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() { p.stop() })
-	return p
-}
-
-// stop interrupts the process and waits for it to end.
-func (p *loopProc) stop() {
-	_ = p.cmd.Process.Signal(syscall.SIGINT)
-	select {
-	case <-p.exited:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.exited
-	}
-}
-
-// waitLine waits until the output has a line that ok accepts, for at most
-// 10 s, and returns it.
-func (p *loopProc) waitLine(t *testing.T, what string, ok func(line string) bool) string {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		for _, l := range strings.Split(p.out.String(), "\n") {
-			if ok(l) {
-				return l
-			}
-		}
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited before logging %s:\n%s", p.name, what, p.out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s logged no %s within 10 s:\n%s", p.name, what, p.out)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 // freePort returns a loopback port that was free a moment ago, for TCP or
 // UDP.
@@ -126,10 +64,10 @@ func loopStatus(addr string) (connet.ClientStatus, error) {
 
 // logRecords parses every line of a JSON log; a line that is not JSON
 // fails the test.
-func logRecords(t *testing.T, p *loopProc) []map[string]any {
+func logRecords(t *testing.T, p *operatorProc) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	sc := bufio.NewScanner(strings.NewReader(p.out.String()))
+	sc := bufio.NewScanner(strings.NewReader(p.output()))
 	for sc.Scan() {
 		if sc.Text() == "" {
 			continue

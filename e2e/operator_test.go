@@ -25,9 +25,11 @@ import (
 // signal; the behaviour under test takes milliseconds.
 const exitBound = 10 * time.Second
 
-// operatorProc is a connet process with its stderr collected.
+// operatorProc is a connet process with its output (stdout and stderr)
+// collected.
 type operatorProc struct {
 	t      *testing.T
+	name   string // what the test calls it, for messages
 	cmd    *exec.Cmd
 	mu     sync.Mutex
 	stderr bytes.Buffer
@@ -48,24 +50,45 @@ func (p *operatorProc) output() string {
 
 // startConnet starts the binary with args. Its cache and temporary
 // directories are the test's own (tmp), so nothing lands in the host's.
+// When the test ends the process is interrupted, and killed by its PID if
+// it has not ended within exitBound.
 func startConnet(t *testing.T, tmp string, args ...string) *operatorProc {
 	t.Helper()
-	p := &operatorProc{t: t, cmd: exec.Command(connetBin, args...), done: make(chan struct{})}
+	p := &operatorProc{t: t, name: "connet", cmd: exec.Command(connetBin, args...), done: make(chan struct{})}
 	p.cmd.Env = append(os.Environ(), "TMPDIR="+tmp, "CONNET_CACHE_DIR="+filepath.Join(tmp, "cache"), "CONNET_STATE_DIR=", "STATE_DIRECTORY=")
-	p.cmd.Stderr = p
+	p.cmd.Stdout, p.cmd.Stderr = p, p
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	go func() { _ = p.cmd.Wait(); close(p.done) }()
-	t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
+	t.Cleanup(p.stop)
 	return p
+}
+
+// startNamed is startConnet in a temporary directory of its own, with a
+// name for messages.
+func startNamed(t *testing.T, name string, args ...string) *operatorProc {
+	t.Helper()
+	p := startConnet(t, t.TempDir(), args...)
+	p.name = name
+	return p
+}
+
+// stop interrupts the process and waits for it to end, killing it if it
+// has not within exitBound.
+func (p *operatorProc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-p.done:
+	case <-time.After(exitBound):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
 }
 
 // exit waits for the process to end and returns its exit code; the test
@@ -90,18 +113,30 @@ func (p *operatorProc) signal(sig os.Signal) int {
 	return p.exit()
 }
 
-// waitFor waits until stderr holds text.
+// waitFor waits until the output holds text.
 func (p *operatorProc) waitFor(text string) {
 	p.t.Helper()
+	p.waitLine(fmt.Sprintf("%q", text), func(l string) bool { return strings.Contains(l, text) })
+}
+
+// waitLine waits until the output has a line that ok accepts, for at most
+// exitBound, and returns it; what names the line for the failure message.
+func (p *operatorProc) waitLine(what string, ok func(line string) bool) string {
+	p.t.Helper()
 	deadline := time.Now().Add(exitBound)
-	for !strings.Contains(p.output(), text) {
+	for {
+		for _, l := range strings.Split(p.output(), "\n") {
+			if ok(l) {
+				return l
+			}
+		}
 		select {
 		case <-p.done:
-			p.t.Fatalf("connet %v ended before logging %q; stderr:\n%s", p.cmd.Args[1:], text, p.output())
+			p.t.Fatalf("%s %v ended before logging %s; output:\n%s", p.name, p.cmd.Args[1:], what, p.output())
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("connet %v did not log %q within %v; stderr:\n%s", p.cmd.Args[1:], text, exitBound, p.output())
+			p.t.Fatalf("%s %v did not log %s within %v; output:\n%s", p.name, p.cmd.Args[1:], what, exitBound, p.output())
 		}
 	}
 }
@@ -137,18 +172,6 @@ func holdTCP(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = l.Close() })
 	return l.Addr().String()
-}
-
-// freeUDP returns a loopback UDP port nothing is bound to right now.
-func freeUDP(t *testing.T) string {
-	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := c.LocalAddr().String()
-	_ = c.Close()
-	return addr
 }
 
 func localhostCert(t *testing.T) (certFile, keyFile string) {
@@ -194,10 +217,10 @@ func TestStartFailureExitsAtOnce(t *testing.T) {
 			return append([]string{"control", "--clients-tokens", "x", "--relays-tokens", "r", "--clients-addr", "127.0.0.1:0", "--relays-addr", udp}, controlCerts...)
 		}, func(udp, _ string) string { return udp }},
 		{"relay ingress port", func(udp, _ string) []string {
-			return []string{"relay", "--token", "r", "--control-addr", freeUDP(t), "--addr", udp, "--hostports", "127.0.0.1:1"}
+			return []string{"relay", "--token", "r", "--control-addr", freeAddr(t, "udp"), "--addr", udp, "--hostports", "127.0.0.1:1"}
 		}, func(udp, _ string) string { return udp }},
 		{"relay status port", func(_, tcp string) []string {
-			return []string{"relay", "--token", "r", "--control-addr", freeUDP(t), "--addr", "127.0.0.1:0", "--hostports", "127.0.0.1:1", "--status-addr", tcp}
+			return []string{"relay", "--token", "r", "--control-addr", freeAddr(t, "udp"), "--addr", "127.0.0.1:0", "--hostports", "127.0.0.1:1", "--status-addr", tcp}
 		}, func(_, tcp string) string { return tcp }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -223,7 +246,7 @@ func TestStartFailureExitsAtOnce(t *testing.T) {
 // localhost and 127.0.0.1 and returns its client address.
 func startLoopbackServer(t *testing.T, certFile, keyFile string) (*operatorProc, string) {
 	t.Helper()
-	addr := freeUDP(t)
+	addr := freeAddr(t, "udp")
 	p := startConnet(t, t.TempDir(), "server", "--tokens", "x", "--addr", addr, "--relay-addr", "127.0.0.1:0",
 		"--relay-hostports", "127.0.0.1:1", "--cert-file", certFile, "--key-file", keyFile)
 	p.waitFor("control server listening")
@@ -266,7 +289,7 @@ func TestUntrustedServerEndsClient(t *testing.T) {
 // server.
 func TestUntrustedControlEndsRelay(t *testing.T) {
 	certFile, keyFile := localhostCert(t)
-	relays := freeUDP(t)
+	relays := freeAddr(t, "udp")
 	ctl := startConnet(t, t.TempDir(), "control", "--clients-tokens", "x", "--relays-tokens", "r",
 		"--clients-addr", "127.0.0.1:0", "--clients-cert-file", certFile, "--clients-key-file", keyFile,
 		"--relays-addr", relays, "--relays-cert-file", certFile, "--relays-key-file", keyFile)
