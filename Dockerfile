@@ -31,6 +31,9 @@ COPY --from=build /out/usr/ /usr/
 COPY --from=build --chown=65532:65532 /out/var/ /var/
 COPY --from=build --chown=65532:65532 /out/config/ /config/
 USER 65532:65532
+# Relative paths in a config file resolve from the working directory:
+# mount the config and the files it names together under /config.
+WORKDIR /config
 # Servers keep their identity and keys in CONNET_STATE_DIR, clients their
 # QUIC stateless reset key in CONNET_CACHE_DIR: mount volumes there to keep
 # them across container restarts.

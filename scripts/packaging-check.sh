@@ -64,7 +64,7 @@ fi
 echo "== Dockerfile"
 df=Dockerfile
 for want in '^FROM scratch$' '^USER 65532:65532$' 'CGO_ENABLED=0 go build -trimpath' '-X main.version=\$\{VERSION\}' \
-	'^ENV CONNET_STATE_DIR=/var/lib/connet CONNET_CACHE_DIR=/var/cache/connet$' '^ENTRYPOINT \["/usr/local/bin/connet"\]$'; do
+	'^ENV CONNET_STATE_DIR=/var/lib/connet CONNET_CACHE_DIR=/var/cache/connet$' '^ENTRYPOINT \["/usr/local/bin/connet"\]$' '^WORKDIR /config$'; do
 	grep -Eq -- "$want" "$df" || fail "$df: no line matching $want"
 done
 if have buildah "building the image" && have busybox "building the image"; then
