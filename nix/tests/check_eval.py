@@ -1,11 +1,30 @@
 # Checks what nix/tests/eval.nix evaluates to (read from stdin); see eval.sh.
-import json, sys, glob, re
+import glob, json, os, re, sys
 
 got = json.load(sys.stdin)
 errors = []
 def check(cond, msg):
     if not cond:
         errors.append(msg)
+
+# package.nix: the release build's flags, the version stamped.
+pkg = got.pop("package")
+check(pkg["pname"] == "connet" and pkg["version"] == "v1.2.3" and pkg["subPackages"] == ["cmd/connet"], f"package {pkg}")
+check(pkg["cgo"] == "0" and "-X main.version=v1.2.3" in pkg["ldflags"], f"package flags {pkg}")
+check(pkg["vendorHash"].startswith("sha256-") and pkg["src"] == os.getcwd(), f"package {pkg}")
+
+# flake.nix: packages.<system>.default, nixosModules.default with the four
+# modules and the flake's own build as their package.
+fl = got.pop("flake")
+for system, p in fl["packages"].items():
+    check(p == {"system": system, "file": p["file"], "version": "abc1234"} and p["file"].endswith("/nix/package.nix"), f"flake package {system}: {p}")
+check(sorted(fl["packages"]) == ["aarch64-darwin", "aarch64-linux", "x86_64-darwin", "x86_64-linux"], f"flake systems {sorted(fl['packages'])}")
+check(sorted(fl["modules"]) == ["client", "control", "default", "relay", "server"], f"flake modules {fl['modules']}")
+check(sorted(p.rsplit("/", 1)[1] for p in fl["defaultImports"]) ==
+      ["client-module.nix", "control-server-module.nix", "relay-server-module.nix", "server-module.nix"], f"default imports {fl['defaultImports']}")
+for svc, p in fl["defaultPackages"].items():
+    check(p == {"default": {"system": "aarch64-linux", "file": p["default"]["file"], "version": "abc1234"}}, f"default module {svc}: {p}")
+check(sorted(fl["defaultPackages"]) == ["connet-client", "connet-control", "connet-relay", "connet-server"], f"default module services {fl['defaultPackages']}")
 
 def settings_of(svc):
     argv = json.loads(svc["serviceConfig"]["ExecStart"])
@@ -70,4 +89,4 @@ for path in glob.glob("packaging/systemd/connet-*.service"):
 
 if errors:
     print("\n".join(errors)); sys.exit(1)
-print("NixOS modules evaluate: " + ", ".join(sorted(got)) + "; files as credentials, sandbox as the units")
+print("Nix evaluates: package (version stamped), flake (packages, nixosModules.default), modules " + ", ".join(sorted(got)) + " (files as credentials, sandbox as the units)")

@@ -55,8 +55,48 @@ let
       service = result.config.content.systemd.services.${name};
       options = builtins.attrNames result.options.services.${name};
     };
+  # package.nix with a buildGoModule that returns its arguments.
+  packageArgs = import ../package.nix {
+    lib.cleanSource = p: toString p;
+    buildGoModule = args: args;
+    version = "v1.2.3";
+  };
+
+  # flake.nix's outputs with a stand-in nixpkgs and self.
+  flake = (import ../../flake.nix).outputs {
+    self = flake // {
+      shortRev = "abc1234";
+    };
+    nixpkgs = {
+      inherit lib;
+      legacyPackages = lib.genAttrs [ "x86_64-linux" "aarch64-linux" "x86_64-darwin" "aarch64-darwin" ] (system: {
+        callPackage = file: args: {
+          inherit system;
+          file = toString file;
+          inherit (args) version;
+        };
+      });
+    };
+  };
+  defaultModule = flake.nixosModules.default {
+    lib = lib // {
+      mkDefault = v: { default = v; };
+    };
+    pkgs.stdenv.hostPlatform.system = "aarch64-linux";
+  };
 in
 {
+  package = {
+    inherit (packageArgs) pname version subPackages ldflags vendorHash;
+    cgo = packageArgs.env.CGO_ENABLED;
+    src = packageArgs.src;
+  };
+  flake = {
+    packages = builtins.mapAttrs (_: p: p.default) flake.packages;
+    modules = builtins.attrNames flake.nixosModules;
+    defaultImports = map toString defaultModule.imports;
+    defaultPackages = builtins.mapAttrs (_: s: s.package) defaultModule.config.services;
+  };
   client = eval ../client-module.nix "connet-client" {
     log-level = "debug";
     client = {
