@@ -64,11 +64,24 @@ func TestReadmeQuickstartOneHost(t *testing.T) {
 	if len(terminals) != 4 {
 		t.Fatalf("want 4 terminal commands (server, destination, source, service), found %q", terminals)
 	}
+	var procs []*natlab.Proc
 	for i, line := range terminals {
 		cmd := h.Command("bash", "-c", "exec "+line)
 		cmd.Dir = dir
 		cmd.Env = append(os.Environ(), "CONNET_CACHE_DIR="+filepath.Join(dir, fmt.Sprintf("cache-%d", i)))
-		h.StartCmd(t, fmt.Sprintf("terminal-%d", i+1), cmd)
+		procs = append(procs, h.StartCmd(t, fmt.Sprintf("terminal-%d", i+1), cmd))
+	}
+	// Every terminal's command keeps running: one that ends (a port taken
+	// twice, a config error) fails the test at once.
+	running := func() error {
+		for i, p := range procs {
+			select {
+			case <-p.Exited():
+				return fmt.Errorf("%q (terminal %d) ended: %s", terminals[i], i+1, p.Output())
+			default:
+			}
+		}
+		return nil
 	}
 
 	// The first check fetches through the tunnel: python3 serves the
@@ -76,14 +89,14 @@ func TestReadmeQuickstartOneHost(t *testing.T) {
 	if len(checks) != 2 || !strings.HasPrefix(checks[0], "curl http://127.0.0.1:8000/") || !strings.HasPrefix(checks[1], "curl -s 127.0.0.1:19183") {
 		t.Fatalf("checks changed: %q", checks)
 	}
-	out, err := retryRun(h, checks[0], 20*time.Second, func(out string) bool { return strings.Contains(out, "destination.toml") })
+	out, err := retryRun(h, checks[0], 20*time.Second, running, func(out string) bool { return strings.Contains(out, "destination.toml") })
 	if err != nil {
 		t.Fatalf("fetching through the source: %v\n%s", err, out)
 	}
 
 	// The second reads the source's status: the peer is reached directly.
 	var st connet.ClientStatus
-	out, err = retryRun(h, checks[1], 20*time.Second, func(out string) bool {
+	out, err = retryRun(h, checks[1], 20*time.Second, running, func(out string) bool {
 		st = connet.ClientStatus{}
 		return json.Unmarshal([]byte(out), &st) == nil && hasDirect(st)
 	})
@@ -147,12 +160,15 @@ func shLines(block string) []string {
 }
 
 // retryRun runs a shell line in h until ok accepts its output, for at most
-// limit.
-func retryRun(h *natlab.Host, line string, limit time.Duration, ok func(string) bool) (string, error) {
+// limit, and gives up as soon as alive reports an error.
+func retryRun(h *natlab.Host, line string, limit time.Duration, alive func() error, ok func(string) bool) (string, error) {
 	start := time.Now()
 	var out string
 	var err error
 	for time.Since(start) < limit {
+		if err := alive(); err != nil {
+			return out, err
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		out, err = h.Run(ctx, "bash", "-c", line)
 		cancel()
