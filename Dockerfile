@@ -20,25 +20,28 @@ ARG VERSION=
 # no libc in the image), no build paths in the binary, the version stamped.
 RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/usr/local/bin/connet ./cmd/connet \
 	&& /out/usr/local/bin/connet version \
-	&& mkdir -p /out/etc/ssl/certs /out/var/lib/connet /out/var/cache/connet /out/config \
+	&& mkdir -p /out/etc/ssl/certs /out/var/lib /out/var/cache /out/empty \
 	&& cp /etc/ssl/certs/ca-certificates.crt /out/etc/ssl/certs/
 
 FROM scratch
 # Root CAs, for servers with publicly trusted certificates.
 COPY --from=build /out/etc/ /etc/
 COPY --from=build /out/usr/ /usr/
-# The state and cache directories belong to the user the process runs as.
-COPY --from=build --chown=65532:65532 /out/var/ /var/
-COPY --from=build --chown=65532:65532 /out/config/ /config/
+COPY --from=build /out/var/ /var/
+# The state, cache and config directories belong to the user the process
+# runs as; their parents stay root's.
+COPY --from=build --chown=65532:65532 /out/empty/ /var/lib/connet/
+COPY --from=build --chown=65532:65532 /out/empty/ /var/cache/connet/
+COPY --from=build --chown=65532:65532 /out/empty/ /config/
 USER 65532:65532
 # Relative paths in a config file resolve from the working directory:
 # mount the config and the files it names together under /config.
 WORKDIR /config
 # Servers keep their identity and keys in CONNET_STATE_DIR, clients their
 # QUIC stateless reset key in CONNET_CACHE_DIR: mount volumes there to keep
-# them across container restarts.
+# them across containers (-v connet-state:/var/lib/connet). No VOLUME line:
+# it would leave an anonymous volume behind each container run without one.
 ENV CONNET_STATE_DIR=/var/lib/connet CONNET_CACHE_DIR=/var/cache/connet
-VOLUME ["/var/lib/connet", "/var/cache/connet"]
 # All UDP (QUIC): the control server's clients, the relay, a client's
 # direct address. Sources listen on whatever their URL says.
 EXPOSE 19190/udp 19191/udp 19192/udp
