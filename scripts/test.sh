@@ -57,6 +57,8 @@ grep -rH --include='*_test.go' -E '^func Fuzz[A-Za-z0-9_]+\(' . | while IFS=: re
 	done
 done
 
+bash scripts/packaging-check.sh # release build, systemd units, Docker image, Nix
+
 echo "== go test"
 go test -race -count=1 -timeout 20m ./...
 

@@ -56,3 +56,44 @@ func TestReadmeClientExamples(t *testing.T) {
 		t.Fatalf("found %d client examples in the README, want the quickstart's two and the endpoint and load balancing examples", tested)
 	}
 }
+
+// TestReadmeRelayAdvertising checks what the README's section on the
+// server's relay says: without [[server.relay-ingress]] the relay listens
+// on :19191 and is advertised as localhost:19191, and its example's
+// hostports entry without a port gets the port of addr.
+func TestReadmeRelayAdvertising(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(readme), "\n## The server's relay, and advertising it\n")
+	if !ok {
+		t.Fatal("README has no section on the server's relay")
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) != 1 {
+		t.Fatalf("want one toml example in the relay section, found %d", len(blocks))
+	}
+
+	dir := t.TempDir()
+	cert := writeCert(t, dir, "server")
+	base := fmt.Sprintf("[server]\ntokens = [\"t\"]\n[[server.ingress]]\ncert-file = %q\nkey-file = %q\n", cert.Cert, cert.Key)
+	for _, tc := range []struct {
+		name, extra      string
+		addr, advertised string
+	}{
+		{"default", "", ":19191", "localhost:19191"},
+		{"README example", blocks[0][1], ":19191", "relay.example.com:19191"},
+	} {
+		cfg := load(t, dir, "server.toml", base+tc.extra)
+		s, err := cfg.ServerSettings(envMap(nil))
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if len(s.RelayIngress) != 1 || s.RelayIngress[0].Addr != tc.addr ||
+			strings.Join(s.RelayIngress[0].Hostports, ",") != tc.advertised {
+			t.Errorf("%s: relay ingress %+v, want %s advertised as %s", tc.name, s.RelayIngress, tc.addr, tc.advertised)
+		}
+	}
+}
