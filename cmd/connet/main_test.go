@@ -230,3 +230,20 @@ hostports = ["relay.example.com"]
 		}
 	}
 }
+
+func TestLoopbackOnly(t *testing.T) {
+	for _, tt := range []struct {
+		hostports []string
+		want      bool
+	}{
+		{[]string{"localhost:19191"}, true},
+		{[]string{"127.0.0.1:19191", "[::1]:19191"}, true},
+		{[]string{"localhost:19191", "relay.example.com:19191"}, false},
+		{[]string{"192.0.2.1:19191"}, false},
+		{nil, false},
+	} {
+		if got := loopbackOnly(tt.hostports); got != tt.want {
+			t.Errorf("loopbackOnly(%q) = %v, want %v", tt.hostports, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 
 	"github.com/p2pconnet/connet"
@@ -102,7 +104,7 @@ func runServer(ctx context.Context, cfg *config.Config) error {
 	}
 	opts := controlOptions(ss.Tokens, ss.TokenRestrictions, ss.Ingress, ss.StatusAddr, ss.StoreDir, log)
 	for _, in := range ss.RelayIngress {
-		opts = append(opts, connet.ServerRelayIngress(relayIngress(in)))
+		opts = append(opts, connet.ServerRelayIngress(relayIngress(in, log, "--relay-hostports")))
 	}
 	srv, err := connet.NewServer(opts...)
 	if err != nil {
@@ -141,7 +143,14 @@ func ingress(in config.Ingress) connet.Ingress {
 	return connet.Ingress{Addr: in.Addr, Cert: in.Certificate, Restriction: in.Restriction}
 }
 
-func relayIngress(in config.RelayIngress) connet.RelayIngress {
+// relayIngress converts a relay ingress, warning when it is advertised on
+// loopback only (the default): clients on other machines would be handed
+// an address they cannot reach. flag is the command's hostports flag.
+func relayIngress(in config.RelayIngress, log *slog.Logger, flag string) connet.RelayIngress {
+	if loopbackOnly(in.Hostports) {
+		log.Warn("relay advertised on loopback only: clients on other machines cannot use it; set hostports to names or addresses they can reach",
+			"addr", in.Addr, "hostports", in.Hostports, "flag", flag)
+	}
 	return connet.RelayIngress{Addr: in.Addr, Hostports: in.Hostports, Restriction: in.Restriction,
 		MaxClientStreams: in.MaxClientStreams, MaxPendingStreams: in.MaxPendingStreams}
 }
@@ -153,4 +162,18 @@ func commandLogger(cfg *config.Config) (*slog.Logger, error) {
 		return nil, err
 	}
 	return newLogger(os.Stderr, s), nil
+}
+
+// loopbackOnly tells whether every host:port names this machine's loopback.
+func loopbackOnly(hostports []string) bool {
+	for _, hp := range hostports {
+		host, _, err := net.SplitHostPort(hp)
+		if err != nil {
+			return false
+		}
+		if ip, err := netip.ParseAddr(host); host != "localhost" && (err != nil || !ip.IsLoopback()) {
+			return false
+		}
+	}
+	return len(hostports) > 0
 }

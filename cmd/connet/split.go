@@ -230,7 +230,7 @@ func runRelay(ctx context.Context, cfg *config.Config) error {
 		opts = append(opts, connet.RelayStatusAddress(rs.StatusAddr))
 	}
 	for _, in := range rs.Ingress {
-		opts = append(opts, connet.RelayIngressAt(relayIngress(in)))
+		opts = append(opts, connet.RelayIngressAt(relayIngress(in, log, "--hostports")))
 	}
 	r, err := connet.NewRelay(opts...)
 	if err != nil {
