@@ -57,29 +57,6 @@ func waitMetrics(t *testing.T, addr net.Addr, wants ...want) testprog.Metrics {
 	}
 }
 
-// serveTCPEcho runs an echo service on loopback until the test ends.
-func serveTCPEcho(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
 // TestMetricsCountTunnelledConnections moves data through a relayed tunnel
 // and reads the counters at each component's /metrics: the clients' for
 // the connection, its path and its bytes, the server's for the relayed
@@ -93,7 +70,7 @@ func TestMetricsCountTunnelledConnections(t *testing.T) {
 	defer cancel()
 	dc := h.connect("token-d", connet.ClientStatusAddress("127.0.0.1:0"))
 	sc := h.connect("token-s", connet.ClientStatusAddress("127.0.0.1:0"))
-	svc := serveTCPEcho(t)
+	svc := testprog.ServeTCPEcho(t)
 	dst, err := dc.Destination(ctx, connet.NewDestinationConfig("echo").WithRoute(connet.RouteRelay))
 	if err != nil {
 		t.Fatal(err)

@@ -228,7 +228,6 @@ direct-addr = "127.0.0.1:%d"
 	}
 }
 
-
 // TestSourceAnswersWithoutServer runs a client whose control server has
 // never been up, with a source whose dial-timeout is a minute. A
 // connection to the source must be answered (closed) at once, not after

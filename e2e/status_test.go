@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -225,7 +224,7 @@ status-addr = %q
 %s
 `, token, control, certFile, freeAddr(t, "udp"), statusAddr, endpoint))
 	}
-	service := serveEchoTCP(t)
+	service := testprog.ServeTCPEcho(t)
 	sourceAddr, dstStatus, srcStatus := freeAddr(t, "tcp"), freeAddr(t, "tcp"), freeAddr(t, "tcp")
 	dst := client("dst.toml", "token-d", dstStatus, fmt.Sprintf("[client.destinations.echo]\nurl = \"tcp://%s\"", service))
 	src := client("src.toml", "token-s", srcStatus, fmt.Sprintf("[client.sources.echo]\nurl = \"tcp://%s\"", sourceAddr))
@@ -320,27 +319,3 @@ func tableRow(out, first string) string {
 	}
 	return ""
 }
-
-// serveEchoTCP runs an echo service on loopback until the test ends.
-func serveEchoTCP(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-

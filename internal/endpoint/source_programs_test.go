@@ -78,7 +78,7 @@ func sClientEcho(t *testing.T, openssl, addr string, extra ...string) (echoed bo
 func TestSourceTLSWithOpenSSL(t *testing.T) {
 	openssl := testprog.Need(t, "openssl", "openssl")
 	p := newPKI(t)
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	s := settings(t, "tls://127.0.0.1:0")
 	s.CertFile, s.KeyFile, s.CAsFile = p.ServerCert, p.ServerKey, p.CAFile
 	src, logs := startSource(t, s, ft.dial)
@@ -99,7 +99,7 @@ func TestSourceTLSWithOpenSSL(t *testing.T) {
 
 func TestSourceWSWithPython(t *testing.T) {
 	python := testprog.NeedPythonWebsockets(t)
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
 	argv := testprog.PythonWebSocketEcho(python, "ws://"+src.Addr().String()+"/")
 	out, err := runProgram(t, argv[0], argv[1:]...)

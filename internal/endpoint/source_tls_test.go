@@ -8,6 +8,8 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 func clientTLS(t *testing.T, p pki, certFile, keyFile string) *tls.Config {
@@ -52,7 +54,7 @@ func echoOverTLS(addr string, conf *tls.Config, msg string) (string, net.Addr, e
 
 func TestSourceTLS(t *testing.T) {
 	p := newPKI(t)
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	s := settings(t, "tls://127.0.0.1:0")
 	s.CertFile, s.KeyFile = p.ServerCert, p.ServerKey
 	src, _ := startSource(t, s, ft.dial)
@@ -68,7 +70,7 @@ func TestSourceTLS(t *testing.T) {
 
 func TestSourceTLSMutual(t *testing.T) {
 	p := newPKI(t)
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	s := settings(t, "tls://127.0.0.1:0")
 	s.CertFile, s.KeyFile, s.CAsFile = p.ServerCert, p.ServerKey, p.CAFile
 	src, logs := startSource(t, s, ft.dial)

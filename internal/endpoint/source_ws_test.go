@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // wsEcho opens a WebSocket to url with the given Origin ("" for none),
@@ -53,7 +54,7 @@ func wsEcho(t *testing.T, url, origin string, msg []byte) ([]byte, int, error) {
 }
 
 func TestSourceWS(t *testing.T) {
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
 	msg := bytes.Repeat([]byte{0, 1, 2, 0xff}, 50000) // 200 kB, beyond default message limits
 	got, _, err := wsEcho(t, "ws://"+src.Addr().String()+"/", "", msg)
@@ -67,7 +68,7 @@ func TestSourceWS(t *testing.T) {
 
 func TestSourceWSS(t *testing.T) {
 	p := newPKI(t)
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	s := settings(t, "wss://127.0.0.1:0/tunnel")
 	s.CertFile, s.KeyFile = p.ServerCert, p.ServerKey
 	src, _ := startSource(t, s, ft.dial)
@@ -98,7 +99,7 @@ func TestSourceWSS(t *testing.T) {
 }
 
 func TestSourceWSPlainRequest(t *testing.T) {
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
 	resp, err := httpClient(nil).Get("http://" + src.Addr().String() + "/")
 	if err != nil {
@@ -125,7 +126,7 @@ func TestSourceWSNoDestination(t *testing.T) {
 }
 
 func TestSourceWSOrigins(t *testing.T) {
-	ft := &fakeTunnel{target: startEcho(t)}
+	ft := &fakeTunnel{target: testprog.ServeTCPEcho(t)}
 	for _, tc := range []struct {
 		name    string
 		allowed []string
