@@ -38,7 +38,7 @@ func addClient(tb testing.TB, r *registry, eps ...*pb.Endpoint) *client {
 	}
 	c := &client{id: id.ID, closeConn: func(string) {}}
 	r.add(c)
-	r.update(c, nil, eps, nil, nil)
+	r.update(c, nil, eps, nil, nil, punchInfo{})
 	return c
 }
 
@@ -151,7 +151,7 @@ func TestStateForMatchesRule(t *testing.T) {
 	for round := range 50 {
 		check(round)
 		c := clients[rng.IntN(len(clients))]
-		r.update(c, nil, randomEndpoints(rng), nil, nil)
+		r.update(c, nil, randomEndpoints(rng), nil, nil, punchInfo{})
 	}
 	for _, c := range clients {
 		r.remove(c)
