@@ -47,7 +47,7 @@ import (
 //
 // Bounds: each side sends punchRate probes a second at most; the hard side
 // resends from each socket every punchResend during punchWindow (so at
-// most punchSockets*ceil(punchWindow/punchResend) probes), the easy side
+// most punchSockets*punchWindow/punchResend probes), the easy side
 // sends at most punchSprayMax and answers at most maxProbeReplies. An attempt
 // lasts punchWindow; after a failure the next comes punchCooldown later,
 // or at once if the peer reappears with a new session (a new secret). Two
@@ -206,7 +206,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 	defer tick.Stop()
 	sent := 0
 	var openErr error
-	for round := 0; ; round++ {
+	for round := range punchWindow / punchResend {
 		roundStart := time.Now()
 		for i := range punchSockets {
 			select {
@@ -239,6 +239,8 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 		if len(socks) == 0 {
 			return sent, fmt.Errorf("%w: %w", errNoSockets, openErr)
 		}
+		// Resend after punchResend; after the last round, wait out the
+		// window for the peer's probes.
 		wait := time.NewTimer(punchResend - time.Since(roundStart))
 		select {
 		case <-wait.C:
@@ -250,6 +252,13 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 			wait.Stop()
 			return sent, nil
 		}
+	}
+	select {
+	case c := <-won:
+		taken = c
+		return sent, n.dialPunched(ctx, c, p, info)
+	case <-wctx.Done():
+		return sent, nil
 	}
 }
 
