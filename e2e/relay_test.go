@@ -39,9 +39,9 @@ func TestForcedRelay(t *testing.T) {
 }
 
 // TestDirectOnlyBehindSymmetricNAT: route = "direct" where no direct path
-// exists fails, and the source's status says why.
+// exists (two symmetric NATs) fails, and the source's status says why.
 func TestDirectOnlyBehindSymmetricNAT(t *testing.T) {
-	d := newDeployment(t, natlab.Symmetric)
+	d := newDeployment(t, natlab.BothSymmetric)
 	d.serveHTTP([]byte("unreachable"))
 	d.startServer()
 	d.startDestination("any")
