@@ -103,8 +103,8 @@ type punchWorld struct {
 	dlog, slog *probeLog
 }
 
-// loseSource makes the source's probes vanish.
-func newPunchWorld(t *testing.T, dMap, sMap simnet.Behaviour, loseSource bool) *punchWorld {
+// The source's NAT filters as sFilter; loseSource makes its probes vanish.
+func newPunchWorld(t *testing.T, dMap, sMap, sFilter simnet.Behaviour, loseSource bool) *punchWorld {
 	t.Helper()
 	n := simnet.New()
 	n.SetLatency(simOneWay)
@@ -112,7 +112,7 @@ func newPunchWorld(t *testing.T, dMap, sMap simnet.Behaviour, loseSource bool) *
 	srv := newSimServer(t, n, false)
 	dnat := n.NAT("198.51.100.1", dMap, simnet.AddressAndPortDependent, 0)
 	dnat.RandomPorts(1)
-	snat := n.NAT("198.51.100.2", sMap, simnet.AddressAndPortDependent, 0)
+	snat := n.NAT("198.51.100.2", sMap, sFilter, 0)
 	snat.RandomPorts(2)
 	w := &punchWorld{net: n,
 		dlog: &probeLog{host: dnat.Host("10.1.0.2")},
@@ -147,7 +147,7 @@ func TestSimnetDirectThroughSymmetricNAT(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			simTest(t, func(t *testing.T) {
-				w := newPunchWorld(t, tc.dMap, tc.sMap, false)
+				w := newPunchWorld(t, tc.dMap, tc.sMap, simnet.AddressAndPortDependent, false)
 				start := time.Now()
 				if !waitUntil(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
 					t.Fatalf("no direct path after a minute: paths %v, stats %+v, NAT kinds %q %q",
@@ -179,6 +179,26 @@ func TestSimnetDirectThroughSymmetricNAT(t *testing.T) {
 	}
 }
 
+// TestSimnetSymmetricFacingOpenNAT: a symmetric NAT facing a NAT that
+// does not filter (a "full cone"): the plain dial from the symmetric
+// side's main socket gets through, so the birthday punch never starts and
+// not one probe is sent.
+func TestSimnetSymmetricFacingOpenNAT(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.EndpointIndependent, false)
+		if !waitUntil(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
+			t.Fatalf("no direct path after a minute: paths %v", pathKinds(w.sc))
+		}
+		simEcho(t, w.src, "direct without probes")
+		time.Sleep(time.Minute)
+		dm, df, socks := w.dlog.counts()
+		sm, sf, _ := w.slog.counts()
+		if dm+df+sm+sf+socks != 0 {
+			t.Fatalf("probes were sent although the plain dial works: %d %d %d %d from %d fresh sockets", dm, df, sm, sf, socks)
+		}
+	})
+}
+
 func hardStatus(w *punchWorld, sMap simnet.Behaviour) string {
 	if sMap == simnet.AddressAndPortDependent {
 		return w.sc.Status().Control.NAT
@@ -194,7 +214,7 @@ func hardStatus(w *punchWorld, sMap simnet.Behaviour) string {
 // of trying there is still no direct path.
 func TestSimnetRelayWhenPunchingFails(t *testing.T) {
 	simTest(t, func(t *testing.T) {
-		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, false)
+		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, false)
 		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
 			t.Fatalf("no relay path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
 		}
@@ -229,7 +249,7 @@ func TestSimnetRelayWhenPunchingFails(t *testing.T) {
 // carries the traffic throughout.
 func TestSimnetPunchBounds(t *testing.T) {
 	simTest(t, func(t *testing.T) {
-		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, true)
+		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, true)
 		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
 			t.Fatalf("no relay path after a minute: paths %v", pathKinds(w.sc))
 		}

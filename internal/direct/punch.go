@@ -61,6 +61,10 @@ const (
 	punchCooldown   = 2 * time.Minute
 	punchPortMin    = 1024
 	maxProbeReplies = 64
+	// punchDelay lets the plain dial go first: when the easy side is not
+	// behind a filtering NAT at all, the hard side's dial from its main
+	// socket gets through within a round trip, and no probe is needed.
+	punchDelay = 500 * time.Millisecond
 )
 
 // punchRole is the part this client plays in punching through to a peer.
@@ -135,6 +139,16 @@ func (n *Node) waitPunch(ctx context.Context, changed <-chan struct{}, cooled *t
 
 // punch runs one attempt and logs how it went.
 func (n *Node) punch(ctx context.Context, p *peer.Peer, info peer.Info, role punchRole) {
+	delay := time.NewTimer(punchDelay)
+	select {
+	case <-delay.C:
+	case <-ctx.Done():
+		delay.Stop()
+		return
+	}
+	if st, _ := p.State(); st.HasDirect() {
+		return
+	}
 	log := n.Logger.With("peer", p.ID, "role", string(role))
 	log.Info("punching through a symmetric NAT", "peer_addr", info.Observed)
 	start := time.Now()
@@ -175,6 +189,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 	var taken net.PacketConn
 	var readers sync.WaitGroup
 	defer func() {
+		cancel()
 		for _, c := range socks {
 			if c != taken {
 				_ = c.Close()
@@ -182,6 +197,13 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 		}
 		readers.Wait()
 	}()
+	// A direct path that comes up another way (the peer's dial, say) ends
+	// the attempt.
+	readers.Go(func() {
+		if waitDirect(wctx, p) {
+			cancel()
+		}
+	})
 	read := func(c net.PacketConn) {
 		defer readers.Done()
 		buf := make([]byte, 2*probeLen)
@@ -399,6 +421,23 @@ func (n *Node) replyTo(b []byte, from netip.AddrPort) []byte {
 	return a.reply
 }
 
+// waitDirect waits until p has a direct path (true) or ctx ends (false).
+func waitDirect(ctx context.Context, p *peer.Peer) bool {
+	for {
+		st, changed := p.State()
+		if st.HasDirect() {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
+// sameAddr tells whether a and b are the same address and port, an
+// IPv4-mapped IPv6 address being its IPv4 one.
 func sameAddr(a, b netip.AddrPort) bool {
 	return a.Addr().Unmap() == b.Addr().Unmap() && a.Port() == b.Port()
 }
