@@ -36,6 +36,7 @@ func TestTopologies(t *testing.T) {
 		{natlab.DoubleNAT, true},
 		{natlab.Symmetric, true},
 		{natlab.BothSymmetric, false},
+		{natlab.SymmetricB, true},
 	} {
 		t.Run(tc.topo.String(), func(t *testing.T) {
 			d := newDeployment(t, tc.topo)
