@@ -61,6 +61,10 @@ type Node struct {
 	NAT          func() peer.NAT
 	PunchSecret  []byte
 	ListenPacket func(context.Context) (net.PacketConn, error)
+	// NonQUIC, if set, is given the main socket's non-QUIC packets that
+	// are not punch probes (see ServeProbes); b is only valid during the
+	// call.
+	NonQUIC func(b []byte, from netip.AddrPort)
 
 	// probeMu guards attempts, the easy-side punches in progress by peer.
 	probeMu  sync.Mutex

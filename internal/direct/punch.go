@@ -381,7 +381,8 @@ func randomPort(tried map[uint16]bool) uint16 {
 
 // ServeProbes reads the non-QUIC packets of the main socket until ctx
 // ends and answers the punch probes of peers with an easy-side attempt in
-// progress.
+// progress. quic-go has one queue of non-QUIC packets per transport, so
+// this is their one reader: others get theirs through n.NonQUIC.
 func (n *Node) ServeProbes(ctx context.Context) error {
 	buf := make([]byte, 2*probeLen)
 	for {
@@ -394,6 +395,12 @@ func (n *Node) ServeProbes(ctx context.Context) error {
 		}
 		ua, ok := from.(*net.UDPAddr)
 		if !ok {
+			continue
+		}
+		if !IsProbe(buf[:nr]) {
+			if n.NonQUIC != nil {
+				n.NonQUIC(buf[:nr], ua.AddrPort())
+			}
 			continue
 		}
 		if reply := n.replyTo(buf[:nr], ua.AddrPort()); reply != nil {

@@ -79,7 +79,9 @@ func TestProbeReplies(t *testing.T) {
 	}
 	ourSecret := bytes.Repeat([]byte{1}, 16)
 	peerSecret := bytes.Repeat([]byte{2}, 16)
-	n := &Node{Transport: tr, Identity: id, PunchSecret: ourSecret}
+	others := make(chan string, 1)
+	n := &Node{Transport: tr, Identity: id, PunchSecret: ourSecret,
+		NonQUIC: func(b []byte, _ netip.AddrPort) { others <- string(b) }}
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan error, 1)
 	go func() { served <- n.ServeProbes(ctx) }()
@@ -109,6 +111,18 @@ func TestProbeReplies(t *testing.T) {
 			return nil
 		}
 		return buf[:nr]
+	}
+	// Other non-QUIC packets go to the NonQUIC hook, unanswered.
+	if got := answered([]byte("\x00not a probe")); got != nil {
+		t.Fatal("a packet that is not a probe was answered")
+	}
+	select {
+	case got := <-others:
+		if got != "\x00not a probe" {
+			t.Fatalf("NonQUIC got %q", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("NonQUIC never got the packet")
 	}
 	good := makeProbe(peerID, id.ID, ourSecret)
 	if got := answered(good); got != nil {
