@@ -74,6 +74,7 @@ func TestTopologies(t *testing.T) {
 			if pr.err != nil {
 				t.Fatal(pr.err)
 			}
+			checkNAT(t, d)
 			paths := sourcePaths(pr.st)
 			t.Logf("MEASURE topology=%s outcome=direct first_byte_ms=%d direct_ms=%d probes=%d path=%s remote=%s rtt_ms=%.2f",
 				tc.topo, firstByte.Milliseconds(), pr.at.Milliseconds(), probes(), paths[0].Kind, paths[0].Remote, paths[0].RTTms)
@@ -106,11 +107,30 @@ func checkRelayed(t *testing.T, d *deployment, start time.Time, body []byte, pro
 	if hasDirect(st) {
 		t.Fatalf("a direct path came up through a symmetric NAT: %+v", sourcePaths(st))
 	}
+	checkNAT(t, d)
 	traffic := d.lab.PeerTraffic(t)
 	if traffic.AFromB > 0 && traffic.BFromA > 0 {
 		t.Fatalf("packets crossed directly both ways through a symmetric NAT: %s", traffic)
 	}
 	t.Logf("MEASURE topology=%s outcome=relay first_byte_ms=%d direct_ms=0 probes=%d direct_traffic=%q", d.lab.Topology, firstByte.Milliseconds(), probes(), traffic)
+}
+
+// checkNAT checks how B's client says its NAT maps, once it knows (after
+// its relay connected): per destination behind a fully-random NAT,
+// independently of it otherwise.
+func checkNAT(t *testing.T, d *deployment) {
+	t.Helper()
+	want := "independent"
+	if d.lab.Topology == natlab.BothSymmetric || d.lab.Topology == natlab.SymmetricB {
+		want = "per-destination"
+	}
+	st, _, err := waitStatus(d.lab.B, pathLimit, func(st connet.ClientStatus) bool { return st.Control.NAT != "" })
+	if err != nil {
+		t.Fatalf("B never worked out its NAT mapping: %v", err)
+	}
+	if st.Control.NAT != want {
+		t.Fatalf("B reports its NAT as %q, want %q", st.Control.NAT, want)
+	}
 }
 
 // punchRe finds the end of a birthday punch in a client's log and the
