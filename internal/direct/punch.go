@@ -150,7 +150,7 @@ func (n *Node) punch(ctx context.Context, p *peer.Peer, info peer.Info, role pun
 		return
 	}
 	log := n.Logger.With("peer", p.ID, "role", string(role))
-	log.Info("punching through a symmetric NAT", "peer_addr", info.Observed)
+	log.Debug("punching through a symmetric NAT", "peer_addr", info.Observed)
 	start := time.Now()
 	var sent int
 	var err error
@@ -164,7 +164,9 @@ func (n *Node) punch(ctx context.Context, p *peer.Peer, info peer.Info, role pun
 	}
 	st, _ := p.State()
 	if err != nil || !st.HasDirect() {
-		log.Info("symmetric NAT punch found no path", "probes", sent, "after_ms", logs.Millis(time.Since(start)), logs.Err(err))
+		// Debug, not info: it repeats every punchCooldown for a pair that
+		// never makes it, and the relay carries on regardless.
+		log.Debug("symmetric NAT punch found no path", "probes", sent, "after_ms", logs.Millis(time.Since(start)), logs.Err(err))
 		return
 	}
 	log.Info("symmetric NAT punch made a direct path", "probes", sent, "after_ms", logs.Millis(time.Since(start)))
