@@ -69,6 +69,8 @@ type Node struct {
 	// probeMu guards attempts, the easy-side punches in progress by peer.
 	probeMu  sync.Mutex
 	attempts map[identity.ID]*easyAttempt
+	// punches are the attempts running now, at most maxPunches.
+	punches slots
 
 	// wg owns the goroutines the node starts on its own: the delayed
 	// prunes and the retiring paths. Wait waits for them.

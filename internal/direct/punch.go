@@ -50,8 +50,9 @@ import (
 // most punchSockets*punchWindow/punchResend probes), the easy side
 // sends at most punchSprayMax and answers at most maxProbeReplies. An attempt
 // lasts punchWindow; after a failure the next comes punchCooldown later,
-// or at once if the peer reappears with a new session (a new secret). Two
-// hard sides never try: they could not find each other.
+// or at once if the peer reappears with a new session (a new secret). A
+// client runs at most maxPunches attempts at once, whatever its number of
+// peers. Two hard sides never try: they could not find each other.
 const (
 	punchSockets    = 256
 	punchSprayMax   = 2048
@@ -65,6 +66,12 @@ const (
 	// behind a filtering NAT at all, the hard side's dial from its main
 	// socket gets through within a round trip, and no probe is needed.
 	punchDelay = 500 * time.Millisecond
+	// maxPunches bounds the attempts one client runs at once, whatever
+	// its number of peers: at most maxPunches*punchSockets sockets and
+	// maxPunches*punchRate probes a second. An attempt over the bound is
+	// skipped and counts as tried, so the retry after the cool-down stays
+	// in step with the peer's.
+	maxPunches = 8
 )
 
 // punchRole is the part this client plays in punching through to a peer.
@@ -150,6 +157,11 @@ func (n *Node) punch(ctx context.Context, p *peer.Peer, info peer.Info, role pun
 		return
 	}
 	log := n.Logger.With("peer", p.ID, "role", string(role))
+	if !n.punches.acquire(maxPunches) {
+		log.Debug("symmetric NAT punch skipped: too many at once", "max", maxPunches)
+		return
+	}
+	defer n.punches.release()
 	log.Debug("punching through a symmetric NAT", "peer_addr", info.Observed)
 	start := time.Now()
 	var sent int
@@ -173,6 +185,29 @@ func (n *Node) punch(ctx context.Context, p *peer.Peer, info peer.Info, role pun
 	if role == roleHard && n.SetupTime != nil {
 		n.SetupTime(time.Since(start))
 	}
+}
+
+// slots counts things in progress against a bound.
+type slots struct {
+	mu sync.Mutex
+	n  int
+}
+
+// acquire takes a slot if fewer than limit are taken.
+func (s *slots) acquire(limit int) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n >= limit {
+		return false
+	}
+	s.n++
+	return true
+}
+
+func (s *slots) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.n--
 }
 
 // errNoSockets reports a hard side that could not open a single socket.

@@ -153,3 +153,21 @@ func TestProbeReplies(t *testing.T) {
 		t.Fatal("a probe from an address other than the peer's was answered")
 	}
 }
+
+// TestPunchSlots: no more attempts than the bound run at once, and a
+// finished one frees its slot.
+func TestPunchSlots(t *testing.T) {
+	var s slots
+	for i := range maxPunches {
+		if !s.acquire(maxPunches) {
+			t.Fatalf("slot %d refused", i)
+		}
+	}
+	if s.acquire(maxPunches) {
+		t.Fatal("a slot over the bound was given")
+	}
+	s.release()
+	if !s.acquire(maxPunches) {
+		t.Fatal("a released slot was not given again")
+	}
+}
