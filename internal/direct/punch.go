@@ -261,9 +261,14 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 		}
 	}
 
+	sent := 0
+	// win keeps the socket that heard the peer and dials from it.
+	win := func(c net.PacketConn) (int, error) {
+		taken = c
+		return sent, n.dialPunched(ctx, c, p, info)
+	}
 	tick := time.NewTicker(time.Second / punchRate)
 	defer tick.Stop()
-	sent := 0
 	var openErr error
 	for round := range punchWindow / punchResend {
 		roundStart := time.Now()
@@ -271,8 +276,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 			select {
 			case <-tick.C:
 			case c := <-won:
-				taken = c
-				return sent, n.dialPunched(ctx, c, p, info)
+				return win(c)
 			case <-wctx.Done():
 				return sent, nil
 			}
@@ -305,8 +309,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 		case <-wait.C:
 		case c := <-won:
 			wait.Stop()
-			taken = c
-			return sent, n.dialPunched(ctx, c, p, info)
+			return win(c)
 		case <-wctx.Done():
 			wait.Stop()
 			return sent, nil
@@ -314,8 +317,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 	}
 	select {
 	case c := <-won:
-		taken = c
-		return sent, n.dialPunched(ctx, c, p, info)
+		return win(c)
 	case <-wctx.Done():
 		return sent, nil
 	}
