@@ -2,6 +2,7 @@ package connet
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"fmt"
 	"maps"
@@ -64,6 +65,9 @@ type Client struct {
 	wg     sync.WaitGroup
 
 	announce notify.Value[controlclient.Announcement]
+	// nat is how this client's NAT maps (a peer.NAT), as announceNAT last
+	// worked out.
+	nat atomic.Value
 
 	mu           sync.Mutex
 	destinations map[string]*Destination
@@ -147,6 +151,13 @@ func (c *Client) start(ctx context.Context) error {
 	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
 		return fmt.Errorf("direct address %q: %w", cfg.directAddr, err)
 	}
+	punchSecret := make([]byte, wire.PunchSecretLen)
+	_, _ = rand.Read(punchSecret) // never fails (crypto/rand)
+	c.nat.Store(peer.NATUnknown)
+	c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
+		a.PunchSecret = punchSecret
+		return a
+	})
 	c.tr = &quic.Transport{Conn: c.udp}
 	if cfg.statelessResetKey != nil {
 		key := quic.StatelessResetKey(*cfg.statelessResetKey)
@@ -167,6 +178,11 @@ func (c *Client) start(ctx context.Context) error {
 		AllowDirect: c.allowDirect,
 		OnPath:      func(p *peer.Peer, q *path.QUIC) { c.servePath(p, q) },
 		SetupTime:   func(d time.Duration) { c.metrics.PathSetup("direct", d) },
+		NAT:         func() peer.NAT { return c.nat.Load().(peer.NAT) },
+		PunchSecret: punchSecret,
+		ListenPacket: func(ctx context.Context) (net.PacketConn, error) {
+			return cfg.packetListener.ListenPacket(ctx, "udp", probeAddr(cfg.directAddr))
+		},
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
@@ -240,6 +256,8 @@ func (c *Client) start(ctx context.Context) error {
 		return nil
 	})
 	c.goRun(c.announceRelays)
+	c.goRun(c.announceNAT)
+	c.goRun(c.node.ServeProbes)
 	c.goRun(c.relays.Run)
 	if c.status != nil {
 		c.goRun(func(ctx context.Context) error {
@@ -428,4 +446,41 @@ func (c *Client) announceRelays(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// announceNAT works out how this client's NAT maps, whenever the control
+// server's or a relay's view of the client's socket changes, and tells the
+// control server (so peers know whether to punch through it; see package
+// direct).
+func (c *Client) announceNAT(ctx context.Context) error {
+	for {
+		st, sessionChanged := c.session.Status()
+		relays, relaysChanged := c.relays.Observed()
+		nat := direct.ClassifyNAT(st.Observed, relays)
+		if old := c.nat.Swap(nat); old != nat {
+			if nat != peer.NATUnknown {
+				c.cfg.logger.Info("NAT mapping detected", "mapping", string(nat), "control_observed", st.Observed, "relay_observed", relays)
+			}
+			c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
+				a.NAT = natToPB(nat)
+				return a
+			})
+		}
+		select {
+		case <-sessionChanged:
+		case <-relaysChanged:
+		case <-ctx.Done():
+			return nil
+		}
+	}
+}
+
+// probeAddr is where the sockets for punch probes bind: the direct
+// address's host, any port.
+func probeAddr(directAddr string) string {
+	host, _, err := net.SplitHostPort(directAddr)
+	if err != nil {
+		host = ""
+	}
+	return net.JoinHostPort(host, "0")
 }

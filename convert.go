@@ -27,6 +27,15 @@ func peerInfo(p *pb.Peer) (peer.Info, error) {
 		}
 		info.Candidates = append(info.Candidates, ap)
 	}
+	if p.GetObserved() != nil {
+		obs, err := wire.ToAddrPort(p.GetObserved())
+		if err != nil {
+			return peer.Info{}, fmt.Errorf("peer %s: observed: %w", id, err)
+		}
+		info.Observed = obs
+	}
+	info.NAT = natFromPB(p.GetNatMapping())
+	info.PunchSecret = p.GetPunchSecret()
 	for _, e := range p.GetEndpoints() {
 		info.Endpoints = append(info.Endpoints, peer.Endpoint{
 			Name: e.GetName(), Role: roleFromPB(e.GetRole()), Route: routeFromPB(e.GetRoute()),
@@ -54,4 +63,24 @@ func errorFromPB(e *pb.Error) error {
 		return err
 	}
 	return wire.Errorf(pb.ErrorCode_ERROR_CODE_UNSPECIFIED, "no reason given")
+}
+
+func natFromPB(m pb.NatMapping) peer.NAT {
+	switch m {
+	case pb.NatMapping_NAT_MAPPING_INDEPENDENT:
+		return peer.NATIndependent
+	case pb.NatMapping_NAT_MAPPING_PER_DESTINATION:
+		return peer.NATPerDestination
+	}
+	return peer.NATUnknown
+}
+
+func natToPB(n peer.NAT) pb.NatMapping {
+	switch n {
+	case peer.NATIndependent:
+		return pb.NatMapping_NAT_MAPPING_INDEPENDENT
+	case peer.NATPerDestination:
+		return pb.NatMapping_NAT_MAPPING_PER_DESTINATION
+	}
+	return pb.NatMapping_NAT_MAPPING_UNKNOWN
 }

@@ -106,7 +106,8 @@ type PacketListener interface {
 }
 
 // ClientPacketListener sets how the client opens its one UDP socket, at
-// the direct address. By default a *net.ListenConfig, which gives quic-go
+// the direct address, and the short-lived sockets (same host, any port)
+// it probes from when punching out of a symmetric NAT. By default a *net.ListenConfig, which gives quic-go
 // a *net.UDPConn and with it batched reads, GSO and ECN; any other
 // net.PacketConn works, without those optimizations.
 func ClientPacketListener(l PacketListener) ClientOption {

@@ -40,9 +40,12 @@ type ClientStatus struct {
 // ControlStatus is the state of the connection to the control server, of
 // a client or of a relay that runs apart.
 type ControlStatus struct {
-	Server    string    `json:"server"`
-	Connected bool      `json:"connected"`
-	Observed  string    `json:"observed,omitempty"`
+	Server    string `json:"server"`
+	Connected bool   `json:"connected"`
+	Observed  string `json:"observed,omitempty"`
+	// NAT is how the client's NAT maps its socket, when known:
+	// "independent" or "per-destination" (a symmetric NAT).
+	NAT       string    `json:"nat,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
 }
@@ -113,6 +116,7 @@ func (c *Client) Status() ClientStatus {
 	if st.Observed.IsValid() {
 		out.Control.Observed = st.Observed.String()
 	}
+	out.Control.NAT = string(c.nat.Load().(peer.NAT))
 	c.mu.Lock()
 	for _, d := range c.destinations {
 		out.Destinations = append(out.Destinations, c.endpointStatus(&d.endpoint, d.cfg.Route))

@@ -39,9 +39,9 @@ func TestForcedRelay(t *testing.T) {
 }
 
 // TestDirectOnlyBehindSymmetricNAT: route = "direct" where no direct path
-// exists fails, and the source's status says why.
+// exists (two symmetric NATs) fails, and the source's status says why.
 func TestDirectOnlyBehindSymmetricNAT(t *testing.T) {
-	d := newDeployment(t, natlab.Symmetric)
+	d := newDeployment(t, natlab.BothSymmetric)
 	d.serveHTTP([]byte("unreachable"))
 	d.startServer()
 	d.startDestination("any")
@@ -70,6 +70,35 @@ func TestDirectOnlyBehindSymmetricNAT(t *testing.T) {
 		t.Fatalf("status error %q (reason %q) does not say the destination is unreachable", st.Sources[0].LastError, st.Sources[0].LastReason)
 	}
 	t.Logf("source status error: %s", st.Sources[0].LastError)
+}
+
+// TestDirectOnlyThroughSymmetricNAT: route = "direct" with the destination
+// behind a symmetric NAT and the source behind a cone works: no relay may
+// carry it, so the tunnel works only once the birthday punch made a
+// direct path, which the packet counters confirm.
+func TestDirectOnlyThroughSymmetricNAT(t *testing.T) {
+	d := newDeployment(t, natlab.Symmetric)
+	body := randomBody(t, 1<<20)
+	d.serveHTTP(body)
+	d.startServer()
+	d.lab.ResetPeerTraffic(t)
+	d.startDestination("any")
+	d.startSource("direct")
+	took, err := d.fetchEventually(body, fetchLimit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := waitStatus(d.lab.B, pathLimit, hasDirect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if hasRelay(st) {
+		t.Fatalf("route direct, yet a relay path: %+v", sourcePaths(st))
+	}
+	if traffic := d.lab.PeerTraffic(t); !traffic.Direct() {
+		t.Fatalf("a fetch with route direct worked, but no packets crossed between A and B: %s", traffic)
+	}
+	t.Logf("route direct through a symmetric NAT: first correct fetch after %v", took)
 }
 
 // splitDeployment runs `connet control` on the server's first address and

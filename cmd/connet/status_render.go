@@ -99,6 +99,9 @@ func (p *printer) control(c connet.ControlStatus) {
 	if c.Observed != "" {
 		line += ", observed as " + c.Observed
 	}
+	if c.NAT == "per-destination" {
+		line += " (symmetric NAT)"
+	}
 	p.line("%s", line)
 }
 

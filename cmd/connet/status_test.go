@@ -209,3 +209,18 @@ func tableRow(out, first string) string {
 	}
 	return ""
 }
+
+// TestRenderClientBehindSymmetricNAT: the control line says when the
+// client found its NAT maps per destination.
+func TestRenderClientBehindSymmetricNAT(t *testing.T) {
+	doc := `{"id": "AAAAAAAAAAAAAAAA", "direct_addr": "[::]:19192",
+  "control": {"server": "203.0.113.10:19190", "connected": true, "observed": "203.0.113.20:4242",
+    "nat": "per-destination", "since": "2026-01-02T03:04:05Z"}}`
+	var out bytes.Buffer
+	if err := renderStatus(&out, []byte(doc), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "observed as 203.0.113.20:4242 (symmetric NAT)") {
+		t.Fatalf("no symmetric NAT on the control line:\n%s", out.String())
+	}
+}

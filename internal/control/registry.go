@@ -34,6 +34,7 @@ type client struct {
 	byKey   map[endpointKey][]*pb.Endpoint
 	refused []*pb.EndpointStatus
 	relays  [][]byte
+	punch   punchInfo
 
 	// dirty is bumped whenever what the client should know changed.
 	dirty notify.Value[uint64]
@@ -109,8 +110,15 @@ func (r *registry) remove(c *client) {
 	delete(r.clients, c.id)
 }
 
+// punchInfo is what a client says about its NAT for peers punching
+// through it: how it maps, and the secret that tags probes to it.
+type punchInfo struct {
+	nat    pb.NatMapping
+	secret []byte
+}
+
 // update records a client's new state and wakes every client it concerns.
-func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.Endpoint, refused []*pb.EndpointStatus, relays [][]byte) {
+func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.Endpoint, refused []*pb.EndpointStatus, relays [][]byte, punch punchInfo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.clients[c.id] != c {
@@ -119,6 +127,7 @@ func (r *registry) update(c *client, locals []netip.AddrPort, endpoints []*pb.En
 	c.locals = locals
 	c.refused = refused
 	c.relays = relays
+	c.punch = punch
 	// Every peer sharing a name with c is woken, which covers changes of
 	// c's addresses and relays as well as of its endpoints.
 	r.setEndpointsLocked(c, endpoints)
@@ -216,7 +225,8 @@ func (r *registry) peersLocked(c *client) (_ []*pb.Peer, examined int) {
 				examined++
 				p := peers[id]
 				if p == nil {
-					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o)}
+					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o),
+						Observed: wire.FromAddrPort(o.observed), NatMapping: o.punch.nat, PunchSecret: o.punch.secret}
 					peers[id] = p
 					order = append(order, id)
 				}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"google.golang.org/protobuf/proto"
 )
@@ -38,7 +39,7 @@ func addClient(tb testing.TB, r *registry, eps ...*pb.Endpoint) *client {
 	}
 	c := &client{id: id.ID, closeConn: func(string) {}}
 	r.add(c)
-	r.update(c, nil, eps, nil, nil)
+	r.update(c, nil, eps, nil, nil, punchInfo{})
 	return c
 }
 
@@ -97,7 +98,8 @@ func bruteForcePeers(r *registry, c *client) []*pb.Peer {
 					continue
 				}
 				if p == nil {
-					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o)}
+					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o),
+						Observed: wire.FromAddrPort(o.observed), NatMapping: o.punch.nat, PunchSecret: o.punch.secret}
 					out = append(out, p)
 				}
 				p.Endpoints = append(p.Endpoints, &pb.PeerEndpoint{
@@ -151,7 +153,7 @@ func TestStateForMatchesRule(t *testing.T) {
 	for round := range 50 {
 		check(round)
 		c := clients[rng.IntN(len(clients))]
-		r.update(c, nil, randomEndpoints(rng), nil, nil)
+		r.update(c, nil, randomEndpoints(rng), nil, nil, punchInfo{})
 	}
 	for _, c := range clients {
 		r.remove(c)

@@ -237,6 +237,10 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 		if err != nil {
 			return err
 		}
+		punch, err := checkPunch(&msg)
+		if err != nil {
+			return err
+		}
 		now := map[string]bool{}
 		for _, r := range refused {
 			key := wire.RoleName(r.GetRole()) + "/" + r.GetName()
@@ -247,7 +251,7 @@ func (s *Server) readStates(stream *quic.Stream, c *client) error {
 			}
 		}
 		loggedRefusals = now
-		s.registry.update(c, locals, endpoints, refused, msg.GetRelays())
+		s.registry.update(c, locals, endpoints, refused, msg.GetRelays(), punch)
 	}
 }
 
@@ -306,6 +310,19 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 		endpoints = append(endpoints, &pb.Endpoint{Name: name, Role: role, Route: e.GetRoute(), RelayEncryptions: e.GetRelayEncryptions()})
 	}
 	return locals, endpoints, refused, nil
+}
+
+// checkPunch validates what a client says about its NAT: a known mapping
+// kind and a secret of PunchSecretLen bytes (or none).
+func checkPunch(msg *pb.ClientState) (punchInfo, error) {
+	nat, secret := msg.GetNatMapping(), msg.GetPunchSecret()
+	if _, ok := pb.NatMapping_name[int32(nat)]; !ok {
+		return punchInfo{}, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "unknown NAT mapping %d", nat)
+	}
+	if len(secret) != 0 && len(secret) != wire.PunchSecretLen {
+		return punchInfo{}, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "punch secret of %d bytes (want %d)", len(secret), wire.PunchSecretLen)
+	}
+	return punchInfo{nat: nat, secret: secret}, nil
 }
 
 // checkEndpoint applies the per-endpoint limits: a name of at most

@@ -76,6 +76,11 @@ type Announcement struct {
 	Endpoints []*pb.Endpoint
 	// Relays are the ids of the relays the client is connected to.
 	Relays [][]byte
+	// NAT is how the client's NAT maps, as far as it can tell.
+	NAT pb.NatMapping
+	// PunchSecret tags the probes peers send this client (see package
+	// direct); fixed for the session's life.
+	PunchSecret []byte
 }
 
 // Session keeps the connection to the control server.
@@ -225,7 +230,7 @@ func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed n
 	}
 	for {
 		a, changed := s.announce.Get()
-		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays}
+		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays, NatMapping: a.NAT, PunchSecret: a.PunchSecret}
 		if err := wire.Write(stream, msg); err != nil {
 			return err
 		}

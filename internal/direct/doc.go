@@ -5,5 +5,7 @@
 //
 // Everything runs over the client's one UDP socket (one quic.Transport), the
 // same one that carries the control connection, so the address the control
-// server observes is the NAT mapping peers have to dial.
+// server observes is the NAT mapping peers have to dial. The exception is
+// the side behind a symmetric NAT in a birthday punch (punch.go): its
+// connection runs on the fresh socket whose probe found a way through.
 package direct

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -51,6 +52,25 @@ type Node struct {
 	// SetupTime, if set, is told how long each successful punch took (the
 	// dial of the peer's candidates).
 	SetupTime func(time.Duration)
+
+	// Punching through a symmetric NAT (punch.go). NAT tells how this
+	// client's NAT maps (nil: unknown, no punching); PunchSecret is the
+	// secret announced to peers, which tags the probes they send us;
+	// ListenPacket opens a fresh UDP socket for the probes of the side
+	// behind the symmetric NAT (nil: that side is never taken).
+	NAT          func() peer.NAT
+	PunchSecret  []byte
+	ListenPacket func(context.Context) (net.PacketConn, error)
+	// NonQUIC, if set, is given the main socket's non-QUIC packets that
+	// are not punch probes (see ServeProbes); b is only valid during the
+	// call.
+	NonQUIC func(b []byte, from netip.AddrPort)
+
+	// probeMu guards attempts, the easy-side punches in progress by peer.
+	probeMu  sync.Mutex
+	attempts map[identity.ID]*easyAttempt
+	// punches are the attempts running now, at most maxPunches.
+	punches slots
 
 	// wg owns the goroutines the node starts on its own: the delayed
 	// prunes and the retiring paths. Wait waits for them.
@@ -149,6 +169,10 @@ func (n *Node) Maintain(p *peer.Peer) {
 		case <-ctx.Done():
 		}
 	})
+
+	// Birthday punches run beside the dials: they take up to punchWindow
+	// and must overlap with the peer's, which starts when it hears of us.
+	watch.Go(func() { n.punchLoop(ctx, p) })
 
 	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {

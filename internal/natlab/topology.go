@@ -25,11 +25,15 @@ const (
 	Symmetric
 	// BothSymmetric puts A and B each behind a fully-random NAT.
 	BothSymmetric
+	// SymmetricB mirrors Symmetric: A behind a cone NAT, B behind a
+	// fully-random one.
+	SymmetricB
 )
 
 // Topologies lists every topology, for table-driven tests.
 func Topologies() []Topology {
-	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric}
+	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric,
+		SymmetricB}
 }
 
 func (t Topology) String() string {
@@ -46,6 +50,8 @@ func (t Topology) String() string {
 		return "Symmetric"
 	case BothSymmetric:
 		return "BothSymmetric"
+	case SymmetricB:
+		return "SymmetricB"
 	}
 	return fmt.Sprintf("Topology(%d)", int(t))
 }
@@ -94,6 +100,8 @@ func (t Topology) spec() (spec, error) {
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{ConeNAT}}, nil
 	case BothSymmetric:
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{SymmetricNAT}}, nil
+	case SymmetricB:
+		return spec{a: []NATKind{ConeNAT}, b: []NATKind{SymmetricNAT}}, nil
 	}
 	return spec{}, fmt.Errorf("natlab: unknown topology %d", int(t))
 }

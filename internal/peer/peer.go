@@ -50,7 +50,31 @@ type Info struct {
 	Endpoints  []Endpoint
 	// Relays are the relays the peer is connected to.
 	Relays []identity.ID
+	// Observed is where the control server sees the peer's packets come
+	// from: its NAT's public address.
+	Observed netip.AddrPort
+	// NAT is how the peer's NAT maps, as the peer announced it.
+	NAT NAT
+	// PunchSecret tags the probes sent to the peer when punching through
+	// a symmetric NAT (see package direct).
+	PunchSecret []byte
 }
+
+// NAT is how a client's NAT maps the client's socket to external
+// addresses (RFC 4787).
+type NAT string
+
+const (
+	// NATUnknown: the client cannot tell (it has no second server to
+	// compare the control server's observation with).
+	NATUnknown NAT = ""
+	// NATIndependent: one external address whatever the destination, or
+	// no NAT at all. Peers can reach it at the address servers observe.
+	NATIndependent NAT = "independent"
+	// NATPerDestination: a new external port per destination, a
+	// "symmetric" NAT. Peers cannot know the port it will use for them.
+	NATPerDestination NAT = "per-destination"
+)
 
 // State is a peer's current state.
 type State struct {

@@ -66,6 +66,9 @@ type rawClient struct {
 	id   *identity.Identity
 	conn *quic.Conn
 	auth *quic.Stream
+	// observed is where the relay said it sees us, in its reply to the
+	// first grant.
+	observed *pb.AddrPort
 }
 
 func (r *testRelay) dial(id *identity.Identity) *rawClient {
@@ -113,6 +116,7 @@ func (c *rawClient) present(t *testing.T, sg *pb.SignedGrant) error {
 		return err
 	}
 	c.auth = s
+	c.observed = reply.GetObserved()
 	return wire.FromPB(reply.GetError())
 }
 
@@ -172,6 +176,13 @@ func TestRelayPairsOnGrantsAlone(t *testing.T) {
 	}
 	if err := dst.present(t, r.grantFor(dst.id, now, ep("web", pb.Role_ROLE_DESTINATION, pb.Route_ROUTE_RELAY))); err != nil {
 		t.Fatal(err)
+	}
+	// The admission tells each client where the relay sees it, which the
+	// client compares with the control server's view to classify its NAT.
+	for _, c := range []*rawClient{src, dst} {
+		if got, err := wire.ToAddrPort(c.observed); err != nil || got.String() != c.conn.LocalAddr().String() {
+			t.Fatalf("relay observed %v (%v), want %v", got, err, c.conn.LocalAddr())
+		}
 	}
 	out, err := src.connect(t, dst.id.ID)
 	if err != nil {

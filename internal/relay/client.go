@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -104,8 +105,15 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 		log.Info("relay client disconnected", logs.ErrKey("reason", logs.Closed(reason, "client")))
 	}()
 	// Acknowledge only now that the client is registered, so a peer that
-	// hears of it can reach it at once.
-	if err := wire.Write(auth, &pb.RelayReply{}); err != nil {
+	// hears of it can reach it at once. The observed address lets the
+	// client compare its NAT mapping towards us with the one towards the
+	// control server.
+	reply := &pb.RelayReply{}
+	if ua, ok := conn.RemoteAddr().(*net.UDPAddr); ok {
+		ap := ua.AddrPort()
+		reply.Observed = wire.FromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	}
+	if err := wire.Write(auth, reply); err != nil {
 		return
 	}
 	_ = auth.SetDeadline(time.Time{})

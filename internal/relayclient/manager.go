@@ -100,6 +100,9 @@ type pathKey struct{ relay, peer identity.ID }
 type relayConn struct {
 	conn   *quic.Conn
 	health *liveness.Health
+	// observed is where the relay saw our packets come from (invalid if
+	// the relay did not say).
+	observed netip.AddrPort
 }
 
 type relay struct {
@@ -112,6 +115,19 @@ type relay struct {
 // New returns a manager with no relays.
 func New(cfg Config) *Manager {
 	return &Manager{cfg: cfg, relays: map[identity.ID]*relay{}, paths: map[pathKey]*Path{}}
+}
+
+// Observed lists where the connected relays see this client's packets
+// come from, and a channel closed when the set of connected relays changes.
+func (m *Manager) Observed() ([]netip.AddrPort, <-chan struct{}) {
+	conns, changed := m.conns.Get()
+	var out []netip.AddrPort
+	for _, rc := range conns {
+		if rc.observed.IsValid() {
+			out = append(out, rc.observed)
+		}
+	}
+	return out, changed
 }
 
 // Apply takes the relays and grant of the control server's latest state.
@@ -377,6 +393,9 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
 	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale)}
+	if obs, err := wire.ToAddrPort(reply.GetObserved()); err == nil {
+		rc.observed = obs
+	}
 	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
 		next := maps.Clone(old)
 		if next == nil {

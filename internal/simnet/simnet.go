@@ -254,6 +254,19 @@ type NAT struct {
 	byFlow   map[flowKey]*binding
 	byPort   map[uint16]*binding
 	nextPort uint16
+	// random, if set, picks external ports at random (see RandomPorts).
+	random *rand.Rand
+}
+
+// RandomPorts makes the NAT pick each new mapping's external port at
+// random among 1024-65535, as Linux's "masquerade fully-random" does,
+// from a source seeded with seed (so runs repeat). Sequential ports (the
+// default) would let a peer guess the next mapping; random ones leave only
+// a search, which is what punching through a symmetric NAT must cope with.
+func (nat *NAT) RandomPorts(seed uint64) {
+	nat.mu.Lock()
+	defer nat.mu.Unlock()
+	nat.random = rand.New(rand.NewPCG(seed, seed^0x5eed))
 }
 
 // flowKey identifies a mapping: the internal socket and as much of the
@@ -384,10 +397,14 @@ func (nat *NAT) remove(b *binding) {
 	delete(nat.byPort, b.port)
 }
 
-// allocPort picks the next free external port. Sequential (not random)
-// keeps tests repeatable; connet does not predict ports, so realism here
-// buys nothing.
+// allocPort picks the next free external port: sequential by default,
+// which keeps tests repeatable, or random (RandomPorts).
 func (nat *NAT) allocPort() uint16 {
+	for nat.random != nil {
+		if p := uint16(1024 + nat.random.IntN(65536-1024)); nat.byPort[p] == nil {
+			return p
+		}
+	}
 	for {
 		p := nat.nextPort
 		nat.nextPort++

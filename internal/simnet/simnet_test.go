@@ -3,6 +3,7 @@ package simnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -314,4 +315,45 @@ func TestLatencyAndLoss(t *testing.T) {
 			t.Fatalf("lost %d of 1000 at p=0.5", lost)
 		}
 	})
+}
+
+// TestRandomPorts: with RandomPorts a symmetric NAT gives each flow a
+// port anywhere in 1024-65535, not the next one, and a given seed gives
+// the same ports again.
+func TestRandomPorts(t *testing.T) {
+	ports := func(seed uint64) []uint16 {
+		n := New()
+		defer n.Close()
+		nat := n.NAT("198.51.100.1", AddressAndPortDependent, EndpointIndependent, 0)
+		nat.RandomPorts(seed)
+		client := listen(t, nat.Host("10.0.0.2"), ":4000")
+		srv := n.Host("203.0.113.1")
+		var servers []*Conn
+		for i := range 20 {
+			servers = append(servers, listen(t, srv, fmt.Sprintf(":%d", 5000+i)))
+		}
+		var out []uint16
+		for _, a := range observedFrom(t, client, servers...) {
+			out = append(out, a.Port())
+		}
+		return out
+	}
+	a := ports(7)
+	sequential := true
+	seen := map[uint16]bool{}
+	for i, p := range a {
+		if p < 1024 || seen[p] {
+			t.Fatalf("port %d: out of range or repeated (%v)", p, a)
+		}
+		seen[p] = true
+		if i > 0 && p != a[i-1]+1 {
+			sequential = false
+		}
+	}
+	if sequential {
+		t.Fatalf("ports %v are sequential", a)
+	}
+	if b := ports(7); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Fatalf("the same seed gave %v, then %v", a, b)
+	}
 }

@@ -21,6 +21,9 @@ const (
 	// MaxRelayEncryptions is how many relay encryptions an endpoint may
 	// list: the known modes ("none", "tls", "dhxcp"), each at most once.
 	MaxRelayEncryptions = 3
+	// PunchSecretLen is the length of a client's punch secret, which tags
+	// the probes peers send it when punching through a symmetric NAT.
+	PunchSecretLen = 16
 )
 
 // Caps for messages read before their sender is authenticated. A peer

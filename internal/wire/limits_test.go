@@ -39,8 +39,11 @@ func TestLimitsFitCaps(t *testing.T) {
 		t.Fatalf("a hello with a 1 KiB token and the largest metadata is %d bytes, cap %d", n, wire.MaxHello)
 	}
 	// A peer entry (certificate, metadata, 65 candidates, 64 relays, every
-	// endpoint) must leave room for many peers in one state.
-	peer := &pb.Peer{Id: make([]byte, 32), Certificate: make([]byte, 4<<10), Metadata: strings.Repeat("m", wire.MaxMetadata)}
+	// endpoint, its observed address, NAT kind and punch secret) must leave
+	// room for many peers in one state.
+	peer := &pb.Peer{Id: make([]byte, 32), Certificate: make([]byte, 4<<10), Metadata: strings.Repeat("m", wire.MaxMetadata),
+		Observed: &pb.AddrPort{Ip: make([]byte, 16), Port: 65535}, NatMapping: pb.NatMapping_NAT_MAPPING_PER_DESTINATION,
+		PunchSecret: make([]byte, wire.PunchSecretLen)}
 	for range 65 {
 		peer.Candidates = append(peer.Candidates, &pb.AddrPort{Ip: make([]byte, 16), Port: 65535})
 	}

@@ -198,6 +198,59 @@ func (Route) EnumDescriptor() ([]byte, []int) {
 	return file_connet_proto_rawDescGZIP(), []int{2}
 }
 
+// NatMapping is how a client's NAT maps the client's socket (RFC 4787).
+type NatMapping int32
+
+const (
+	// Not known: the client has no second server to compare with.
+	NatMapping_NAT_MAPPING_UNKNOWN NatMapping = 0
+	// One external address whatever the destination (or no NAT at all).
+	NatMapping_NAT_MAPPING_INDEPENDENT NatMapping = 1
+	// A new external port per destination: a "symmetric" NAT.
+	NatMapping_NAT_MAPPING_PER_DESTINATION NatMapping = 2
+)
+
+// Enum value maps for NatMapping.
+var (
+	NatMapping_name = map[int32]string{
+		0: "NAT_MAPPING_UNKNOWN",
+		1: "NAT_MAPPING_INDEPENDENT",
+		2: "NAT_MAPPING_PER_DESTINATION",
+	}
+	NatMapping_value = map[string]int32{
+		"NAT_MAPPING_UNKNOWN":         0,
+		"NAT_MAPPING_INDEPENDENT":     1,
+		"NAT_MAPPING_PER_DESTINATION": 2,
+	}
+)
+
+func (x NatMapping) Enum() *NatMapping {
+	p := new(NatMapping)
+	*p = x
+	return p
+}
+
+func (x NatMapping) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NatMapping) Descriptor() protoreflect.EnumDescriptor {
+	return file_connet_proto_enumTypes[3].Descriptor()
+}
+
+func (NatMapping) Type() protoreflect.EnumType {
+	return &file_connet_proto_enumTypes[3]
+}
+
+func (x NatMapping) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NatMapping.Descriptor instead.
+func (NatMapping) EnumDescriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{3}
+}
+
 // AddrPort is a UDP or TCP address: 4 or 16 bytes of IP and a port.
 type AddrPort struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -504,7 +557,12 @@ type ClientState struct {
 	LocalAddrs []*AddrPort `protobuf:"bytes,1,rep,name=local_addrs,json=localAddrs,proto3" json:"local_addrs,omitempty"`
 	Endpoints  []*Endpoint `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// Relays (by id) the client is connected to right now.
-	Relays        [][]byte `protobuf:"bytes,3,rep,name=relays,proto3" json:"relays,omitempty"`
+	Relays [][]byte `protobuf:"bytes,3,rep,name=relays,proto3" json:"relays,omitempty"`
+	// How the client's NAT maps its socket, as far as the client can tell.
+	NatMapping NatMapping `protobuf:"varint,4,opt,name=nat_mapping,json=natMapping,proto3,enum=connet.v1.NatMapping" json:"nat_mapping,omitempty"`
+	// A random secret of this client session (16 bytes); peers tag their
+	// punch probes to this client with it, so only a peer can steer them.
+	PunchSecret   []byte `protobuf:"bytes,5,opt,name=punch_secret,json=punchSecret,proto3" json:"punch_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -556,6 +614,20 @@ func (x *ClientState) GetEndpoints() []*Endpoint {
 func (x *ClientState) GetRelays() [][]byte {
 	if x != nil {
 		return x.Relays
+	}
+	return nil
+}
+
+func (x *ClientState) GetNatMapping() NatMapping {
+	if x != nil {
+		return x.NatMapping
+	}
+	return NatMapping_NAT_MAPPING_UNKNOWN
+}
+
+func (x *ClientState) GetPunchSecret() []byte {
+	if x != nil {
+		return x.PunchSecret
 	}
 	return nil
 }
@@ -639,7 +711,11 @@ type Peer struct {
 	Metadata    string          `protobuf:"bytes,4,opt,name=metadata,proto3" json:"metadata,omitempty"`
 	Endpoints   []*PeerEndpoint `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// Relays (by id) the peer is connected to.
-	Relays        [][]byte `protobuf:"bytes,6,rep,name=relays,proto3" json:"relays,omitempty"`
+	Relays [][]byte `protobuf:"bytes,6,rep,name=relays,proto3" json:"relays,omitempty"`
+	// The address the server saw the peer's packets come from.
+	Observed      *AddrPort  `protobuf:"bytes,7,opt,name=observed,proto3" json:"observed,omitempty"`
+	NatMapping    NatMapping `protobuf:"varint,8,opt,name=nat_mapping,json=natMapping,proto3,enum=connet.v1.NatMapping" json:"nat_mapping,omitempty"`
+	PunchSecret   []byte     `protobuf:"bytes,9,opt,name=punch_secret,json=punchSecret,proto3" json:"punch_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -712,6 +788,27 @@ func (x *Peer) GetEndpoints() []*PeerEndpoint {
 func (x *Peer) GetRelays() [][]byte {
 	if x != nil {
 		return x.Relays
+	}
+	return nil
+}
+
+func (x *Peer) GetObserved() *AddrPort {
+	if x != nil {
+		return x.Observed
+	}
+	return nil
+}
+
+func (x *Peer) GetNatMapping() NatMapping {
+	if x != nil {
+		return x.NatMapping
+	}
+	return NatMapping_NAT_MAPPING_UNKNOWN
+}
+
+func (x *Peer) GetPunchSecret() []byte {
+	if x != nil {
+		return x.PunchSecret
 	}
 	return nil
 }
@@ -1157,8 +1254,12 @@ func (x *RelayHelloReply) GetGrantKey() []byte {
 }
 
 type RelayReply struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Error         *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
+	// In the reply to a client's first grant: the address the relay saw the
+	// client's packets come from. Compared with what the control server saw,
+	// it tells the client whether its NAT maps per destination.
+	Observed      *AddrPort `protobuf:"bytes,2,opt,name=observed,proto3" json:"observed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1196,6 +1297,13 @@ func (*RelayReply) Descriptor() ([]byte, []int) {
 func (x *RelayReply) GetError() *Error {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *RelayReply) GetObserved() *AddrPort {
+	if x != nil {
+		return x.Observed
 	}
 	return nil
 }
@@ -1466,17 +1574,20 @@ const file_connet_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
 	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\x12+\n" +
-	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\x8e\x01\n" +
+	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\xe9\x01\n" +
 	"\vClientState\x124\n" +
 	"\vlocal_addrs\x18\x01 \x03(\v2\x13.connet.v1.AddrPortR\n" +
 	"localAddrs\x121\n" +
 	"\tendpoints\x18\x02 \x03(\v2\x13.connet.v1.EndpointR\tendpoints\x12\x16\n" +
-	"\x06relays\x18\x03 \x03(\fR\x06relays\"\x9c\x01\n" +
+	"\x06relays\x18\x03 \x03(\fR\x06relays\x126\n" +
+	"\vnat_mapping\x18\x04 \x01(\x0e2\x15.connet.v1.NatMappingR\n" +
+	"natMapping\x12!\n" +
+	"\fpunch_secret\x18\x05 \x01(\fR\vpunchSecret\"\x9c\x01\n" +
 	"\fPeerEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
 	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\x12+\n" +
-	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\xd8\x01\n" +
+	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\xe4\x02\n" +
 	"\x04Peer\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12 \n" +
 	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x123\n" +
@@ -1485,7 +1596,11 @@ const file_connet_proto_rawDesc = "" +
 	"candidates\x12\x1a\n" +
 	"\bmetadata\x18\x04 \x01(\tR\bmetadata\x125\n" +
 	"\tendpoints\x18\x05 \x03(\v2\x17.connet.v1.PeerEndpointR\tendpoints\x12\x16\n" +
-	"\x06relays\x18\x06 \x03(\fR\x06relays\"q\n" +
+	"\x06relays\x18\x06 \x03(\fR\x06relays\x12/\n" +
+	"\bobserved\x18\a \x01(\v2\x13.connet.v1.AddrPortR\bobserved\x126\n" +
+	"\vnat_mapping\x18\b \x01(\x0e2\x15.connet.v1.NatMappingR\n" +
+	"natMapping\x12!\n" +
+	"\fpunch_secret\x18\t \x01(\fR\vpunchSecret\"q\n" +
 	"\x0eEndpointStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
@@ -1515,10 +1630,11 @@ const file_connet_proto_rawDesc = "" +
 	"\rbuild_version\x18\x04 \x01(\tR\fbuildVersion\"V\n" +
 	"\x0fRelayHelloReply\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12\x1b\n" +
-	"\tgrant_key\x18\x02 \x01(\fR\bgrantKey\"4\n" +
+	"\tgrant_key\x18\x02 \x01(\fR\bgrantKey\"e\n" +
 	"\n" +
 	"RelayReply\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\"\"\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12/\n" +
+	"\bobserved\x18\x02 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\"\"\n" +
 	"\fRelayConnect\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\"#\n" +
 	"\rRelayIncoming\x12\x12\n" +
@@ -1550,7 +1666,12 @@ const file_connet_proto_rawDesc = "" +
 	"\x05Route\x12\r\n" +
 	"\tROUTE_ANY\x10\x00\x12\x10\n" +
 	"\fROUTE_DIRECT\x10\x01\x12\x0f\n" +
-	"\vROUTE_RELAY\x10\x02B.Z,github.com/p2pconnet/connet/internal/wire/pbb\x06proto3"
+	"\vROUTE_RELAY\x10\x02*c\n" +
+	"\n" +
+	"NatMapping\x12\x17\n" +
+	"\x13NAT_MAPPING_UNKNOWN\x10\x00\x12\x1b\n" +
+	"\x17NAT_MAPPING_INDEPENDENT\x10\x01\x12\x1f\n" +
+	"\x1bNAT_MAPPING_PER_DESTINATION\x10\x02B.Z,github.com/p2pconnet/connet/internal/wire/pbb\x06proto3"
 
 var (
 	file_connet_proto_rawDescOnce sync.Once
@@ -1564,63 +1685,68 @@ func file_connet_proto_rawDescGZIP() []byte {
 	return file_connet_proto_rawDescData
 }
 
-var file_connet_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_connet_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
 var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_connet_proto_goTypes = []any{
 	(ErrorCode)(0),          // 0: connet.v1.ErrorCode
 	(Role)(0),               // 1: connet.v1.Role
 	(Route)(0),              // 2: connet.v1.Route
-	(*AddrPort)(nil),        // 3: connet.v1.AddrPort
-	(*Error)(nil),           // 4: connet.v1.Error
-	(*Hello)(nil),           // 5: connet.v1.Hello
-	(*HelloReply)(nil),      // 6: connet.v1.HelloReply
-	(*Endpoint)(nil),        // 7: connet.v1.Endpoint
-	(*ClientState)(nil),     // 8: connet.v1.ClientState
-	(*PeerEndpoint)(nil),    // 9: connet.v1.PeerEndpoint
-	(*Peer)(nil),            // 10: connet.v1.Peer
-	(*EndpointStatus)(nil),  // 11: connet.v1.EndpointStatus
-	(*ServerState)(nil),     // 12: connet.v1.ServerState
-	(*Relay)(nil),           // 13: connet.v1.Relay
-	(*Grant)(nil),           // 14: connet.v1.Grant
-	(*SignedGrant)(nil),     // 15: connet.v1.SignedGrant
-	(*RelayHello)(nil),      // 16: connet.v1.RelayHello
-	(*RelayHelloReply)(nil), // 17: connet.v1.RelayHelloReply
-	(*RelayReply)(nil),      // 18: connet.v1.RelayReply
-	(*RelayConnect)(nil),    // 19: connet.v1.RelayConnect
-	(*RelayIncoming)(nil),   // 20: connet.v1.RelayIncoming
-	(*RelayedHello)(nil),    // 21: connet.v1.RelayedHello
-	(*StreamRequest)(nil),   // 22: connet.v1.StreamRequest
-	(*StreamReply)(nil),     // 23: connet.v1.StreamReply
+	(NatMapping)(0),         // 3: connet.v1.NatMapping
+	(*AddrPort)(nil),        // 4: connet.v1.AddrPort
+	(*Error)(nil),           // 5: connet.v1.Error
+	(*Hello)(nil),           // 6: connet.v1.Hello
+	(*HelloReply)(nil),      // 7: connet.v1.HelloReply
+	(*Endpoint)(nil),        // 8: connet.v1.Endpoint
+	(*ClientState)(nil),     // 9: connet.v1.ClientState
+	(*PeerEndpoint)(nil),    // 10: connet.v1.PeerEndpoint
+	(*Peer)(nil),            // 11: connet.v1.Peer
+	(*EndpointStatus)(nil),  // 12: connet.v1.EndpointStatus
+	(*ServerState)(nil),     // 13: connet.v1.ServerState
+	(*Relay)(nil),           // 14: connet.v1.Relay
+	(*Grant)(nil),           // 15: connet.v1.Grant
+	(*SignedGrant)(nil),     // 16: connet.v1.SignedGrant
+	(*RelayHello)(nil),      // 17: connet.v1.RelayHello
+	(*RelayHelloReply)(nil), // 18: connet.v1.RelayHelloReply
+	(*RelayReply)(nil),      // 19: connet.v1.RelayReply
+	(*RelayConnect)(nil),    // 20: connet.v1.RelayConnect
+	(*RelayIncoming)(nil),   // 21: connet.v1.RelayIncoming
+	(*RelayedHello)(nil),    // 22: connet.v1.RelayedHello
+	(*StreamRequest)(nil),   // 23: connet.v1.StreamRequest
+	(*StreamReply)(nil),     // 24: connet.v1.StreamReply
 }
 var file_connet_proto_depIdxs = []int32{
 	0,  // 0: connet.v1.Error.code:type_name -> connet.v1.ErrorCode
-	4,  // 1: connet.v1.HelloReply.error:type_name -> connet.v1.Error
-	3,  // 2: connet.v1.HelloReply.observed:type_name -> connet.v1.AddrPort
+	5,  // 1: connet.v1.HelloReply.error:type_name -> connet.v1.Error
+	4,  // 2: connet.v1.HelloReply.observed:type_name -> connet.v1.AddrPort
 	1,  // 3: connet.v1.Endpoint.role:type_name -> connet.v1.Role
 	2,  // 4: connet.v1.Endpoint.route:type_name -> connet.v1.Route
-	3,  // 5: connet.v1.ClientState.local_addrs:type_name -> connet.v1.AddrPort
-	7,  // 6: connet.v1.ClientState.endpoints:type_name -> connet.v1.Endpoint
-	1,  // 7: connet.v1.PeerEndpoint.role:type_name -> connet.v1.Role
-	2,  // 8: connet.v1.PeerEndpoint.route:type_name -> connet.v1.Route
-	3,  // 9: connet.v1.Peer.candidates:type_name -> connet.v1.AddrPort
-	9,  // 10: connet.v1.Peer.endpoints:type_name -> connet.v1.PeerEndpoint
-	1,  // 11: connet.v1.EndpointStatus.role:type_name -> connet.v1.Role
-	4,  // 12: connet.v1.EndpointStatus.error:type_name -> connet.v1.Error
-	10, // 13: connet.v1.ServerState.peers:type_name -> connet.v1.Peer
-	11, // 14: connet.v1.ServerState.refused:type_name -> connet.v1.EndpointStatus
-	3,  // 15: connet.v1.ServerState.observed:type_name -> connet.v1.AddrPort
-	13, // 16: connet.v1.ServerState.relays:type_name -> connet.v1.Relay
-	15, // 17: connet.v1.ServerState.grant:type_name -> connet.v1.SignedGrant
-	7,  // 18: connet.v1.Grant.endpoints:type_name -> connet.v1.Endpoint
-	4,  // 19: connet.v1.RelayHelloReply.error:type_name -> connet.v1.Error
-	4,  // 20: connet.v1.RelayReply.error:type_name -> connet.v1.Error
-	3,  // 21: connet.v1.StreamRequest.origin:type_name -> connet.v1.AddrPort
-	4,  // 22: connet.v1.StreamReply.error:type_name -> connet.v1.Error
-	23, // [23:23] is the sub-list for method output_type
-	23, // [23:23] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	4,  // 5: connet.v1.ClientState.local_addrs:type_name -> connet.v1.AddrPort
+	8,  // 6: connet.v1.ClientState.endpoints:type_name -> connet.v1.Endpoint
+	3,  // 7: connet.v1.ClientState.nat_mapping:type_name -> connet.v1.NatMapping
+	1,  // 8: connet.v1.PeerEndpoint.role:type_name -> connet.v1.Role
+	2,  // 9: connet.v1.PeerEndpoint.route:type_name -> connet.v1.Route
+	4,  // 10: connet.v1.Peer.candidates:type_name -> connet.v1.AddrPort
+	10, // 11: connet.v1.Peer.endpoints:type_name -> connet.v1.PeerEndpoint
+	4,  // 12: connet.v1.Peer.observed:type_name -> connet.v1.AddrPort
+	3,  // 13: connet.v1.Peer.nat_mapping:type_name -> connet.v1.NatMapping
+	1,  // 14: connet.v1.EndpointStatus.role:type_name -> connet.v1.Role
+	5,  // 15: connet.v1.EndpointStatus.error:type_name -> connet.v1.Error
+	11, // 16: connet.v1.ServerState.peers:type_name -> connet.v1.Peer
+	12, // 17: connet.v1.ServerState.refused:type_name -> connet.v1.EndpointStatus
+	4,  // 18: connet.v1.ServerState.observed:type_name -> connet.v1.AddrPort
+	14, // 19: connet.v1.ServerState.relays:type_name -> connet.v1.Relay
+	16, // 20: connet.v1.ServerState.grant:type_name -> connet.v1.SignedGrant
+	8,  // 21: connet.v1.Grant.endpoints:type_name -> connet.v1.Endpoint
+	5,  // 22: connet.v1.RelayHelloReply.error:type_name -> connet.v1.Error
+	5,  // 23: connet.v1.RelayReply.error:type_name -> connet.v1.Error
+	4,  // 24: connet.v1.RelayReply.observed:type_name -> connet.v1.AddrPort
+	4,  // 25: connet.v1.StreamRequest.origin:type_name -> connet.v1.AddrPort
+	5,  // 26: connet.v1.StreamReply.error:type_name -> connet.v1.Error
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_connet_proto_init() }
@@ -1633,7 +1759,7 @@ func file_connet_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connet_proto_rawDesc), len(file_connet_proto_rawDesc)),
-			NumEnums:      3,
+			NumEnums:      4,
 			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
