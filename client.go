@@ -20,6 +20,7 @@ import (
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -52,8 +53,11 @@ type Client struct {
 	node     *direct.Node
 	session  *controlclient.Session
 	relays   *relayclient.Manager
-	started  time.Time
-	status   net.Listener
+	// portmap keeps the client's port mapped on its NAT gateway; nil when
+	// port mapping is off.
+	portmap *portmap.Mapper
+	started time.Time
+	status  net.Listener
 	// metrics are served at the status address's /metrics, from
 	// metricsReg.
 	metrics    *metrics.Client
@@ -240,6 +244,9 @@ func (c *Client) start(ctx context.Context) error {
 		return nil
 	})
 	c.goRun(c.announceRelays)
+	if c.portmap = c.newPortMapper(); c.portmap != nil {
+		c.goRun(c.runPortMap)
+	}
 	c.goRun(c.relays.Run)
 	if c.status != nil {
 		c.goRun(func(ctx context.Context) error {

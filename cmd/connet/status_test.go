@@ -46,6 +46,7 @@ func startClient(t *testing.T) *connet.Client {
 		connet.ClientControlCAs(cert.Pool),
 		connet.ClientDirectAddress("127.0.0.1:0"),
 		connet.ClientStatusAddress("127.0.0.1:0"),
+		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientBuildVersion("v9.9.9-test"),
 	)
 	if err != nil {

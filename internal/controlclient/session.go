@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -76,6 +77,9 @@ type Announcement struct {
 	Endpoints []*pb.Endpoint
 	// Relays are the ids of the relays the client is connected to.
 	Relays [][]byte
+	// Mapped are addresses a NAT gateway forwards to the client's socket
+	// (port mappings): sent first among the client's own addresses.
+	Mapped []netip.AddrPort
 }
 
 // Session keeps the connection to the control server.
@@ -219,12 +223,13 @@ func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.He
 
 // sendState sends the client's state now and after every change.
 func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed netip.AddrPort) error {
-	var local []*pb.AddrPort
-	for _, a := range s.cfg.LocalAddrs(observed) {
-		local = append(local, wire.FromAddrPort(a))
-	}
+	locals := s.cfg.LocalAddrs(observed)
 	for {
 		a, changed := s.announce.Get()
+		local := make([]*pb.AddrPort, 0, len(a.Mapped)+len(locals))
+		for _, ap := range append(slices.Clone(a.Mapped), locals...) {
+			local = append(local, wire.FromAddrPort(ap))
+		}
 		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays}
 		if err := wire.Write(stream, msg); err != nil {
 			return err
