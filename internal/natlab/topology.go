@@ -25,11 +25,17 @@ const (
 	Symmetric
 	// BothSymmetric puts A and B each behind a fully-random NAT.
 	BothSymmetric
+	// SymmetricPortMap is Symmetric with a port mapping gateway (NAT-PMP,
+	// PCP and UPnP-IGD, see Gateway) on A's router: only the mapping
+	// gives B a way in to A. Lab.Gateway is that gateway.
+	SymmetricPortMap
 )
 
 // Topologies lists every topology, for table-driven tests.
 func Topologies() []Topology {
-	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric}
+	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric,
+		SymmetricPortMap,
+	}
 }
 
 func (t Topology) String() string {
@@ -46,6 +52,8 @@ func (t Topology) String() string {
 		return "Symmetric"
 	case BothSymmetric:
 		return "BothSymmetric"
+	case SymmetricPortMap:
+		return "SymmetricPortMap"
 	}
 	return fmt.Sprintf("Topology(%d)", int(t))
 }
@@ -78,6 +86,8 @@ type spec struct {
 	a, b []NATKind
 	// sharedLAN puts B on A's innermost LAN instead of its own side.
 	sharedLAN bool
+	// gatewayA runs a port mapping gateway on A's innermost router.
+	gatewayA bool
 }
 
 func (t Topology) spec() (spec, error) {
@@ -94,6 +104,8 @@ func (t Topology) spec() (spec, error) {
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{ConeNAT}}, nil
 	case BothSymmetric:
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{SymmetricNAT}}, nil
+	case SymmetricPortMap:
+		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{ConeNAT}, gatewayA: true}, nil
 	}
 	return spec{}, fmt.Errorf("natlab: unknown topology %d", int(t))
 }
