@@ -229,7 +229,6 @@ nat-pmp = "disabled"
 	}
 }
 
-
 // TestSourceAnswersWithoutServer runs a client whose control server has
 // never been up, with a source whose dial-timeout is a minute. A
 // connection to the source must be answered (closed) at once, not after

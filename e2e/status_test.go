@@ -344,4 +344,3 @@ func serveEchoTCP(t *testing.T) string {
 	}()
 	return ln.Addr().String()
 }
-

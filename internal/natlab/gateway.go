@@ -91,7 +91,11 @@ func (l *Lab) StartGateway(t testing.TB, client *Host, cfg GatewayConfig) *Gatew
 	if cfg.MaxLifetime == 0 {
 		cfg.MaxLifetime = 2 * time.Hour
 	}
-	g := &Gateway{t: t, cfg: cfg, router: client.NAT.Router, lan: client.NAT.Gateway, wan: client.NAT.Router.Addr, start: time.Now()}
+	g := &Gateway{t: t, cfg: cfg, router: client.NAT.Router, lan: client.NAT.Gateway, wan: client.NAT.Router.Addr}
+	// The gateway has been up for a day when the test starts, as a
+	// home router would: a restart seconds after the start could not be
+	// told from the epoch (RFC 6886 section 3.6 compares paces).
+	g.start = time.Now().Add(-24 * time.Hour)
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	t.Cleanup(g.stop)
 	// Let forwarded ports through the router's filter, which otherwise
@@ -276,13 +280,13 @@ func (g *Gateway) applyLocked() error {
 	rules := `table ip natlab_pm
 delete table ip natlab_pm
 table ip natlab_pm {
-	chain mark {
+	chain pm_mark {
 		type filter hook prerouting priority -160; policy accept;
 ` + mark.String() + `	}
-	chain dnat {
+	chain pm_dnat {
 		type nat hook prerouting priority -100; policy accept;
 ` + dnat.String() + `	}
-	chain snat {
+	chain pm_snat {
 		type nat hook postrouting priority 90; policy accept;
 ` + snat.String() + `	}
 }
