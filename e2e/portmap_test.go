@@ -53,16 +53,13 @@ func TestPortMapping(t *testing.T) {
 
 			d.startDestination("any")
 			mapped := waitMapped(t, d, tc.want)
+			start := time.Now()
 			d.startSource("any")
-			firstByte, direct := checkDirectVia(t, d, body, mapped)
-			// The default mode on the topology's own gateway is the
-			// topology's row in the reach table; the others are variants.
-			name := topo.String()
-			if tc.name != "system" {
-				name = "SymmetricPortMap/" + tc.name
-			}
-			t.Logf("MEASURE topology=%s outcome=direct first_byte_ms=%d direct_ms=%d portmap=%s mode=%s mapped=%s",
-				name, firstByte.Milliseconds(), direct.Milliseconds(), tc.want, tc.mode, mapped)
+			firstByte, direct := checkDirectVia(t, d, body, mapped, start)
+			// Variants of the topology's row, which TestPortMappingStartTogether
+			// measures; times here are from the source's start.
+			t.Logf("MEASURE topology=SymmetricPortMap/%s outcome=direct first_byte_ms=%d direct_ms=%d portmap=%s mode=%s mapped=%s",
+				tc.name, firstByte.Milliseconds(), direct.Milliseconds(), tc.want, tc.mode, mapped)
 		})
 	}
 }
@@ -93,10 +90,9 @@ func waitMapped(t *testing.T, d *deployment, want string) netip.AddrPort {
 // checkDirectVia fetches through the tunnel and checks that B's direct
 // path to A goes to the mapped address, with packets crossing directly
 // both ways; it returns the times to the first byte and to the direct
-// path, from the source's start.
-func checkDirectVia(t *testing.T, d *deployment, body []byte, mapped netip.AddrPort) (firstByte, direct time.Duration) {
+// path since start.
+func checkDirectVia(t *testing.T, d *deployment, body []byte, mapped netip.AddrPort, start time.Time) (firstByte, direct time.Duration) {
 	t.Helper()
-	start := time.Now()
 	if _, err := d.fetchEventually(body, fetchLimit); err != nil {
 		t.Fatal(err)
 	}
@@ -124,6 +120,27 @@ func hasDirectTo(st connet.ClientStatus, remote netip.AddrPort) bool {
 	return false
 }
 
+// TestPortMappingStartTogether starts both clients at once, as
+// TestTopologies does, with the default nat-pmp: the destination's
+// mapping is announced while the source may already be dialing its other
+// candidates, and the source must dial the new one at once. Its MEASURE
+// line is the topology's row in the reach table, timed from the clients'
+// start.
+func TestPortMappingStartTogether(t *testing.T) {
+	d := newDeployment(t, natlab.SymmetricPortMap)
+	body := randomBody(t, 1<<20)
+	d.serveHTTP(body)
+	d.startServer()
+	d.lab.ResetPeerTraffic(t)
+	start := time.Now()
+	d.startDestination("any")
+	d.startSource("any")
+	mapped := waitMapped(t, d, "nat-pmp")
+	firstByte, direct := checkDirectVia(t, d, body, mapped, start)
+	t.Logf("MEASURE topology=%s outcome=direct first_byte_ms=%d direct_ms=%d portmap=nat-pmp mapped=%s",
+		d.lab.Topology, firstByte.Milliseconds(), direct.Milliseconds(), mapped)
+}
+
 // TestPortMappingGatewayRestart restarts A's gateway under a direct path
 // through its mapping: the client sees the epoch go back, maps the port
 // again, and new connections still go direct through the mapping.
@@ -136,7 +153,7 @@ func TestPortMappingGatewayRestart(t *testing.T) {
 	dst := d.startDestination("any")
 	mapped := waitMapped(t, d, "nat-pmp")
 	d.startSource("any")
-	checkDirectVia(t, d, body, mapped)
+	checkDirectVia(t, d, body, mapped, time.Now())
 
 	internal := netip.AddrPortFrom(d.lab.A.Addr, 19192)
 	restarted := time.Now()
@@ -148,7 +165,7 @@ func TestPortMappingGatewayRestart(t *testing.T) {
 	}
 	waitLogLine(t, dst.LogPath, "gateway restarted")
 	d.lab.ResetPeerTraffic(t)
-	firstByte, direct := checkDirectVia(t, d, body, mapped)
+	firstByte, direct := checkDirectVia(t, d, body, mapped, time.Now())
 	t.Logf("MEASURE portmap_gateway_restart mapping_back_ms=%d first_byte_ms=%d direct_ms=%d", back.Milliseconds(), firstByte.Milliseconds(), direct.Milliseconds())
 }
 

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"os/exec"
 	"slices"
 	"strings"
 	"sync"
@@ -174,7 +175,9 @@ func (g *Gateway) WaitMapping(t testing.TB, internal netip.AddrPort, limit time.
 
 // Restart simulates a reboot of the gateway: it forgets every mapping
 // (and its forwarding rules) and starts a new epoch, so clients that renew
-// see the epoch go back.
+// see the epoch go back. The router's connection tracking is flushed too
+// (with conntrack(8), when installed), as a reboot empties it: flows that
+// went through a mapping need the mapping back.
 func (g *Gateway) Restart(t testing.TB) {
 	t.Helper()
 	g.mu.Lock()
@@ -184,7 +187,14 @@ func (g *Gateway) Restart(t testing.TB) {
 	if err := g.applyLocked(); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("natlab: gateway on %s restarted: no mappings, epoch 0", g.router.Name)
+	flushed := "kept (no conntrack(8))"
+	if _, err := exec.LookPath("conntrack"); err == nil {
+		if out, err := g.router.Run(context.Background(), "conntrack", "-F"); err != nil {
+			t.Fatalf("natlab: flush conntrack on %s: %v: %s", g.router.Name, err, out)
+		}
+		flushed = "flushed"
+	}
+	t.Logf("natlab: gateway on %s restarted: no mappings, epoch 0, connection tracking %s", g.router.Name, flushed)
 }
 
 // expire removes mappings whose lifetime has ended.
