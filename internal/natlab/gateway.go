@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/portmap/pcp"
+	"golang.org/x/net/ipv4"
 )
 
 // GatewayConfig selects what the lab gateway answers.
@@ -195,6 +196,49 @@ func (g *Gateway) Restart(t testing.TB) {
 		flushed = "flushed"
 	}
 	t.Logf("natlab: gateway on %s restarted: no mappings, epoch 0, connection tracking %s", g.router.Name, flushed)
+	if g.pmp != nil {
+		g.goRun(g.announce)
+	}
+}
+
+// announce tells the LAN that the gateway restarted, as RFC 6886 section
+// 3.2.1 (NAT-PMP: the external address response) and RFC 6887 section
+// 14.1.3 (PCP: an ANNOUNCE response) ask: to 224.0.0.1:5350, from port
+// 5351, repeated at 250 ms, doubling (the RFCs' ten times are cut to four
+// here: the lab's LAN does not lose packets).
+func (g *Gateway) announce() {
+	var ifi *net.Interface
+	err := g.router.Do(func() error {
+		var err error
+		ifi, err = net.InterfaceByName("lan")
+		return err
+	})
+	if err != nil {
+		g.t.Errorf("natlab: gateway announce: %v", err)
+		return
+	}
+	pc := ipv4.NewPacketConn(g.pmp)
+	if err := pc.SetMulticastInterface(ifi); err != nil {
+		g.t.Errorf("natlab: gateway announce: %v", err)
+		return
+	}
+	group := &net.UDPAddr{IP: net.IPv4(224, 0, 0, 1), Port: 5350}
+	wait := 250 * time.Millisecond
+	for range 4 {
+		epoch := g.epoch()
+		if g.cfg.NATPMP {
+			_, _ = g.pmp.WriteTo(pmpAddressResponse(pmpSuccess, epoch, g.wan.As4()), group)
+		}
+		if g.cfg.PCP {
+			_, _ = g.pmp.WriteTo(pcpAnnounce(epoch), group)
+		}
+		select {
+		case <-time.After(wait):
+		case <-g.ctx.Done():
+			return
+		}
+		wait *= 2
+	}
 }
 
 // expire removes mappings whose lifetime has ended.

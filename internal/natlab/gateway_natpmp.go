@@ -85,3 +85,13 @@ func pmpMapResponse(op uint8, result uint16, epoch uint32, internal, external ui
 func pmpErrorResponse(op uint8, result uint16, epoch uint32) []byte {
 	return pmpHeader(op&^pmpResponseBit, result, epoch, 8)
 }
+
+// pcpAnnounce is PCP's restart announcement (RFC 6887 section 14.1.3): a
+// response to the ANNOUNCE opcode (0) with the new epoch, 24 bytes.
+func pcpAnnounce(epoch uint32) []byte {
+	b := make([]byte, 24)
+	b[0] = 2
+	b[1] = 0 | pmpResponseBit
+	binary.BigEndian.PutUint32(b[8:12], epoch)
+	return b
+}

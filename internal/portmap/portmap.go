@@ -189,6 +189,14 @@ func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, 
 	set(res, now)
 	log.Info("port mapped", "protocol", p, "gateway", gw, "external", res.external, "lifetime", res.lifetime)
 	last, lastAt := res, now
+	var announced <-chan struct{}
+	if p != UPnP {
+		actx, cancel := context.WithCancel(ctx)
+		var wait func()
+		announced, wait = listenAnnouncements(actx, gw, log)
+		defer wait()
+		defer cancel()
+	}
 	defer func() {
 		cur := m.current.Load()
 		m.current.Set(Mapping{})
@@ -205,8 +213,7 @@ func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, 
 	}()
 	for {
 		expires := lastAt.Add(last.lifetime)
-		wait := min(last.lifetime/2, maxRenew)
-		if !sleep(ctx, wait) {
+		if !waitRenewal(ctx, lastAt.Add(min(last.lifetime/2, maxRenew)), announced, lastAt, log) {
 			return
 		}
 		var res result
@@ -242,6 +249,28 @@ func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, 
 		}
 		set(res, now)
 		last, lastAt = res, now
+	}
+}
+
+// waitRenewal waits until at, or for an announcement from the gateway
+// (which may mean it restarted and lost the mapping) that comes a second
+// or more after the last renewal: gateways repeat announcements, and one
+// renewal answers a burst of them. It tells whether ctx is still alive.
+func waitRenewal(ctx context.Context, at time.Time, announced <-chan struct{}, lastAt time.Time, log *slog.Logger) bool {
+	t := time.NewTimer(time.Until(at))
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			return true
+		case <-announced:
+			if time.Since(lastAt) >= time.Second {
+				log.Debug("gateway announcement: renewing at once")
+				return true
+			}
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 
