@@ -43,7 +43,7 @@ func TestPortMapping(t *testing.T) {
 			}
 			d := newDeployment(t, topo)
 			if tc.gateway != nil {
-				d.lab.StartGateway(t, d.lab.A, *tc.gateway)
+				d.lab.Gateway = d.lab.StartGateway(t, d.lab.A, *tc.gateway)
 			}
 			d.natPMP["token-a"] = tc.mode
 			body := randomBody(t, 1<<20)
@@ -51,11 +51,12 @@ func TestPortMapping(t *testing.T) {
 			d.startServer()
 			d.lab.ResetPeerTraffic(t)
 
-			d.startDestination("any")
+			dst := d.startDestination("any")
 			mapped := waitMapped(t, d, tc.want)
 			start := time.Now()
 			d.startSource("any")
 			firstByte, direct := checkDirectVia(t, d, body, mapped, start)
+			checkDeletedAtStop(t, d, dst, d.lab.Gateway)
 			// Variants of the topology's row, which TestPortMappingStartTogether
 			// measures; times here are from the source's start.
 			t.Logf("MEASURE topology=SymmetricPortMap/%s outcome=direct first_byte_ms=%d direct_ms=%d portmap=%s mode=%s mapped=%s",
@@ -118,6 +119,25 @@ func hasDirectTo(st connet.ClientStatus, remote netip.AddrPort) bool {
 		}
 	}
 	return false
+}
+
+// checkDeletedAtStop stops the destination on A and checks that it
+// deleted its mapping on the way out: the mapping is gone before it could
+// have expired.
+func checkDeletedAtStop(t *testing.T, d *deployment, dst *natlab.Proc, g *natlab.Gateway) {
+	t.Helper()
+	gm := g.WaitMapping(t, netip.AddrPortFrom(d.lab.A.Addr, 19192), mapLimit)
+	if err := dst.Stop(); err != nil {
+		t.Fatalf("destination: %v", err)
+	}
+	for _, m := range g.Mappings() {
+		if m.Internal == gm.Internal {
+			t.Fatalf("mapping %+v left on the gateway after the client stopped", m)
+		}
+	}
+	if time.Now().After(gm.Expires) {
+		t.Logf("the mapping could have expired by now (%v): its deletion is not proven", gm.Expires)
+	}
 }
 
 // TestPortMappingStartTogether starts both clients at once, as
