@@ -213,7 +213,9 @@ func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, 
 	}()
 	for {
 		expires := lastAt.Add(last.lifetime)
-		if !waitRenewal(ctx, lastAt.Add(min(last.lifetime/2, maxRenew)), announced, lastAt, log) {
+		// At least a second apart, whatever lifetime a gateway grants.
+		renew := max(min(last.lifetime/2, maxRenew), time.Second)
+		if !waitRenewal(ctx, lastAt.Add(renew), announced, lastAt, log) {
 			return
 		}
 		var res result
