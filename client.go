@@ -21,6 +21,7 @@ import (
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -53,8 +54,11 @@ type Client struct {
 	node     *direct.Node
 	session  *controlclient.Session
 	relays   *relayclient.Manager
-	started  time.Time
-	status   net.Listener
+	// portmap keeps the client's port mapped on its NAT gateway; nil when
+	// port mapping is off.
+	portmap *portmap.Mapper
+	started time.Time
+	status  net.Listener
 	// metrics are served at the status address's /metrics, from
 	// metricsReg.
 	metrics    *metrics.Client
@@ -258,6 +262,9 @@ func (c *Client) start(ctx context.Context) error {
 	c.goRun(c.announceRelays)
 	c.goRun(c.announceNAT)
 	c.goRun(c.node.ServeProbes)
+	if c.portmap = c.newPortMapper(); c.portmap != nil {
+		c.goRun(c.runPortMap)
+	}
 	c.goRun(c.relays.Run)
 	if c.status != nil {
 		c.goRun(func(ctx context.Context) error {

@@ -95,6 +95,7 @@ func (h *harness) clientOptions(token string, opts ...connet.ClientOption) []con
 		connet.ClientControlAddress(h.addr),
 		connet.ClientControlCAs(h.cert.Pool),
 		connet.ClientDirectAddress("127.0.0.1:0"),
+		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientLogger(testLogger(h.t)),
 	}, opts...)
 }
@@ -234,6 +235,7 @@ func TestBadTokenIsRefused(t *testing.T) {
 		connet.ClientControlAddress(h.addr),
 		connet.ClientControlCAs(h.cert.Pool),
 		connet.ClientDirectAddress("127.0.0.1:0"),
+		connet.ClientNatPMP(connet.NatPMPDisabled),
 	)
 	if !errors.Is(err, connet.ErrRefused) || connet.CodeOf(err) != connet.ErrorAuthFailed {
 		t.Fatalf("Connect with a bad token: %v (code %d), want ErrRefused with ErrorAuthFailed", err, connet.CodeOf(err))

@@ -19,6 +19,7 @@ func TestClientMetadataLimit(t *testing.T) {
 		connet.ClientMetadata(strings.Repeat("m", 1025)),
 		connet.ClientControlAddress("127.0.0.1:9"),
 		connet.ClientDirectAddress("127.0.0.1:0"),
+		connet.ClientNatPMP(connet.NatPMPDisabled),
 	)
 	if err == nil || !strings.Contains(err.Error(), "metadata of 1025 bytes") {
 		t.Fatalf("Connect with 1025 bytes of metadata: %v, want a refusal naming the metadata", err)

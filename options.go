@@ -26,6 +26,7 @@ type clientConfig struct {
 	packetListener    PacketListener
 	statelessResetKey *[32]byte
 	statusAddr        string
+	natPMP            NatPMP
 	handshakeTimeout  time.Duration
 	buildVersion      string
 	relayEncryptions  []RelayEncryption
@@ -38,6 +39,7 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 		directAddr:       ":19192",
 		packetListener:   &net.ListenConfig{},
 		handshakeTimeout: tuning.HandshakeTimeout,
+		natPMP:           NatPMPSystem,
 		relayEncryptions: []RelayEncryption{NoEncryption},
 		logger:           slog.New(slog.DiscardHandler),
 	}
@@ -130,6 +132,49 @@ func ClientDirectStatelessResetKey(key [32]byte) ClientOption {
 // ClientStatusAddress serves the client's status as JSON over HTTP at addr.
 func ClientStatusAddress(addr string) ClientOption {
 	return func(c *clientConfig) error { c.statusAddr = addr; return nil }
+}
+
+// NatPMP selects how the client asks its NAT gateway to forward a UDP port
+// to its socket (the spec's nat-pmp option). The mapped address is offered
+// to peers as one more candidate: with it, a peer can reach the client
+// directly even behind a NAT that maps every destination to a new port.
+type NatPMP string
+
+// The port mapping modes. System, Dial and Disabled are the spec's; the
+// last three force one protocol, with the gateway found as System does.
+const (
+	// NatPMPSystem reads the gateway from the routing table and tries
+	// NAT-PMP, then PCP, then UPnP-IGD. The default.
+	NatPMPSystem NatPMP = "system"
+	// NatPMPDial takes the local address of a UDP socket "connected" to the
+	// control server, and the first address of its subnet as the gateway,
+	// for systems (such as Android) that hide their routing table.
+	NatPMPDial NatPMP = "dial"
+	// NatPMPDisabled maps no port.
+	NatPMPDisabled NatPMP = "disabled"
+	// NatPMPOnlyNATPMP uses only NAT-PMP (RFC 6886).
+	NatPMPOnlyNATPMP NatPMP = "nat-pmp"
+	// NatPMPOnlyPCP uses only PCP (RFC 6887).
+	NatPMPOnlyPCP NatPMP = "pcp"
+	// NatPMPOnlyUPnP uses only UPnP-IGD (WANIPConnection:1).
+	NatPMPOnlyUPnP NatPMP = "upnp"
+)
+
+// ClientNatPMP sets how the client maps its port on its NAT gateway;
+// default NatPMPSystem. Port mapping runs only when the client's socket is
+// an operating system UDP socket (the default packet listener) that is
+// not bound to loopback, and the control server is not reached over
+// loopback: then the client and its server share a host, and the gateway
+// is not between them.
+func ClientNatPMP(m NatPMP) ClientOption {
+	return func(c *clientConfig) error {
+		switch m {
+		case NatPMPSystem, NatPMPDial, NatPMPDisabled, NatPMPOnlyNATPMP, NatPMPOnlyPCP, NatPMPOnlyUPnP:
+			c.natPMP = m
+			return nil
+		}
+		return fmt.Errorf("unknown nat-pmp mode %q (want system, dial, disabled, nat-pmp, pcp or upnp)", m)
+	}
 }
 
 // ClientHandshakeIdleTimeout sets how long a QUIC handshake may take.

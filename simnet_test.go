@@ -120,6 +120,7 @@ func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token strin
 		connet.ClientControlCAs(s.cert.Pool),
 		connet.ClientDirectAddress(":19192"),
 		connet.ClientPacketListener(h),
+		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientLogger(testLogger(t)),
 	)
 	if err != nil {

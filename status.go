@@ -26,12 +26,15 @@ type ProcessStatus struct {
 // ClientStatus is a snapshot of a client, as its status page shows it.
 type ClientStatus struct {
 	ProcessStatus
-	ID           string           `json:"id"`
-	DirectAddr   string           `json:"direct_addr"`
-	Control      ControlStatus    `json:"control"`
-	Relays       []RelayStatus    `json:"relays"`
-	Destinations []EndpointStatus `json:"destinations"`
-	Sources      []EndpointStatus `json:"sources"`
+	ID         string        `json:"id"`
+	DirectAddr string        `json:"direct_addr"`
+	Control    ControlStatus `json:"control"`
+	// PortMapping is the port mapping on the NAT gateway; absent when
+	// port mapping is off (nat-pmp disabled, or a socket on loopback).
+	PortMapping  *PortMappingStatus `json:"port_mapping,omitempty"`
+	Relays       []RelayStatus      `json:"relays"`
+	Destinations []EndpointStatus   `json:"destinations"`
+	Sources      []EndpointStatus   `json:"sources"`
 	// Goroutines counts the goroutines of the whole process, so an
 	// operator (and the soak test) can see that they do not pile up.
 	Goroutines int `json:"goroutines"`
@@ -109,6 +112,7 @@ func (c *Client) Status() ClientStatus {
 			LastError: st.LastError,
 			Since:     st.Since,
 		},
+		PortMapping:  c.portMappingStatus(),
 		Relays:       c.relays.Status(),
 		Destinations: []EndpointStatus{},
 		Sources:      []EndpointStatus{},

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -38,6 +39,10 @@ type deployment struct {
 	lab    *natlab.Lab
 	dir    string
 	server *natlab.Proc
+	// natPMP is the nat-pmp option of clients by token, "disabled" for a
+	// token not listed: no client asks a gateway unless the test (or the
+	// topology, see newDeployment) says so.
+	natPMP map[string]string
 }
 
 func newDeployment(t *testing.T, topo natlab.Topology) *deployment {
@@ -45,7 +50,12 @@ func newDeployment(t *testing.T, topo natlab.Topology) *deployment {
 	natlab.Require(t)
 	lab := natlab.New(t, topo)
 	lab.VerifyNATs(t)
-	d := &deployment{t: t, lab: lab, dir: t.TempDir()}
+	d := &deployment{t: t, lab: lab, dir: t.TempDir(), natPMP: map[string]string{}}
+	if lab.Gateway != nil {
+		// The topology is about A's gateway: A's clients use it, with
+		// the option's default.
+		d.natPMP["token-a"] = "system"
+	}
 	cert, err := testcert.New(lab.Server.Addr.String())
 	if err != nil {
 		t.Fatal(err)
@@ -94,8 +104,8 @@ server-addr = "%s:%s"
 server-cas-file = %q
 direct-addr = ":19192"
 status-addr = %q
-nat-pmp = "disabled"
-%s`, token, d.lab.Server.Addr, controlPort, d.path("cert.pem"), statusAddr, endpoints)
+nat-pmp = %q
+%s`, token, d.lab.Server.Addr, controlPort, d.path("cert.pem"), statusAddr, cmp.Or(d.natPMP[token], "disabled"), endpoints)
 }
 
 // startDestination runs a client on A exposing A's service as "web".

@@ -126,6 +126,7 @@ token = %q
 server-addr = "127.0.0.1:%d"
 server-cas-file = %q
 direct-addr = "127.0.0.1:%d"
+nat-pmp = "disabled"
 %s`, level, token, controlPort, certFile, freePort(t, "udp"), endpoint))
 	}
 	srcPort := freePort(t, "tcp")

@@ -259,7 +259,7 @@ func startLoopbackServer(t *testing.T, certFile, keyFile string) (*operatorProc,
 func TestUntrustedServerEndsClient(t *testing.T) {
 	certFile, keyFile := localhostCert(t)
 	_, server := startLoopbackServer(t, certFile, keyFile)
-	client := []string{"--token", "x", "--server-addr", server, "--direct-addr", "127.0.0.1:0"}
+	client := []string{"--token", "x", "--server-addr", server, "--direct-addr", "127.0.0.1:0", "--nat-pmp", "disabled"}
 	for _, tt := range []struct {
 		name, reason, hint string
 		args               []string
@@ -333,7 +333,7 @@ func TestInterruptExitsZero(t *testing.T) {
 	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
 		t.Run(fmt.Sprint(sig), func(t *testing.T) {
 			// A server address that answers nothing.
-			p := startConnet(t, t.TempDir(), "--token", "x", "--server-addr", holdUDP(t), "--direct-addr", "127.0.0.1:0",
+			p := startConnet(t, t.TempDir(), "--token", "x", "--server-addr", holdUDP(t), "--direct-addr", "127.0.0.1:0", "--nat-pmp", "disabled",
 				"--handshake-idle-timeout", "300ms")
 			p.waitFor("cannot reach control server")
 			if strings.Contains(p.output(), "control connection lost") {
@@ -349,7 +349,7 @@ func TestInterruptExitsZero(t *testing.T) {
 		certFile, keyFile := localhostCert(t)
 		srv, server := startLoopbackServer(t, certFile, keyFile)
 		p := startConnet(t, t.TempDir(), "--token", "x", "--server-addr", server, "--server-cas-file", certFile,
-			"--direct-addr", "127.0.0.1:0")
+			"--direct-addr", "127.0.0.1:0", "--nat-pmp", "disabled")
 		p.waitFor("connected to control server")
 		if code := srv.signal(os.Interrupt); code != 0 {
 			t.Fatalf("server exit %d after Ctrl-C, want 0; stderr:\n%s", code, srv.output())

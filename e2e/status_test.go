@@ -221,6 +221,7 @@ server-addr = %q
 server-cas-file = %q
 direct-addr = %q
 status-addr = %q
+nat-pmp = "disabled"
 %s
 `, token, control, certFile, freeAddr(t, "udp"), statusAddr, endpoint))
 	}

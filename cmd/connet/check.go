@@ -114,9 +114,27 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 		src := s.Sources[name]
 		fmt.Fprintf(b, "  source %q: listens on %s for destination %q (route %s)\n", name, src.URL, name, src.Route)
 	}
+	fmt.Fprintf(b, "  port mapping (nat-pmp %s): %s\n", s.NatPMP, describeNatPMP(s.NatPMP))
 	if s.StatusAddr != "" {
 		fmt.Fprintf(b, "  status at http://%s\n", s.StatusAddr)
 	}
+}
+
+// describeNatPMP says what a nat-pmp mode does.
+func describeNatPMP(m config.NatPMP) string {
+	switch m {
+	case config.NatPMPDisabled:
+		return "off"
+	case config.NatPMPDial:
+		return "NAT-PMP, then PCP, then UPnP, at the first address of the subnet facing the control server"
+	case config.NatPMPOnlyNATPMP:
+		return "NAT-PMP only, at the default route's gateway"
+	case config.NatPMPOnlyPCP:
+		return "PCP only, at the default route's gateway"
+	case config.NatPMPOnlyUPnP:
+		return "UPnP-IGD only, found by SSDP on the default route's network"
+	}
+	return "NAT-PMP, then PCP, then UPnP, at the default route's gateway"
 }
 
 func describeIngresses(b *strings.Builder, who string, ins []config.Ingress) {

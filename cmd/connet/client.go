@@ -79,7 +79,7 @@ reaching remote destinations) given by --config files and flags.`,
 	fs.StringVar(&f.directAddr, "direct-addr", "", "UDP address for control and peer connections (default :19192)")
 	fs.StringVar(&f.resetKeyFile, "direct-stateless-reset-key-file", "", "file holding the QUIC stateless reset key")
 	fs.StringVar(&f.statusAddr, "status-addr", "", "serve status as JSON over HTTP at this address")
-	fs.StringVar(&f.natPMP, "nat-pmp", "", "NAT-PMP: system, dial or disabled (default system)")
+	fs.StringVar(&f.natPMP, "nat-pmp", "", "port mapping on the NAT gateway: system, dial, disabled, or nat-pmp, pcp, upnp for one protocol (default system)")
 	fs.StringVar(&f.handshakeIdleTimeout, "handshake-idle-timeout", "", "QUIC handshake idle timeout (default 5s)")
 	fs.StringSliceVar(&f.relayEncryptions, "relay-encryptions", nil, "relay encryptions: none, tls, dhxcp (default none)")
 	f.dst.register(fs, "dst", "destination")
@@ -272,6 +272,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientControlServerName(cs.ServerName),
 		connet.ClientDirectAddress(cs.DirectAddr),
 		connet.ClientHandshakeIdleTimeout(cs.HandshakeIdleTimeout),
+		connet.ClientNatPMP(connet.NatPMP(cs.NatPMP)),
 		connet.ClientBuildVersion(buildVersion()),
 		connet.ClientRelayEncryptions(encryptions(cs.RelayEncryptions)...),
 		connet.ClientLogger(log),

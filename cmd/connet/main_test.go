@@ -71,6 +71,7 @@ url = "tcp://:3000"
 		"ok: client, server\n",
 		"client (connet): 1 destination, 0 sources; connects to the control server at 192.0.2.1:19190",
 		`destination "serviceA": exposes tcp://:3000 (route any)`,
+		"port mapping (nat-pmp system): NAT-PMP, then PCP, then UPnP, at the default route's gateway",
 		"listens for clients on :19190 (UDP)",
 		"relays clients on :19191 (UDP), advertised as localhost:19191",
 	} {

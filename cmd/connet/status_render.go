@@ -105,10 +105,26 @@ func (p *printer) control(c connet.ControlStatus) {
 	p.line("%s", line)
 }
 
+// portMapping prints the client's port mapping, if port mapping is on.
+func (p *printer) portMapping(pm *connet.PortMappingStatus) {
+	switch {
+	case pm == nil:
+	case pm.External == "":
+		p.line("portmap  none (nat-pmp %s)", pm.Mode)
+	default:
+		exp := "-"
+		if pm.Expires != nil {
+			exp = stamp(*pm.Expires)
+		}
+		p.line("portmap  %s  by %s at %s, expires %s (nat-pmp %s)", pm.External, pm.Protocol, pm.Gateway, exp, pm.Mode)
+	}
+}
+
 func (p *printer) client(st connet.ClientStatus) {
 	p.head(st.ProcessStatus, st.ID)
 	p.line("direct   %s", st.DirectAddr)
 	p.control(st.Control)
+	p.portMapping(st.PortMapping)
 
 	relays := [][]string{}
 	for _, r := range st.Relays {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,6 +47,7 @@ func startClient(t *testing.T) *connet.Client {
 		connet.ClientControlCAs(cert.Pool),
 		connet.ClientDirectAddress("127.0.0.1:0"),
 		connet.ClientStatusAddress("127.0.0.1:0"),
+		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientBuildVersion("v9.9.9-test"),
 	)
 	if err != nil {
@@ -222,5 +224,33 @@ func TestRenderClientBehindSymmetricNAT(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "observed as 203.0.113.20:4242 (symmetric NAT)") {
 		t.Fatalf("no symmetric NAT on the control line:\n%s", out.String())
+	}
+}
+
+func TestRenderClientPortMapping(t *testing.T) {
+	expires, _ := time.Parse(time.RFC3339, "2026-01-02T05:04:05Z")
+	for _, tc := range []struct{ doc, want string }{
+		{`{"kind": "client", "id": "X", "direct_addr": "[::]:19192", "control": {},
+		   "port_mapping": {"mode": "system", "protocol": "pcp", "gateway": "192.168.1.1",
+		   "external": "203.0.113.20:19192", "expires": "2026-01-02T05:04:05Z"}}`,
+			"portmap  203.0.113.20:19192  by pcp at 192.168.1.1, expires " + stamp(expires) + " (nat-pmp system)"},
+		{`{"kind": "client", "id": "X", "direct_addr": "[::]:19192", "control": {}, "port_mapping": {"mode": "dial"}}`,
+			"portmap  none (nat-pmp dial)"},
+		{`{"kind": "client", "id": "X", "direct_addr": "[::]:19192", "control": {}}`, ""},
+	} {
+		var out bytes.Buffer
+		if err := renderStatus(&out, []byte(tc.doc), expires); err != nil {
+			t.Fatal(err)
+		}
+		text := out.String()
+		if tc.want == "" {
+			if strings.Contains(text, "portmap") {
+				t.Errorf("a port mapping line with port mapping off:\n%s", text)
+			}
+			continue
+		}
+		if !slices.Contains(strings.Split(text, "\n"), tc.want) {
+			t.Errorf("no line %q in:\n%s", tc.want, text)
+		}
 	}
 }

@@ -15,18 +15,25 @@ const (
 	DefaultHandshakeIdleTimeout = 5 * time.Second
 )
 
-// NatPMP selects how the client discovers its router for NAT-PMP.
+// NatPMP selects how the client asks its router for a port mapping.
 type NatPMP string
 
-// NAT-PMP modes, see the spec's "NAT Management" section.
+// NAT-PMP modes, see the spec's "NAT Management" section. The first three
+// are the spec's; the last three are ours, to force one protocol.
 const (
-	// NatPMPSystem asks the operating system for the local IP and gateway.
+	// NatPMPSystem asks the operating system for the local IP and gateway,
+	// and tries NAT-PMP, then PCP, then UPnP-IGD.
 	NatPMPSystem NatPMP = "system"
 	// NatPMPDial discovers them by dialing the control server, for systems
 	// (such as Android) that hide routing information.
 	NatPMPDial NatPMP = "dial"
-	// NatPMPDisabled turns NAT-PMP off.
+	// NatPMPDisabled turns port mapping off.
 	NatPMPDisabled NatPMP = "disabled"
+	// NatPMPOnlyNATPMP, NatPMPOnlyPCP and NatPMPOnlyUPnP find the gateway
+	// as system does and use only that protocol.
+	NatPMPOnlyNATPMP NatPMP = "nat-pmp"
+	NatPMPOnlyPCP    NatPMP = "pcp"
+	NatPMPOnlyUPnP   NatPMP = "upnp"
 )
 
 // ClientSettings is the validated [client] section.
@@ -110,11 +117,8 @@ func (r *resolver) client() ClientSettings {
 	}
 
 	s.StatusAddr = r.listenAddr(p.key("status-addr"), cc.StatusAddr, "")
-	s.NatPMP = oneOf(r, p.key("nat-pmp"), cc.NatPMP, NatPMPSystem, NatPMPSystem, NatPMPDial, NatPMPDisabled)
-	if cc.NatPMP == string(NatPMPSystem) || cc.NatPMP == string(NatPMPDial) {
-		// Accepting it would promise port mappings that never happen.
-		r.failf(p.key("nat-pmp"), "%q is not applied: this build has no NAT-PMP yet; remove the key or set it to %q", cc.NatPMP, NatPMPDisabled)
-	}
+	s.NatPMP = oneOf(r, p.key("nat-pmp"), cc.NatPMP, NatPMPSystem,
+		NatPMPSystem, NatPMPDial, NatPMPDisabled, NatPMPOnlyNATPMP, NatPMPOnlyPCP, NatPMPOnlyUPnP)
 	s.HandshakeIdleTimeout = r.duration(p.key("handshake-idle-timeout"), cc.HandshakeIdleTimeout, DefaultHandshakeIdleTimeout, true)
 	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []RelayEncryption{RelayEncryptionNone})
 

@@ -163,14 +163,27 @@ func TestClientFields(t *testing.T) {
 			}
 		}},
 		{name: "reset key bad file", extra: `direct-stateless-reset-key-file = "` + shortKeyFile + `"`, err: &wantErr{Key: "client.direct-stateless-reset-key-file", Reason: "want 32 raw bytes"}},
-		{name: "nat-pmp dial refused", extra: `nat-pmp = "dial"`, err: &wantErr{Key: "client.nat-pmp", Reason: `"dial" is not applied: this build has no NAT-PMP yet`}},
-		{name: "nat-pmp system refused", extra: `nat-pmp = "system"`, err: &wantErr{Key: "client.nat-pmp", Reason: `"system" is not applied`}},
+		{name: "nat-pmp dial", extra: `nat-pmp = "dial"`, check: func(t *testing.T, s config.ClientSettings) {
+			if s.NatPMP != config.NatPMPDial {
+				t.Errorf("nat-pmp %q", s.NatPMP)
+			}
+		}},
+		{name: "nat-pmp system", extra: `nat-pmp = "system"`, check: func(t *testing.T, s config.ClientSettings) {
+			if s.NatPMP != config.NatPMPSystem {
+				t.Errorf("nat-pmp %q", s.NatPMP)
+			}
+		}},
+		{name: "nat-pmp forced pcp", extra: `nat-pmp = "pcp"`, check: func(t *testing.T, s config.ClientSettings) {
+			if s.NatPMP != config.NatPMPOnlyPCP {
+				t.Errorf("nat-pmp %q", s.NatPMP)
+			}
+		}},
 		{name: "nat-pmp disabled", extra: `nat-pmp = "disabled"`, check: func(t *testing.T, s config.ClientSettings) {
 			if s.NatPMP != config.NatPMPDisabled {
 				t.Errorf("nat-pmp %q", s.NatPMP)
 			}
 		}},
-		{name: "nat-pmp invalid", extra: `nat-pmp = "upnp"`, err: &wantErr{Key: "client.nat-pmp", Reason: `invalid value "upnp": must be one of "system", "dial", "disabled"`}},
+		{name: "nat-pmp invalid", extra: `nat-pmp = "igd"`, err: &wantErr{Key: "client.nat-pmp", Reason: `invalid value "igd": must be one of "system", "dial", "disabled", "nat-pmp", "pcp", "upnp"`}},
 		{name: "handshake-idle-timeout", extra: `handshake-idle-timeout = "1m"`, check: func(t *testing.T, s config.ClientSettings) {
 			if s.HandshakeIdleTimeout != time.Minute {
 				t.Errorf("timeout %v", s.HandshakeIdleTimeout)

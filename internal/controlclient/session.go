@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -81,6 +82,9 @@ type Announcement struct {
 	// PunchSecret tags the probes peers send this client (see package
 	// direct); fixed for the session's life.
 	PunchSecret []byte
+	// Mapped are addresses a NAT gateway forwards to the client's socket
+	// (port mappings): sent first among the client's own addresses.
+	Mapped []netip.AddrPort
 }
 
 // Session keeps the connection to the control server.
@@ -224,12 +228,13 @@ func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.He
 
 // sendState sends the client's state now and after every change.
 func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed netip.AddrPort) error {
-	var local []*pb.AddrPort
-	for _, a := range s.cfg.LocalAddrs(observed) {
-		local = append(local, wire.FromAddrPort(a))
-	}
+	locals := s.cfg.LocalAddrs(observed)
 	for {
 		a, changed := s.announce.Get()
+		local := make([]*pb.AddrPort, 0, len(a.Mapped)+len(locals))
+		for _, ap := range append(slices.Clone(a.Mapped), locals...) {
+			local = append(local, wire.FromAddrPort(ap))
+		}
 		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays, NatMapping: a.NAT, PunchSecret: a.PunchSecret}
 		if err := wire.Write(stream, msg); err != nil {
 			return err

@@ -189,7 +189,9 @@ func (n *Node) Maintain(p *peer.Peer) {
 		tlsConf := n.Identity.PinnedClientConfig(st.Info.Cert, wire.ALPNPeer)
 		n.Logger.Log(ctx, logs.LevelFine, "probing peer", "peer", p.ID, "candidates", st.Info.Candidates)
 		start := time.Now()
-		conn, err := DialAny(ctx, n.Transport, st.Info.Candidates, tlsConf, n.Config, n.Logger.With("peer", p.ID))
+		dctx, dcancel := untilCandidatesChange(ctx, p, st.Info.Candidates)
+		conn, err := DialAny(dctx, n.Transport, st.Info.Candidates, tlsConf, n.Config, n.Logger.With("peer", p.ID))
+		dcancel()
 		if err == nil {
 			if n.SetupTime != nil {
 				n.SetupTime(time.Since(start))
@@ -200,6 +202,10 @@ func (n *Node) Maintain(p *peer.Peer) {
 		}
 		if ctx.Err() != nil {
 			return
+		}
+		if now, _ := p.State(); !slices.Equal(now.Info.Candidates, st.Info.Candidates) {
+			n.Logger.Debug("peer's candidates changed: dialing them now", "peer", p.ID)
+			continue
 		}
 		delay := bo.Next()
 		n.Logger.Debug("direct dial failed", "peer", p.ID, "candidates", st.Info.Candidates, "retry_in_ms", logs.Millis(delay), logs.Err(err))

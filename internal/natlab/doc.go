@@ -38,6 +38,12 @@
 // NAT into something else. Filtering is therefore address-and-port-dependent
 // (a "port-restricted cone" for plain masquerade).
 //
+// A router can also run a port mapping gateway ([Lab.StartGateway]; the
+// SymmetricPortMap topology has one on A's router): NAT-PMP and PCP on the
+// LAN address's port 5351, UPnP-IGD through SSDP on the LAN, each mapping
+// forwarded by nftables rules in the router's table natlab_pm (DNAT in,
+// SNAT out) and let through the router's filter by a packet mark.
+//
 // Use [Lab.VerifyNATs] to check by experiment ([Lab.Probe]) that every NAT
 // behaves as its topology says, and [Lab.PeerTraffic] to judge by what
 // crossed the wire whether A and B exchanged packets directly.

@@ -23,6 +23,9 @@ type Lab struct {
 	Server *Host
 	// A and B are the client hosts.
 	A, B *Host
+	// Gateway is the port mapping gateway of topologies that have one
+	// (SymmetricPortMap), else nil.
+	Gateway *Gateway
 
 	internet *Host    // holds the internet bridge
 	prefix   string   // of every namespace name of this lab
@@ -52,6 +55,9 @@ func New(t testing.TB, topo Topology) *Lab {
 		t.Fatalf("natlab: build %s: %v", topo, err)
 	}
 	t.Logf("natlab: %s lab in namespaces %s{%s}", topo, l.prefix, strings.Join(roles(l.hosts), ","))
+	if sp.gatewayA {
+		l.Gateway = l.StartGateway(t, l.A, LabGateway())
+	}
 	return l
 }
 

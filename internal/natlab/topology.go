@@ -28,12 +28,17 @@ const (
 	// SymmetricB mirrors Symmetric: A behind a cone NAT, B behind a
 	// fully-random one.
 	SymmetricB
+	// SymmetricPortMap is Symmetric with a port mapping gateway (NAT-PMP,
+	// PCP and UPnP-IGD, see Gateway) on A's router: only the mapping
+	// gives B a way in to A. Lab.Gateway is that gateway.
+	SymmetricPortMap
 )
 
 // Topologies lists every topology, for table-driven tests.
 func Topologies() []Topology {
 	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric,
-		SymmetricB}
+		SymmetricB, SymmetricPortMap,
+	}
 }
 
 func (t Topology) String() string {
@@ -52,6 +57,8 @@ func (t Topology) String() string {
 		return "BothSymmetric"
 	case SymmetricB:
 		return "SymmetricB"
+	case SymmetricPortMap:
+		return "SymmetricPortMap"
 	}
 	return fmt.Sprintf("Topology(%d)", int(t))
 }
@@ -84,6 +91,8 @@ type spec struct {
 	a, b []NATKind
 	// sharedLAN puts B on A's innermost LAN instead of its own side.
 	sharedLAN bool
+	// gatewayA runs a port mapping gateway on A's innermost router.
+	gatewayA bool
 }
 
 func (t Topology) spec() (spec, error) {
@@ -102,6 +111,8 @@ func (t Topology) spec() (spec, error) {
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{SymmetricNAT}}, nil
 	case SymmetricB:
 		return spec{a: []NATKind{ConeNAT}, b: []NATKind{SymmetricNAT}}, nil
+	case SymmetricPortMap:
+		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{ConeNAT}, gatewayA: true}, nil
 	}
 	return spec{}, fmt.Errorf("natlab: unknown topology %d", int(t))
 }

@@ -148,6 +148,7 @@ func setup(t *testing.T, tp *tap, enc connet.RelayEncryption) *connet.Source {
 			connet.ClientControlCAs(cert.Pool),
 			connet.ClientDirectAddress("127.0.0.1:0"),
 			connet.ClientRelayEncryptions(enc),
+			connet.ClientNatPMP(connet.NatPMPDisabled),
 		)
 		if err != nil {
 			t.Fatal(err)
