@@ -17,6 +17,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -181,6 +182,7 @@ func (c *Client) start(ctx context.Context) error {
 			c.serveStream(p, rp, s, endpoint)
 		},
 		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
+		TCP:       c.relayTCP(),
 	})
 
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
@@ -219,7 +221,9 @@ func (c *Client) start(ctx context.Context) error {
 		BuildVersion: cfg.buildVersion,
 		Logger:       cfg.logger,
 		LocalAddrs:   c.localAddrs,
-		Connected:    c.countConnect(),
+		Connected:    c.connected(),
+		TCP:          c.controlTCP(),
+		QUICRetry:    cfg.quicRetry,
 	}, &c.announce, c.applyServerState)
 
 	c.goRun(func(ctx context.Context) error {
@@ -249,15 +253,35 @@ func (c *Client) start(ctx context.Context) error {
 	return nil
 }
 
-// countConnect returns the session's hook that counts every control
-// connection after the first as a reconnect.
-func (c *Client) countConnect() func() {
+// connected returns the session's hook for every control connection: it
+// counts each after the first as a reconnect, and tells the relays which
+// transport reaches the servers (over TCP, relays are dialed over TCP).
+func (c *Client) connected() func() {
 	var connected atomic.Bool
 	return func() {
 		if connected.Swap(true) {
 			c.metrics.Reconnected()
 		}
+		st, _ := c.session.Status()
+		c.relays.SetTransport(st.Transport)
 	}
+}
+
+// controlTCP is the session's TCP fallback, nil when turned off.
+func (c *Client) controlTCP() controlclient.Dialer {
+	if c.cfg.tcpFallback == "" {
+		return nil
+	}
+	return muxconn.TCPDialer{Addr: c.cfg.tcpFallback}
+}
+
+// relayTCP dials relays over TCP at the hostports they advertise, nil when
+// the fallback is turned off.
+func (c *Client) relayTCP() func(string) controlclient.Dialer {
+	if c.cfg.tcpFallback == "" {
+		return nil
+	}
+	return func(hostport string) controlclient.Dialer { return muxconn.TCPDialer{Addr: hostport} }
 }
 
 // goRun runs fn until the client closes; an error from fn closes the client.

@@ -30,6 +30,11 @@ type clientConfig struct {
 	buildVersion      string
 	relayEncryptions  []RelayEncryption
 	logger            *slog.Logger
+	// tcpFallback, when set, is the control server's TCP address, used
+	// when QUIC handshakes time out; empty turns the fallback off.
+	tcpFallback    string
+	tcpFallbackSet bool
+	quicRetry      time.Duration
 }
 
 func newClientConfig(opts []ClientOption) (*clientConfig, error) {
@@ -49,7 +54,32 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 	if cfg.token == "" {
 		return nil, errors.New("a client token is required")
 	}
+	if !cfg.tcpFallbackSet {
+		// Servers listen on TCP at the same port by default.
+		cfg.tcpFallback = cfg.controlAddr
+	}
 	return cfg, nil
+}
+
+// ClientTCPFallback sets the control server's TCP address, which the
+// client falls back to (TLS over TCP) when its QUIC handshakes time out,
+// as they do where UDP is blocked; relays are then reached over TCP at
+// the ports they advertise. The default is the control address itself
+// (servers listen on TCP at the same port); empty turns the fallback off.
+func ClientTCPFallback(addr string) ClientOption {
+	return func(c *clientConfig) error { c.tcpFallback, c.tcpFallbackSet = addr, true; return nil }
+}
+
+// ClientQUICRetry sets how often a client that fell back to TCP tries QUIC
+// again, to move back once UDP passes (default 30 s).
+func ClientQUICRetry(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d <= 0 {
+			return errors.New("QUIC retry interval must be positive")
+		}
+		c.quicRetry = d
+		return nil
+	}
 }
 
 // ClientToken sets the token the control server knows the client by.

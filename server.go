@@ -46,6 +46,13 @@ type Ingress struct {
 	Cert tls.Certificate
 	// Restriction is checked before a client's handshake starts.
 	Restriction IPRestriction
+	// TCP: besides QUIC, the ingress listens for TLS 1.3 over TCP, which
+	// clients fall back to when UDP is blocked. TCPAddr is where; empty
+	// means Addr's host at the port the UDP socket bound. NoTCP leaves
+	// TCP out, NoQUIC leaves QUIC out (not both).
+	TCPAddr string
+	NoTCP   bool
+	NoQUIC  bool
 }
 
 // RelayIngress is an address at which a relay accepts clients.
@@ -63,6 +70,13 @@ type RelayIngress struct {
 	// means the defaults (4096 and 64).
 	MaxClientStreams  int
 	MaxPendingStreams int
+	// TCP: besides QUIC, the ingress listens for TLS 1.3 over TCP, which
+	// clients fall back to when UDP is blocked. TCPAddr is where; empty
+	// means Addr's host at the port the UDP socket bound. NoTCP leaves
+	// TCP out, NoQUIC leaves QUIC out (not both).
+	TCPAddr string
+	NoTCP   bool
+	NoQUIC  bool
 }
 
 // TokenRestriction limits what the clients of one token may do.
@@ -102,6 +116,9 @@ func ServerIngress(in Ingress) ServerOption {
 		if len(in.Cert.Certificate) == 0 {
 			return fmt.Errorf("ingress %s: no certificate", in.Addr)
 		}
+		if in.NoQUIC && in.NoTCP {
+			return fmt.Errorf("ingress %s: neither QUIC nor TCP", in.Addr)
+		}
 		c.ingresses = append(c.ingresses, in)
 		return nil
 	}
@@ -127,6 +144,9 @@ func ServerRelayIngress(in RelayIngress) ServerOption {
 		}
 		if in.MaxClientStreams < 0 || in.MaxPendingStreams < 0 {
 			return fmt.Errorf("relay ingress %q: negative stream quota", in.Addr)
+		}
+		if in.NoQUIC && in.NoTCP {
+			return fmt.Errorf("relay ingress %q: neither QUIC nor TCP", in.Addr)
 		}
 		if len(in.Hostports) == 0 {
 			_, port, err := net.SplitHostPort(in.Addr)
@@ -284,7 +304,7 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 		Ingresses:         controlIngresses(cfg.ingresses),
 		Tokens:            tokens,
 		Grants:            grants,
-		RelayIngresses:    controlIngresses(cfg.relayControl),
+		RelayIngresses:    quicOnly(controlIngresses(cfg.relayControl)),
 		RelayTokens:       relayTokens,
 		QUIC:              tuning.QUIC(cfg.handshakeTimeout),
 		StatelessResetKey: &resetKey,
@@ -356,10 +376,19 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.control.Run(ctx)
 }
 
+// quicOnly drops the TCP listeners: relays join their control server over
+// QUIC only (a relay without UDP could not serve QUIC clients anyway).
+func quicOnly(ins []control.Ingress) []control.Ingress {
+	for i := range ins {
+		ins[i].TCP, ins[i].NoQUIC = false, false
+	}
+	return ins
+}
+
 func controlIngresses(ins []Ingress) []control.Ingress {
 	out := make([]control.Ingress, len(ins))
 	for i, in := range ins {
-		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert}
+		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, TCPAddr: in.TCPAddr}
 		if !in.Restriction.Empty() {
 			out[i].AllowAddr = in.Restriction.Allowed
 		}
@@ -422,7 +451,8 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 	resetKey := quic.StatelessResetKey(key)
 	ingresses := make([]relay.Ingress, len(ins))
 	for i, in := range ins {
-		ingresses[i] = relay.Ingress{Addr: in.Addr, Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
+		ingresses[i] = relay.Ingress{Addr: in.Addr, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, TCPAddr: in.TCPAddr,
+			Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
 		if !in.Restriction.Empty() {
 			ingresses[i].AllowAddr = in.Restriction.Allowed
 		}
