@@ -40,8 +40,11 @@ type ClientStatus struct {
 // ControlStatus is the state of the connection to the control server, of
 // a client or of a relay that runs apart.
 type ControlStatus struct {
-	Server    string    `json:"server"`
-	Connected bool      `json:"connected"`
+	Server    string `json:"server"`
+	Connected bool   `json:"connected"`
+	// Transport carries the connection while connected: "quic", or "tcp"
+	// where the client fell back because UDP is blocked.
+	Transport string    `json:"transport,omitempty"`
 	Observed  string    `json:"observed,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
 	Since     time.Time `json:"since"`
@@ -103,6 +106,7 @@ func (c *Client) Status() ClientStatus {
 		Control: ControlStatus{
 			Server:    c.cfg.controlAddr,
 			Connected: st.Connected,
+			Transport: string(st.Transport),
 			LastError: st.LastError,
 			Since:     st.Since,
 		},

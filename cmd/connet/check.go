@@ -121,14 +121,30 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 
 func describeIngresses(b *strings.Builder, who string, ins []config.Ingress) {
 	for _, in := range ins {
-		fmt.Fprintf(b, "  listens for %s on %s (UDP)%s\n", who, in.Addr, restricted(in.Restriction))
+		fmt.Fprintf(b, "  listens for %s on %s%s\n", who, listening(in.Addr, in.Transports), restricted(in.Restriction))
 	}
 }
 
 func describeRelayIngresses(b *strings.Builder, ins []config.RelayIngress) {
 	for _, in := range ins {
-		fmt.Fprintf(b, "  relays clients on %s (UDP), advertised as %s%s\n", in.Addr, strings.Join(in.Hostports, ", "), restricted(in.Restriction))
+		fmt.Fprintf(b, "  relays clients on %s, advertised as %s%s\n", listening(in.Addr, in.Transports), strings.Join(in.Hostports, ", "), restricted(in.Restriction))
 	}
+}
+
+// listening says where an ingress listens, per transport.
+func listening(addr string, t config.IngressTransports) string {
+	var parts []string
+	if t.QUIC {
+		parts = append(parts, addr+" (UDP)")
+	}
+	if t.TCP {
+		tcp := t.TCPAddr
+		if tcp == "" {
+			tcp = addr
+		}
+		parts = append(parts, tcp+" (TCP)")
+	}
+	return strings.Join(parts, " and ")
 }
 
 func describeCommon(b *strings.Builder, statusAddr, storeDir string) {

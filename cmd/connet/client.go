@@ -275,6 +275,8 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientBuildVersion(buildVersion()),
 		connet.ClientRelayEncryptions(encryptions(cs.RelayEncryptions)...),
 		connet.ClientLogger(log),
+		connet.ClientTCPFallback(cs.TCPFallback),
+		connet.ClientQUICRetry(cs.QUICRetry),
 	}
 	if cs.ServerCAs != nil {
 		opts = append(opts, connet.ClientControlCAs(cs.ServerCAs))
