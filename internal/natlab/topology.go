@@ -25,11 +25,16 @@ const (
 	Symmetric
 	// BothSymmetric puts A and B each behind a fully-random NAT.
 	BothSymmetric
+	// UDPBlocked puts A behind a cone NAT whose router drops all outbound
+	// UDP (a firewall that lets only TCP out), and B behind a cone NAT.
+	UDPBlocked
 )
 
 // Topologies lists every topology, for table-driven tests.
 func Topologies() []Topology {
-	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric}
+	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric,
+		UDPBlocked,
+	}
 }
 
 func (t Topology) String() string {
@@ -46,6 +51,8 @@ func (t Topology) String() string {
 		return "Symmetric"
 	case BothSymmetric:
 		return "BothSymmetric"
+	case UDPBlocked:
+		return "UDPBlocked"
 	}
 	return fmt.Sprintf("Topology(%d)", int(t))
 }
@@ -60,6 +67,9 @@ const (
 	// SymmetricNAT is "masquerade fully-random": every flow (destination)
 	// gets a new random port.
 	SymmetricNAT
+	// UDPBlockingNAT is a cone NAT that also drops every UDP packet from
+	// its LAN: only TCP gets out.
+	UDPBlockingNAT
 )
 
 func (k NATKind) String() string {
@@ -68,6 +78,8 @@ func (k NATKind) String() string {
 		return "cone"
 	case SymmetricNAT:
 		return "symmetric"
+	case UDPBlockingNAT:
+		return "cone, outbound UDP dropped"
 	}
 	return fmt.Sprintf("NATKind(%d)", int(k))
 }
@@ -94,6 +106,8 @@ func (t Topology) spec() (spec, error) {
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{ConeNAT}}, nil
 	case BothSymmetric:
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{SymmetricNAT}}, nil
+	case UDPBlocked:
+		return spec{a: []NATKind{UDPBlockingNAT}, b: []NATKind{ConeNAT}}, nil
 	}
 	return spec{}, fmt.Errorf("natlab: unknown topology %d", int(t))
 }
