@@ -267,21 +267,36 @@ func (c *Client) connected() func() {
 	}
 }
 
-// controlTCP is the session's TCP fallback, nil when turned off.
+// controlTCP is the session's fallback, nil when turned off.
 func (c *Client) controlTCP() controlclient.Dialer {
-	if c.cfg.tcpFallback == "" {
+	if c.cfg.tcpFallback == "" || len(c.cfg.fallbacks) == 0 {
 		return nil
 	}
-	return muxconn.TCPDialer{Addr: c.cfg.tcpFallback}
+	return c.fallback(c.cfg.tcpFallback)
 }
 
-// relayTCP dials relays over TCP at the hostports they advertise, nil when
-// the fallback is turned off.
+// relayTCP dials relays over the fallback transports at the hostports
+// they advertise, nil when the fallback is turned off.
 func (c *Client) relayTCP() func(string) controlclient.Dialer {
-	if c.cfg.tcpFallback == "" {
+	if c.cfg.tcpFallback == "" || len(c.cfg.fallbacks) == 0 {
 		return nil
 	}
-	return func(hostport string) controlclient.Dialer { return muxconn.TCPDialer{Addr: hostport} }
+	return func(hostport string) controlclient.Dialer { return c.fallback(hostport) }
+}
+
+// fallback dials addr over the fallback transports in order, each bounded
+// by the handshake timeout.
+func (c *Client) fallback(addr string) *muxconn.Fallback {
+	f := &muxconn.Fallback{}
+	for _, t := range c.cfg.fallbacks {
+		switch t {
+		case TransportTCP:
+			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
+		case TransportWSS:
+			f.Dialers = append(f.Dialers, muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
+		}
+	}
+	return f
 }
 
 // goRun runs fn until the client closes; an error from fn closes the client.

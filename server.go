@@ -46,12 +46,15 @@ type Ingress struct {
 	Cert tls.Certificate
 	// Restriction is checked before a client's handshake starts.
 	Restriction IPRestriction
-	// TCP: besides QUIC, the ingress listens for TLS 1.3 over TCP, which
-	// clients fall back to when UDP is blocked. TCPAddr is where; empty
-	// means Addr's host at the port the UDP socket bound. NoTCP leaves
-	// TCP out, NoQUIC leaves QUIC out (not both).
+	// Besides QUIC, the ingress listens on TCP for TLS 1.3 with a stream
+	// multiplexer and for the same inside a WebSocket over HTTPS (one
+	// port: the TLS handshake tells them apart), which clients fall back
+	// to when UDP is blocked. TCPAddr is where; empty means Addr's host at
+	// the port the UDP socket bound. NoTCP and NoWSS leave those out,
+	// NoQUIC leaves QUIC out (something must remain).
 	TCPAddr string
 	NoTCP   bool
+	NoWSS   bool
 	NoQUIC  bool
 }
 
@@ -70,12 +73,15 @@ type RelayIngress struct {
 	// means the defaults (4096 and 64).
 	MaxClientStreams  int
 	MaxPendingStreams int
-	// TCP: besides QUIC, the ingress listens for TLS 1.3 over TCP, which
-	// clients fall back to when UDP is blocked. TCPAddr is where; empty
-	// means Addr's host at the port the UDP socket bound. NoTCP leaves
-	// TCP out, NoQUIC leaves QUIC out (not both).
+	// Besides QUIC, the ingress listens on TCP for TLS 1.3 with a stream
+	// multiplexer and for the same inside a WebSocket over HTTPS (one
+	// port: the TLS handshake tells them apart), which clients fall back
+	// to when UDP is blocked. TCPAddr is where; empty means Addr's host at
+	// the port the UDP socket bound. NoTCP and NoWSS leave those out,
+	// NoQUIC leaves QUIC out (something must remain).
 	TCPAddr string
 	NoTCP   bool
+	NoWSS   bool
 	NoQUIC  bool
 }
 
@@ -116,8 +122,8 @@ func ServerIngress(in Ingress) ServerOption {
 		if len(in.Cert.Certificate) == 0 {
 			return fmt.Errorf("ingress %s: no certificate", in.Addr)
 		}
-		if in.NoQUIC && in.NoTCP {
-			return fmt.Errorf("ingress %s: neither QUIC nor TCP", in.Addr)
+		if in.NoQUIC && in.NoTCP && in.NoWSS {
+			return fmt.Errorf("ingress %s: no transport", in.Addr)
 		}
 		c.ingresses = append(c.ingresses, in)
 		return nil
@@ -145,8 +151,8 @@ func ServerRelayIngress(in RelayIngress) ServerOption {
 		if in.MaxClientStreams < 0 || in.MaxPendingStreams < 0 {
 			return fmt.Errorf("relay ingress %q: negative stream quota", in.Addr)
 		}
-		if in.NoQUIC && in.NoTCP {
-			return fmt.Errorf("relay ingress %q: neither QUIC nor TCP", in.Addr)
+		if in.NoQUIC && in.NoTCP && in.NoWSS {
+			return fmt.Errorf("relay ingress %q: no transport", in.Addr)
 		}
 		if len(in.Hostports) == 0 {
 			_, port, err := net.SplitHostPort(in.Addr)
@@ -380,7 +386,7 @@ func (s *Server) Run(ctx context.Context) error {
 // QUIC only (a relay without UDP could not serve QUIC clients anyway).
 func quicOnly(ins []control.Ingress) []control.Ingress {
 	for i := range ins {
-		ins[i].TCP, ins[i].NoQUIC = false, false
+		ins[i].TCP, ins[i].WSS, ins[i].NoQUIC = false, false, false
 	}
 	return ins
 }
@@ -388,7 +394,7 @@ func quicOnly(ins []control.Ingress) []control.Ingress {
 func controlIngresses(ins []Ingress) []control.Ingress {
 	out := make([]control.Ingress, len(ins))
 	for i, in := range ins {
-		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, TCPAddr: in.TCPAddr}
+		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr}
 		if !in.Restriction.Empty() {
 			out[i].AllowAddr = in.Restriction.Allowed
 		}
@@ -451,7 +457,7 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 	resetKey := quic.StatelessResetKey(key)
 	ingresses := make([]relay.Ingress, len(ins))
 	for i, in := range ins {
-		ingresses[i] = relay.Ingress{Addr: in.Addr, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, TCPAddr: in.TCPAddr,
+		ingresses[i] = relay.Ingress{Addr: in.Addr, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr,
 			Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
 		if !in.Restriction.Empty() {
 			ingresses[i].AllowAddr = in.Restriction.Allowed

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet"
+	"github.com/p2pconnet/connet/internal/testcert"
 )
 
 // udpBlocker opens real UDP sockets that drop every datagram sent while
@@ -44,7 +45,22 @@ func (d *droppingConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // source's path is relay-tcp, the destination's relay. When UDP passes
 // again the client moves its control connection back to QUIC.
 func TestTCPFallbackWhenUDPBlocked(t *testing.T) {
-	h := newHarness(t, with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}})))
+	testFallback(t, false)
+}
+
+// TestWebSocketFallbackWhenUDPBlocked: the same with servers that serve
+// WebSockets but not plain TLS on TCP (as behind a proxy that only passes
+// HTTPS): the client tries TLS, then WebSocket, and works over the latter.
+func TestWebSocketFallbackWhenUDPBlocked(t *testing.T) {
+	testFallback(t, true)
+}
+
+func testFallback(t *testing.T, wssOnly bool) {
+	want := "tcp"
+	if wssOnly {
+		want = "wss"
+	}
+	h := fallbackHarness(t, wssOnly)
 	ctx := context.Background()
 	dc := h.connect("token-d")
 	blocker := &udpBlocker{}
@@ -53,8 +69,8 @@ func TestTCPFallbackWhenUDPBlocked(t *testing.T) {
 		connet.ClientPacketListener(blocker),
 		connet.ClientHandshakeIdleTimeout(time.Second),
 		connet.ClientQUICRetry(time.Second))
-	if st := sc.Status().Control; !st.Connected || st.Transport != "tcp" {
-		t.Fatalf("blocked client's control connection %+v, want connected over tcp", st)
+	if st := sc.Status().Control; !st.Connected || st.Transport != want {
+		t.Fatalf("blocked client's control connection %+v, want connected over %s", st, want)
 	}
 	if st := dc.Status().Control; st.Transport != "quic" {
 		t.Fatalf("unblocked client's control connection over %q, want quic", st.Transport)
@@ -100,8 +116,8 @@ func TestTCPFallbackWhenUDPBlocked(t *testing.T) {
 		t.Fatalf("destination's paths %v, want relay (over QUIC)", dkinds)
 	}
 	relays := sc.Status().Relays
-	if len(relays) != 1 || relays[0].Transport != "tcp" {
-		t.Fatalf("blocked client's relays %+v, want one over tcp", relays)
+	if len(relays) != 1 || relays[0].Transport != want {
+		t.Fatalf("blocked client's relays %+v, want one over %s", relays, want)
 	}
 
 	blocker.blocked.Store(false)
@@ -115,4 +131,34 @@ func TestTCPFallbackWhenUDPBlocked(t *testing.T) {
 	if !sc.Status().Control.Connected {
 		t.Fatal("not connected after moving back to QUIC")
 	}
+}
+
+// fallbackHarness runs a control server with an in-process relay on
+// loopback; with wssOnly, their TCP ports serve WebSockets only.
+func fallbackHarness(t *testing.T, wssOnly bool) *harness {
+	t.Helper()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := connet.NewServer(
+		connet.ServerIngress(connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS, NoTCP: wssOnly}),
+		connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}, NoTCP: wssOnly}),
+		connet.ServerClientTokens("token-d", "token-s"),
+		connet.ServerStoreDir(t.TempDir()),
+		connet.ServerLogger(testLogger(t)),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server: %v", err)
+		}
+	})
+	return &harness{t: t, cert: cert, addr: srv.Addrs(context.Background())[0].String(), srv: srv}
 }

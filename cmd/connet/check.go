@@ -137,12 +137,20 @@ func listening(addr string, t config.IngressTransports) string {
 	if t.QUIC {
 		parts = append(parts, addr+" (UDP)")
 	}
-	if t.TCP {
+	if t.TCP || t.WSS {
 		tcp := t.TCPAddr
 		if tcp == "" {
 			tcp = addr
 		}
-		parts = append(parts, tcp+" (TCP)")
+		switch {
+		case t.TCP && t.WSS:
+			tcp += " (TCP: TLS and WebSocket)"
+		case t.TCP:
+			tcp += " (TCP: TLS)"
+		default:
+			tcp += " (TCP: WebSocket)"
+		}
+		parts = append(parts, tcp)
 	}
 	return strings.Join(parts, " and ")
 }

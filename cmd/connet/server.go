@@ -139,13 +139,13 @@ func controlOptions(tokens []string, restrictions []config.TokenRestriction, ing
 
 func ingress(in config.Ingress) connet.Ingress {
 	return connet.Ingress{Addr: in.Addr, Cert: in.Certificate, Restriction: in.Restriction,
-		NoQUIC: !in.Transports.QUIC, NoTCP: !in.Transports.TCP, TCPAddr: in.Transports.TCPAddr}
+		NoQUIC: !in.Transports.QUIC, NoTCP: !in.Transports.TCP, NoWSS: !in.Transports.WSS, TCPAddr: in.Transports.TCPAddr}
 }
 
 func relayIngress(in config.RelayIngress) connet.RelayIngress {
 	return connet.RelayIngress{Addr: in.Addr, Hostports: in.Hostports, Restriction: in.Restriction,
 		MaxClientStreams: in.MaxClientStreams, MaxPendingStreams: in.MaxPendingStreams,
-		NoQUIC: !in.Transports.QUIC, NoTCP: !in.Transports.TCP, TCPAddr: in.Transports.TCPAddr}
+		NoQUIC: !in.Transports.QUIC, NoTCP: !in.Transports.TCP, NoWSS: !in.Transports.WSS, TCPAddr: in.Transports.TCPAddr}
 }
 
 // commandLogger builds the logger from a loaded config.

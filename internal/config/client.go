@@ -65,11 +65,9 @@ type ClientSettings struct {
 	Destinations map[string]DestinationSettings
 	Sources      map[string]SourceSettings
 
-	// TCPFallback is the control server's TCP address for the fallback
-	// when QUIC handshakes time out; empty when turned off.
-	TCPFallback string
-	// QUICRetry is how often a client on TCP tries QUIC again.
-	QUICRetry time.Duration
+	// Fallback is what the client tries when QUIC handshakes to the
+	// control server time out.
+	Fallback ClientTransports
 }
 
 // ClientSettings validates the [client] section and applies the spec's
@@ -124,7 +122,7 @@ func (r *resolver) client() ClientSettings {
 	s.HandshakeIdleTimeout = r.duration(p.key("handshake-idle-timeout"), cc.HandshakeIdleTimeout, DefaultHandshakeIdleTimeout, true)
 	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []RelayEncryption{RelayEncryptionNone})
 
-	s.TCPFallback, s.QUICRetry = r.clientTransports(p, cc, s.ServerAddr)
+	s.Fallback = r.clientTransports(p, cc, s.ServerAddr)
 
 	s.Destinations = make(map[string]DestinationSettings, len(cc.Destinations))
 	for _, name := range sortedKeys(cc.Destinations) {

@@ -30,13 +30,15 @@ type Ingress struct {
 	Addr string
 	// NoQUIC leaves QUIC out: the ingress listens on TCP only.
 	NoQUIC bool
-	// TCP adds a listener for TLS over TCP, for clients whose UDP is
-	// blocked, at TCPAddr; an empty TCPAddr means Addr's host at the
-	// port the UDP socket bound (the same port number, as clients
+	// TCP and WSS add a listener on TCP, for clients whose UDP is
+	// blocked: TLS with a stream multiplexer, and the same inside a
+	// WebSocket over HTTPS (one port: the TLS handshake tells them
+	// apart). It listens at TCPAddr; an empty TCPAddr means Addr's host
+	// at the port the UDP socket bound (the same port number, as clients
 	// expect).
-	TCP     bool
-	TCPAddr string
-	Cert    tls.Certificate
+	TCP, WSS bool
+	TCPAddr  string
+	Cert     tls.Certificate
 	// AllowAddr, if set, must accept a client's address before its
 	// handshake starts.
 	AllowAddr func(netip.Addr) bool
@@ -191,8 +193,8 @@ func (s *Server) Run(ctx context.Context) error {
 				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
 				serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, l, in)
 			}
-			if in.TCP {
-				ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), maxControlStreams)
+			if in.TCP || in.WSS {
+				ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), maxControlStreams, in.TCP, in.WSS)
 				if err != nil {
 					cancel(err)
 					return err
@@ -200,7 +202,7 @@ func (s *Server) Run(ctx context.Context) error {
 				s.mu.Lock()
 				s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
 				s.mu.Unlock()
-				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(ln.Addr()), "transport", "tcp", "for", l.alpn)
+				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(ln.Addr()), "transport", ingress.TCPTransports(in.TCP, in.WSS), "for", l.alpn)
 				serve(ln, func() { _ = ln.Close() }, l, in)
 			}
 		}

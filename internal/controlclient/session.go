@@ -72,10 +72,7 @@ type Config struct {
 }
 
 // Dialer opens a connection to a server over a TCP transport.
-type Dialer interface {
-	Dial(ctx context.Context, tlsConf *tls.Config) (muxconn.Conn, error)
-	Transport() muxconn.Transport
-}
+type Dialer = muxconn.Dialer
 
 // DefaultQUICRetry is how often a session that fell back to TCP tries
 // QUIC again.
@@ -285,7 +282,7 @@ func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 		if s.cfg.TCP == nil || !isTimeout(err) {
 			return nil, err
 		}
-		s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): trying TCP", "server", s.cfg.ServerAddr, "transport", s.cfg.TCP.Transport(), logs.Err(err))
+		s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): falling back to TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport(), logs.Err(err))
 	}
 	conn, err := s.cfg.TCP.Dial(ctx, s.tlsConfig())
 	if err != nil {

@@ -122,7 +122,7 @@ func (a quicAcceptor) Accept(ctx context.Context) (muxconn.Conn, error) {
 // ListenTCP opens the TCP listener beside a QUIC one: the same TLS
 // configuration and address rules, at addr. maxStreams bounds the streams
 // each client may hold open (0: the multiplexer's default).
-func ListenTCP(cfg Config, addr string, maxStreams uint32) (*muxconn.Listener, error) {
+func ListenTCP(cfg Config, addr string, maxStreams uint32, tcp, wss bool) (*muxconn.Listener, error) {
 	var refused func(netip.AddrPort)
 	if cfg.Logger != nil {
 		refused = func(a netip.AddrPort) {
@@ -139,6 +139,8 @@ func ListenTCP(cfg Config, addr string, maxStreams uint32) (*muxconn.Listener, e
 		HandshakeTimeout:   cfg.QUIC.HandshakeIdleTimeout,
 		AllowAddr:          cfg.AllowAddr,
 		Refused:            refused,
+		NoTCP:              !tcp,
+		NoWSS:              !wss,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingress tcp %s: %w", addr, err)
@@ -182,4 +184,15 @@ func TCPAddr(addr, tcp string, bound net.Addr) string {
 		port = strconv.Itoa(ua.Port)
 	}
 	return net.JoinHostPort(host, port)
+}
+
+// TCPTransports names what a TCP listener serves, for its log line.
+func TCPTransports(tcp, wss bool) string {
+	switch {
+	case tcp && wss:
+		return "tcp+wss"
+	case wss:
+		return "wss"
+	}
+	return "tcp"
 }

@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -27,13 +29,21 @@ type ListenConfig struct {
 	// handshake starts; Refused, if set, is told of each one refused.
 	AllowAddr func(netip.Addr) bool
 	Refused   func(netip.AddrPort)
+	// NoTCP refuses plain TLS clients, NoWSS WebSocket ones (see
+	// Transport); the listener serves both by default. They share the
+	// port: the TLS handshake's ALPN tells them apart (a WebSocket client
+	// offers http/1.1, end to end even through an HTTP proxy's CONNECT).
+	NoTCP, NoWSS bool
 }
 
 // Listener accepts muxed connections over TCP. Handshakes run in their
 // own goroutines, so a slow client holds up nobody else.
 type Listener struct {
-	cfg   ListenConfig
+	cfg ListenConfig
+	// tls is cfg.TLS offering http/1.1 too when WebSockets are served.
+	tls   *tls.Config
 	ln    net.Listener
+	ws    *wsServer
 	conns chan Conn
 	done  chan struct{}
 	once  sync.Once
@@ -47,7 +57,16 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{cfg: cfg, ln: ln, conns: make(chan Conn), done: make(chan struct{})}
+	l := &Listener{cfg: cfg, tls: cfg.TLS, ln: ln, conns: make(chan Conn), done: make(chan struct{})}
+	if !cfg.NoWSS {
+		l.tls = cfg.TLS.Clone()
+		if cfg.NoTCP {
+			l.tls.NextProtos = nil
+		}
+		l.tls.NextProtos = append(l.tls.NextProtos, alpnHTTP)
+		l.ws = newWSServer(l)
+		l.wg.Go(l.ws.serve)
+	}
 	l.wg.Go(l.acceptLoop)
 	return l, nil
 }
@@ -59,6 +78,9 @@ func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
 func (l *Listener) Close() error {
 	l.once.Do(func() { close(l.done) })
 	err := l.ln.Close()
+	if l.ws != nil {
+		l.ws.close()
+	}
 	l.wg.Wait()
 	return err
 }
@@ -119,10 +141,32 @@ func (l *Listener) handshake(raw net.Conn) {
 		case <-ctx.Done():
 		}
 	}()
-	c, err := Server(ctx, raw, l.cfg.TLS, TCP, l.cfg.MaxIncomingStreams)
+	tc := tls.Server(raw, l.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return
+	}
+	st := tc.ConnectionState()
+	// connet's own clients always name connet's protocol; no protocol
+	// at all is HTTP (Go's HTTP client offers none of its own accord).
+	if l.ws != nil && (st.NegotiatedProtocol == alpnHTTP || st.NegotiatedProtocol == "") {
+		l.ws.add(tc)
+		return
+	}
+	if l.cfg.NoTCP || st.NegotiatedProtocol == "" {
+		_ = tc.Close()
+		return
+	}
+	c, err := serverMux(tc, st, TCP, l.cfg.MaxIncomingStreams)
 	if err != nil {
 		return
 	}
+	l.deliver(c)
+}
+
+// deliver hands a connection to Accept, or closes it if the listener
+// closes first.
+func (l *Listener) deliver(c Conn) {
 	select {
 	case l.conns <- c:
 	case <-l.done:
@@ -141,11 +185,60 @@ func DialTCP(ctx context.Context, addr string, tlsConf *tls.Config) (Conn, error
 	return Client(ctx, raw, tlsConf, TCP)
 }
 
+// Dialer opens a connection to one server over a TCP transport.
+type Dialer interface {
+	Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error)
+	Transport() Transport
+}
+
 // TCPDialer dials one server address over TLS over TCP.
-type TCPDialer struct{ Addr string }
+type TCPDialer struct {
+	Addr string
+	// Timeout bounds the dial and the handshake: a firewall that drops
+	// TCP too must not hold the fallback up.
+	Timeout time.Duration
+}
 
 func (d TCPDialer) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) {
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
 	return DialTCP(ctx, d.Addr, tlsConf)
 }
 
 func (d TCPDialer) Transport() Transport { return TCP }
+
+// Fallback tries its dialers in turn (TLS over TCP, then WebSocket),
+// starting from the one that worked last, so that a client behind an
+// HTTP-only proxy does not wait for plain TCP to fail on every reconnect.
+type Fallback struct {
+	Dialers []Dialer
+	last    atomic.Int32
+}
+
+// Dial returns the first connection one of the dialers makes, or all
+// their errors. A certificate that fails verification ends the search:
+// another transport reaches the same server with the same certificate.
+func (f *Fallback) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) {
+	var errs []error
+	start := int(f.last.Load())
+	for i := range f.Dialers {
+		j := (start + i) % len(f.Dialers)
+		c, err := f.Dialers[j].Dial(ctx, tlsConf)
+		if err == nil {
+			f.last.Store(int32(j))
+			return c, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", f.Dialers[j].Transport(), err))
+		var cerr *tls.CertificateVerificationError
+		if errors.As(err, &cerr) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Transport is the transport tried first.
+func (f *Fallback) Transport() Transport { return f.Dialers[int(f.last.Load())].Transport() }

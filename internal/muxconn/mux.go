@@ -43,13 +43,19 @@ func Server(ctx context.Context, raw net.Conn, tlsConf *tls.Config, t Transport,
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls handshake: %w", err)
 	}
-	cc := &countingConn{Conn: tc}
+	return serverMux(tc, tc.ConnectionState(), t, maxIncoming)
+}
+
+// serverMux runs the server side of the multiplexer over c, whose TLS
+// handshake (state st) is done; c is closed if it fails.
+func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint32) (Conn, error) {
+	cc := &countingConn{Conn: c}
 	sess, err := yamux.Server(cc, muxConfig(maxIncoming), nil)
 	if err != nil {
-		_ = raw.Close()
+		_ = c.Close()
 		return nil, err
 	}
-	return newMuxConn(sess, tc.ConnectionState(), cc, t), nil
+	return newMuxConn(sess, st, cc, t), nil
 }
 
 // Client runs the client side of TLS over raw, then of the multiplexer.
@@ -60,13 +66,19 @@ func Client(ctx context.Context, raw net.Conn, tlsConf *tls.Config, t Transport)
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls handshake: %w", err)
 	}
-	cc := &countingConn{Conn: tc}
+	return clientMux(tc, tc.ConnectionState(), t)
+}
+
+// clientMux runs the client side of the multiplexer over c, whose TLS
+// handshake (state st) is done; c is closed if it fails.
+func clientMux(c net.Conn, st tls.ConnectionState, t Transport) (Conn, error) {
+	cc := &countingConn{Conn: c}
 	sess, err := yamux.Client(cc, muxConfig(0), nil)
 	if err != nil {
-		_ = raw.Close()
+		_ = c.Close()
 		return nil, err
 	}
-	return newMuxConn(sess, tc.ConnectionState(), cc, t), nil
+	return newMuxConn(sess, st, cc, t), nil
 }
 
 // countingConn counts the reads that returned data, which keepalives

@@ -27,12 +27,14 @@ type Ingress struct {
 	Addr string
 	// NoQUIC leaves QUIC out: the ingress listens on TCP only.
 	NoQUIC bool
-	// TCP adds a listener for TLS over TCP, for clients whose UDP is
-	// blocked, at TCPAddr; an empty TCPAddr means Addr's host at the
-	// port the UDP socket bound (the same port number, as clients
+	// TCP and WSS add a listener on TCP, for clients whose UDP is
+	// blocked: TLS with a stream multiplexer, and the same inside a
+	// WebSocket over HTTPS (one port: the TLS handshake tells them
+	// apart). It listens at TCPAddr; an empty TCPAddr means Addr's host
+	// at the port the UDP socket bound (the same port number, as clients
 	// expect).
-	TCP     bool
-	TCPAddr string
+	TCP, WSS bool
+	TCPAddr  string
 	// AllowAddr, if set, must accept a client's address before its
 	// handshake starts.
 	AllowAddr func(netip.Addr) bool
@@ -148,8 +150,8 @@ func (s *Server) Run(ctx context.Context) error {
 			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
 			serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, in)
 		}
-		if in.TCP {
-			ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), tuning.MaxStreams)
+		if in.TCP || in.WSS {
+			ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), tuning.MaxStreams, in.TCP, in.WSS)
 			if err != nil {
 				cancel(err)
 				return err
@@ -157,7 +159,7 @@ func (s *Server) Run(ctx context.Context) error {
 			s.mu.Lock()
 			s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
 			s.mu.Unlock()
-			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(ln.Addr()), "transport", "tcp", "id", s.cfg.Identity.ID)
+			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(ln.Addr()), "transport", ingress.TCPTransports(in.TCP, in.WSS), "id", s.cfg.Identity.ID)
 			serve(ln, func() { _ = ln.Close() }, in)
 		}
 	}
