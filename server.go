@@ -219,7 +219,9 @@ func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 // ingresses (clients', relays' and the in-process relay's), each at its
 // Addr. By default net.ListenUDP, which gives quic-go a *net.UDPConn and
 // with it batched reads, GSO and ECN; any other net.PacketConn works,
-// without those optimizations. Tests hand in a simulated network.
+// without those optimizations. Tests hand in a simulated network. With a
+// packet listener the ingresses listen on QUIC only (TCP needs real
+// sockets).
 func ServerPacketListener(l PacketListener) ServerOption {
 	return func(c *serverConfig) error {
 		if l == nil {

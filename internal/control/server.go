@@ -193,7 +193,9 @@ func (s *Server) Run(ctx context.Context) error {
 				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
 				serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, l, in)
 			}
-			if in.TCP || in.WSS {
+			// TCP needs real sockets: with a simulated network (a
+			// PacketListener) the ingress is QUIC only.
+			if (in.TCP || in.WSS) && s.cfg.PacketListener == nil {
 				ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), maxControlStreams, in.TCP, in.WSS)
 				if err != nil {
 					cancel(err)

@@ -150,7 +150,9 @@ func (s *Server) Run(ctx context.Context) error {
 			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
 			serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, in)
 		}
-		if in.TCP || in.WSS {
+		// TCP needs real sockets: with a simulated network (a
+		// PacketListener) the ingress is QUIC only.
+		if (in.TCP || in.WSS) && s.cfg.PacketListener == nil {
 			ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), tuning.MaxStreams, in.TCP, in.WSS)
 			if err != nil {
 				cancel(err)
