@@ -103,6 +103,14 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 	fmt.Fprintf(b, "client (connet): %s, %s; connects to the control server at %s (certificate name %s, %s); peers reach it at %s\n",
 		count(len(s.Destinations), "destination"), count(len(s.Sources), "source"),
 		s.ServerAddr, s.ServerName, trust(s.ServerCAs != nil, "server-cas-file"), s.DirectAddr)
+	if f := fallbacks(s.Fallback); len(f) > 0 {
+		names := make([]string, len(f))
+		for i, t := range f {
+			names[i] = string(t)
+		}
+		fmt.Fprintf(b, "  if QUIC times out (UDP blocked): falls back to %s at %s, trying QUIC again every %v\n",
+			strings.Join(names, " then "), s.Fallback.Addr, s.Fallback.QUICRetry)
+	}
 	if len(s.Destinations) == 0 && len(s.Sources) == 0 {
 		b.WriteString("  no destinations or sources: the client only connects\n")
 	}

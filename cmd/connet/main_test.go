@@ -71,6 +71,7 @@ url = "tcp://:3000"
 		"ok: client, server\n",
 		"client (connet): 1 destination, 0 sources; connects to the control server at 192.0.2.1:19190",
 		`destination "serviceA": exposes tcp://:3000 (route any)`,
+		"if QUIC times out (UDP blocked): falls back to tcp then wss at 192.0.2.1:19190, trying QUIC again every 30s",
 		"listens for clients on :19190 (UDP) and :19190 (TCP: TLS and WebSocket)",
 		"relays clients on :19191 (UDP) and :19191 (TCP: TLS and WebSocket), advertised as localhost:19191",
 	} {
