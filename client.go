@@ -285,7 +285,9 @@ func (c *Client) relayTCP() func(string) controlclient.Dialer {
 }
 
 // fallback dials addr over the fallback transports in order, each bounded
-// by the handshake timeout.
+// by the handshake timeout. Where HTTPS_PROXY names a proxy for addr, the
+// WebSocket (which goes through it) comes first: plain TCP would likely
+// wait for the timeout.
 func (c *Client) fallback(addr string) *muxconn.Fallback {
 	f := &muxconn.Fallback{}
 	for _, t := range c.cfg.fallbacks {
@@ -293,7 +295,12 @@ func (c *Client) fallback(addr string) *muxconn.Fallback {
 		case TransportTCP:
 			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
 		case TransportWSS:
-			f.Dialers = append(f.Dialers, muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
+			wss := muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout}
+			if muxconn.Proxied(addr) {
+				f.Dialers = append([]muxconn.Dialer{wss}, f.Dialers...)
+				continue
+			}
+			f.Dialers = append(f.Dialers, wss)
 		}
 	}
 	return f

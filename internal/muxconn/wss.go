@@ -150,3 +150,11 @@ type wsAddr string
 
 func (a wsAddr) Network() string { return "wss" }
 func (a wsAddr) String() string  { return string(a) }
+
+// Proxied tells whether the environment (HTTPS_PROXY, NO_PROXY) sends a
+// WebSocket to addr through a proxy.
+func Proxied(addr string) bool {
+	req := &http.Request{URL: &url.URL{Scheme: "https", Host: addr}}
+	u, err := http.ProxyFromEnvironment(req)
+	return err == nil && u != nil
+}
