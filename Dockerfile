@@ -42,7 +42,8 @@ WORKDIR /config
 # them across containers (-v connet-state:/var/lib/connet). No VOLUME line:
 # it would leave an anonymous volume behind each container run without one.
 ENV CONNET_STATE_DIR=/var/lib/connet CONNET_CACHE_DIR=/var/cache/connet
-# All UDP (QUIC): the control server's clients, the relay, a client's
-# direct address. Sources listen on whatever their URL says.
-EXPOSE 19190/udp 19191/udp 19192/udp
+# QUIC over UDP: the control server's clients, the relay, a client's
+# direct address; TCP on the servers' ports too, for clients whose UDP is
+# blocked. Sources listen on whatever their URL says.
+EXPOSE 19190/udp 19191/udp 19192/udp 19190/tcp 19191/tcp
 ENTRYPOINT ["/usr/local/bin/connet"]

@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -201,6 +202,7 @@ func (c *Client) start(ctx context.Context) error {
 			c.serveStream(p, rp, s, endpoint)
 		},
 		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
+		TCP:       c.relayTCP(),
 	})
 
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
@@ -239,7 +241,9 @@ func (c *Client) start(ctx context.Context) error {
 		BuildVersion: cfg.buildVersion,
 		Logger:       cfg.logger,
 		LocalAddrs:   c.localAddrs,
-		Connected:    c.countConnect(),
+		Connected:    c.connected(),
+		TCP:          c.controlTCP(),
+		QUICRetry:    cfg.quicRetry,
 	}, &c.announce, c.applyServerState)
 
 	c.goRun(func(ctx context.Context) error {
@@ -274,15 +278,57 @@ func (c *Client) start(ctx context.Context) error {
 	return nil
 }
 
-// countConnect returns the session's hook that counts every control
-// connection after the first as a reconnect.
-func (c *Client) countConnect() func() {
+// connected returns the session's hook for every control connection: it
+// counts each after the first as a reconnect, and tells the relays which
+// transport reaches the servers (over TCP, relays are dialed over TCP).
+func (c *Client) connected() func() {
 	var connected atomic.Bool
 	return func() {
 		if connected.Swap(true) {
 			c.metrics.Reconnected()
 		}
+		st, _ := c.session.Status()
+		c.relays.SetTransport(st.Transport)
 	}
+}
+
+// controlTCP is the session's fallback, nil when turned off.
+func (c *Client) controlTCP() controlclient.Dialer {
+	if c.cfg.tcpFallback == "" || len(c.cfg.fallbacks) == 0 {
+		return nil
+	}
+	return c.fallback(c.cfg.tcpFallback)
+}
+
+// relayTCP dials relays over the fallback transports at the hostports
+// they advertise, nil when the fallback is turned off.
+func (c *Client) relayTCP() func(string) controlclient.Dialer {
+	if c.cfg.tcpFallback == "" || len(c.cfg.fallbacks) == 0 {
+		return nil
+	}
+	return func(hostport string) controlclient.Dialer { return c.fallback(hostport) }
+}
+
+// fallback dials addr over the fallback transports in order, each bounded
+// by the handshake timeout. Where HTTPS_PROXY names a proxy for addr, the
+// WebSocket (which goes through it) comes first: plain TCP would likely
+// wait for the timeout.
+func (c *Client) fallback(addr string) *muxconn.Fallback {
+	f := &muxconn.Fallback{}
+	for _, t := range c.cfg.fallbacks {
+		switch t {
+		case TransportTCP:
+			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
+		case TransportWSS:
+			wss := muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout}
+			if muxconn.Proxied(addr) {
+				f.Dialers = append([]muxconn.Dialer{wss}, f.Dialers...)
+				continue
+			}
+			f.Dialers = append(f.Dialers, wss)
+		}
+	}
+	return f
 }
 
 // goRun runs fn until the client closes; an error from fn closes the client.

@@ -72,7 +72,7 @@ type endpoint struct {
 func newEndpoint(c *Client, key endpointKey) endpoint {
 	return endpoint{
 		client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{}),
-		metrics: c.metrics.Endpoint(key.name, string(key.role), string(path.DirectOutgoing), string(path.DirectIncoming), string(path.Relay)),
+		metrics: c.metrics.Endpoint(key.name, string(key.role), string(path.DirectOutgoing), string(path.DirectIncoming), string(path.Relay), string(path.RelayTCP)),
 	}
 }
 

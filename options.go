@@ -31,6 +31,12 @@ type clientConfig struct {
 	buildVersion      string
 	relayEncryptions  []RelayEncryption
 	logger            *slog.Logger
+	// tcpFallback, when set, is the control server's TCP address, used
+	// when QUIC handshakes time out; empty turns the fallback off.
+	tcpFallback    string
+	tcpFallbackSet bool
+	fallbacks      []Transport
+	quicRetry      time.Duration
 }
 
 func newClientConfig(opts []ClientOption) (*clientConfig, error) {
@@ -51,7 +57,62 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 	if cfg.token == "" {
 		return nil, errors.New("a client token is required")
 	}
+	if !cfg.tcpFallbackSet {
+		// Servers listen on TCP at the same port by default.
+		cfg.tcpFallback = cfg.controlAddr
+	}
+	if cfg.fallbacks == nil {
+		cfg.fallbacks = []Transport{TransportTCP, TransportWSS}
+	}
 	return cfg, nil
+}
+
+// Transport is a way to reach servers when QUIC does not get through.
+type Transport string
+
+const (
+	// TransportTCP is TLS 1.3 over TCP with a stream multiplexer.
+	TransportTCP Transport = "tcp"
+	// TransportWSS is the same inside a WebSocket over HTTPS, through the
+	// proxy HTTPS_PROXY names, if any.
+	TransportWSS Transport = "wss"
+)
+
+// ClientFallbackTransports sets which transports the client falls back
+// to, in this order, when its QUIC handshakes time out (default TCP, then
+// WebSocket). None turns the fallback off.
+func ClientFallbackTransports(ts ...Transport) ClientOption {
+	return func(c *clientConfig) error {
+		for _, t := range ts {
+			if t != TransportTCP && t != TransportWSS {
+				return fmt.Errorf("unknown fallback transport %q", t)
+			}
+		}
+		c.fallbacks = append([]Transport{}, ts...)
+		return nil
+	}
+}
+
+// ClientTCPFallback sets the control server's TCP address, which the
+// client falls back to (see ClientFallbackTransports) when its QUIC
+// handshakes time out, as they do where UDP is blocked; relays are then
+// reached over TCP at the hostports they advertise. The default is the
+// control address itself (servers listen on TCP at the same port); empty
+// turns the fallback off.
+func ClientTCPFallback(addr string) ClientOption {
+	return func(c *clientConfig) error { c.tcpFallback, c.tcpFallbackSet = addr, true; return nil }
+}
+
+// ClientQUICRetry sets how often a client that fell back to TCP tries QUIC
+// again, to move back once UDP passes (default 30 s).
+func ClientQUICRetry(d time.Duration) ClientOption {
+	return func(c *clientConfig) error {
+		if d <= 0 {
+			return errors.New("QUIC retry interval must be positive")
+		}
+		c.quicRetry = d
+		return nil
+	}
 }
 
 // ClientToken sets the token the control server knows the client by.

@@ -106,7 +106,8 @@ func RelayBuildVersion(v string) RelayOption {
 // from (at ":0", a new one per attempt). By default net.ListenUDP, which
 // gives quic-go a *net.UDPConn and with it batched reads, GSO and ECN; any
 // other net.PacketConn works, without those optimizations. Tests hand in a
-// simulated network.
+// simulated network. With a packet listener the ingresses listen on QUIC
+// only (TCP needs real sockets).
 func RelayPacketListener(l PacketListener) RelayOption {
 	return func(c *relayConfig) error {
 		if l == nil {

@@ -46,6 +46,16 @@ type Ingress struct {
 	Cert tls.Certificate
 	// Restriction is checked before a client's handshake starts.
 	Restriction IPRestriction
+	// Besides QUIC, the ingress listens on TCP for TLS 1.3 with a stream
+	// multiplexer and for the same inside a WebSocket over HTTPS (one
+	// port: the TLS handshake tells them apart), which clients fall back
+	// to when UDP is blocked. TCPAddr is where; empty means Addr's host at
+	// the port the UDP socket bound. NoTCP and NoWSS leave those out,
+	// NoQUIC leaves QUIC out (something must remain).
+	TCPAddr string
+	NoTCP   bool
+	NoWSS   bool
+	NoQUIC  bool
 }
 
 // RelayIngress is an address at which a relay accepts clients.
@@ -63,6 +73,16 @@ type RelayIngress struct {
 	// means the defaults (4096 and 64).
 	MaxClientStreams  int
 	MaxPendingStreams int
+	// Besides QUIC, the ingress listens on TCP for TLS 1.3 with a stream
+	// multiplexer and for the same inside a WebSocket over HTTPS (one
+	// port: the TLS handshake tells them apart), which clients fall back
+	// to when UDP is blocked. TCPAddr is where; empty means Addr's host at
+	// the port the UDP socket bound. NoTCP and NoWSS leave those out,
+	// NoQUIC leaves QUIC out (something must remain).
+	TCPAddr string
+	NoTCP   bool
+	NoWSS   bool
+	NoQUIC  bool
 }
 
 // TokenRestriction limits what the clients of one token may do.
@@ -102,6 +122,9 @@ func ServerIngress(in Ingress) ServerOption {
 		if len(in.Cert.Certificate) == 0 {
 			return fmt.Errorf("ingress %s: no certificate", in.Addr)
 		}
+		if in.NoQUIC && in.NoTCP && in.NoWSS {
+			return fmt.Errorf("ingress %s: no transport", in.Addr)
+		}
 		c.ingresses = append(c.ingresses, in)
 		return nil
 	}
@@ -127,6 +150,9 @@ func ServerRelayIngress(in RelayIngress) ServerOption {
 		}
 		if in.MaxClientStreams < 0 || in.MaxPendingStreams < 0 {
 			return fmt.Errorf("relay ingress %q: negative stream quota", in.Addr)
+		}
+		if in.NoQUIC && in.NoTCP && in.NoWSS {
+			return fmt.Errorf("relay ingress %q: no transport", in.Addr)
 		}
 		if len(in.Hostports) == 0 {
 			_, port, err := net.SplitHostPort(in.Addr)
@@ -193,7 +219,9 @@ func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 // ingresses (clients', relays' and the in-process relay's), each at its
 // Addr. By default net.ListenUDP, which gives quic-go a *net.UDPConn and
 // with it batched reads, GSO and ECN; any other net.PacketConn works,
-// without those optimizations. Tests hand in a simulated network.
+// without those optimizations. Tests hand in a simulated network. With a
+// packet listener the ingresses listen on QUIC only (TCP needs real
+// sockets).
 func ServerPacketListener(l PacketListener) ServerOption {
 	return func(c *serverConfig) error {
 		if l == nil {
@@ -284,7 +312,7 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 		Ingresses:         controlIngresses(cfg.ingresses),
 		Tokens:            tokens,
 		Grants:            grants,
-		RelayIngresses:    controlIngresses(cfg.relayControl),
+		RelayIngresses:    quicOnly(controlIngresses(cfg.relayControl)),
 		RelayTokens:       relayTokens,
 		QUIC:              tuning.QUIC(cfg.handshakeTimeout),
 		StatelessResetKey: &resetKey,
@@ -356,10 +384,19 @@ func (s *Server) Run(ctx context.Context) error {
 	return s.control.Run(ctx)
 }
 
+// quicOnly drops the TCP listeners: relays join their control server over
+// QUIC only (a relay without UDP could not serve QUIC clients anyway).
+func quicOnly(ins []control.Ingress) []control.Ingress {
+	for i := range ins {
+		ins[i].TCP, ins[i].WSS, ins[i].NoQUIC = false, false, false
+	}
+	return ins
+}
+
 func controlIngresses(ins []Ingress) []control.Ingress {
 	out := make([]control.Ingress, len(ins))
 	for i, in := range ins {
-		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert}
+		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr}
 		if !in.Restriction.Empty() {
 			out[i].AllowAddr = in.Restriction.Allowed
 		}
@@ -422,7 +459,8 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 	resetKey := quic.StatelessResetKey(key)
 	ingresses := make([]relay.Ingress, len(ins))
 	for i, in := range ins {
-		ingresses[i] = relay.Ingress{Addr: in.Addr, Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
+		ingresses[i] = relay.Ingress{Addr: in.Addr, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr,
+			Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
 		if !in.Restriction.Empty() {
 			ingresses[i].AllowAddr = in.Restriction.Allowed
 		}

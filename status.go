@@ -45,6 +45,9 @@ type ClientStatus struct {
 type ControlStatus struct {
 	Server    string `json:"server"`
 	Connected bool   `json:"connected"`
+	// Transport carries the connection while connected: "quic", or "tcp"
+	// where the client fell back because UDP is blocked.
+	Transport string `json:"transport,omitempty"`
 	Observed  string `json:"observed,omitempty"`
 	// NAT is how the client's NAT maps its socket, when known:
 	// "independent" or "per-destination" (a symmetric NAT).
@@ -109,6 +112,7 @@ func (c *Client) Status() ClientStatus {
 		Control: ControlStatus{
 			Server:    c.cfg.controlAddr,
 			Connected: st.Connected,
+			Transport: string(st.Transport),
 			LastError: st.LastError,
 			Since:     st.Since,
 		},

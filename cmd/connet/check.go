@@ -103,6 +103,14 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 	fmt.Fprintf(b, "client (connet): %s, %s; connects to the control server at %s (certificate name %s, %s); peers reach it at %s\n",
 		count(len(s.Destinations), "destination"), count(len(s.Sources), "source"),
 		s.ServerAddr, s.ServerName, trust(s.ServerCAs != nil, "server-cas-file"), s.DirectAddr)
+	if f := fallbacks(s.Fallback); len(f) > 0 {
+		names := make([]string, len(f))
+		for i, t := range f {
+			names[i] = string(t)
+		}
+		fmt.Fprintf(b, "  if QUIC times out (UDP blocked): falls back to %s at %s, trying QUIC again every %v\n",
+			strings.Join(names, " then "), s.Fallback.Addr, s.Fallback.QUICRetry)
+	}
 	if len(s.Destinations) == 0 && len(s.Sources) == 0 {
 		b.WriteString("  no destinations or sources: the client only connects\n")
 	}
@@ -139,14 +147,38 @@ func describeNatPMP(m config.NatPMP) string {
 
 func describeIngresses(b *strings.Builder, who string, ins []config.Ingress) {
 	for _, in := range ins {
-		fmt.Fprintf(b, "  listens for %s on %s (UDP)%s\n", who, in.Addr, restricted(in.Restriction))
+		fmt.Fprintf(b, "  listens for %s on %s%s\n", who, listening(in.Addr, in.Transports), restricted(in.Restriction))
 	}
 }
 
 func describeRelayIngresses(b *strings.Builder, ins []config.RelayIngress) {
 	for _, in := range ins {
-		fmt.Fprintf(b, "  relays clients on %s (UDP), advertised as %s%s\n", in.Addr, strings.Join(in.Hostports, ", "), restricted(in.Restriction))
+		fmt.Fprintf(b, "  relays clients on %s, advertised as %s%s\n", listening(in.Addr, in.Transports), strings.Join(in.Hostports, ", "), restricted(in.Restriction))
 	}
+}
+
+// listening says where an ingress listens, per transport.
+func listening(addr string, t config.IngressTransports) string {
+	var parts []string
+	if t.QUIC {
+		parts = append(parts, addr+" (UDP)")
+	}
+	if t.TCP || t.WSS {
+		tcp := t.TCPAddr
+		if tcp == "" {
+			tcp = addr
+		}
+		switch {
+		case t.TCP && t.WSS:
+			tcp += " (TCP: TLS and WebSocket)"
+		case t.TCP:
+			tcp += " (TCP: TLS)"
+		default:
+			tcp += " (TCP: WebSocket)"
+		}
+		parts = append(parts, tcp)
+	}
+	return strings.Join(parts, " and ")
 }
 
 func describeCommon(b *strings.Builder, statusAddr, storeDir string) {

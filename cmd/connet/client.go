@@ -276,6 +276,9 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientBuildVersion(buildVersion()),
 		connet.ClientRelayEncryptions(encryptions(cs.RelayEncryptions)...),
 		connet.ClientLogger(log),
+		connet.ClientTCPFallback(cs.Fallback.Addr),
+		connet.ClientFallbackTransports(fallbacks(cs.Fallback)...),
+		connet.ClientQUICRetry(cs.Fallback.QUICRetry),
 	}
 	if cs.ServerCAs != nil {
 		opts = append(opts, connet.ClientControlCAs(cs.ServerCAs))
@@ -371,6 +374,18 @@ func encryptions(es []config.RelayEncryption) []connet.RelayEncryption {
 	out := make([]connet.RelayEncryption, len(es))
 	for i, e := range es {
 		out[i] = connet.RelayEncryption(e)
+	}
+	return out
+}
+
+// fallbacks lists the transports a client falls back to, in order.
+func fallbacks(t config.ClientTransports) []connet.Transport {
+	var out []connet.Transport
+	if t.TCP {
+		out = append(out, connet.TransportTCP)
+	}
+	if t.WSS {
+		out = append(out, connet.TransportWSS)
 	}
 	return out
 }

@@ -72,8 +72,9 @@ url = "tcp://:3000"
 		"client (connet): 1 destination, 0 sources; connects to the control server at 192.0.2.1:19190",
 		`destination "serviceA": exposes tcp://:3000 (route any)`,
 		"port mapping (nat-pmp system): NAT-PMP, then PCP, then UPnP, at the default route's gateway",
-		"listens for clients on :19190 (UDP)",
-		"relays clients on :19191 (UDP), advertised as localhost:19191",
+		"if QUIC times out (UDP blocked): falls back to tcp then wss at 192.0.2.1:19190, trying QUIC again every 30s",
+		"listens for clients on :19190 (UDP) and :19190 (TCP: TLS and WebSocket)",
+		"relays clients on :19191 (UDP) and :19191 (TCP: TLS and WebSocket), advertised as localhost:19191",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
@@ -218,11 +219,11 @@ hostports = ["relay.example.com"]
 	for _, want := range []string{
 		"ok: control, relay\n",
 		"control server (connet control): 1 client token, 1 relay token",
-		"listens for clients on :19190 (UDP), allows 10.0.0.0/8",
+		"listens for clients on :19190 (UDP) and :19190 (TCP: TLS and WebSocket), allows 10.0.0.0/8",
 		"listens for relays on :19189 (UDP)",
 		"state in /var/lib/connet-control",
 		"joins the control server at ctl.example.com:19189 (certificate name ctl.example.com, trusting the CAs of control-cas-file)",
-		"relays clients on :19191 (UDP), advertised as relay.example.com:19191",
+		"relays clients on :19191 (UDP) and :19191 (TCP: TLS and WebSocket), advertised as relay.example.com:19191",
 		"status at http://127.0.0.1:19181",
 		"state in a temporary directory",
 	} {

@@ -140,7 +140,8 @@ func controlOptions(tokens []string, restrictions []config.TokenRestriction, ing
 }
 
 func ingress(in config.Ingress) connet.Ingress {
-	return connet.Ingress{Addr: in.Addr, Cert: in.Certificate, Restriction: in.Restriction}
+	return connet.Ingress{Addr: in.Addr, Cert: in.Certificate, Restriction: in.Restriction,
+		NoQUIC: !in.Transports.QUIC, NoTCP: !in.Transports.TCP, NoWSS: !in.Transports.WSS, TCPAddr: in.Transports.TCPAddr}
 }
 
 // relayIngress converts a relay ingress, warning when it is advertised on
@@ -152,7 +153,8 @@ func relayIngress(in config.RelayIngress, log *slog.Logger, flag string) connet.
 			"addr", in.Addr, "hostports", in.Hostports, "flag", flag)
 	}
 	return connet.RelayIngress{Addr: in.Addr, Hostports: in.Hostports, Restriction: in.Restriction,
-		MaxClientStreams: in.MaxClientStreams, MaxPendingStreams: in.MaxPendingStreams}
+		MaxClientStreams: in.MaxClientStreams, MaxPendingStreams: in.MaxPendingStreams,
+		NoQUIC: !in.Transports.QUIC, NoTCP: !in.Transports.TCP, NoWSS: !in.Transports.WSS, TCPAddr: in.Transports.TCPAddr}
 }
 
 // commandLogger builds the logger from a loaded config.

@@ -94,6 +94,9 @@ func (p *printer) control(c connet.ControlStatus) {
 	state := "not connected"
 	if c.Connected {
 		state = "connected"
+		if c.Transport != "" && c.Transport != "quic" {
+			state += " over " + c.Transport
+		}
 	}
 	line := fmt.Sprintf("control  %s  %s since %s", c.Server, state, stamp(c.Since))
 	if c.Observed != "" {
@@ -132,7 +135,11 @@ func (p *printer) client(st connet.ClientStatus) {
 		if r.Connected {
 			rtt = ms(r.RTTms)
 		}
-		relays = append(relays, []string{r.ID, strings.Join(r.Hostports, ","), yesNo(r.Connected), dash(r.Remote), rtt})
+		connected := yesNo(r.Connected)
+		if r.Connected && r.Transport != "" && r.Transport != "quic" {
+			connected += " (" + r.Transport + ")"
+		}
+		relays = append(relays, []string{r.ID, strings.Join(r.Hostports, ","), connected, dash(r.Remote), rtt})
 	}
 	if len(relays) == 0 {
 		p.line("")

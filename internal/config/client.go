@@ -71,6 +71,10 @@ type ClientSettings struct {
 
 	Destinations map[string]DestinationSettings
 	Sources      map[string]SourceSettings
+
+	// Fallback is what the client tries when QUIC handshakes to the
+	// control server time out.
+	Fallback ClientTransports
 }
 
 // ClientSettings validates the [client] section and applies the spec's
@@ -121,6 +125,8 @@ func (r *resolver) client() ClientSettings {
 		NatPMPSystem, NatPMPDial, NatPMPDisabled, NatPMPOnlyNATPMP, NatPMPOnlyPCP, NatPMPOnlyUPnP)
 	s.HandshakeIdleTimeout = r.duration(p.key("handshake-idle-timeout"), cc.HandshakeIdleTimeout, DefaultHandshakeIdleTimeout, true)
 	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []RelayEncryption{RelayEncryptionNone})
+
+	s.Fallback = r.clientTransports(p, cc, s.ServerAddr)
 
 	s.Destinations = make(map[string]DestinationSettings, len(cc.Destinations))
 	for _, name := range sortedKeys(cc.Destinations) {

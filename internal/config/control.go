@@ -53,6 +53,16 @@ func (r *resolver) control() ControlSettings {
 	s.RelaysTokenRestrictions = r.cidrRestrictions(p.key("relays-token-restriction"), cc.RelaysTokenRestrictions, len(s.RelaysTokens))
 	if len(s.RelaysTokens) > 0 || len(cc.RelaysIngress) > 0 {
 		s.RelaysIngress = r.ingresses(p.key("relays-ingress"), cc.RelaysIngress, DefaultRelaysAddr)
+		for i, in := range cc.RelaysIngress {
+			// Relays join over QUIC only: a relay without UDP could not
+			// serve its QUIC clients anyway.
+			if len(in.Transports) > 0 || in.TCPAddr != "" {
+				r.failf(p.key("relays-ingress").index(i), "transports and tcp-addr apply to client ingresses: relays join over QUIC only")
+			}
+		}
+		for i := range s.RelaysIngress {
+			s.RelaysIngress[i].Transports = IngressTransports{QUIC: true}
+		}
 	}
 
 	s.StatusAddr = r.listenAddr(p.key("status-addr"), cc.StatusAddr, "")

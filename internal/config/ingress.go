@@ -15,6 +15,7 @@ type Ingress struct {
 	Addr        string
 	Certificate tls.Certificate
 	Restriction CIDRRestriction
+	Transports  IngressTransports
 }
 
 // RelayIngress is a validated relay listener.
@@ -29,6 +30,7 @@ type RelayIngress struct {
 	// means the relay's default.
 	MaxClientStreams  int
 	MaxPendingStreams int
+	Transports        IngressTransports
 }
 
 // ingresses resolves a list of certificate-bearing listeners. At least one
@@ -47,6 +49,7 @@ func (r *resolver) ingresses(p keyPath, raw []IngressConfig, defAddr string) []I
 			Restriction: r.cidrRestriction(ip, in.AllowCIDRs, in.DenyCIDRs),
 		}
 		ing.Certificate, _ = r.keyPair(ip.key("cert-file"), ip.key("key-file"), in.CertFile, in.KeyFile)
+		ing.Transports = r.ingressTransports(ip, in.Transports, in.TCPAddr)
 		out = append(out, ing)
 	}
 	return out
@@ -68,6 +71,7 @@ func (r *resolver) relayIngresses(p keyPath, raw []RelayIngressConfig, defAddr s
 			Restriction:       r.cidrRestriction(ip, in.AllowCIDRs, in.DenyCIDRs),
 			MaxClientStreams:  r.nonNegative(ip.key("max-client-streams"), in.MaxClientStreams),
 			MaxPendingStreams: r.nonNegative(ip.key("max-pending-streams"), in.MaxPendingStreams),
+			Transports:        r.ingressTransports(ip, in.Transports, in.TCPAddr),
 		})
 	}
 	return out

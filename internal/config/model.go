@@ -54,6 +54,12 @@ type ClientConfig struct {
 
 	Destinations map[string]DestinationConfig `toml:"destinations"`
 	Sources      map[string]SourceConfig      `toml:"sources"`
+
+	// Transports, ServerTCPAddr and QUICRetry are our addition to the spec
+	// (see transports.go).
+	Transports    []string `toml:"transports"`
+	ServerTCPAddr string   `toml:"server-tcp-addr"`
+	QUICRetry     string   `toml:"quic-retry"`
 }
 
 // DestinationConfig is a [client.destinations.NAME] table: a service this
@@ -148,6 +154,10 @@ type IngressConfig struct {
 	KeyFile    string   `toml:"key-file"`
 	AllowCIDRs []string `toml:"allow-cidrs"`
 	DenyCIDRs  []string `toml:"deny-cidrs"`
+	// Transports and TCPAddr are our addition to the spec (see
+	// transports.go).
+	Transports []string `toml:"transports"`
+	TCPAddr    string   `toml:"tcp-addr"`
 }
 
 // RelayIngressConfig is one relay listener together with the host[:port]s
@@ -163,6 +173,10 @@ type RelayIngressConfig struct {
 	// be paired; 0 means the default.
 	MaxClientStreams  int `toml:"max-client-streams"`
 	MaxPendingStreams int `toml:"max-pending-streams"`
+	// Transports and TCPAddr are our addition to the spec (see
+	// transports.go).
+	Transports []string `toml:"transports"`
+	TCPAddr    string   `toml:"tcp-addr"`
 }
 
 // TokenRestrictionConfig restricts what the client token at the same

@@ -25,7 +25,7 @@ func TestRelaySettings(t *testing.T) {
 				want := config.RelaySettings{
 					Token: "rt", ControlAddr: "localhost:19189", ControlName: "localhost",
 					HandshakeTimeout: 5 * time.Second,
-					Ingress:          []config.RelayIngress{{Addr: ":19191", Hostports: []string{"localhost:19191"}}},
+					Ingress:          []config.RelayIngress{{Addr: ":19191", Hostports: []string{"localhost:19191"}, Transports: both}},
 				}
 				if !reflect.DeepEqual(s, want) {
 					t.Errorf("got %+v", s)

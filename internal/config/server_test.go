@@ -45,7 +45,7 @@ func TestServerSettings(t *testing.T) {
 				if len(s.Ingress) != 1 || s.Ingress[0].Addr != ":19190" || len(s.Ingress[0].Certificate.Certificate) == 0 {
 					t.Errorf("ingress %+v", s.Ingress)
 				}
-				want := []config.RelayIngress{{Addr: ":19191", Hostports: []string{"localhost:19191"}}}
+				want := []config.RelayIngress{{Addr: ":19191", Hostports: []string{"localhost:19191"}, Transports: both}}
 				if !reflect.DeepEqual(s.RelayIngress, want) {
 					t.Errorf("relay ingress %+v", s.RelayIngress)
 				}
@@ -212,8 +212,8 @@ addr = "0.0.0.0:4000"
 `,
 			check: func(t *testing.T, s config.ServerSettings) {
 				want := []config.RelayIngress{
-					{Addr: ":19191", Hostports: []string{"relay.example.com:19191", "10.0.0.1:2000", "[::1]:19191", "[2001:db8::1]:19191", "[2001:db8::2]:3000"}},
-					{Addr: "0.0.0.0:4000", Hostports: []string{"localhost:4000"}},
+					{Addr: ":19191", Hostports: []string{"relay.example.com:19191", "10.0.0.1:2000", "[::1]:19191", "[2001:db8::1]:19191", "[2001:db8::2]:3000"}, Transports: both},
+					{Addr: "0.0.0.0:4000", Hostports: []string{"localhost:4000"}, Transports: both},
 				}
 				if !reflect.DeepEqual(s.RelayIngress, want) {
 					t.Errorf("relay ingress\n got %+v\nwant %+v", s.RelayIngress, want)

@@ -12,9 +12,9 @@ import (
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
-	"github.com/quic-go/quic-go"
 )
 
 // maxHostports bounds what one relay may advertise.
@@ -22,7 +22,7 @@ const maxHostports = 16
 
 // serveRelay registers a relay that runs apart, for as long as its
 // connection lasts.
-func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
+func (s *Server) serveRelay(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	log := s.cfg.Logger.With("relay-remote", logs.Addr(conn.RemoteAddr()))
 	id, hello, err := s.authenticateRelay(ctx, conn)
 	if err != nil {
@@ -38,7 +38,7 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
 	watchers.Go(func() {
 		ingress.WatchMoves(ctx, conn, codeAuth, addrPolicy(in.AllowAddr, s.cfg.RelayTokens[idx].AllowAddr), nil)
 	})
-	cert := conn.ConnectionState().TLS.PeerCertificates[0].Raw
+	cert := conn.TLS().PeerCertificates[0].Raw
 	log.Info("relay joined", "relay", id, "hostports", hello.GetHostports(), "metadata", hello.GetMetadata())
 	// A relay killed without its close reaching us goes silent: withdraw
 	// it after the silence limit, not the idle timeout, so that clients
@@ -58,10 +58,10 @@ func (s *Server) serveRelay(ctx context.Context, conn *quic.Conn, in Ingress) {
 	_ = conn.CloseWithError(codeOK, "")
 }
 
-func (s *Server) authenticateRelay(ctx context.Context, conn *quic.Conn) (identity.ID, *pb.RelayHello, error) {
+func (s *Server) authenticateRelay(ctx context.Context, conn muxconn.Conn) (identity.ID, *pb.RelayHello, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
 	defer cancel()
-	id, err := identity.PeerID(conn.ConnectionState().TLS)
+	id, err := identity.PeerID(conn.TLS())
 	if err != nil {
 		return id, nil, err
 	}
@@ -78,7 +78,7 @@ func (s *Server) authenticateRelay(ctx context.Context, conn *quic.Conn) (identi
 	}
 	refuse := func(e *wire.Error) (identity.ID, *pb.RelayHello, error) {
 		_ = wire.Write(stream, &pb.RelayHelloReply{Error: wire.ToPB(e)})
-		_ = stream.Close()
+		_ = stream.CloseWrite()
 		select {
 		case <-conn.Context().Done():
 		case <-time.After(refuseLinger):

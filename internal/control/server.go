@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -25,8 +26,19 @@ import (
 
 // Ingress is one address the server accepts clients at.
 type Ingress struct {
+	// Addr is the UDP address for QUIC.
 	Addr string
-	Cert tls.Certificate
+	// NoQUIC leaves QUIC out: the ingress listens on TCP only.
+	NoQUIC bool
+	// TCP and WSS add a listener on TCP, for clients whose UDP is
+	// blocked: TLS with a stream multiplexer, and the same inside a
+	// WebSocket over HTTPS (one port: the TLS handshake tells them
+	// apart). It listens at TCPAddr; an empty TCPAddr means Addr's host
+	// at the port the UDP socket bound (the same port number, as clients
+	// expect).
+	TCP, WSS bool
+	TCPAddr  string
+	Cert     tls.Certificate
 	// AllowAddr, if set, must accept a client's address before its
 	// handshake starts.
 	AllowAddr func(netip.Addr) bool
@@ -79,6 +91,7 @@ type Server struct {
 	mu         sync.Mutex
 	addrs      []net.Addr
 	relayAddrs []net.Addr
+	tcpAddrs   []net.Addr
 	ready      chan struct{}
 	// relays are the relays offered to clients, as the status page shows
 	// them.
@@ -112,6 +125,19 @@ func (s *Server) Addrs(ctx context.Context) []net.Addr {
 	}
 }
 
+// TCPAddrs returns the bound TCP addresses of the ingresses (client and
+// relay ones) once Run has bound them all, or nil if ctx ends first.
+func (s *Server) TCPAddrs(ctx context.Context) []net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.tcpAddrs
+	case <-ctx.Done():
+		return nil
+	}
+}
+
 // RelayAddrs returns the bound addresses of the relay ingresses once Run
 // has bound them, or nil if ctx ends first.
 func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
@@ -135,30 +161,52 @@ func (s *Server) Run(ctx context.Context) error {
 	type listener struct {
 		ingresses []Ingress
 		alpn      string
-		serve     func(context.Context, *quic.Conn, Ingress)
+		serve     func(context.Context, muxconn.Conn, Ingress)
 		addrs     *[]net.Addr
 		peer      string
+	}
+	// serve runs one listener's accept loop until ctx ends; a failure
+	// ends the server.
+	serve := func(ln ingress.Acceptor, closeLn func(), l listener, in Ingress) {
+		wg.Go(func() {
+			defer closeLn()
+			cancel(ingress.Serve(ctx, ln, func(ctx context.Context, conn muxconn.Conn) { l.serve(ctx, conn, in) }))
+		})
 	}
 	for _, l := range []listener{
 		{s.cfg.Ingresses, wire.ALPNControl, s.serve, &s.addrs, "client"},
 		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs, "relay"},
 	} {
 		for _, in := range l.ingresses {
-			ln, tr, err := s.listen(in, l.alpn, func() { s.cfg.Metrics.Refused(l.peer, metrics.ReasonAddress) })
-			if err != nil {
-				cancel(err)
-				return err
+			cfg := s.ingressConfig(in, l.alpn, func() { s.cfg.Metrics.Refused(l.peer, metrics.ReasonAddress) })
+			var bound net.Addr
+			if !in.NoQUIC {
+				ln, tr, err := ingress.Listen(cfg)
+				if err != nil {
+					cancel(err)
+					return err
+				}
+				s.mu.Lock()
+				*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
+				bound = tr.Conn.LocalAddr()
+				s.mu.Unlock()
+				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
+				serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, l, in)
 			}
-			s.mu.Lock()
-			*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
-			s.mu.Unlock()
-			s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { _ = ingress.Close(tr) }()
-				cancel(ingress.Serve(ctx, ln, func(ctx context.Context, conn *quic.Conn) { l.serve(ctx, conn, in) }))
-			}()
+			// TCP needs real sockets: with a simulated network (a
+			// PacketListener) the ingress is QUIC only.
+			if (in.TCP || in.WSS) && s.cfg.PacketListener == nil {
+				ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), maxControlStreams, in.TCP, in.WSS)
+				if err != nil {
+					cancel(err)
+					return err
+				}
+				s.mu.Lock()
+				s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
+				s.mu.Unlock()
+				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(ln.Addr()), "transport", ingress.TCPTransports(in.TCP, in.WSS), "for", l.alpn)
+				serve(ln, func() { _ = ln.Close() }, l, in)
+			}
 		}
 	}
 	close(s.ready)
@@ -182,11 +230,11 @@ func addrPolicy(checks ...func(netip.Addr) bool) func(netip.Addr) error {
 	}
 }
 
-func (s *Server) listen(in Ingress, alpn string, refused func()) (*quic.Listener, *quic.Transport, error) {
+func (s *Server) ingressConfig(in Ingress, alpn string, refused func()) ingress.Config {
 	qconf := s.cfg.QUIC.Clone()
 	qconf.MaxIncomingStreams = maxControlStreams
 	qconf.MaxIncomingUniStreams = noUniStreams
-	return ingress.Listen(ingress.Config{
+	return ingress.Config{
 		Addr: in.Addr,
 		TLS: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
@@ -203,7 +251,7 @@ func (s *Server) listen(in Ingress, alpn string, refused func()) (*quic.Listener
 		Refused:           refused,
 		Logger:            s.cfg.Logger,
 		PacketListener:    s.cfg.PacketListener,
-	})
+	}
 }
 
 // Status is what the status page shows of a control server.

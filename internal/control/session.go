@@ -19,6 +19,7 @@ import (
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -52,7 +53,7 @@ const (
 // serve runs one client connection: authentication, then the exchange of
 // states until either side leaves. Whatever the client sends, only this
 // connection is affected.
-func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
+func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", logs.Addr(conn.RemoteAddr()))
 	// watchers are the goroutines serving this connection; they end with
 	// conn, which every path below closes.
@@ -111,14 +112,10 @@ var errAuth = errors.New("access denied")
 // errLimit marks a hello refused for its size.
 var errLimit = errors.New("hello over the limits")
 
-// codeStreamRefused stops a client sending the rest of a hello the server
-// will not read.
-const codeStreamRefused quic.StreamErrorCode = 1
-
-func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *quic.Stream, error) {
+func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, muxconn.Stream, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
 	defer cancel()
-	id, err := identity.PeerID(conn.ConnectionState().TLS)
+	id, err := identity.PeerID(conn.TLS())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -130,9 +127,9 @@ func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *q
 	_ = stream.SetDeadline(deadline)
 	// refuse tells the client why in the reply it waits for; kind marks
 	// the error for the close code (errAuth or errLimit).
-	refuse := func(kind error, e *wire.Error) (*client, *quic.Stream, error) {
+	refuse := func(kind error, e *wire.Error) (*client, muxconn.Stream, error) {
 		_ = wire.Write(stream, &pb.HelloReply{Error: wire.ToPB(e)})
-		_ = stream.Close()
+		_ = stream.CloseWrite()
 		// Give the client a moment to read the reason before the
 		// connection closes; it normally closes first.
 		select {
@@ -150,7 +147,7 @@ func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *q
 		}
 		// Stop the client's write of the rest, so that it gets to read
 		// the reason rather than block until the connection closes.
-		stream.CancelRead(codeStreamRefused)
+		stream.CloseRead()
 		return refuse(errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
 			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err))
 	}
@@ -176,7 +173,7 @@ func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *q
 	_ = stream.SetDeadline(time.Time{})
 	c := &client{
 		id:       id,
-		cert:     conn.ConnectionState().TLS.PeerCertificates[0].Raw,
+		cert:     conn.TLS().PeerCertificates[0].Raw,
 		metadata: hello.GetMetadata(),
 		observed: observed,
 		token:    idx,
@@ -187,19 +184,21 @@ func (s *Server) authenticate(ctx context.Context, conn *quic.Conn) (*client, *q
 	return c, stream, nil
 }
 
+// observedAddr is where the client's connection comes from: over TCP, the
+// address of its TCP connection, which says nothing of its UDP mapping
+// (peers' direct attempts to it fail, and the relay carries the tunnel).
 func observedAddr(a net.Addr) (netip.AddrPort, error) {
-	ua, ok := a.(*net.UDPAddr)
+	ap, ok := ingress.AddrPort(a)
 	if !ok {
 		return netip.AddrPort{}, fmt.Errorf("unexpected remote address %v", a)
 	}
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+	return ap, nil
 }
 
 // sendStates sends the client what it should know whenever it changes.
 // Changes that come in faster than the client reads coalesce.
 // A fresh grant goes out at least every grant.Refresh.
-func (s *Server) sendStates(ctx context.Context, stream *quic.Stream, c *client) error {
+func (s *Server) sendStates(ctx context.Context, stream muxconn.Stream, c *client) error {
 	refresh := time.NewTicker(grant.Refresh)
 	defer refresh.Stop()
 	for {
@@ -221,7 +220,7 @@ func (s *Server) sendStates(ctx context.Context, stream *quic.Stream, c *client)
 }
 
 // readStates applies each state the client sends.
-func (s *Server) readStates(stream *quic.Stream, c *client) error {
+func (s *Server) readStates(stream muxconn.Stream, c *client) error {
 	// loggedRefusals are the refusals already logged, so each is logged
 	// once and not again with every state the client sends.
 	loggedRefusals := map[string]bool{}

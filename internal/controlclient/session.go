@@ -21,6 +21,7 @@ import (
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -61,11 +62,28 @@ type Config struct {
 	// Connected, if set, is called on every successful connection (the
 	// client's metrics count reconnects).
 	Connected func()
+
+	// TCP, if set, is where the session falls back to TLS over TCP (or a
+	// WebSocket) when QUIC handshakes time out: UDP is blocked on the way.
+	// Nil means QUIC only.
+	TCP Dialer
+	// QUICRetry is how often a session on TCP tries QUIC again, to move
+	// back once UDP passes; zero means DefaultQUICRetry.
+	QUICRetry time.Duration
 }
+
+// Dialer opens a connection to a server over a TCP transport.
+type Dialer = muxconn.Dialer
+
+// DefaultQUICRetry is how often a session that fell back to TCP tries
+// QUIC again.
+const DefaultQUICRetry = 30 * time.Second
 
 // Status is the state of the session as the status page shows it.
 type Status struct {
 	Connected bool
+	// Transport carries the connection while Connected.
+	Transport muxconn.Transport
 	Observed  netip.AddrPort
 	LastError string
 	Since     time.Time
@@ -89,7 +107,13 @@ type Announcement struct {
 
 // Session keeps the connection to the control server.
 type Session struct {
-	cfg      Config
+	cfg Config
+	// onTCP is set while QUIC handshakes time out: reconnects go straight
+	// to TCP until a QUIC probe succeeds. Only Run's goroutine (and the
+	// probe it waits for) touch it and next.
+	onTCP bool
+	// next is a QUIC connection the probe made, for the next connect.
+	next     *quic.Conn
 	announce *notify.Value[Announcement]
 	onState  func(*pb.ServerState)
 	status   notify.Value[Status]
@@ -121,7 +145,13 @@ func (s *Session) Run(ctx context.Context) error {
 		connected, err := s.runOnce(ctx, &bo)
 		reached = reached || connected
 		if ctx.Err() != nil {
+			if s.next != nil {
+				_ = s.next.CloseWithError(0, "client leaving")
+			}
 			return context.Cause(ctx)
+		}
+		if errors.Is(err, errQUICBack) {
+			continue
 		}
 		s.status.Set(Status{LastError: err.Error(), Since: time.Now()})
 		if errors.Is(err, ErrAuth) {
@@ -158,6 +188,7 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 	if err != nil {
 		return false, err
 	}
+	s.onTCP = conn.Transport() != muxconn.QUIC
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
 	// A server that died without its close reaching us (or a path that
 	// broke) goes silent: give up on it after the silence limit servers
@@ -169,11 +200,11 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 	if err != nil {
 		return false, fmt.Errorf("server reply: observed address: %w", err)
 	}
-	s.status.Set(Status{Connected: true, Observed: observed, Since: time.Now()})
+	s.status.Set(Status{Connected: true, Transport: conn.Transport(), Observed: observed, Since: time.Now()})
 	if s.cfg.Connected != nil {
 		s.cfg.Connected()
 	}
-	s.cfg.Logger.Info("connected to control server", "server", s.cfg.ServerAddr, "observed", observed)
+	s.cfg.Logger.Info("connected to control server", "server", s.cfg.ServerAddr, "transport", conn.Transport(), "observed", observed)
 
 	ctx, cancel := context.WithCancelCause(ctx)
 	// readState ends only when the stream does: wait for both goroutines
@@ -184,26 +215,107 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 	defer cancel(nil)
 	wg.Go(func() { cancel(s.sendState(ctx, stream, observed)) })
 	wg.Go(func() { cancel(s.readState(stream)) })
+	if s.onTCP {
+		wg.Go(func() {
+			if s.probeQUIC(ctx) {
+				cancel(errQUICBack)
+			}
+		})
+	}
 	<-ctx.Done()
 	return true, logs.Closed(context.Cause(ctx), "control server")
 }
 
-func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {
+// errQUICBack ends a session on TCP once QUIC works again; the next
+// connection takes the QUIC one the probe made.
+var errQUICBack = errors.New("UDP passes again: moving back to QUIC")
+
+// probeQUIC tries QUIC every QUICRetry until a handshake succeeds (true;
+// the connection waits in s.next) or ctx ends (false).
+func (s *Session) probeQUIC(ctx context.Context) bool {
+	every := s.cfg.QUICRetry
+	if every <= 0 {
+		every = DefaultQUICRetry
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+		conn, err := s.dialQUIC(ctx)
+		if err != nil {
+			s.cfg.Logger.Debug("QUIC to the control server still fails", "server", s.cfg.ServerAddr, logs.Err(err))
+			continue
+		}
+		s.next = conn
+		return true
+	}
+}
+
+func (s *Session) dialQUIC(ctx context.Context) (*quic.Conn, error) {
 	addr, err := net.ResolveUDPAddr("udp", s.cfg.ServerAddr)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("resolve %s: %w", s.cfg.ServerAddr, err)
+		return nil, fmt.Errorf("resolve %s: %w", s.cfg.ServerAddr, err)
 	}
+	conn, err := s.cfg.Transport.Dial(ctx, addr, s.tlsConfig(), s.cfg.QUIC)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", s.cfg.ServerAddr, err)
+	}
+	return conn, nil
+}
+
+func (s *Session) tlsConfig() *tls.Config {
 	tlsConf := s.cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{wire.ALPNControl}
-	conn, err := s.cfg.Transport.Dial(ctx, addr, tlsConf, s.cfg.QUIC)
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("dial %s: %w", s.cfg.ServerAddr, err)
+	return tlsConf
+}
+
+// dial opens the connection: QUIC, unless QUIC handshakes time out and a
+// TCP transport is configured. A refused QUIC dial is not a reason to
+// try TCP: the server is down, not the path.
+func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
+	if s.next != nil {
+		conn := s.next
+		s.next = nil
+		s.cfg.Logger.Info("QUIC to the control server works again: leaving TCP", "server", s.cfg.ServerAddr)
+		return muxconn.FromQUIC(conn), nil
 	}
-	fail := func(err error) (*quic.Conn, *quic.Stream, *pb.HelloReply, error) {
+	if !s.onTCP || s.cfg.TCP == nil {
+		conn, err := s.dialQUIC(ctx)
+		if err == nil {
+			return muxconn.FromQUIC(conn), nil
+		}
+		if s.cfg.TCP == nil || !isTimeout(err) {
+			return nil, err
+		}
+		s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): falling back to TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport(), logs.Err(err))
+	}
+	conn, err := s.cfg.TCP.Dial(ctx, s.tlsConfig())
+	if err != nil {
+		return nil, fmt.Errorf("dial %s over %s: %w", s.cfg.ServerAddr, s.cfg.TCP.Transport(), err)
+	}
+	return conn, nil
+}
+
+// isTimeout tells whether a QUIC dial failed for want of an answer.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (s *Session) connect(ctx context.Context) (muxconn.Conn, muxconn.Stream, *pb.HelloReply, error) {
+	conn, err := s.dial(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	fail := func(err error) (muxconn.Conn, muxconn.Stream, *pb.HelloReply, error) {
 		_ = conn.CloseWithError(0, "")
 		return nil, nil, nil, err
 	}
-	stream, err := conn.OpenStreamSync(ctx)
+	stream, err := conn.OpenStream(ctx)
 	if err != nil {
 		return fail(fmt.Errorf("open control stream: %w", err))
 	}
@@ -227,7 +339,7 @@ func (s *Session) connect(ctx context.Context) (*quic.Conn, *quic.Stream, *pb.He
 }
 
 // sendState sends the client's state now and after every change.
-func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed netip.AddrPort) error {
+func (s *Session) sendState(ctx context.Context, stream muxconn.Stream, observed netip.AddrPort) error {
 	locals := s.cfg.LocalAddrs(observed)
 	for {
 		a, changed := s.announce.Get()
@@ -247,7 +359,7 @@ func (s *Session) sendState(ctx context.Context, stream *quic.Stream, observed n
 	}
 }
 
-func (s *Session) readState(stream *quic.Stream) error {
+func (s *Session) readState(stream muxconn.Stream) error {
 	for {
 		var msg pb.ServerState
 		if err := wire.Read(stream, &msg, wire.MaxControlMessage); err != nil {

@@ -1,5 +1,5 @@
-// Package ingress opens the QUIC listeners that servers (control and relay)
-// accept connections on, and runs their accept loops.
+// Package ingress opens the listeners that servers (control and relay)
+// accept connections on, QUIC and TCP, and runs their accept loops.
 package ingress
 
 import (
@@ -9,9 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/quic-go/quic-go"
 )
 
@@ -99,11 +101,58 @@ func allowed(a net.Addr, allow func(netip.Addr) bool) bool {
 	return ok && allow(ua.AddrPort().Addr().Unmap())
 }
 
+// Acceptor is a listener of either transport.
+type Acceptor interface {
+	Accept(ctx context.Context) (muxconn.Conn, error)
+}
+
+// QUICAcceptor views a QUIC listener as an Acceptor.
+func QUICAcceptor(ln *quic.Listener) Acceptor { return quicAcceptor{ln} }
+
+type quicAcceptor struct{ ln *quic.Listener }
+
+func (a quicAcceptor) Accept(ctx context.Context) (muxconn.Conn, error) {
+	c, err := a.ln.Accept(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return muxconn.FromQUIC(c), nil
+}
+
+// ListenTCP opens the TCP listener beside a QUIC one: the same TLS
+// configuration and address rules, at addr. maxStreams bounds the streams
+// each client may hold open (0: the multiplexer's default).
+func ListenTCP(cfg Config, addr string, maxStreams uint32, tcp, wss bool) (*muxconn.Listener, error) {
+	var refused func(netip.AddrPort)
+	if cfg.Logger != nil {
+		refused = func(a netip.AddrPort) {
+			cfg.Logger.Info("refused address", "remote", a, "ingress", addr)
+			if cfg.Refused != nil {
+				cfg.Refused()
+			}
+		}
+	}
+	ln, err := muxconn.Listen(muxconn.ListenConfig{
+		Addr:               addr,
+		TLS:                cfg.TLS,
+		MaxIncomingStreams: maxStreams,
+		HandshakeTimeout:   cfg.QUIC.HandshakeIdleTimeout,
+		AllowAddr:          cfg.AllowAddr,
+		Refused:            refused,
+		NoTCP:              !tcp,
+		NoWSS:              !wss,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ingress tcp %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
 // Serve accepts connections on ln and runs handle for each in its own
 // goroutine, until ctx ends (nil) or accepting fails (the error). It
 // returns only once every handle has: their context ends when Serve
 // stops, and handle must return soon after it does.
-func Serve(ctx context.Context, ln *quic.Listener, handle func(context.Context, *quic.Conn)) error {
+func Serve(ctx context.Context, ln Acceptor, handle func(context.Context, muxconn.Conn)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -118,4 +167,32 @@ func Serve(ctx context.Context, ln *quic.Listener, handle func(context.Context, 
 		}
 		wg.Go(func() { handle(ctx, conn) })
 	}
+}
+
+// TCPAddr is where an ingress listens on TCP: tcp if set, else the host of
+// addr at the port its UDP socket bound (bound, nil without QUIC: then
+// addr's own port).
+func TCPAddr(addr, tcp string, bound net.Addr) string {
+	if tcp != "" {
+		return tcp
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ua, ok := bound.(*net.UDPAddr); ok {
+		port = strconv.Itoa(ua.Port)
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// TCPTransports names what a TCP listener serves, for its log line.
+func TCPTransports(tcp, wss bool) string {
+	switch {
+	case tcp && wss:
+		return "tcp+wss"
+	case wss:
+		return "wss"
+	}
+	return "tcp"
 }

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/quic-go/quic-go"
 )
 
@@ -20,7 +21,7 @@ const addrCheck = time.Second
 // address: if not, the connection is closed with code and the reason;
 // otherwise moved, if set, is told the new address (for example to tell
 // peers the client's new observed address).
-func WatchMoves(ctx context.Context, conn *quic.Conn, code quic.ApplicationErrorCode, allowed func(netip.Addr) error, moved func(netip.AddrPort)) {
+func WatchMoves(ctx context.Context, conn muxconn.Conn, code quic.ApplicationErrorCode, allowed func(netip.Addr) error, moved func(netip.AddrPort)) {
 	at := remoteAddrPort(conn)
 	t := time.NewTicker(addrCheck)
 	defer t.Stop()
@@ -47,11 +48,21 @@ func WatchMoves(ctx context.Context, conn *quic.Conn, code quic.ApplicationError
 	}
 }
 
-func remoteAddrPort(conn *quic.Conn) netip.AddrPort {
-	ua, ok := conn.RemoteAddr().(*net.UDPAddr)
-	if !ok {
-		return netip.AddrPort{}
+func remoteAddrPort(conn muxconn.Conn) netip.AddrPort {
+	ap, _ := AddrPort(conn.RemoteAddr())
+	return ap
+}
+
+// AddrPort is a UDP or TCP address as an address and port, IPv4 unmapped.
+func AddrPort(a net.Addr) (netip.AddrPort, bool) {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ap = a.AddrPort()
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	default:
+		return netip.AddrPort{}, false
 	}
-	ap := ua.AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), true
 }

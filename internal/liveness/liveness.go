@@ -1,10 +1,11 @@
-// Package liveness notices when a QUIC connection stops receiving. A live
+// Package liveness notices when a connection stops receiving. A live
 // peer answers every keepalive within a round trip, so silence past
 // tuning.StaleAfter means the peer or the path is gone, long before the
 // idle timeout closes the connection.
 package liveness
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -22,16 +23,25 @@ type Health struct {
 	since    time.Time
 }
 
-// Watch samples conn's received-packet count until the connection ends.
-func Watch(conn *quic.Conn) *Health {
-	h := &Health{received: conn.ConnectionStats().PacketsReceived, since: time.Now()}
+// Conn is what liveness needs of a connection (muxconn.Conn has it, for
+// QUIC and for the TCP transports alike).
+type Conn interface {
+	// Received grows whenever something arrives.
+	Received() uint64
+	Context() context.Context
+	CloseWithError(code quic.ApplicationErrorCode, reason string) error
+}
+
+// Watch samples conn's received count until the connection ends.
+func Watch(conn Conn) *Health {
+	h := &Health{received: conn.Received(), since: time.Now()}
 	go func() {
 		t := time.NewTicker(healthTick)
 		defer t.Stop()
 		for {
 			select {
 			case now := <-t.C:
-				h.observe(conn.ConnectionStats().PacketsReceived, now)
+				h.observe(conn.Received(), now)
 			case <-conn.Context().Done():
 				return
 			}
@@ -60,7 +70,7 @@ func (h *Health) Stale() bool {
 // its health. Servers use it to drop dead clients quickly, so their peers
 // learn of it in seconds; clients, to redial a server or relay that died
 // without its close reaching them.
-func CloseWhenStale(conn *quic.Conn, code quic.ApplicationErrorCode) *Health {
+func CloseWhenStale(conn Conn, code quic.ApplicationErrorCode) *Health {
 	h := Watch(conn)
 	go func() {
 		t := time.NewTicker(healthTick)

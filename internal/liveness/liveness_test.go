@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/simnet"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -82,7 +83,7 @@ func TestCloseWhenStale(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		conn, n := pair(t)
 		const code = 42
-		h := CloseWhenStale(conn, code)
+		h := CloseWhenStale(muxconn.FromQUIC(conn), code)
 
 		time.Sleep(time.Minute)
 		if h.Stale() || conn.Context().Err() != nil {

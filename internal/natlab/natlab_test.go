@@ -53,6 +53,11 @@ func TestTopologies(t *testing.T) {
 			if t.Failed() {
 				return
 			}
+			if topo == UDPBlocked {
+				// VerifyNATs saw A's UDP dropped; TCP still gets out.
+				t.Run("HTTP", func(t *testing.T) { testHTTP(t, l) })
+				return
+			}
 			t.Run("ServerUDP", func(t *testing.T) { testServerUDP(t, l) })
 			t.Run("HolePunch", func(t *testing.T) { testHolePunch(t, l) })
 			t.Run("HTTP", func(t *testing.T) { testHTTP(t, l) })

@@ -23,6 +23,12 @@ func routerRuleset(kind NATKind) string {
 	if kind == SymmetricNAT {
 		masq = "masquerade fully-random"
 	}
+	// A firewall that lets only TCP out drops UDP silently (no ICMP), so
+	// that QUIC handshakes time out as they do behind such firewalls.
+	udpOut := ""
+	if kind == UDPBlockingNAT {
+		udpOut = "\n\t\tiifname \"lan\" meta l4proto udp drop"
+	}
 	return `table ip natlab {
 	chain wan_in {
 		type filter hook prerouting priority -150; policy accept;
@@ -32,7 +38,7 @@ func routerRuleset(kind NATKind) string {
 	chain forward {
 		type filter hook forward priority 0; policy accept;
 		iifname "wan" ct state established,related accept
-		iifname "wan" drop
+		iifname "wan" drop` + udpOut + `
 	}
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;

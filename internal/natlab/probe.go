@@ -26,6 +26,8 @@ const (
 	EndpointIndependent
 	// EndpointDependent: the public port depends on the destination.
 	EndpointDependent
+	// NoUDP: no UDP gets out at all.
+	NoUDP
 )
 
 func (m Mapping) String() string {
@@ -36,6 +38,8 @@ func (m Mapping) String() string {
 		return "endpoint-independent mapping"
 	case EndpointDependent:
 		return "endpoint-dependent mapping"
+	case NoUDP:
+		return "outbound UDP blocked"
 	}
 	return "unknown mapping"
 }
@@ -107,6 +111,9 @@ func (l *Lab) ExpectedNAT(h *Host) NATBehavior {
 	}
 	m := EndpointIndependent
 	for n := h.NAT; n != nil; n = n.Router.NAT {
+		if n.Kind == UDPBlockingNAT {
+			return NATBehavior{NoUDP, FilteringUnknown}
+		}
 		if n.Kind == SymmetricNAT {
 			m = EndpointDependent
 		}
@@ -181,6 +188,12 @@ func (l *Lab) probe(h *Host) (ProbeResult, error) {
 	r.Local = mapSock.LocalAddr().(*net.UDPAddr).AddrPort()
 	for i, to := range []netip.AddrPort{srv.addr(s1P), srv.addr(s2P), srv.addr(s2Q)} {
 		if r.Mapped[i], err = query(mapSock, to); err != nil {
+			if i == 0 && errors.Is(err, errNoReply) {
+				// Not a single answer: UDP does not get out (VerifyNATs
+				// says whether that was expected).
+				r.Mapping = NoUDP
+				return r, nil
+			}
 			return r, err
 		}
 	}
@@ -293,8 +306,11 @@ func query(c *net.UDPConn, to netip.AddrPort) (netip.AddrPort, error) {
 			return ap, nil
 		}
 	}
-	return netip.AddrPort{}, fmt.Errorf("natlab: query %v from %v: no reply after %d tries", to, c.LocalAddr(), queryTries)
+	return netip.AddrPort{}, fmt.Errorf("natlab: query %v from %v: %w after %d tries", to, c.LocalAddr(), errNoReply, queryTries)
 }
+
+// errNoReply is a query that never got an answer.
+var errNoReply = errors.New("no reply")
 
 func isTimeout(err error) bool {
 	var ne net.Error

@@ -32,12 +32,15 @@ const (
 	// PCP and UPnP-IGD, see Gateway) on A's router: only the mapping
 	// gives B a way in to A. Lab.Gateway is that gateway.
 	SymmetricPortMap
+	// UDPBlocked puts A behind a cone NAT whose router drops all outbound
+	// UDP (a firewall that lets only TCP out), and B behind a cone NAT.
+	UDPBlocked
 )
 
 // Topologies lists every topology, for table-driven tests.
 func Topologies() []Topology {
 	return []Topology{Public, Cone, SameLAN, DoubleNAT, Symmetric, BothSymmetric,
-		SymmetricB, SymmetricPortMap,
+		SymmetricB, SymmetricPortMap, UDPBlocked,
 	}
 }
 
@@ -59,6 +62,8 @@ func (t Topology) String() string {
 		return "SymmetricB"
 	case SymmetricPortMap:
 		return "SymmetricPortMap"
+	case UDPBlocked:
+		return "UDPBlocked"
 	}
 	return fmt.Sprintf("Topology(%d)", int(t))
 }
@@ -73,6 +78,9 @@ const (
 	// SymmetricNAT is "masquerade fully-random": every flow (destination)
 	// gets a new random port.
 	SymmetricNAT
+	// UDPBlockingNAT is a cone NAT that also drops every UDP packet from
+	// its LAN: only TCP gets out.
+	UDPBlockingNAT
 )
 
 func (k NATKind) String() string {
@@ -81,6 +89,8 @@ func (k NATKind) String() string {
 		return "cone"
 	case SymmetricNAT:
 		return "symmetric"
+	case UDPBlockingNAT:
+		return "cone, outbound UDP dropped"
 	}
 	return fmt.Sprintf("NATKind(%d)", int(k))
 }
@@ -113,6 +123,8 @@ func (t Topology) spec() (spec, error) {
 		return spec{a: []NATKind{ConeNAT}, b: []NATKind{SymmetricNAT}}, nil
 	case SymmetricPortMap:
 		return spec{a: []NATKind{SymmetricNAT}, b: []NATKind{ConeNAT}, gatewayA: true}, nil
+	case UDPBlocked:
+		return spec{a: []NATKind{UDPBlockingNAT}, b: []NATKind{ConeNAT}}, nil
 	}
 	return spec{}, fmt.Errorf("natlab: unknown topology %d", int(t))
 }

@@ -23,12 +23,18 @@ const (
 	DirectOutgoing Kind = "direct-outgoing"
 	// DirectIncoming is a QUIC connection the peer dialed to this client.
 	DirectIncoming Kind = "direct-incoming"
-	// Relay is a stream through a relay server.
+	// Relay is a stream through a relay server, reached over QUIC.
 	Relay Kind = "relay"
+	// RelayTCP is a stream through a relay server reached over TCP (or a
+	// WebSocket): this client's UDP is blocked.
+	RelayTCP Kind = "relay-tcp"
 )
 
 // Direct tells whether the path carries data straight to the peer.
 func (k Kind) Direct() bool { return k == DirectOutgoing || k == DirectIncoming }
+
+// Relayed tells whether the path goes through a relay, however reached.
+func (k Kind) Relayed() bool { return k == Relay || k == RelayTCP }
 
 // Path is one way to reach one peer.
 type Path interface {

@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/liveness"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/quic-go/quic-go"
 )
 
 // StreamAbort is the application error code for streams abandoned before
 // their end; peers treat it as a reset connection.
-const StreamAbort quic.StreamErrorCode = 1
+const StreamAbort = muxconn.StreamAbort
 
 // QUIC is a Path made of a QUIC connection straight to the peer.
 type QUIC struct {
@@ -60,7 +61,7 @@ func (p *QUIC) Retired() bool { return p.retired.Load() }
 
 // NewQUIC wraps conn as a path of the given kind.
 func NewQUIC(conn *quic.Conn, kind Kind) *QUIC {
-	return &QUIC{Conn: conn, kind: kind, health: liveness.Watch(conn)}
+	return &QUIC{Conn: conn, kind: kind, health: liveness.Watch(muxconn.FromQUIC(conn))}
 }
 
 func (p *QUIC) Kind() Kind            { return p.kind }
@@ -86,7 +87,7 @@ func (p *QUIC) Accept(ctx context.Context) (Stream, error) {
 
 func (p *QUIC) track(s *quic.Stream) Stream {
 	p.active.Add(1)
-	return &quicStream{s: s, onDone: func() { p.active.Add(-1) }}
+	return &trackedStream{Stream: muxconn.WrapQUIC(s), onDone: func() { p.active.Add(-1) }}
 }
 
 // OpenStream opens a stream on the connection, which is end to end
@@ -100,47 +101,21 @@ func (p *QUIC) OpenStream(ctx context.Context, _ string) (Stream, error) {
 }
 
 // WrapQUIC adapts a QUIC stream to Stream.
-func WrapQUIC(s *quic.Stream) Stream { return &quicStream{s: s} }
+func WrapQUIC(s *quic.Stream) Stream { return muxconn.WrapQUIC(s) }
 
-type quicStream struct {
-	s           *quic.Stream
-	writeClosed atomic.Bool
-	// onDone, if set, runs once when the stream is closed or reset.
+// trackedStream runs onDone once when the stream is closed or reset.
+type trackedStream struct {
+	muxconn.Stream
 	onDone   func()
 	doneOnce sync.Once
 }
 
-func (q *quicStream) done() {
-	if q.onDone != nil {
-		q.doneOnce.Do(q.onDone)
-	}
+func (t *trackedStream) Close() error {
+	defer t.doneOnce.Do(t.onDone)
+	return t.Stream.Close()
 }
 
-func (q *quicStream) Read(b []byte) (int, error)         { return q.s.Read(b) }
-func (q *quicStream) Write(b []byte) (int, error)        { return q.s.Write(b) }
-func (q *quicStream) SetDeadline(t time.Time) error      { return q.s.SetDeadline(t) }
-func (q *quicStream) SetReadDeadline(t time.Time) error  { return q.s.SetReadDeadline(t) }
-func (q *quicStream) SetWriteDeadline(t time.Time) error { return q.s.SetWriteDeadline(t) }
-func (q *quicStream) CloseWrite() error {
-	q.writeClosed.Store(true)
-	return q.s.Close()
-}
-
-func (q *quicStream) Close() error {
-	defer q.done()
-	q.s.CancelRead(StreamAbort)
-	if q.writeClosed.Swap(true) {
-		return nil
-	}
-	return q.s.Close()
-}
-
-// Reset cancels reading, and writing unless it already ended with a FIN:
-// cancelling a finished write would throw away data not yet acknowledged.
-func (q *quicStream) Reset() {
-	defer q.done()
-	q.s.CancelRead(StreamAbort)
-	if !q.writeClosed.Swap(true) {
-		q.s.CancelWrite(StreamAbort)
-	}
+func (t *trackedStream) Reset() {
+	defer t.doneOnce.Do(t.onDone)
+	t.Stream.Reset()
 }

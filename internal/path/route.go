@@ -28,7 +28,7 @@ func (r Route) Allows(k Kind) bool {
 	case RouteDirect:
 		return k.Direct()
 	case RouteRelay:
-		return k == Relay
+		return k.Relayed()
 	default:
 		return true
 	}

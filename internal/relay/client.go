@@ -16,6 +16,7 @@ import (
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -38,7 +39,7 @@ const (
 // client is one admitted client.
 type client struct {
 	id     identity.ID
-	conn   *quic.Conn
+	conn   muxconn.Conn
 	grant  atomic.Pointer[heldGrant]
 	quotas Quotas
 	// streams counts the client's relayed connections, pending its streams
@@ -52,7 +53,7 @@ type client struct {
 }
 
 // serve admits a client on its grant, then serves the streams it opens.
-func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
+func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", logs.Addr(conn.RemoteAddr()))
 	c, auth, err := s.admit(ctx, conn)
 	if err != nil {
@@ -148,8 +149,8 @@ func (s *Server) serve(ctx context.Context, conn *quic.Conn, in Ingress) {
 
 // admit reads and checks the client's first grant; the caller registers the
 // client and then acknowledges on the returned stream.
-func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Stream, error) {
-	id, err := identity.PeerID(conn.ConnectionState().TLS)
+func (s *Server) admit(ctx context.Context, conn muxconn.Conn) (*client, muxconn.Stream, error) {
+	id, err := identity.PeerID(conn.TLS())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -170,7 +171,7 @@ func (s *Server) admit(ctx context.Context, conn *quic.Conn) (*client, *quic.Str
 	}
 	if err := s.checkGrant(c, &sg); err != nil {
 		_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err))})
-		_ = stream.Close()
+		_ = stream.CloseWrite()
 		// Give the client a moment to read why before the connection
 		// closes; it normally closes first.
 		select {
@@ -200,7 +201,7 @@ func (s *Server) checkGrant(c *client, sg *pb.SignedGrant) error {
 }
 
 // readGrants takes the fresh grants a client sends as its endpoints change.
-func (s *Server) readGrants(stream *quic.Stream, c *client) error {
+func (s *Server) readGrants(stream muxconn.Stream, c *client) error {
 	for {
 		var sg pb.SignedGrant
 		if err := wire.Read(stream, &sg, wire.MaxGrant); err != nil {
@@ -229,19 +230,18 @@ func connectionEnded(err error) bool {
 }
 
 // refuseStream tells a client why its stream is refused and ends it.
-func refuseStream(stream *quic.Stream, reason *wire.Error) {
+func refuseStream(stream muxconn.Stream, reason *wire.Error) {
 	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
 	_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(reason)})
-	in := path.WrapQUIC(stream)
-	_ = in.CloseWrite()
-	in.Reset()
+	_ = stream.CloseWrite()
+	stream.Reset()
 }
 
 // relay handles one stream a client opened: a connection to another
 // client. The stream counts as one of src's pending ones until it is
 // paired or refused.
-func (s *Server) relay(src *client, stream *quic.Stream) {
-	in := path.WrapQUIC(stream)
+func (s *Server) relay(src *client, stream muxconn.Stream) {
+	in := stream
 	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
 	refuse := func(code pb.ErrorCode, format string, args ...any) {
 		refuseStream(stream, wire.Errorf(code, format, args...))
@@ -283,18 +283,18 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)
 	defer cancel()
-	out, err := dst.conn.OpenStreamSync(ctx)
+	out, err := dst.conn.OpenStream(ctx)
 	if err != nil {
 		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
 		return
 	}
 	if err := wire.Write(out, &pb.RelayIncoming{Peer: src.id[:]}); err != nil {
-		path.WrapQUIC(out).Reset()
+		out.Reset()
 		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
 		return
 	}
 	if err := wire.Write(stream, &pb.RelayReply{}); err != nil {
-		path.WrapQUIC(out).Reset()
+		out.Reset()
 		in.Reset()
 		return
 	}
@@ -304,9 +304,9 @@ func (s *Server) relay(src *client, stream *quic.Stream) {
 	defer src.streams.Add(-1)
 	defer dst.streams.Add(-1)
 	s.cfg.Metrics.StreamOpened()
-	var a, b tunnel.HalfCloser = in, path.WrapQUIC(out)
+	var a, b tunnel.HalfCloser = in, out
 	if s.cfg.Tap != nil {
-		a, b = tapped{in, s.cfg.Tap}, tapped{path.WrapQUIC(out), s.cfg.Tap}
+		a, b = tapped{in, s.cfg.Tap}, tapped{out, s.cfg.Tap}
 	}
 	s.cfg.Metrics.StreamClosed(tunnel.Splice(a, b))
 }

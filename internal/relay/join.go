@@ -16,6 +16,7 @@ import (
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/untrusted"
@@ -196,7 +197,7 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined
 	// A control server that died without its close reaching us goes
 	// silent: rejoin after the silence limit, not the idle timeout, or
 	// clients are not offered this relay all that time.
-	liveness.CloseWhenStale(conn, codeStale)
+	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)
 	bo.Reset()
 	cfg.setStatus(JoinStatus{Connected: true})
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)

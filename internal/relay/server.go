@@ -15,13 +15,26 @@ import (
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
 
 // Ingress is one address the relay accepts clients at.
 type Ingress struct {
+	// Addr is the UDP address for QUIC.
 	Addr string
+	// NoQUIC leaves QUIC out: the ingress listens on TCP only.
+	NoQUIC bool
+	// TCP and WSS add a listener on TCP, for clients whose UDP is
+	// blocked: TLS with a stream multiplexer, and the same inside a
+	// WebSocket over HTTPS (one port: the TLS handshake tells them
+	// apart). It listens at TCPAddr; an empty TCPAddr means Addr's host
+	// at the port the UDP socket bound (the same port number, as clients
+	// expect).
+	TCP, WSS bool
+	TCPAddr  string
 	// AllowAddr, if set, must accept a client's address before its
 	// handshake starts.
 	AllowAddr func(netip.Addr) bool
@@ -59,7 +72,9 @@ type Server struct {
 	mu      sync.Mutex
 	clients map[identity.ID]*client
 	addrs   []net.Addr
-	ready   chan struct{}
+	// tcpAddrs are the bound TCP ingress addresses.
+	tcpAddrs []net.Addr
+	ready    chan struct{}
 
 	// pairChecked, if set, is told the outcome of every pairing check of a
 	// waiting stream; tests use it to see which grants wake which streams.
@@ -90,31 +105,65 @@ func (s *Server) Addrs(ctx context.Context) []net.Addr {
 	}
 }
 
+// TCPAddrs returns the bound TCP ingress addresses once Run has bound
+// them, or nil if ctx ends first.
+func (s *Server) TCPAddrs(ctx context.Context) []net.Addr {
+	select {
+	case <-s.ready:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return s.tcpAddrs
+	case <-ctx.Done():
+		return nil
+	}
+}
+
 // Run serves every ingress until ctx ends or one fails.
 func (s *Server) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	for _, in := range s.cfg.Ingresses {
-		ln, tr, err := s.listen(in)
-		if err != nil {
-			cancel(err)
-			return err
-		}
-		s.mu.Lock()
-		s.addrs = append(s.addrs, tr.Conn.LocalAddr())
-		s.mu.Unlock()
-		s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { _ = ingress.Close(tr) }()
-			serve := func(ctx context.Context, conn *quic.Conn) { s.serve(ctx, conn, in) }
-			if err := ingress.Serve(ctx, ln, serve); err != nil {
+	// serve runs one listener's accept loop until ctx ends; a failure
+	// ends the relay.
+	serve := func(ln ingress.Acceptor, closeLn func(), in Ingress) {
+		wg.Go(func() {
+			defer closeLn()
+			if err := ingress.Serve(ctx, ln, func(ctx context.Context, conn muxconn.Conn) { s.serve(ctx, conn, in) }); err != nil {
 				cancel(fmt.Errorf("relay: %w", err))
 			}
-		}()
+		})
+	}
+	for _, in := range s.cfg.Ingresses {
+		cfg := s.ingressConfig(in)
+		var bound net.Addr
+		if !in.NoQUIC {
+			ln, tr, err := ingress.Listen(cfg)
+			if err != nil {
+				cancel(err)
+				return err
+			}
+			s.mu.Lock()
+			s.addrs = append(s.addrs, tr.Conn.LocalAddr())
+			bound = tr.Conn.LocalAddr()
+			s.mu.Unlock()
+			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
+			serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, in)
+		}
+		// TCP needs real sockets: with a simulated network (a
+		// PacketListener) the ingress is QUIC only.
+		if (in.TCP || in.WSS) && s.cfg.PacketListener == nil {
+			ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), tuning.MaxStreams, in.TCP, in.WSS)
+			if err != nil {
+				cancel(err)
+				return err
+			}
+			s.mu.Lock()
+			s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
+			s.mu.Unlock()
+			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(ln.Addr()), "transport", ingress.TCPTransports(in.TCP, in.WSS), "id", s.cfg.Identity.ID)
+			serve(ln, func() { _ = ln.Close() }, in)
+		}
 	}
 	close(s.ready)
 	<-ctx.Done()
@@ -124,8 +173,8 @@ func (s *Server) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
-	return ingress.Listen(ingress.Config{
+func (s *Server) ingressConfig(in Ingress) ingress.Config {
+	return ingress.Config{
 		Addr: in.Addr,
 		TLS: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
@@ -140,7 +189,7 @@ func (s *Server) listen(in Ingress) (*quic.Listener, *quic.Transport, error) {
 		Refused:           func() { s.cfg.Metrics.Refused(metrics.ReasonAddress) },
 		Logger:            s.cfg.Logger,
 		PacketListener:    s.cfg.PacketListener,
-	})
+	}
 }
 
 // Identity is the relay's identity, as clients pin it.

@@ -10,13 +10,16 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
+	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -54,6 +57,10 @@ type Config struct {
 	// SetupTime, if set, is told how long each connection to a relay took
 	// to set up: the dial and the relay's answer to the grant.
 	SetupTime func(time.Duration)
+	// TCP, if set, dials a relay's hostport over a TCP transport: used
+	// while the client is on TCP (see SetTransport) and when a QUIC
+	// handshake to the relay times out. Nil means QUIC only.
+	TCP func(hostport string) controlclient.Dialer
 }
 
 // Status is one relay as the client's status page shows it.
@@ -62,8 +69,10 @@ type Status struct {
 	Hostports []string `json:"hostports"`
 	Connected bool     `json:"connected"`
 	Remote    string   `json:"remote,omitempty"`
-	RTTms     float64  `json:"rtt_ms,omitempty"`
-	LastError string   `json:"last_error,omitempty"`
+	// Transport carries the connection while Connected.
+	Transport string  `json:"transport,omitempty"`
+	RTTms     float64 `json:"rtt_ms,omitempty"`
+	LastError string  `json:"last_error,omitempty"`
 }
 
 // ErrIdentityChanged reports a relay at its advertised address that no
@@ -80,6 +89,9 @@ const codeStale quic.ApplicationErrorCode = 2
 type Manager struct {
 	cfg   Config
 	grant notify.Value[*pb.SignedGrant]
+	// onTCP is set while the client reaches its control server over TCP:
+	// UDP is blocked, so relays are dialed over TCP at once.
+	onTCP atomic.Bool
 	// conns holds the connected relays; it changes whenever one connects
 	// or goes away.
 	conns notify.Value[map[identity.ID]*relayConn]
@@ -98,7 +110,7 @@ type pathKey struct{ relay, peer identity.ID }
 
 // relayConn is a live connection to a relay.
 type relayConn struct {
-	conn   *quic.Conn
+	conn   muxconn.Conn
 	health *liveness.Health
 	// observed is where the relay saw our packets come from (invalid if
 	// the relay did not say).
@@ -196,6 +208,10 @@ func (m *Manager) Close() {
 	m.mu.Unlock()
 	m.wg.Wait()
 }
+
+// SetTransport tells the manager how the client reaches its control
+// server: over a TCP transport, relays are dialed over TCP too.
+func (m *Manager) SetTransport(t muxconn.Transport) { m.onTCP.Store(t != muxconn.QUIC) }
 
 // Connected returns the relays connected now and a channel closed at the
 // next change.
@@ -303,7 +319,8 @@ func (m *Manager) Status() []Status {
 		if rc := conns[id]; rc != nil {
 			st.Connected = true
 			st.Remote = rc.conn.RemoteAddr().String()
-			st.RTTms = float64(rc.conn.ConnectionStats().SmoothedRTT.Microseconds()) / 1000
+			st.Transport = string(rc.conn.Transport())
+			st.RTTms = float64(rc.conn.RTT().Microseconds()) / 1000
 		}
 		out = append(out, st)
 	}
@@ -356,12 +373,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	}
 	// Timed from here: waiting for a first grant is not setting up.
 	start := time.Now()
-	addrs := resolve(info.GetHostports())
-	if len(addrs) == 0 {
-		return fmt.Errorf("no address for hostports %v", info.GetHostports())
-	}
-	tlsConf := m.cfg.Identity.PinnedClientConfig(info.GetCertificate(), wire.ALPNRelay)
-	conn, err := direct.DialAny(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, m.cfg.Logger.With("relay", id))
+	conn, err := m.dial(ctx, id, info)
 	if errors.Is(err, identity.ErrPinMismatch) {
 		return fmt.Errorf("%w: %w", ErrIdentityChanged, err)
 	}
@@ -369,7 +381,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 		return err
 	}
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
-	stream, err := conn.OpenStreamSync(ctx)
+	stream, err := conn.OpenStream(ctx)
 	if err != nil {
 		return err
 	}
@@ -389,7 +401,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	if m.cfg.SetupTime != nil {
 		m.cfg.SetupTime(time.Since(start))
 	}
-	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()))
+	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()), "transport", conn.Transport())
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
 	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale)}
@@ -432,7 +444,42 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 }
 
 // sendGrants sends each new grant after the one the relay already has.
-func (m *Manager) sendGrants(ctx context.Context, stream *quic.Stream, sent *pb.SignedGrant) error {
+// dial connects to a relay: over QUIC unless the client is on TCP, and
+// over TCP too when a QUIC handshake times out (UDP blocked on the way to
+// this relay only).
+func (m *Manager) dial(ctx context.Context, id identity.ID, info *pb.Relay) (muxconn.Conn, error) {
+	tlsConf := m.cfg.Identity.PinnedClientConfig(info.GetCertificate(), wire.ALPNRelay)
+	log := m.cfg.Logger.With("relay", id)
+	if m.cfg.TCP == nil || !m.onTCP.Load() {
+		addrs := resolve(info.GetHostports())
+		if len(addrs) == 0 {
+			return nil, fmt.Errorf("no address for hostports %v", info.GetHostports())
+		}
+		conn, err := direct.DialAny(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, log)
+		if err == nil {
+			return muxconn.FromQUIC(conn), nil
+		}
+		var ne net.Error
+		if m.cfg.TCP == nil || !errors.As(err, &ne) || !ne.Timeout() {
+			return nil, err
+		}
+		log.Info("QUIC to the relay timed out: trying TCP", logs.Err(err))
+	}
+	var errs []error
+	for _, hp := range info.GetHostports() {
+		conn, err := m.cfg.TCP(hp).Dial(ctx, tlsConf)
+		if err == nil {
+			return conn, nil
+		}
+		if errors.Is(err, identity.ErrPinMismatch) {
+			return nil, err
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", hp, err))
+	}
+	return nil, fmt.Errorf("relay over TCP: %w", errors.Join(errs...))
+}
+
+func (m *Manager) sendGrants(ctx context.Context, stream muxconn.Stream, sent *pb.SignedGrant) error {
 	for {
 		g, changed := m.grant.Get()
 		if g != sent {
@@ -464,8 +511,8 @@ func (m *Manager) accept(ctx context.Context, rid identity.ID, rc *relayConn, wg
 // serveIncoming reads who opened a stream through the relay and which
 // endpoint and encryption it asks for in the clear, secures it and hands it
 // on.
-func (m *Manager) serveIncoming(rid identity.ID, rc *relayConn, s *quic.Stream) {
-	st := path.WrapQUIC(s)
+func (m *Manager) serveIncoming(rid identity.ID, rc *relayConn, s muxconn.Stream) {
+	st := s
 	_ = s.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
 	var in pb.RelayIncoming
 	if err := wire.Read(s, &in, wire.MaxStreamHeader); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -48,17 +49,24 @@ func newPath(relay, peer identity.ID, rc *relayConn, secure Securer) *Path {
 // Stale tells whether the relay went silent.
 func (p *Path) Stale() bool { return p.rc.health.Stale() }
 
-func (p *Path) Kind() path.Kind       { return path.Relay }
+// Kind is relay-tcp when this client reaches the relay over TCP.
+func (p *Path) Kind() path.Kind {
+	if p.rc.conn.Transport() != muxconn.QUIC {
+		return path.RelayTCP
+	}
+	return path.Relay
+}
+
 func (p *Path) RemoteAddr() net.Addr  { return p.rc.conn.RemoteAddr() }
 func (p *Path) Done() <-chan struct{} { return p.done }
-func (p *Path) String() string        { return "relay " + p.RemoteAddr().String() }
+func (p *Path) String() string        { return string(p.Kind()) + " " + p.RemoteAddr().String() }
 
 // LogValue logs the path as its kind, the relay's address and the RTT.
 func (p *Path) LogValue() slog.Value { return path.LogValue(p) }
 
 // RTT counts the relay twice: the peer's leg is not measured here, and the
 // relay's own leg is the best estimate of it.
-func (p *Path) RTT() time.Duration { return 2 * p.rc.conn.ConnectionStats().SmoothedRTT }
+func (p *Path) RTT() time.Duration { return 2 * p.rc.conn.RTT() }
 
 // Close ends the path (not the relay connection, which every peer at the
 // relay shares).
@@ -79,11 +87,11 @@ func (p *Path) ended() bool {
 // OpenStream asks the relay for a stream to the peer, then secures it end
 // to end for the endpoint.
 func (p *Path) OpenStream(ctx context.Context, endpoint string) (path.Stream, error) {
-	s, err := p.rc.conn.OpenStreamSync(ctx)
+	s, err := p.rc.conn.OpenStream(ctx)
 	if err != nil {
 		return nil, err
 	}
-	st := path.WrapQUIC(s)
+	st := s
 	deadline := time.Now().Add(tunnel.HeaderTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d

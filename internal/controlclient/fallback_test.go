@@ -1,0 +1,165 @@
+package controlclient_test
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/control"
+	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// countingDialer counts the dials of the TCP fallback.
+type countingDialer struct {
+	muxconn.TCPDialer
+	dials atomic.Int32
+}
+
+func (d *countingDialer) Dial(ctx context.Context, tlsConf *tls.Config) (muxconn.Conn, error) {
+	d.dials.Add(1)
+	return d.TCPDialer.Dial(ctx, tlsConf)
+}
+
+// tcpServer runs a control server for token "good" listening on TCP, and
+// on QUIC too when quic is set; it returns the QUIC and TCP addresses.
+func tcpServer(t *testing.T, ctx context.Context, cert *testcert.Cert, quic bool) (udp, tcp string) {
+	t.Helper()
+	in := control.Ingress{Addr: "127.0.0.1:0", NoQUIC: !quic, TCP: true, Cert: cert.TLS}
+	if !quic {
+		in.TCPAddr = "127.0.0.1:0"
+	}
+	srv, err := control.New(control.Config{
+		Ingresses: []control.Ingress{in},
+		Tokens:    []control.Token{control.NewToken("good")},
+		QUIC:      tuning.QUIC(0),
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	tcps := srv.TCPAddrs(ctx)
+	if len(tcps) != 1 {
+		t.Fatal("server did not start")
+	}
+	if quic {
+		udp = srv.Addrs(ctx)[0].String()
+	}
+	return udp, tcps[0].String()
+}
+
+// fallbackSession is a session to udpAddr over QUIC (handshakes time out
+// after handshake) with the TCP fallback d.
+func fallbackSession(t *testing.T, udpAddr string, cert *testcert.Cert, serverName, token string, handshake time.Duration, d controlclient.Dialer) *controlclient.Session {
+	t.Helper()
+	id, err := identity.Generate("client")
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &quic.Transport{Conn: udp}
+	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
+	return controlclient.New(controlclient.Config{
+		Transport:  tr,
+		ServerAddr: udpAddr,
+		TLS:        &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{id.Cert}, ServerName: serverName, RootCAs: cert.Pool},
+		QUIC:       tuning.QUIC(handshake),
+		Token:      token,
+		Logger:     slog.New(slog.DiscardHandler),
+		LocalAddrs: func(netip.AddrPort) []netip.AddrPort { return nil },
+		TCP:        d,
+	}, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
+}
+
+// silentUDP is a UDP address where nothing answers: QUIC handshakes to it
+// time out, as where a firewall drops UDP.
+func silentUDP(t *testing.T) string {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c.LocalAddr().String()
+}
+
+// TestFallsBackToTCPOnTimeout: QUIC handshakes that time out send the
+// session to TLS over TCP, where the control protocol runs as over QUIC;
+// a refusal there reaches the client with its reason.
+func TestFallsBackToTCPOnTimeout(t *testing.T) {
+	t.Parallel()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, tcpAddr := tcpServer(t, ctx, cert, false)
+
+	s := fallbackSession(t, silentUDP(t), cert, "localhost", "good", 300*time.Millisecond, muxconn.TCPDialer{Addr: tcpAddr})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	for {
+		st, changed := s.Status()
+		if st.Connected {
+			if st.Transport != muxconn.TCP || !st.Observed.IsValid() {
+				t.Fatalf("connected over %q, observed %v; want tcp and an observed address", st.Transport, st.Observed)
+			}
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("not connected over TCP within %v (last error %q)", testTimeout, st.LastError)
+		}
+	}
+	stop()
+	<-done
+
+	bad := fallbackSession(t, silentUDP(t), cert, "localhost", "bad", 300*time.Millisecond, muxconn.TCPDialer{Addr: tcpAddr})
+	if err := bad.Run(ctx); !errors.Is(err, controlclient.ErrAuth) {
+		t.Fatalf("Run with a bad token over TCP: %v, want ErrAuth", err)
+	}
+}
+
+// TestNoFallbackWhenQUICAnswers: a QUIC handshake that fails for another
+// reason than a timeout (here the server's certificate does not match the
+// name) is not a blocked path, and TCP is not tried.
+func TestNoFallbackWhenQUICAnswers(t *testing.T) {
+	t.Parallel()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	udpAddr, tcpAddr := tcpServer(t, ctx, cert, true)
+	d := &countingDialer{TCPDialer: muxconn.TCPDialer{Addr: tcpAddr}}
+	s := fallbackSession(t, udpAddr, cert, "other.example", "good", 0, d)
+	if err := s.Run(ctx); err == nil || ctx.Err() != nil {
+		t.Fatalf("Run with a certificate for another name: %v, want an untrusted-certificate error", err)
+	}
+	if n := d.dials.Load(); n != 0 {
+		t.Fatalf("TCP dialed %d times after a QUIC handshake that was answered, want 0", n)
+	}
+}

@@ -1,0 +1,244 @@
+package muxconn
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/tuning"
+)
+
+// ListenConfig describes a TCP listener for muxed connections.
+type ListenConfig struct {
+	Addr string
+	// TLS is the server's configuration, as for QUIC (TLS 1.3, ALPN,
+	// client certificates).
+	TLS *tls.Config
+	// MaxIncomingStreams bounds each client's open streams (0: the
+	// multiplexer's default).
+	MaxIncomingStreams uint32
+	// HandshakeTimeout bounds a client's TLS handshake.
+	HandshakeTimeout time.Duration
+	// AllowAddr, if set, must accept a client's address before its
+	// handshake starts; Refused, if set, is told of each one refused.
+	AllowAddr func(netip.Addr) bool
+	Refused   func(netip.AddrPort)
+	// NoTCP refuses plain TLS clients, NoWSS WebSocket ones (see
+	// Transport); the listener serves both by default. They share the
+	// port: the TLS handshake's ALPN tells them apart (a WebSocket client
+	// offers http/1.1, end to end even through an HTTP proxy's CONNECT).
+	NoTCP, NoWSS bool
+}
+
+// Listener accepts muxed connections over TCP. Handshakes run in their
+// own goroutines, so a slow client holds up nobody else.
+type Listener struct {
+	cfg ListenConfig
+	// tls is cfg.TLS offering http/1.1 too when WebSockets are served.
+	tls   *tls.Config
+	ln    net.Listener
+	ws    *wsServer
+	conns chan Conn
+	done  chan struct{}
+	once  sync.Once
+	wg    sync.WaitGroup
+	err   error
+}
+
+// Listen binds the TCP address and starts accepting.
+func Listen(cfg ListenConfig) (*Listener, error) {
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	l := &Listener{cfg: cfg, tls: cfg.TLS, ln: ln, conns: make(chan Conn), done: make(chan struct{})}
+	if !cfg.NoWSS {
+		l.tls = cfg.TLS.Clone()
+		if cfg.NoTCP {
+			l.tls.NextProtos = nil
+		}
+		l.tls.NextProtos = append(l.tls.NextProtos, alpnHTTP)
+		l.ws = newWSServer(l)
+		l.wg.Go(l.ws.serve)
+	}
+	l.wg.Go(l.acceptLoop)
+	return l, nil
+}
+
+// Addr is the bound address.
+func (l *Listener) Addr() net.Addr { return l.ln.Addr() }
+
+// Close stops accepting and waits for the handshakes in progress.
+func (l *Listener) Close() error {
+	l.once.Do(func() { close(l.done) })
+	err := l.ln.Close()
+	if l.ws != nil {
+		l.ws.close()
+	}
+	l.wg.Wait()
+	return err
+}
+
+// Accept returns the next connection whose handshake succeeded.
+func (l *Listener) Accept(ctx context.Context) (Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-l.done:
+		if l.err != nil {
+			return nil, l.err
+		}
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *Listener) acceptLoop() {
+	for {
+		raw, err := l.ln.Accept()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				l.err = err
+			}
+			l.once.Do(func() { close(l.done) })
+			return
+		}
+		if l.cfg.AllowAddr != nil {
+			ap := raw.RemoteAddr().(*net.TCPAddr).AddrPort()
+			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+			if !l.cfg.AllowAddr(ap.Addr()) {
+				_ = raw.Close()
+				if l.cfg.Refused != nil {
+					l.cfg.Refused(ap)
+				}
+				continue
+			}
+		}
+		l.wg.Go(func() { l.handshake(raw) })
+	}
+}
+
+func (l *Listener) handshake(raw net.Conn) {
+	timeout := l.cfg.HandshakeTimeout
+	if timeout <= 0 {
+		timeout = tuning.HandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	// A listener closed mid-handshake ends it; this goroutine ends with
+	// ctx, cancelled on return.
+	go func() {
+		select {
+		case <-l.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	tc := tls.Server(raw, l.tls)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = raw.Close()
+		return
+	}
+	st := tc.ConnectionState()
+	// connet's own clients always name connet's protocol; no protocol
+	// at all is HTTP (Go's HTTP client offers none of its own accord).
+	if l.ws != nil && (st.NegotiatedProtocol == alpnHTTP || st.NegotiatedProtocol == "") {
+		l.ws.add(tc)
+		return
+	}
+	if l.cfg.NoTCP || st.NegotiatedProtocol == "" {
+		_ = tc.Close()
+		return
+	}
+	c, err := serverMux(tc, st, TCP, l.cfg.MaxIncomingStreams)
+	if err != nil {
+		return
+	}
+	l.deliver(c)
+}
+
+// deliver hands a connection to Accept, or closes it if the listener
+// closes first.
+func (l *Listener) deliver(c Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.done:
+		_ = c.CloseWithError(0, "server stopping")
+	}
+}
+
+// DialTCP connects to addr over TCP and runs the client side of TLS and
+// the multiplexer.
+func DialTCP(ctx context.Context, addr string, tlsConf *tls.Config) (Conn, error) {
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return Client(ctx, raw, tlsConf, TCP)
+}
+
+// Dialer opens a connection to one server over a TCP transport.
+type Dialer interface {
+	Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error)
+	Transport() Transport
+}
+
+// TCPDialer dials one server address over TLS over TCP.
+type TCPDialer struct {
+	Addr string
+	// Timeout bounds the dial and the handshake: a firewall that drops
+	// TCP too must not hold the fallback up.
+	Timeout time.Duration
+}
+
+func (d TCPDialer) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) {
+	if d.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
+		defer cancel()
+	}
+	return DialTCP(ctx, d.Addr, tlsConf)
+}
+
+func (d TCPDialer) Transport() Transport { return TCP }
+
+// Fallback tries its dialers in turn (TLS over TCP, then WebSocket),
+// starting from the one that worked last, so that a client behind an
+// HTTP-only proxy does not wait for plain TCP to fail on every reconnect.
+type Fallback struct {
+	Dialers []Dialer
+	last    atomic.Int32
+}
+
+// Dial returns the first connection one of the dialers makes, or all
+// their errors. A certificate that fails verification ends the search:
+// another transport reaches the same server with the same certificate.
+func (f *Fallback) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) {
+	var errs []error
+	start := int(f.last.Load())
+	for i := range f.Dialers {
+		j := (start + i) % len(f.Dialers)
+		c, err := f.Dialers[j].Dial(ctx, tlsConf)
+		if err == nil {
+			f.last.Store(int32(j))
+			return c, nil
+		}
+		errs = append(errs, fmt.Errorf("%s: %w", f.Dialers[j].Transport(), err))
+		var cerr *tls.CertificateVerificationError
+		if errors.As(err, &cerr) || ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// Transport is the transport tried first.
+func (f *Fallback) Transport() Transport { return f.Dialers[int(f.last.Load())].Transport() }
