@@ -130,18 +130,26 @@ func TestNATForgetsMidTransfer(t *testing.T) {
 				_ = conn.SetDeadline(dl)
 			}
 
-			forgot := make(chan struct{})
-			forget := time.AfterFunc(forgetAfter, func() {
-				defer close(forgot)
-				d.lab.ForgetAll(t)
-			})
-			defer forget.Stop()
+			// Read in the background; the test goroutine flushes the NATs
+			// (ForgetAll may end the test).
+			type result struct {
+				stall, stallAt, took time.Duration
+				err                  error
+			}
+			done := make(chan result, 1)
 			start := time.Now()
-			stall, stallAt, err := readPaced(conn)
-			took := time.Since(start)
-			<-forgot
-			if err != nil {
-				t.Fatalf("transfer broke after %v (longest stall %v at %v): %v", took, stall, stallAt, err)
+			go func() {
+				var r result
+				r.stall, r.stallAt, r.err = readPaced(conn)
+				r.took = time.Since(start)
+				done <- r
+			}()
+			time.Sleep(forgetAfter)
+			d.lab.ForgetAll(t)
+			r := <-done
+			stall, stallAt, took := r.stall, r.stallAt, r.took
+			if r.err != nil {
+				t.Fatalf("transfer broke after %v (longest stall %v at %v): %v", took, stall, stallAt, r.err)
 			}
 			st, _, err := waitStatus(d.lab.B, pathLimit, tc.after)
 			if err != nil {
