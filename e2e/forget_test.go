@@ -131,20 +131,25 @@ func TestNATForgetsMidTransfer(t *testing.T) {
 			}
 
 			// Read in the background; the test goroutine flushes the NATs
-			// (ForgetAll may end the test).
+			// (ForgetAll may end the test) forgetAfter into the data.
 			type result struct {
 				stall, stallAt, took time.Duration
 				err                  error
 			}
 			done := make(chan result, 1)
-			start := time.Now()
+			flowing := make(chan time.Time, 1)
 			go func() {
 				var r result
-				r.stall, r.stallAt, r.err = readPaced(conn)
-				r.took = time.Since(start)
+				r.stall, r.stallAt, r.took, r.err = readPaced(conn, flowing)
 				done <- r
 			}()
-			time.Sleep(forgetAfter)
+			var first time.Time
+			select {
+			case first = <-flowing:
+			case r := <-done:
+				t.Fatalf("no data: %v", r.err)
+			}
+			time.Sleep(time.Until(first.Add(forgetAfter)))
 			d.lab.ForgetAll(t)
 			r := <-done
 			stall, stallAt, took := r.stall, r.stallAt, r.took
@@ -193,33 +198,38 @@ func pacedChunk(i int) []byte {
 	return b
 }
 
-// readPaced reads and checks the whole paced stream, and returns the
-// longest time between two reads and when (from the start) it began.
-func readPaced(conn net.Conn) (stall, stallAt time.Duration, err error) {
-	start := time.Now()
-	last := start
+// readPaced reads and checks the whole paced stream. It sends the time of
+// the first read on flowing, and returns the longest time between two
+// reads, when it began and how long the transfer took, all counted from
+// the first read.
+func readPaced(conn net.Conn, flowing chan<- time.Time) (stall, stallAt, took time.Duration, err error) {
+	var start, last time.Time
 	buf := make([]byte, chunkSize)
 	for i := range chunkCount {
 		if _, err := io.ReadFull(readerFunc(func(p []byte) (int, error) {
 			n, err := conn.Read(p)
 			now := time.Now()
-			if gap := now.Sub(last); gap > stall {
-				stall, stallAt = gap, last.Sub(start)
+			switch {
+			case start.IsZero():
+				start = now
+				flowing <- now
+			case now.Sub(last) > stall:
+				stall, stallAt = now.Sub(last), last.Sub(start)
 			}
 			last = now
 			return n, err
 		}), buf); err != nil {
-			return stall, stallAt, fmt.Errorf("chunk %d of %d: %w", i, chunkCount, err)
+			return stall, stallAt, time.Since(start), fmt.Errorf("chunk %d of %d: %w", i, chunkCount, err)
 		}
 		if want := pacedChunk(i); !bytes.Equal(buf, want) {
-			return stall, stallAt, fmt.Errorf("chunk %d differs from what was sent", i)
+			return stall, stallAt, time.Since(start), fmt.Errorf("chunk %d differs from what was sent", i)
 		}
 	}
 	var one [1]byte
 	if n, err := conn.Read(one[:]); n != 0 || err != io.EOF {
-		return stall, stallAt, fmt.Errorf("after the last chunk: %d bytes, %v; want EOF", n, err)
+		return stall, stallAt, time.Since(start), fmt.Errorf("after the last chunk: %d bytes, %v; want EOF", n, err)
 	}
-	return stall, stallAt, nil
+	return stall, stallAt, time.Since(start), nil
 }
 
 type readerFunc func([]byte) (int, error)
