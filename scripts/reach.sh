@@ -43,7 +43,7 @@ if [[ ${1:-} == --before ]]; then
 	{ echo "# revision $rev"; cat "$work/before.log"; } >"$before_log"
 fi
 
-after_rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo '+changes')"
+after_rev="$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs' || echo '+changes')"
 echo "== measuring after ($after_rev)"
 status=0
 measure "" "$work/after.log" || status=$?
