@@ -162,7 +162,9 @@ func render(w io.Writer, before, after []measure, beforeRev, afterRev string) {
 	p("source's status shows a direct path, confirmed by packets crossing between A\n")
 	p("and B both ways (nftables counters). *Outcome*: direct, relay (the tunnel\n")
 	p("works only through the relay) or fail (no tunnel). The test fails when an\n")
-	p("outcome differs from the topology's declared expectation (bold below).\n\n")
+	p("outcome differs from the topology's declared expectation (bold below).\n")
+	p("Times vary from run to run by a factor of two or so (the lab shares the\n")
+	p("machine's cores): compare outcomes exactly, times by their order of magnitude.\n\n")
 
 	bIdx, _ := byTopology(before, "outcome", "expected")
 	aIdx, order := byTopology(after, "outcome", "expected")
