@@ -11,7 +11,13 @@ import (
 // connetBin is the binary under test, built once for the package.
 var connetBin string
 
+// TestMain builds the binary, or with CONNET_E2E_BIN set uses that one
+// (scripts/reach.sh measures an older build with today's tests that way).
 func TestMain(m *testing.M) {
+	if bin := os.Getenv("CONNET_E2E_BIN"); bin != "" {
+		connetBin = bin
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "connet-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -27,7 +27,10 @@ func Families(laddr net.Addr) (v4, v6 bool) {
 
 // Usable tells whether a candidate address is worth dialing from a socket
 // that can send to the given families: no link-local addresses (they need a
-// zone a peer cannot know), no multicast, nothing unspecified.
+// zone a peer cannot know), no multicast, nothing unspecified. Global IPv6
+// addresses are the ones that connect peers behind IPv4 NATs directly;
+// unique local ones (fc00::/7) stay, like private IPv4 ones, for peers on
+// the same site.
 func Usable(a netip.Addr, v4, v6 bool) bool {
 	a = a.Unmap()
 	switch {

@@ -186,6 +186,27 @@ func TestUsableAndFamilies(t *testing.T) {
 	}
 }
 
+// TestUsableDualStack: from a dual-stack socket, global IPv6 addresses
+// (the documentation range included, as in the NAT lab) and unique local
+// ones (same site, like RFC 1918 for IPv4) are candidates; link-local ones
+// are not.
+func TestUsableDualStack(t *testing.T) {
+	v4, v6 := Families(&net.UDPAddr{IP: net.IPv6unspecified, Port: 19192})
+	for addr, want := range map[string]bool{
+		"2001:db8:a::2": true,
+		"2a01:4f8::1":   true,
+		"fd12:3456::1":  true,
+		"192.0.2.2":     true,
+		"fe80::1":       false,
+		"::":            false,
+		"ff02::1":       false,
+	} {
+		if got := Usable(netip.MustParseAddr(addr), v4, v6); got != want {
+			t.Errorf("Usable(%s) from [::] = %v, want %v", addr, got, want)
+		}
+	}
+}
+
 func TestLocalAddrsSpecificIP(t *testing.T) {
 	laddr := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4242}
 	got, err := LocalAddrs(laddr, false)

@@ -2,6 +2,17 @@
 // peer answers every keepalive within a round trip, so silence past
 // tuning.StaleAfter means the peer or the path is gone, long before the
 // idle timeout closes the connection.
+//
+// It also pokes a connection that stops receiving in the middle of
+// traffic: it sends one small datagram right away instead of waiting for
+// the next keepalive. The common cause of such a silence is a NAT on this
+// side that forgot the mapping (rebooted, flushed, out of table space):
+// the peer's packets die there, and nothing goes out to create the
+// mapping again while this side only receives, so the transfer would stall
+// until this side's keepalive, and then the peer's backed-off
+// retransmission (about 7 s in the lab). The poke goes out at once and
+// restores the mapping (the same port behind a cone NAT; a new one behind
+// a fully-random NAT, which the peer takes as a migration).
 package liveness
 
 import (
@@ -13,14 +24,25 @@ import (
 	"github.com/quic-go/quic-go"
 )
 
-// healthTick is how often a watched connection's packet count is sampled.
-const healthTick = time.Second
+const (
+	// healthTick is how often a watched connection's packet count is
+	// sampled; it bounds how late a poke goes out.
+	healthTick = 250 * time.Millisecond
+	// busyPackets: a tick that received more packets than this carried
+	// traffic, more than a keepalive exchange (one packet each way).
+	busyPackets = 2
+)
+
+// pokeMessage is the poke's payload: peers ignore received datagrams (they
+// never read them; quic-go keeps a bounded queue and drops the rest).
+var pokeMessage = []byte{0}
 
 // Health tracks when a connection last received a packet.
 type Health struct {
 	mu       sync.Mutex
 	received uint64
 	since    time.Time
+	busy     bool // the last tick received traffic
 }
 
 // Conn is what liveness needs of a connection (muxconn.Conn has it, for
@@ -32,6 +54,13 @@ type Conn interface {
 	CloseWithError(code quic.ApplicationErrorCode, reason string) error
 }
 
+// datagramSender is a connection that can send an unreliable datagram
+// (QUIC): the poke needs one. Over TCP, the kernel's retransmissions do
+// the poke's work.
+type datagramSender interface {
+	SendDatagram(b []byte) error
+}
+
 // Watch samples conn's received count until the connection ends.
 func Watch(conn Conn) *Health {
 	h := &Health{received: conn.Received(), since: time.Now()}
@@ -41,7 +70,13 @@ func Watch(conn Conn) *Health {
 		for {
 			select {
 			case now := <-t.C:
-				h.observe(conn.Received(), now)
+				if h.observe(conn.Received(), now) {
+					if d, ok := conn.(datagramSender); ok {
+						// Fails only if the peer does not take datagrams
+						// (an older version) or the connection is closing.
+						_ = d.SendDatagram(pokeMessage)
+					}
+				}
 			case <-conn.Context().Done():
 				return
 			}
@@ -50,12 +85,18 @@ func Watch(conn Conn) *Health {
 	return h
 }
 
-func (h *Health) observe(received uint64, now time.Time) {
+// observe records the received-packet count sampled at now, and tells
+// whether to poke: traffic stopped since the previous tick.
+func (h *Health) observe(received uint64, now time.Time) (poke bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if received != h.received {
+	n := received - h.received
+	poke = n == 0 && h.busy
+	h.busy = n > busyPackets
+	if n != 0 {
 		h.received, h.since = received, now
 	}
+	return poke
 }
 
 // Stale tells whether the connection received nothing for

@@ -3,6 +3,7 @@ package liveness
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -40,6 +41,12 @@ func TestStaleOnVirtualTime(t *testing.T) {
 // pair connects a client to a server across a simulated network and
 // returns the client's connection and the network.
 func pair(t *testing.T) (*quic.Conn, *simnet.Network) {
+	conn, _, n := pairBoth(t)
+	return conn, n
+}
+
+// pairBoth is pair that also returns the server's side of the connection.
+func pairBoth(t *testing.T) (*quic.Conn, *quic.Conn, *simnet.Network) {
 	t.Helper()
 	n := simnet.New()
 	n.SetLatency(5 * time.Millisecond)
@@ -56,6 +63,7 @@ func pair(t *testing.T) (*quic.Conn, *simnet.Network) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
+	accepted := make(chan *quic.Conn, 1)
 	go func() {
 		for {
 			c, err := ln.Accept(context.Background())
@@ -63,14 +71,62 @@ func pair(t *testing.T) (*quic.Conn, *simnet.Network) {
 				return
 			}
 			// Keep the server side open until the transport closes.
-			_ = c
+			select {
+			case accepted <- c:
+			default:
+			}
 		}
 	}()
 	conn, err := cliTr.Dial(context.Background(), srvPC.LocalAddr(), cliID.PinnedClientConfig(srvID.DER(), wire.ALPNPeer), tuning.QUIC(0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return conn, n
+	return conn, <-accepted, n
+}
+
+// TestPoke: a watched connection that stops receiving in the middle of
+// traffic sends a poke datagram at once (here: well before its next
+// keepalive), and an idle one, exchanging only keepalives, sends none.
+func TestPoke(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		cli, srv, _ := pairBoth(t)
+		Watch(muxconn.FromQUIC(cli))
+
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		_, err := srv.ReceiveDatagram(ctx)
+		cancel()
+		if err == nil {
+			t.Fatal("an idle connection sent a poke")
+		}
+
+		// Traffic from the server, which the client reads, then silence.
+		go func() {
+			st, err := cli.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, st)
+		}()
+		st, err := srv.OpenStream()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.Write(make([]byte, 256<<10)); err != nil {
+			t.Fatal(err)
+		}
+		_ = st.Close()
+		sent := time.Now()
+		ctx, cancel = context.WithTimeout(context.Background(), tuning.KeepAlive)
+		defer cancel()
+		got, err := srv.ReceiveDatagram(ctx)
+		if err != nil {
+			t.Fatalf("no poke within a keepalive period after the traffic stopped: %v", err)
+		}
+		if string(got) != string(pokeMessage) {
+			t.Fatalf("poke %q, want %q", got, pokeMessage)
+		}
+		t.Logf("poked %v (simulated) after the last write", time.Since(sent))
+	})
 }
 
 // TestCloseWhenStale runs a real QUIC connection over simnet in a synctest

@@ -51,6 +51,9 @@ func (q quicConn) Context() context.Context { return q.c.Context() }
 func (q quicConn) RTT() time.Duration       { return q.c.ConnectionStats().SmoothedRTT }
 func (q quicConn) Received() uint64         { return q.c.ConnectionStats().PacketsReceived }
 func (q quicConn) Transport() Transport     { return QUIC }
+
+// SendDatagram sends an unreliable datagram (liveness pokes with one).
+func (q quicConn) SendDatagram(b []byte) error { return q.c.SendDatagram(b) }
 func (q quicConn) CloseWithError(code quic.ApplicationErrorCode, reason string) error {
 	return q.c.CloseWithError(code, reason)
 }

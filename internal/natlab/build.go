@@ -8,7 +8,9 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netns"
 )
@@ -22,6 +24,12 @@ type node struct {
 	forward bool     // a router
 	bridged bool     // holds a bridge
 	ruleset string   // nftables ruleset, if any
+	v6      bool     // IPv6 enabled
+	// forward6 forwards IPv6: routers, and the internet in V6 topologies
+	// (which forwards no IPv4).
+	forward6 bool
+	// udpTimeout, if set, replaces the kernel's UDP conntrack timeouts.
+	udpTimeout time.Duration
 }
 
 // builder turns a topology spec into namespaces. Veth pairs are created
@@ -53,8 +61,24 @@ func (n *node) addr(dev string, p netip.Prefix) {
 	n.host.Addr = n.host.Addrs[0]
 }
 
+// addr6 assigns the IPv6 prefix p to dev (without duplicate address
+// detection, which would leave it unusable for a second or two) and
+// enables IPv6 in n.
+func (n *node) addr6(dev string, p netip.Prefix) {
+	n.setup = append(n.setup, "address add "+p.String()+" dev "+dev+" nodad")
+	n.v6 = true
+	if !n.host.Addr6.IsValid() {
+		n.host.Addr6 = p.Addr()
+	}
+}
+
 func (n *node) defaultVia(gw netip.Addr) {
 	n.routes = append(n.routes, "route add default via "+gw.String())
+}
+
+// routeVia routes dst through gw.
+func (n *node) routeVia(dst netip.Prefix, gw netip.Addr) {
+	n.routes = append(n.routes, "route add "+dst.String()+" via "+gw.String())
 }
 
 // connect plugs interface downIf of down into the bridge upBridge of up
@@ -72,6 +96,12 @@ func (b *builder) plan(l *Lab, sp spec) {
 	inet := b.node("net", false)
 	inet.bridge("br0")
 	inet.addr("br0", prefixOf(internetGateway, internetNet))
+	if sp.v6 {
+		// The IPv6 internet routes between the sides' prefixes (and has
+		// no route anywhere else).
+		inet.addr6("br0", prefixOf(internetGateway6, internetNet6))
+		inet.forward6 = true
+	}
 	l.internet = inet.host
 
 	srv := b.node("srv", false)
@@ -83,7 +113,7 @@ func (b *builder) plan(l *Lab, sp spec) {
 	l.Server = srv.host
 
 	var aLAN *node
-	l.A, aLAN = b.side(0, "a", sp.a, inet)
+	l.A, aLAN = b.side(0, "a", sp, sp.a, inet)
 	if sp.sharedLAN {
 		h := b.node("b", false)
 		b.connect(aLAN, "lan", h, "eth0")
@@ -93,21 +123,23 @@ func (b *builder) plan(l *Lab, sp spec) {
 		h.host.PublicAddr = l.A.PublicAddr
 		l.B = h.host
 	} else {
-		l.B, _ = b.side(1, "b", sp.b, inet)
+		l.B, _ = b.side(1, "b", sp, sp.b, inet)
 	}
 	for _, n := range b.nodes {
 		switch n.host {
 		case l.A:
-			n.ruleset = peerRuleset([]netip.Addr{l.B.Addr, l.B.PublicAddr})
+			n.ruleset = peerRuleset([]netip.Addr{l.B.Addr, l.B.PublicAddr, l.B.Addr6})
 		case l.B:
-			n.ruleset = peerRuleset([]netip.Addr{l.A.Addr, l.A.PublicAddr})
+			n.ruleset = peerRuleset([]netip.Addr{l.A.Addr, l.A.PublicAddr, l.A.Addr6})
 		}
 	}
 }
 
 // side builds client side i (0 for A, 1 for B) behind the NATs nats
 // (outermost first) and returns the client and the node holding its LAN.
-func (b *builder) side(i int, role string, nats []NATKind, inet *node) (*Host, *node) {
+// With sp.v6, the side also gets routed IPv6: the router (at most one)
+// forwards and firewalls it, without NAT.
+func (b *builder) side(i int, role string, sp spec, nats []NATKind, inet *node) (*Host, *node) {
 	sa := sides[i]
 	up, upBridge, gw := inet, "br0", internetGateway
 	wan := prefixOf(sa.public, internetNet)
@@ -123,6 +155,15 @@ func (b *builder) side(i int, role string, nats []NATKind, inet *node) (*Host, *
 		r.defaultVia(gw)
 		r.bridge("lan")
 		r.ruleset = routerRuleset(kind)
+		r.udpTimeout = sp.udpTimeout
+		if sp.v6 {
+			r.addr6("wan", prefixOf(sa.public6, internetNet6))
+			r.addr6("lan", prefixOf(nthAddr(sa.lan6, 1), sa.lan6))
+			r.forward6 = true
+			r.defaultVia(internetGateway6)
+			r.ruleset += firewall6Ruleset
+			inet.routeVia(sa.lan6, sa.public6)
+		}
 		r.host.NAT = nat
 		r.host.PublicAddr = sa.public
 		next := &NAT{Kind: kind, Router: r.host}
@@ -142,6 +183,15 @@ func (b *builder) side(i int, role string, nats []NATKind, inet *node) (*Host, *
 	b.connect(up, upBridge, h, "eth0")
 	h.addr("eth0", wan)
 	h.defaultVia(gw)
+	if sp.v6 {
+		if nat == nil {
+			h.addr6("eth0", prefixOf(sa.public6, internetNet6))
+			h.defaultVia(internetGateway6)
+		} else {
+			h.addr6("eth0", prefixOf(nthAddr(sa.lan6, 2), sa.lan6))
+			h.defaultVia(nthAddr(sa.lan6, 1))
+		}
+	}
 	h.host.NAT = nat
 	h.host.PublicAddr = sa.public
 	return h.host, up
@@ -212,20 +262,53 @@ func (b *builder) create(ctx context.Context, l *Lab) error {
 const netnsDir = "/run/netns"
 
 func (n *node) sysctls() error {
-	forward := "0"
+	forward, forward6, noV6 := "0", "0", "1"
 	if n.forward {
 		forward = "1"
+	}
+	if n.forward6 {
+		forward6 = "1"
+	}
+	if n.v6 {
+		noV6 = "0"
 	}
 	settings := []struct {
 		path, value string
 		optional    bool
 	}{
-		// The lab is IPv4 only; IPv6 would add link-local chatter and
-		// paths that the NAT rules do not cover.
-		{"net/ipv6/conf/all/disable_ipv6", "1", true},
-		{"net/ipv6/conf/default/disable_ipv6", "1", true},
+		// IPv6 only where a V6 topology puts it: elsewhere it would add
+		// link-local chatter and paths that the lab's rules do not cover.
+		{"net/ipv6/conf/all/disable_ipv6", noV6, !n.v6},
+		{"net/ipv6/conf/default/disable_ipv6", noV6, !n.v6},
 		// New namespaces may inherit forwarding from the root namespace.
 		{"net/ipv4/ip_forward", forward, false},
+	}
+	if n.v6 {
+		settings = append(settings, []struct {
+			path, value string
+			optional    bool
+		}{
+			{"net/ipv6/conf/all/forwarding", forward6, false},
+			// Static addresses only: no router advertisements, no
+			// duplicate address detection delaying the first bind.
+			{"net/ipv6/conf/all/accept_ra", "0", false},
+			{"net/ipv6/conf/default/accept_ra", "0", false},
+			{"net/ipv6/conf/all/accept_dad", "0", false},
+			{"net/ipv6/conf/default/accept_dad", "0", false},
+		}...)
+	}
+	if n.udpTimeout > 0 {
+		// The conntrack timeouts are per namespace; both the one-way
+		// (30 s) and the replied (120 s) ones, so every flow is forgotten
+		// after the same silence.
+		secs := strconv.Itoa(max(1, int(n.udpTimeout/time.Second)))
+		settings = append(settings, []struct {
+			path, value string
+			optional    bool
+		}{
+			{"net/netfilter/nf_conntrack_udp_timeout", secs, false},
+			{"net/netfilter/nf_conntrack_udp_timeout_stream", secs, false},
+		}...)
 	}
 	if n.bridged {
 		// With br_netfilter loaded, bridged frames would traverse the IP

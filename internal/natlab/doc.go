@@ -26,8 +26,26 @@
 //	100.64.0.0/10    carrier-grade NAT link in DoubleNAT: carrier router
 //	                 100.64.0.1, A's home router WAN 100.64.0.2
 //
-// Every host namespace has lo up, IPv6 disabled and a default route; routers
-// forward IPv4. A NAT router masquerades on its "wan" interface (plain
+// The V6 topologies (ConeV6, BothSymmetricV6) add routed IPv6 without NAT
+// beside the IPv4 plan, in the IPv6 documentation range:
+//
+//	2001:db8::/64    the IPv6 internet on the same bridge; the internet
+//	                 namespace holds 2001:db8::1 and routes (only) between
+//	                 the sides' prefixes below
+//	2001:db8::20     WAN of A's router; 2001:db8::30, WAN of B's router
+//	2001:db8:a::/64  A's LAN: router ::1, A ::2
+//	2001:db8:b::/64  B's LAN: router ::1, B ::2
+//
+// Their routers firewall IPv6 like home routers (RFC 6092): only flows
+// opened from the LAN get in. The server stays IPv4 only.
+//
+// In ConeForgetful the routers forget an idle UDP flow after
+// ShortUDPTimeout (the per-namespace conntrack UDP timeout sysctls);
+// [Lab.UDPFlows] shows the flows and [Lab.ForgetAll] flushes every router's
+// conntrack table, as a rebooting NAT would.
+//
+// Every host namespace has lo up, IPv6 disabled (except in the V6
+// topologies) and a default route; routers forward IPv4. A NAT router masquerades on its "wan" interface (plain
 // masquerade: a port-preserving, endpoint-independent mapping; or
 // "masquerade fully-random": a new port per destination), and drops every
 // packet arriving on "wan" that does not belong to a known flow. The drop

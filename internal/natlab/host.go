@@ -34,6 +34,9 @@ type Host struct {
 	PublicAddr netip.Addr
 	// NAT is the NAT directly in front of the host, nil on the internet.
 	NAT *NAT
+	// Addr6 is the host's global IPv6 address in the V6 topologies (for a
+	// router, its WAN address), else invalid. IPv6 is routed, not NATed.
+	Addr6 netip.Addr
 
 	ns netns.NsHandle
 }
@@ -81,14 +84,19 @@ func (h *Host) Do(fn func() error) error {
 }
 
 // ListenUDP opens a UDP socket in the namespace; addr is "ip:port" with a
-// literal or empty ip (see checkListenAddr).
+// literal or empty ip (see checkListenAddr). The socket is IPv6 for an
+// IPv6 literal, else IPv4.
 func (h *Host) ListenUDP(addr string) (*net.UDPConn, error) {
 	var c *net.UDPConn
 	err := h.Do(func() error {
 		if err := checkListenAddr(addr); err != nil {
 			return err
 		}
-		pc, err := net.ListenPacket("udp4", addr)
+		network := "udp4"
+		if ap, err := netip.ParseAddrPort(addr); err == nil && ap.Addr().Is6() {
+			network = "udp6"
+		}
+		pc, err := net.ListenPacket(network, addr)
 		if err != nil {
 			return err
 		}

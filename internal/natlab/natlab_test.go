@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -61,6 +62,12 @@ func TestTopologies(t *testing.T) {
 			t.Run("ServerUDP", func(t *testing.T) { testServerUDP(t, l) })
 			t.Run("HolePunch", func(t *testing.T) { testHolePunch(t, l) })
 			t.Run("HTTP", func(t *testing.T) { testHTTP(t, l) })
+			if topo.IPv6() {
+				t.Run("HolePunch6", func(t *testing.T) { testHolePunch6(t, l) })
+			}
+			if topo.UDPTimeout() > 0 {
+				t.Run("ShortUDPTimeout", func(t *testing.T) { testShortUDPTimeout(t, l) })
+			}
 		})
 	}
 }
@@ -119,7 +126,9 @@ func testHolePunch(t *testing.T, l *Lab) {
 	}
 
 	aGot, bGot := punch(t, a, b, mb, ma)
-	want := map[Topology]bool{Public: true, Cone: true, DoubleNAT: true}[l.Topology]
+	want := map[Topology]bool{Public: true, Cone: true, DoubleNAT: true,
+		ConeForgetful: true, ConeV6: true,
+	}[l.Topology]
 	traffic := l.PeerTraffic(t)
 	t.Logf("punch via public mappings: A got %v, B got %v; %v", aGot, bGot, traffic)
 	if aGot != want || bGot != want {
@@ -139,6 +148,64 @@ func testHolePunch(t *testing.T, l *Lab) {
 	traffic = l.PeerTraffic(t)
 	if !aGot || !bGot || !traffic.Direct() {
 		t.Errorf("LAN punch %v ↔ %v: A got %v, B got %v, traffic %v", la, lb, aGot, bGot, traffic)
+	}
+}
+
+// testHolePunch6 checks the routed IPv6 of the V6 topologies: A and B have
+// global addresses, an unsolicited packet from B to A is dropped by A's
+// firewall, and both sending at once gets through, with ports unchanged.
+func testHolePunch6(t *testing.T, l *Lab) {
+	if !l.A.Addr6.IsValid() || !l.B.Addr6.IsValid() || !l.A.Addr6.IsGlobalUnicast() {
+		t.Fatalf("A %v and B %v need global IPv6 addresses", l.A.Addr6, l.B.Addr6)
+	}
+	listen6 := func(h *Host) *net.UDPConn {
+		c, err := h.ListenUDP(netip.AddrPortFrom(h.Addr6, 0).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	a, b := listen6(l.A), listen6(l.B)
+	la := a.LocalAddr().(*net.UDPAddr).AddrPort()
+	lb := b.LocalAddr().(*net.UDPAddr).AddrPort()
+	l.ResetPeerTraffic(t)
+	if exchange(t, b, la, a) {
+		t.Errorf("unsolicited B → A %v over IPv6 got through A's firewall", la)
+	}
+	aGot, bGot := punch(t, a, b, lb, la)
+	traffic := l.PeerTraffic(t)
+	if !aGot || !bGot || !traffic.Direct() {
+		t.Errorf("IPv6 punch %v ↔ %v: A got %v, B got %v, traffic %v", la, lb, aGot, bGot, traffic)
+	}
+}
+
+// testShortUDPTimeout checks that the NATs of a forgetful topology keep a
+// replied UDP flow for at most its UDPTimeout (the kernel would keep it
+// for 120 s), by the time conntrack says the flow has left.
+func testShortUDPTimeout(t *testing.T, l *Lab) {
+	srv, err := startEchoServers(l.Server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.close()
+	c := listenUDP(t, l.A)
+	if _, err := query(c, srv.addr(s1P)); err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port)
+	var found bool
+	for _, f := range l.UDPFlows(t, l.A.NAT.Router) {
+		if !strings.Contains(f.Line, "sport="+port+" ") {
+			continue
+		}
+		found = true
+		if f.Expires > l.Topology.UDPTimeout() {
+			t.Errorf("flow expires in %v, want at most %v: %s", f.Expires, l.Topology.UDPTimeout(), f.Line)
+		}
+	}
+	if !found {
+		t.Fatalf("no conntrack entry for A's port %s in %s", port, l.A.NAT.Router.Name)
 	}
 }
 

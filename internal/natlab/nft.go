@@ -48,6 +48,19 @@ func routerRuleset(kind NATKind) string {
 `
 }
 
+// firewall6Ruleset is the IPv6 firewall of a router in the V6 topologies:
+// IPv6 is routed without NAT, and, as home routers do (RFC 6092), only
+// packets of flows opened from the LAN get in from the WAN. Addresses and
+// ports are kept, so both peers sending at once opens the way.
+const firewall6Ruleset = `table ip6 natlab6 {
+	chain forward {
+		type filter hook forward priority 0; policy accept;
+		iifname "wan" ct state established,related accept
+		iifname "wan" drop
+	}
+}
+`
+
 // Counter names of the peer traffic table in client namespaces.
 const (
 	counterToPeer   = "to_peer"
@@ -55,35 +68,56 @@ const (
 )
 
 // peerRuleset counts UDP packets a client sends to, and receives from, any
-// of the other client's addresses. Counting in the clients' own namespaces
-// works in every topology, including SameLAN where the peers' traffic only
-// crosses a bridge.
+// of the other client's addresses (IPv4 and IPv6; invalid ones are
+// skipped). Counting in the clients' own namespaces works in every
+// topology, including SameLAN where the peers' traffic only crosses a
+// bridge.
 func peerRuleset(peer []netip.Addr) string {
-	set := make([]string, 0, len(peer))
+	var v4, v6 []string
 	seen := map[netip.Addr]bool{}
 	for _, a := range peer {
-		if !seen[a] {
-			seen[a] = true
-			set = append(set, a.String())
+		if !a.IsValid() || seen[a] {
+			continue
+		}
+		seen[a] = true
+		if a.Is4() {
+			v4 = append(v4, a.String())
+		} else {
+			v6 = append(v6, a.String())
 		}
 	}
-	addrs := "{ " + strings.Join(set, ", ") + " }"
-	return `table ip natlab_peer {
+	var out, in strings.Builder
+	for _, f := range []struct {
+		family string
+		addrs  []string
+	}{{"ip", v4}, {"ip6", v6}} {
+		if len(f.addrs) == 0 {
+			continue
+		}
+		set := "{ " + strings.Join(f.addrs, ", ") + " }"
+		fmt.Fprintf(&out, "\t\tmeta l4proto udp %s daddr %s counter name %q\n", f.family, set, counterToPeer)
+		fmt.Fprintf(&in, "\t\tmeta l4proto udp %s saddr %s counter name %q\n", f.family, set, counterFromPeer)
+	}
+	return `table ` + peerTableFamily + ` ` + peerTable + ` {
 	counter ` + counterToPeer + ` {
 	}
 	counter ` + counterFromPeer + ` {
 	}
 	chain output {
 		type filter hook output priority 0; policy accept;
-		meta l4proto udp ip daddr ` + addrs + ` counter name "` + counterToPeer + `"
-	}
+` + out.String() + `	}
 	chain input {
 		type filter hook input priority 0; policy accept;
-		meta l4proto udp ip saddr ` + addrs + ` counter name "` + counterFromPeer + `"
-	}
+` + in.String() + `	}
 }
 `
 }
+
+// The peer traffic table: inet, so one pair of counters sees both families.
+const (
+	peerTableFamily = "inet"
+	peerTable       = "natlab_peer"
+)
 
 // nftApply loads a ruleset into the host's namespace.
 func (h *Host) nftApply(ctx context.Context, ruleset string) error {
@@ -93,14 +127,15 @@ func (h *Host) nftApply(ctx context.Context, ruleset string) error {
 	return nil
 }
 
-// nftCounters returns the packet counts of the named counters of a table;
-// with reset, the counters are zeroed in the same operation.
-func (h *Host) nftCounters(ctx context.Context, table string, reset bool) (map[string]uint64, error) {
+// nftCounters returns the packet counts of the named counters of a table
+// of the given family; with reset, the counters are zeroed in the same
+// operation.
+func (h *Host) nftCounters(ctx context.Context, family, table string, reset bool) (map[string]uint64, error) {
 	verb := "list"
 	if reset {
 		verb = "reset"
 	}
-	out, err := run(ctx, "", h.argv([]string{"nft", "-j", verb, "counters", "table", "ip", table})...)
+	out, err := run(ctx, "", h.argv([]string{"nft", "-j", verb, "counters", "table", family, table})...)
 	if err != nil {
 		return nil, fmt.Errorf("natlab: nft counters in %s: %w", h.Name, err)
 	}

@@ -48,11 +48,11 @@ func (l *Lab) ResetPeerTraffic(t testing.TB) PeerTraffic {
 
 func (l *Lab) peerTraffic(reset bool) (PeerTraffic, error) {
 	ctx := context.Background()
-	a, err := l.A.nftCounters(ctx, "natlab_peer", reset)
+	a, err := l.A.nftCounters(ctx, peerTableFamily, peerTable, reset)
 	if err != nil {
 		return PeerTraffic{}, err
 	}
-	b, err := l.B.nftCounters(ctx, "natlab_peer", reset)
+	b, err := l.B.nftCounters(ctx, peerTableFamily, peerTable, reset)
 	if err != nil {
 		return PeerTraffic{}, err
 	}

@@ -53,5 +53,7 @@ func QUIC(handshake time.Duration) *quic.Config {
 		MaxIncomingUniStreams:      -1,
 		MaxStreamReceiveWindow:     MaxStreamWindow,
 		MaxConnectionReceiveWindow: MaxConnectionWindow,
+		// Datagrams carry only liveness pokes (see package liveness).
+		EnableDatagrams: true,
 	}
 }
