@@ -18,7 +18,11 @@ CONNET_BENCH=1 CONNET_CEILING_BIN="$bindir/quicceiling" go test -count=1 -v \
 	-run 'TestTopologies|TestThroughput|TestRequestRate|TestSplitDeploymentAndRelayRestart|TestServerRestartRelayed|TestDeadDestinationNotChosen' \
 	./e2e | grep -E 'MEASURE|^(ok|FAIL|---)' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: MEASURE //'
 echo "== in-process tunnel over loopback, against the QUIC ceiling over loopback"
-ceiling=$("$bindir/quicceiling")
-echo "$ceiling"
-go test -run '^$' -bench TunnelThroughput -benchtime 3s . | grep -E '^Benchmark' |
-	awk -v c="${ceiling##*MBps=}" '{ for (i = 1; i < NF; i++) if ($(i+1) == "MB/s") mbps = $i; printf "%s (%.2f of ceiling)\n", $0, mbps / c }'
+# The ceiling before and after the benchmark; the higher counts (see
+# TestThroughput).
+before=$("$bindir/quicceiling")
+bench=$(go test -run '^$' -bench TunnelThroughput -benchtime 3s . | grep -E '^Benchmark')
+after=$("$bindir/quicceiling")
+echo "$before (before)"
+echo "$after (after)"
+awk -v a="${before##*MBps=}" -v b="${after##*MBps=}" '{ c = a > b ? a : b; for (i = 1; i < NF; i++) if ($(i+1) == "MB/s") mbps = $i; printf "%s (%.2f of ceiling)\n", $0, mbps / c }' <<<"$bench"
