@@ -3,14 +3,26 @@
 # lab): time to a direct path and to the first fetch per topology (relayed
 # where punching cannot work), recovery after relay and server restarts, how
 # soon a dead destination stops being chosen, and bulk throughput direct and
-# relayed against raw TCP across the same namespaces, small HTTP requests
-# (wrk) directly, through a tcp tunnel and through an http source and
-# destination; then the in-process loopback benchmark.
+# relayed against raw TCP and against the QUIC ceiling (bench/quicceiling:
+# one bare QUIC connection with the tunnel's settings) across the same
+# namespaces, small HTTP requests (wrk) directly, through a tcp tunnel and
+# through an http source and destination; then the in-process loopback
+# benchmark against the ceiling on loopback.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bindir=$(mktemp -d)
+trap 'rm -rf "$bindir"' EXIT
+go build -o "$bindir/quicceiling" ./bench/quicceiling
 echo "== NAT lab"
-CONNET_BENCH=1 go test -count=1 -v \
+CONNET_BENCH=1 CONNET_CEILING_BIN="$bindir/quicceiling" go test -count=1 -v \
 	-run 'TestTopologies|TestThroughput|TestRequestRate|TestSplitDeploymentAndRelayRestart|TestServerRestartRelayed|TestDeadDestinationNotChosen' \
 	./e2e | grep -E 'MEASURE|^(ok|FAIL|---)' | sed -E 's/^ +[a-z_]+_test.go:[0-9]+: MEASURE //'
-echo "== in-process tunnel over loopback"
-go test -run '^$' -bench TunnelThroughput -benchtime 3s . | grep -E '^Benchmark'
+echo "== in-process tunnel over loopback, against the QUIC ceiling over loopback"
+# The ceiling before and after the benchmark; the higher counts (see
+# TestThroughput).
+before=$("$bindir/quicceiling")
+bench=$(go test -run '^$' -bench TunnelThroughput -benchtime 3s . | grep -E '^Benchmark')
+after=$("$bindir/quicceiling")
+echo "$before (before)"
+echo "$after (after)"
+awk -v a="${before##*MBps=}" -v b="${after##*MBps=}" '{ c = a > b ? a : b; for (i = 1; i < NF; i++) if ($(i+1) == "MB/s") mbps = $i; printf "%s (%.2f of ceiling)\n", $0, mbps / c }' <<<"$bench"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The test suite, as CI runs it: formatting, vet, staticcheck, generated
 # code, short fuzz runs of every fuzz target, every test with the race
-# detector, then a one-minute soak (scripts/soak.sh). The NAT lab tests
+# detector, short benchmark runs with the allocation tests, then a
+# one-minute soak (scripts/soak.sh). The NAT lab tests
 # need root, nftables and iproute2; without them they skip, except under
 # CI=true where they fail.
 #
@@ -61,6 +62,12 @@ bash scripts/packaging-check.sh # release build, systemd units, Docker image, Ni
 
 echo "== go test"
 go test -race -count=1 -timeout 20m ./...
+
+echo "== benchmarks, 100 iterations each, and the allocation tests"
+# Short, so they cannot rot: they must still build and run. The allocation
+# tests (0 per op on the data path) run here because the race detector of
+# the step above allocates on its own.
+go test -count=1 -run 'Allocs$' -bench . -benchtime 100x ./internal/tunnel ./internal/wire ./internal/e2ee
 
 echo "== soak, 1 minute"
 bash scripts/soak.sh 1m

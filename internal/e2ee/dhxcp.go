@@ -101,7 +101,15 @@ func wrapDHXCP(ctx context.Context, s path.Stream, initiator bool, local *identi
 	if initiator {
 		send, recv = toResponder, toInitiator
 	}
-	r := newRecords(s, &noiseSealer{cs: send}, &noiseSealer{cs: recv})
+	out, err := newChachaSealer(send)
+	if err != nil {
+		return nil, err
+	}
+	in, err := newChachaSealer(recv)
+	if err != nil {
+		return nil, err
+	}
+	r := newRecords(s, out, in)
 	binding := hs.ChannelBinding()
 
 	// The responder proves itself first; the initiator answers only once
@@ -149,16 +157,6 @@ func ed25519Key(der []byte) (ed25519.PublicKey, error) {
 	}
 	return key, nil
 }
-
-// noiseSealer is one direction's ChaCha20-Poly1305 state; its nonce
-// counter makes replayed, reordered or dropped records fail to open.
-type noiseSealer struct{ cs *noise.CipherState }
-
-func (n *noiseSealer) seal(dst, plaintext []byte) ([]byte, error) {
-	return n.cs.Encrypt(dst, nil, plaintext)
-}
-func (n *noiseSealer) open(dst, body []byte) ([]byte, error) { return n.cs.Decrypt(dst, nil, body) }
-func (n *noiseSealer) overhead() int                         { return aeadOverhead }
 
 // Handshake messages travel as 2-byte length-prefixed frames.
 const maxHandshakeFrame = 1024

@@ -22,8 +22,12 @@ func (byteTransport) SetWriteDeadline(time.Time) error { return nil }
 
 var fuzzKey = [32]byte{1, 2, 3}
 
-func fuzzSealer() *noiseSealer {
-	return &noiseSealer{cs: noise.UnsafeNewCipherState(dhxcpSuite, fuzzKey, 0)}
+func fuzzSealer() *chachaSealer {
+	s, err := newChachaSealer(noise.UnsafeNewCipherState(dhxcpSuite, fuzzKey, 0))
+	if err != nil {
+		panic(err) // a 32-byte key is always accepted
+	}
+	return s
 }
 
 // bufTransport collects what is written.

@@ -14,21 +14,6 @@ import (
 	"github.com/p2pconnet/connet/internal/path"
 )
 
-// Record-layer cost alone: seal into a discarding transport.
-func BenchmarkSealOnly(b *testing.B) {
-	var out bytes.Buffer
-	r := newRecords(bufTransport{byteTransport{bytes.NewReader(nil)}, &out}, fuzzSealer(), fuzzSealer())
-	buf := make([]byte, 64<<10)
-	b.SetBytes(int64(len(buf)))
-	b.ReportAllocs()
-	for range b.N {
-		out.Reset()
-		if _, err := r.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // pipeStream is a path.Stream over net.Pipe with real deadlines.
 type pipeStream struct {
 	net.Conn
