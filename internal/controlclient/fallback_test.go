@@ -142,6 +142,42 @@ func TestFallsBackToTCPOnTimeout(t *testing.T) {
 	}
 }
 
+// TestTCPBesideASilentQUICDial: TCP is dialed beside a QUIC dial that has
+// not answered for a moment, without waiting for the handshake timeout
+// (here a minute, far beyond the test's bound), and the QUIC dial that
+// lost is cancelled.
+func TestTCPBesideASilentQUICDial(t *testing.T) {
+	t.Parallel()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, tcpAddr := tcpServer(t, ctx, cert, false)
+
+	s := fallbackSession(t, silentUDP(t), cert, "localhost", "good", time.Minute, muxconn.TCPDialer{Addr: tcpAddr})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	for {
+		st, changed := s.Status()
+		if st.Connected {
+			if st.Transport != muxconn.TCP {
+				t.Fatalf("connected over %q, want tcp", st.Transport)
+			}
+			break
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("not connected over TCP within %v while QUIC's handshake timeout is a minute (last error %q)", testTimeout, st.LastError)
+		}
+	}
+	stop()
+	<-done
+}
+
 // TestNoFallbackWhenQUICAnswers: a QUIC handshake that fails for another
 // reason than a timeout (here the server's certificate does not match the
 // name) is not a blocked path, and TCP is not tried.

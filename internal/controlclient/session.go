@@ -273,9 +273,17 @@ func (s *Session) tlsConfig() *tls.Config {
 	return tlsConf
 }
 
-// dial opens the connection: QUIC, unless QUIC handshakes time out and a
-// TCP transport is configured. A refused QUIC dial is not a reason to
-// try TCP: the server is down, not the path.
+// tcpHeadStart is how long a QUIC dial to the control server runs alone
+// before TCP is dialed beside it, when a TCP transport is configured. A
+// QUIC handshake takes a few round trips; waiting for it to time out (the
+// handshake idle timeout, 5 s by default) would leave a client behind a
+// firewall that drops UDP without its tunnels for that long at every
+// start.
+const tcpHeadStart = time.Second
+
+// dial opens the connection: QUIC, or the TCP transport when QUIC does not
+// answer (UDP blocked). A refused QUIC dial is not a reason to try TCP: the
+// server is down, not the path.
 func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 	if s.next != nil {
 		conn := s.next
@@ -283,16 +291,96 @@ func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 		s.cfg.Logger.Info("QUIC to the control server works again: leaving TCP", "server", s.cfg.ServerAddr)
 		return muxconn.FromQUIC(conn), nil
 	}
-	if !s.onTCP || s.cfg.TCP == nil {
+	switch {
+	case s.cfg.TCP == nil:
 		conn, err := s.dialQUIC(ctx)
-		if err == nil {
-			return muxconn.FromQUIC(conn), nil
-		}
-		if s.cfg.TCP == nil || !isTimeout(err) {
+		if err != nil {
 			return nil, err
 		}
-		s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): falling back to TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport(), logs.Err(err))
+		return muxconn.FromQUIC(conn), nil
+	case s.onTCP:
+		return s.dialTCP(ctx)
 	}
+	return s.dialRace(ctx)
+}
+
+// dialed is the outcome of one transport's dial.
+type dialed struct {
+	conn muxconn.Conn
+	err  error
+	tcp  bool
+}
+
+// dialRace dials QUIC and, once it has gone tcpHeadStart without an
+// answer or timed out, the TCP transport beside it. The first connection
+// wins; the other dial is cancelled and waited for, and closed if it
+// succeeded meanwhile, so no goroutine or connection outlives the call.
+func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan dialed, 2)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		conn, err := s.dialQUIC(ctx)
+		if err != nil {
+			results <- dialed{err: err}
+			return
+		}
+		results <- dialed{conn: muxconn.FromQUIC(conn)}
+	})
+	pending, tcpStarted := 1, false
+	startTCP := func(why string) {
+		s.cfg.Logger.Warn(why+" (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+		tcpStarted = true
+		pending++
+		wg.Go(func() {
+			conn, err := s.dialTCP(ctx)
+			results <- dialed{conn: conn, err: err, tcp: true}
+		})
+	}
+	// closeLosers ends the other dial and closes what it made.
+	closeLosers := func() {
+		cancel()
+		wg.Wait()
+		close(results)
+		for r := range results {
+			if r.conn != nil {
+				_ = r.conn.CloseWithError(0, "another transport won")
+			}
+		}
+	}
+	headStart := time.NewTimer(tcpHeadStart)
+	defer headStart.Stop()
+	var errs []error
+	for pending > 0 {
+		select {
+		case <-headStart.C:
+			if !tcpStarted {
+				startTCP("QUIC to the control server not answering yet")
+			}
+		case r := <-results:
+			pending--
+			if r.err == nil {
+				if r.tcp {
+					s.cfg.Logger.Warn("control server reached over TCP: QUIC does not pass", "server", s.cfg.ServerAddr, "transport", r.conn.Transport())
+				}
+				closeLosers()
+				return r.conn, nil
+			}
+			errs = append(errs, r.err)
+			if !r.tcp && !tcpStarted {
+				if !isTimeout(r.err) {
+					return nil, r.err
+				}
+				startTCP("QUIC to the control server timed out")
+			}
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// dialTCP opens the connection over the TCP transport.
+func (s *Session) dialTCP(ctx context.Context) (muxconn.Conn, error) {
 	conn, err := s.cfg.TCP.Dial(ctx, s.tlsConfig())
 	if err != nil {
 		return nil, fmt.Errorf("dial %s over %s: %w", s.cfg.ServerAddr, s.cfg.TCP.Transport(), err)
