@@ -143,19 +143,7 @@ func TestTunnelEcho(t *testing.T) {
 
 	conn := dialEventually(t, src)
 	defer conn.Close()
-	payload := make([]byte, 1<<20)
-	_, _ = rand.Read(payload)
-	go func() {
-		_, _ = conn.Write(payload)
-		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
-	}()
-	got, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, payload) {
-		t.Fatalf("echo returned %d bytes that differ from the %d sent", len(got), len(payload))
-	}
+	echoRandom(t, conn, 1<<20)
 
 	st := sc.Status()
 	if len(st.Sources) != 1 || len(st.Sources[0].Peers) != 1 || len(st.Sources[0].Peers[0].Paths) == 0 {
@@ -164,6 +152,28 @@ func TestTunnelEcho(t *testing.T) {
 	if kind := st.Sources[0].Peers[0].Paths[0].Kind; kind != "direct-outgoing" && kind != "direct-incoming" {
 		t.Fatalf("path kind %q, want a direct path", kind)
 	}
+}
+
+// echoRandom sends n random bytes through conn to an echo destination,
+// half-closes, and fails the test unless the same bytes come back within
+// 10 s. It returns n.
+func echoRandom(t testing.TB, conn net.Conn, n int) int {
+	t.Helper()
+	payload := make([]byte, n)
+	_, _ = rand.Read(payload)
+	go func() {
+		_, _ = conn.Write(payload)
+		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
+	}()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	got, err := io.ReadAll(conn)
+	if err != nil {
+		t.Fatalf("echo: %d of %d bytes back: %v", len(got), n, err)
+	}
+	if !bytes.Equal(got, payload) {
+		t.Fatalf("echo returned %d bytes that differ from the %d sent", len(got), n)
+	}
+	return n
 }
 
 // dialEventually dials until the peers have found each other; each attempt
@@ -276,19 +286,7 @@ func TestRelayedTunnel(t *testing.T) {
 	sc, src := relayTunnel(t, connet.NewSourceConfig("echo"))
 	conn := dialEventually(t, src)
 	defer conn.Close()
-	payload := make([]byte, 1<<20)
-	_, _ = rand.Read(payload)
-	go func() {
-		_, _ = conn.Write(payload)
-		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
-	}()
-	got, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, payload) {
-		t.Fatalf("echo over the relay returned %d bytes that differ from the %d sent", len(got), len(payload))
-	}
+	echoRandom(t, conn, 1<<20)
 	st := sc.Status()
 	paths := st.Sources[0].Peers[0].Paths
 	if len(paths) != 1 || paths[0].Kind != "relay" {

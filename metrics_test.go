@@ -1,12 +1,9 @@
 package connet_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"testing"
@@ -87,19 +84,9 @@ func TestMetricsCountTunnelledConnections(t *testing.T) {
 	}
 
 	conn := dialEventually(t, src)
-	payload := make([]byte, 100_000)
-	_, _ = rand.Read(payload)
-	go func() {
-		_, _ = conn.Write(payload)
-		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
-	}()
-	got, err := io.ReadAll(conn)
-	if err != nil || !bytes.Equal(got, payload) {
-		t.Fatalf("echo: %d bytes, %v", len(got), err)
-	}
+	n := float64(echoRandom(t, conn, 100_000))
 	_ = conn.Close()
 
-	n := float64(len(payload))
 	endpoint := func(role string, more ...string) []string {
 		return append([]string{"endpoint", "echo", "role", role}, more...)
 	}

@@ -1,10 +1,7 @@
 package connet_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"io"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -87,20 +84,7 @@ func testFallback(t *testing.T, wssOnly bool) {
 	}
 	conn := dialEventually(t, src)
 	defer conn.Close()
-	payload := make([]byte, 1<<20)
-	_, _ = rand.Read(payload)
-	go func() {
-		_, _ = conn.Write(payload)
-		_ = conn.(interface{ CloseWrite() error }).CloseWrite()
-	}()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	got, err := io.ReadAll(conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !bytes.Equal(got, payload) {
-		t.Fatalf("echo returned %d bytes that differ from the %d sent", len(got), len(payload))
-	}
+	echoRandom(t, conn, 1<<20)
 	if kinds := pathKinds(sc); !slices.Contains(kinds, "relay-tcp") || hasDirect(kinds) {
 		t.Fatalf("blocked source's paths %v, want relay-tcp and no direct", kinds)
 	}

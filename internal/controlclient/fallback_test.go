@@ -90,6 +90,27 @@ func fallbackSession(t *testing.T, udpAddr string, cert *testcert.Cert, serverNa
 	}, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
 }
 
+// runUntilConnected runs s until it is connected, then stops it and
+// returns the status it had; the test fails if that takes until ctx ends.
+func runUntilConnected(t *testing.T, ctx context.Context, s *controlclient.Session) controlclient.Status {
+	t.Helper()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(runCtx) }()
+	defer func() { stop(); <-done }()
+	for {
+		st, changed := s.Status()
+		if st.Connected {
+			return st
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			t.Fatalf("not connected within %v (last error %q)", testTimeout, st.LastError)
+		}
+	}
+}
+
 // silentUDP is a UDP address where nothing answers: QUIC handshakes to it
 // time out, as where a firewall drops UDP.
 func silentUDP(t *testing.T) string {
@@ -116,25 +137,9 @@ func TestFallsBackToTCPOnTimeout(t *testing.T) {
 	_, tcpAddr := tcpServer(t, ctx, cert, false)
 
 	s := fallbackSession(t, silentUDP(t), cert, "localhost", "good", 300*time.Millisecond, muxconn.TCPDialer{Addr: tcpAddr})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	for {
-		st, changed := s.Status()
-		if st.Connected {
-			if st.Transport != muxconn.TCP || !st.Observed.IsValid() {
-				t.Fatalf("connected over %q, observed %v; want tcp and an observed address", st.Transport, st.Observed)
-			}
-			break
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("not connected over TCP within %v (last error %q)", testTimeout, st.LastError)
-		}
+	if st := runUntilConnected(t, ctx, s); st.Transport != muxconn.TCP || !st.Observed.IsValid() {
+		t.Fatalf("connected over %q, observed %v; want tcp and an observed address", st.Transport, st.Observed)
 	}
-	stop()
-	<-done
 
 	bad := fallbackSession(t, silentUDP(t), cert, "localhost", "bad", 300*time.Millisecond, muxconn.TCPDialer{Addr: tcpAddr})
 	if err := bad.Run(ctx); !errors.Is(err, controlclient.ErrAuth) {
@@ -157,25 +162,9 @@ func TestTCPBesideASilentQUICDial(t *testing.T) {
 	_, tcpAddr := tcpServer(t, ctx, cert, false)
 
 	s := fallbackSession(t, silentUDP(t), cert, "localhost", "good", time.Minute, muxconn.TCPDialer{Addr: tcpAddr})
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	for {
-		st, changed := s.Status()
-		if st.Connected {
-			if st.Transport != muxconn.TCP {
-				t.Fatalf("connected over %q, want tcp", st.Transport)
-			}
-			break
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("not connected over TCP within %v while QUIC's handshake timeout is a minute (last error %q)", testTimeout, st.LastError)
-		}
+	if st := runUntilConnected(t, ctx, s); st.Transport != muxconn.TCP {
+		t.Fatalf("connected over %q, want tcp", st.Transport)
 	}
-	stop()
-	<-done
 }
 
 // TestNoFallbackWhenQUICAnswers: a QUIC handshake that fails for another
