@@ -198,5 +198,5 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 		return
 	}
 	tc := d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions)
-	tunnel.Splice(tunnel.TCP(conn), tc)
+	go tunnel.Splice(tunnel.TCP(conn), tc)
 }

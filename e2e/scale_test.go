@@ -23,9 +23,9 @@ const (
 	scaleConns    = 10000
 	scaleRate     = 200
 	scaleDuration = time.Minute
-	// scaleDialers bounds the dials in flight while the connections are
-	// opened: below the relay's pending-stream quota (64 per client).
-	scaleDialers = 32
+	// scaleBatch is how many connections are opened before waiting for
+	// their tunnels: below the relay's pending-stream quota (64 per client).
+	scaleBatch = 48
 	// scaleLimit bounds each wait of the measurement: for all connections
 	// to be open end to end, to echo, to be gone again.
 	scaleLimit = 3 * time.Minute
@@ -35,12 +35,6 @@ const (
 	scaleGoroutineSlack = 8
 	scaleFDSlack        = 4
 )
-
-// scaleNoFile is the open-file limit the test sets for itself and, by
-// inheritance, the lab processes: the test holds both ends of the
-// measured connections on its side (2 per connection) and each client one
-// TCP socket per connection.
-const scaleNoFile = 4*scaleConns + 4096
 
 // TestScale opens 10 000 concurrent connections through a direct source
 // and then through one forced through the server's relay (Public topology),
@@ -55,7 +49,7 @@ func TestScale(t *testing.T) {
 	if os.Getenv("CONNET_BENCH") == "" {
 		t.Skip("set CONNET_BENCH=1 to measure scale")
 	}
-	raiseNoFile(t, scaleNoFile)
+	needNoFile(t, scaleConns+1024)
 	d := newDeployment(t, natlab.Public)
 	// The relay must take 10 000 connections of one client; its default
 	// quota is 4096.
@@ -64,7 +58,7 @@ func TestScale(t *testing.T) {
 		t.Fatal(err)
 	}
 	d.write("server.toml", quiet(string(server))+fmt.Sprintf("max-client-streams = %d\n", 2*scaleConns))
-	echoes := serveCountedEcho(t, d.lab.A, "127.0.0.1:"+servicePort)
+	startEchoService(t, d.lab.A, "127.0.0.1:"+servicePort)
 	d.startServer()
 	d.write("destination.toml", quiet(d.clientConfig("token-a", fmt.Sprintf(`
 [client.destinations.web]
@@ -98,16 +92,17 @@ route = "relay"
 	}
 
 	procs := []scaleProc{{"source", d.lab.B, src}, {"destination", d.lab.A, dst}, {"server", d.lab.Server, d.server}}
-	for _, path := range []struct{ name, port string }{{"direct", sourcePort}, {"relay", relayedSourcePort}} {
+	for _, path := range scalePaths {
+		active := func() int64 { return destinationActive(d.lab.A, path.destination) }
 		idle := settle(t, procs, nil)
-		conns := openAll(t, d.lab.B, "127.0.0.1:"+path.port, echoes)
+		conns := openAll(t, d.lab.B, "127.0.0.1:"+path.port, active)
 		open := settle(t, procs, nil)
 		echoAll(t, conns)
 		echoed := settle(t, procs, nil)
 		for _, c := range conns {
 			_ = c.Close()
 		}
-		waitFor(t, "every echo connection to close", func() bool { return echoes.Load() == 0 })
+		waitFor(t, "the destination's connections to close", func() bool { return active() == 0 })
 		closed := settle(t, procs, idle)
 		for _, p := range procs {
 			name := p.name
@@ -118,7 +113,7 @@ route = "relay"
 		}
 	}
 
-	for _, path := range []struct{ name, port string }{{"direct", sourcePort}, {"relay", relayedSourcePort}} {
+	for _, path := range scalePaths {
 		base := settle(t, procs, nil)
 		ok, failed := openAtRate(d.lab.B, "127.0.0.1:"+path.port)
 		end := settle(t, procs, base)
@@ -138,48 +133,97 @@ route = "relay"
 	}
 }
 
+// scalePaths are the sources measured, with the destination each reaches.
+var scalePaths = []struct{ name, port, destination string }{
+	{"direct", sourcePort, "web"},
+	{"relay", relayedSourcePort, "relayed"},
+}
+
 // quiet lowers a config's log level: debug logs a line per connection.
 func quiet(cfg string) string {
 	return strings.Replace(cfg, `log-level = "debug"`, `log-level = "info"`, 1)
 }
 
-// raiseNoFile raises the open-file limit of the test process, and so of the
-// lab processes it starts, to n. Setting it explicitly also keeps Go from
-// restoring the lower original limit in children.
-func raiseNoFile(t *testing.T, n uint64) {
+// needNoFile fails the test if this process may not open n files: it
+// holds one end of every measured connection (the echo service, in a
+// process of its own, the other; each client one socket per connection).
+// Go raises the soft limit to the hard one at start; raising the hard
+// limit needs privileges the test may not have.
+func needNoFile(t *testing.T, n uint64) {
 	t.Helper()
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		t.Fatal(err)
 	}
-	lim.Cur, lim.Max = max(lim.Cur, n), max(lim.Max, n)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatalf("raising the open-file limit to %d: %v", n, err)
+	if lim.Cur < n {
+		t.Fatalf("the open-file limit is %d, the test needs %d (ulimit -n)", lim.Cur, n)
 	}
 }
 
-// serveCountedEcho echoes every connection at addr in h's namespace, and
-// returns the count of connections open at the service.
-func serveCountedEcho(t *testing.T, h *natlab.Host, addr string) *atomic.Int64 {
-	var open atomic.Int64
-	serveTCP(t, h, addr, func(c net.Conn) {
-		open.Add(1)
-		defer open.Add(-1)
-		// A small buffer: the service holds 10 000 of these.
-		buf := make([]byte, 64)
-		for {
-			n, err := c.Read(buf)
-			if n > 0 {
-				if _, err := c.Write(buf[:n]); err != nil {
+// echoServiceEnv makes the test binary an echo service at its address
+// (see TestMain): the service holds the far end of every measured
+// connection, which would not fit in the test process's open-file limit
+// beside the near ends.
+const echoServiceEnv = "CONNET_E2E_ECHO_SERVICE"
+
+// startEchoService runs the test binary as an echo service at addr in h's
+// namespace.
+func startEchoService(t *testing.T, h *natlab.Host, addr string) {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := h.Command(self)
+	cmd.Env = append(os.Environ(), echoServiceEnv+"="+addr)
+	h.StartCmd(t, "echo-service", cmd)
+}
+
+// serveEcho echoes every connection at addr, each through a small buffer
+// (the service holds 10 000 of them), until the process is stopped.
+func serveEcho(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() {
+			defer c.Close()
+			buf := make([]byte, 64)
+			for {
+				n, err := c.Read(buf)
+				if n > 0 {
+					if _, err := c.Write(buf[:n]); err != nil {
+						return
+					}
+				}
+				if err != nil {
 					return
 				}
 			}
-			if err != nil {
-				return
-			}
+		}()
+	}
+}
+
+// destinationActive returns the open connections of the destination
+// client's endpoint name, as its status shows them, or -1 if unknown.
+func destinationActive(h *natlab.Host, name string) int64 {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := status(ctx, h)
+	if err != nil {
+		return -1
+	}
+	for _, e := range st.Destinations {
+		if e.Name == name {
+			return e.ActiveConnections
 		}
-	})
-	return &open
+	}
+	return -1
 }
 
 // scaleProc is a lab process whose figures are read.
@@ -249,8 +293,8 @@ func perConnKiB(before, after int64) float64 {
 }
 
 // openAll opens scaleConns connections to addr from h and waits until the
-// service counts them all open, i.e. every tunnel is through.
-func openAll(t *testing.T, h *natlab.Host, addr string, open *atomic.Int64) []net.Conn {
+// destination counts them all open (active), i.e. every tunnel is through.
+func openAll(t *testing.T, h *natlab.Host, addr string, active func() int64) []net.Conn {
 	t.Helper()
 	conns := make([]net.Conn, scaleConns)
 	t.Cleanup(func() {
@@ -260,33 +304,22 @@ func openAll(t *testing.T, h *natlab.Host, addr string, open *atomic.Int64) []ne
 			}
 		}
 	})
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, scaleDialers)
-	for range scaleDialers {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(conns) {
-					return
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				c, err := h.DialTCP(ctx, addr)
-				cancel()
-				if err != nil {
-					errs <- fmt.Errorf("connection %d: %w", i, err)
-					return
-				}
-				conns[i] = c
+	// The source accepts at once and tunnels behind the test's back: in
+	// batches, so that no more tunnels are being set up at a time than the
+	// relay lets one client have waiting (max-pending-streams, default 64).
+	for start := 0; start < len(conns); start += scaleBatch {
+		end := min(start+scaleBatch, len(conns))
+		for i := start; i < end; i++ {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			c, err := h.DialTCP(ctx, addr)
+			cancel()
+			if err != nil {
+				t.Fatalf("connection %d: %v", i, err)
 			}
-		})
+			conns[i] = c
+		}
+		waitFor(t, fmt.Sprintf("%d connections open at the destination", end), func() bool { return active() >= int64(end) })
 	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, fmt.Sprintf("%d connections open at the service", scaleConns), func() bool { return open.Load() == scaleConns })
 	return conns
 }
 

@@ -169,5 +169,5 @@ func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger
 		_ = conn.Close()
 		return
 	}
-	tunnel.Splice(tunnel.TCP(conn), tunnel.TCP(remote))
+	go tunnel.Splice(tunnel.TCP(conn), tunnel.TCP(remote))
 }
