@@ -30,8 +30,15 @@ const (
 
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
-// bigHeld counts the big buffers taken from bufPool and not yet returned.
-var bigHeld atomic.Int64
+// smallPool holds the small buffers of directions that wait without one
+// (see copyWaiting): a burst of small messages on many connections at once
+// then borrows 512 bytes each, not 64 KiB.
+var smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
+
+// bigHeld counts the big buffers taken from bufPool and not yet returned;
+// smallHeld the small buffers directions hold (their own, or borrowed from
+// smallPool).
+var bigHeld, smallHeld atomic.Int64
 
 // HalfCloser is a connection whose sending direction can end on its own.
 type HalfCloser interface {
@@ -82,6 +89,8 @@ func copyData(dst io.Writer, src io.Reader, n *int64) error {
 		return copyWaiting(dst, src, w, n)
 	}
 	small := make([]byte, smallSize)
+	smallHeld.Add(1)
+	defer smallHeld.Add(-1)
 	for {
 		k, err := src.Read(small)
 		if werr := writeAll(dst, small[:k], n); werr != nil {
@@ -114,14 +123,26 @@ type waiter struct {
 }
 
 // copyWaiting copies src to dst like copyData, for a source w can wait on:
-// an idle direction then holds no buffer at all, and each burst borrows a
-// big one from the pool.
+// an idle direction then holds no buffer at all. Once src has data it is
+// read into a small pooled buffer, and only if that fills and more is
+// queued does the rest go through a big one.
 func copyWaiting(dst io.Writer, src io.Reader, w *waiter, n *int64) error {
 	for {
 		if err := w.wait(); err != nil {
 			return err
 		}
-		err := burst(dst, src, n, w.pending)
+		sp := smallPool.Get().(*[]byte)
+		smallHeld.Add(1)
+		k, err := src.Read(*sp)
+		werr := writeAll(dst, (*sp)[:k], n)
+		smallHeld.Add(-1)
+		smallPool.Put(sp)
+		if werr != nil {
+			return werr
+		}
+		if err == nil && k == smallSize && w.pending() {
+			err = burst(dst, src, n, w.pending)
+		}
 		if w.err != nil {
 			return w.err
 		}
