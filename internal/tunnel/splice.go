@@ -9,7 +9,7 @@ import (
 )
 
 // A direction of a splice that reads a TCP socket waits for data holding no
-// buffer and reads with a big pooled one (see readWaiter); any other source
+// buffer and reads with pooled ones (see copyWaiting); any other source
 // (a QUIC stream, a TLS connection) is read into a small buffer of its own
 // while it waits, and a big pooled buffer is taken only once data is
 // flowing. An idle tunnelled connection, which spends its life blocked
@@ -80,7 +80,7 @@ func pipe(dst, src HalfCloser) int64 {
 }
 
 // copyData copies src to dst until src ends (nil) or either fails. A TCP
-// socket is waited on without a buffer and read with a pooled one (see
+// socket is waited on without a buffer and read with pooled ones (see
 // copyWaiting). Anything else is waited on with the small buffer; a read
 // that fills it suggests more is queued, and the rest of the burst goes
 // through a big buffer.
