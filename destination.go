@@ -198,5 +198,8 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 		return
 	}
 	tc := d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions)
-	tunnel.Splice(tunnel.TCP(conn), tc)
+	// On a fresh goroutine: this one's stack grew while dialing, and the
+	// splice keeps its goroutine for the connection's life, mostly idle
+	// (issue 10: an idle connection's cost per client).
+	go tunnel.Splice(tunnel.TCP(conn), tc)
 }

@@ -169,5 +169,8 @@ func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger
 		_ = conn.Close()
 		return
 	}
-	tunnel.Splice(tunnel.TCP(conn), tunnel.TCP(remote))
+	// On a fresh goroutine: this one's stack grew while dialing, and the
+	// splice keeps its goroutine for the connection's life, mostly idle
+	// (issue 10: an idle connection's cost per client).
+	go tunnel.Splice(tunnel.TCP(conn), tunnel.TCP(remote))
 }

@@ -235,3 +235,53 @@ func heapInuse() uint64 {
 	runtime.ReadMemStats(&ms)
 	return ms.HeapInuse
 }
+
+// TestIdleTCPDirectionsHoldNoBuffer: a direction that reads a TCP socket
+// waits for data holding no buffer at all, and borrows one only while a
+// message passes; a direction reading anything else (here one end of
+// net.Pipe) keeps its small buffer while it waits.
+func TestIdleTCPDirectionsHoldNoBuffer(t *testing.T) {
+	client, left := tcpPair(t)
+	right, service := tcpPair(t)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+	}()
+	msg := []byte("hello")
+	for _, dir := range [][2]net.Conn{{client, service}, {service, client}} {
+		if _, err := dir[0].Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		_ = dir[1].SetReadDeadline(time.Now().Add(testTimeout))
+		if _, err := io.ReadFull(dir[1], make([]byte, len(msg))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitHeld(t, 0)
+
+	pipeEnd, far := net.Pipe()
+	other, service2 := tcpPair(t)
+	go tunnel.Splice(tunnel.TCP(pipeEnd), tunnel.TCP(other))
+	// The pipe's direction waits with its own small buffer, the socket's
+	// with none.
+	waitHeld(t, 1)
+	_ = far.Close()
+	_ = service2.Close()
+	_ = client.Close()
+	_ = service.Close()
+	<-done
+}
+
+// waitHeld waits until splices hold n small buffers, failing the test after
+// testTimeout.
+func waitHeld(t *testing.T, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(testTimeout)
+	for tunnel.SmallBuffersHeld() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("splices hold %d small buffers, want %d", tunnel.SmallBuffersHeld(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
