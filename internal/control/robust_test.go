@@ -583,3 +583,35 @@ func TestIngressAllowAddrKeepsQUICConfig(t *testing.T) {
 		c.leave()
 	}
 }
+
+// TestAddrsOfAServerThatFailedToStart: waiting for the addresses of a
+// server whose Run failed (its port is taken) ends with none, rather than
+// waiting for as long as the caller's context allows.
+func TestAddrsOfAServerThatFailedToStart(t *testing.T) {
+	taken, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(Config{
+		Ingresses: []Ingress{{Addr: taken.LocalAddr().String(), Cert: cert.TLS}},
+		Tokens:    []Token{NewToken(goodToken)},
+		QUIC:      tuning.QUIC(0),
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Run(context.Background()); err == nil {
+		t.Fatal("Run on a taken port succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if addrs := srv.Addrs(ctx); addrs != nil || ctx.Err() != nil {
+		t.Fatalf("Addrs of a server that failed to start: %v (context: %v), want nil at once", addrs, ctx.Err())
+	}
+}

@@ -93,6 +93,7 @@ type Server struct {
 	relayAddrs []net.Addr
 	tcpAddrs   []net.Addr
 	ready      chan struct{}
+	stopped    chan struct{} // closed when Run returns
 	// relays are the relays offered to clients, as the status page shows
 	// them.
 	relays map[*RelayStatus]struct{}
@@ -109,50 +110,52 @@ func New(cfg Config) (*Server, error) {
 	if cfg.maxState == 0 {
 		cfg.maxState = wire.MaxControlMessage
 	}
-	return &Server{cfg: cfg, registry: newRegistry(cfg.Grants), ready: make(chan struct{}), relays: map[*RelayStatus]struct{}{}}, nil
+	return &Server{cfg: cfg, registry: newRegistry(cfg.Grants), ready: make(chan struct{}), stopped: make(chan struct{}), relays: map[*RelayStatus]struct{}{}}, nil
 }
 
 // Addrs returns the bound addresses of the ingresses once Run has bound
-// them all (useful with port 0), or nil if ctx ends first.
+// them all (useful with port 0), or nil if ctx ends or Run returns first.
 func (s *Server) Addrs(ctx context.Context) []net.Addr {
-	select {
-	case <-s.ready:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.addrs
-	case <-ctx.Done():
-		return nil
-	}
+	return s.whenReady(ctx, func() []net.Addr { return s.addrs })
 }
 
 // TCPAddrs returns the bound TCP addresses of the ingresses (client and
-// relay ones) once Run has bound them all, or nil if ctx ends first.
+// relay ones) once Run has bound them all, or nil if ctx ends or Run
+// returns first.
 func (s *Server) TCPAddrs(ctx context.Context) []net.Addr {
-	select {
-	case <-s.ready:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.tcpAddrs
-	case <-ctx.Done():
-		return nil
-	}
+	return s.whenReady(ctx, func() []net.Addr { return s.tcpAddrs })
 }
 
 // RelayAddrs returns the bound addresses of the relay ingresses once Run
-// has bound them, or nil if ctx ends first.
+// has bound them, or nil if ctx ends or Run returns first.
 func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
+	return s.whenReady(ctx, func() []net.Addr { return s.relayAddrs })
+}
+
+// whenReady waits until Run has bound every ingress and returns what get
+// reads under the lock; nil if ctx ends first, or if Run returned without
+// binding them all (a caller waiting on a server that failed to start must
+// not wait forever).
+func (s *Server) whenReady(ctx context.Context, get func() []net.Addr) []net.Addr {
 	select {
 	case <-s.ready:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return s.relayAddrs
+	case <-s.stopped:
+		select {
+		case <-s.ready:
+		default:
+			return nil
+		}
 	case <-ctx.Done():
 		return nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return get()
 }
 
 // Run serves every ingress until ctx ends or one fails.
 func (s *Server) Run(ctx context.Context) error {
+	defer close(s.stopped)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
