@@ -1,7 +1,10 @@
 package main
 
 import (
+	"context"
+
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
@@ -65,4 +68,25 @@ func editFirst[T any](list []T, edit func(*T)) []T {
 		out = append(out, list[1:]...)
 	}
 	return out
+}
+
+// configCommand is a server-side command (server, control, relay): its
+// --config files (into configs) and flags become a config through load,
+// which run gets; tests pass a run that only checks it.
+func configCommand(use, short string, configs *[]string, load func(*pflag.FlagSet) (*config.Config, error),
+	run func(context.Context, *config.Config) error) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   use,
+		Short: short,
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := load(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), cfg)
+		},
+	}
+	cmd.Flags().StringArrayVar(configs, "config", nil, "TOML config file; repeat to merge several in order")
+	return cmd
 }

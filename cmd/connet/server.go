@@ -32,20 +32,8 @@ func newServerCommand() *cobra.Command { return serverCommand(runServer) }
 // the files and flags give (tests check it without running a server).
 func serverCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f serverFlags
-	cmd := &cobra.Command{
-		Use:   "server",
-		Short: "Run a control server and a relay in one process",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.load(cmd.Flags())
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), cfg)
-		},
-	}
+	cmd := configCommand("server", "Run a control server and a relay in one process", &f.configs, f.load, run)
 	fs := cmd.Flags()
-	fs.StringArrayVar(&f.configs, "config", nil, "TOML config file; repeat to merge several in order")
 	fs.StringSliceVar(&f.tokens, "tokens", nil, "client tokens")
 	fs.StringVar(&f.tokensFile, "tokens-file", "", "file of client tokens, one per line")
 	fs.StringVar(&f.statusAddr, "status-addr", "", "serve status as JSON over HTTP at this address")

@@ -57,20 +57,8 @@ func newControlCommand() *cobra.Command { return controlCommand(runControl) }
 // controlCommand builds the command around run, as serverCommand does.
 func controlCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f controlFlags
-	cmd := &cobra.Command{
-		Use:   "control",
-		Short: "Run a control server on its own; relays join it with relay tokens",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.load(cmd.Flags())
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), cfg)
-		},
-	}
+	cmd := configCommand("control", "Run a control server on its own; relays join it with relay tokens", &f.configs, f.load, run)
 	fs := cmd.Flags()
-	fs.StringArrayVar(&f.configs, "config", nil, "TOML config file; repeat to merge several in order")
 	fs.StringSliceVar(&f.clientsTokens, "clients-tokens", nil, "client tokens")
 	fs.StringVar(&f.clientsTokensFile, "clients-tokens-file", "", "file of client tokens, one per line")
 	fs.StringSliceVar(&f.relaysTokens, "relays-tokens", nil, "relay tokens")
@@ -122,20 +110,8 @@ func newRelayCommand() *cobra.Command { return relayCommand(runRelay) }
 // relayCommand builds the command around run, as serverCommand does.
 func relayCommand(run func(context.Context, *config.Config) error) *cobra.Command {
 	var f relayFlags
-	cmd := &cobra.Command{
-		Use:   "relay",
-		Short: "Run a relay server on its own, joined to a control server",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.load(cmd.Flags())
-			if err != nil {
-				return err
-			}
-			return run(cmd.Context(), cfg)
-		},
-	}
+	cmd := configCommand("relay", "Run a relay server on its own, joined to a control server", &f.configs, f.load, run)
 	fs := cmd.Flags()
-	fs.StringArrayVar(&f.configs, "config", nil, "TOML config file; repeat to merge several in order")
 	fs.StringVar(&f.token, "token", "", "relay token for the control server")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the relay token")
 	fs.StringVar(&f.metadata, "metadata", "", "text sent to the control server to help identify this relay")
