@@ -26,15 +26,22 @@ type testRelay struct {
 	id     *identity.Identity
 	signer *grant.Signer
 	addr   net.Addr
+	srv    *Server
 }
 
 func startRelay(t *testing.T) *testRelay {
 	t.Helper()
-	return startRelayWithQuotas(t, Quotas{})
+	return startRelayAt(t, Ingress{Addr: "127.0.0.1:0"})
 }
 
 // startRelayWithQuotas runs a relay whose one ingress has the given quotas.
 func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
+	t.Helper()
+	return startRelayAt(t, Ingress{Addr: "127.0.0.1:0", Quotas: q})
+}
+
+// startRelayAt runs a relay with the one ingress in until the test ends.
+func startRelayAt(t *testing.T, in Ingress) *testRelay {
 	t.Helper()
 	signer, err := grant.LoadOrCreateSigner(filepath.Join(t.TempDir(), "grant.key"))
 	if err != nil {
@@ -45,7 +52,7 @@ func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
 		t.Fatal(err)
 	}
 	s, err := New(Config{
-		Ingresses: []Ingress{{Addr: "127.0.0.1:0", Quotas: q}},
+		Ingresses: []Ingress{in},
 		Identity:  id,
 		QUIC:      tuning.QUIC(0),
 		Logger:    slog.New(slog.DiscardHandler),
@@ -58,7 +65,7 @@ func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return &testRelay{t: t, id: id, signer: signer, addr: s.Addrs(ctx)[0]}
+	return &testRelay{t: t, id: id, signer: signer, addr: s.Addrs(ctx)[0], srv: s}
 }
 
 // rawClient is a raw QUIC client of the relay.

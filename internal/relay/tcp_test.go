@@ -2,18 +2,13 @@ package relay
 
 import (
 	"context"
-	"crypto/ed25519"
 	"io"
-	"log/slog"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/muxconn"
-	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
@@ -22,35 +17,14 @@ import (
 // same port relays between a client that reached it over TLS on TCP (its
 // UDP blocked) and one over QUIC, on their grants alone.
 func TestRelayBetweenTCPAndQUIC(t *testing.T) {
-	signer, err := grant.LoadOrCreateSigner(filepath.Join(t.TempDir(), "grant.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	rid, err := identity.Generate("relay")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := New(Config{
-		Ingresses: []Ingress{{Addr: "127.0.0.1:0", TCP: true}},
-		Identity:  rid,
-		QUIC:      tuning.QUIC(0),
-		Logger:    slog.New(slog.DiscardHandler),
-		GrantKey:  func() ed25519.PublicKey { return signer.PublicKey() },
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := startRelayAt(t, Ingress{Addr: "127.0.0.1:0", TCP: true})
+	rid := r.id
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	udp, tcp := s.Addrs(ctx)[0].String(), s.TCPAddrs(ctx)[0].String()
+	udp, tcp := r.srv.Addrs(ctx)[0].String(), r.srv.TCPAddrs(ctx)[0].String()
 	if _, up, _ := splitPort(udp); !hasPort(tcp, up) {
 		t.Fatalf("TCP at %s, want the UDP port of %s", tcp, udp)
 	}
-	r := &testRelay{t: t, id: rid, signer: signer, addr: s.Addrs(ctx)[0]}
 
 	// The source is over TCP.
 	srcID := newIdentity(t)
