@@ -91,23 +91,8 @@ func (f *lbFixture) source(t *testing.T, policy connet.LBPolicy, retry connet.LB
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		st := cl.Status()
-		ready := 0
-		for _, p := range st.Sources[0].Peers {
-			if len(p.Paths) > 0 {
-				ready++
-			}
-		}
-		if ready == 3 {
-			return cl, src
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("source reaches %d of 3 destinations: %+v", ready, st.Sources[0].Peers)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitPeers(t, cl, 3)
+	return cl, src
 }
 
 // open dials the source and reads which destination answered.

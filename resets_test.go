@@ -82,7 +82,7 @@ func newResetRig(t *testing.T, route connet.Route, enc connet.RelayEncryption) *
 	served := make(chan struct{})
 	go func() {
 		defer close(served)
-		_ = es.Serve(ctx, src.DialFrom)
+		_ = es.Serve(ctx, src.DialEarly)
 	}()
 	t.Cleanup(func() { cancel(); <-served })
 	rig.addr = es.Addr().String()

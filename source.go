@@ -185,14 +185,32 @@ func (s *Source) Dial(ctx context.Context) (net.Conn, error) {
 // matches one of ErrNoPeer, ErrPeerUnreachable, ErrRouteMismatch and
 // ErrEndpointRefused (and ErrNoDestination), or ctx's cause.
 func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
-	conn, err := s.dial(ctx, origin)
+	return s.DialEarly(ctx, origin, nil)
+}
+
+// DialEarly is DialFrom for a connection client that the caller accepted
+// and will copy to the returned one: what client sends while the
+// destination is being asked travels with the request, saving a round trip
+// through the tunnel for clients that speak first (see tunnel.Early), and
+// is sent again to the next destination if one refuses. Once bytes went
+// early, any failure other than a refusal ends the dial instead of trying
+// another path or destination: the destination may have passed them to
+// its service already, and sending them again could repeat a request. It
+// reads from client only until DialEarly returns, and what it read has
+// been sent by then. A nil client makes it DialFrom.
+func (s *Source) DialEarly(ctx context.Context, origin netip.AddrPort, client net.Conn) (net.Conn, error) {
+	var early *tunnel.Early
+	if client != nil {
+		early = &tunnel.Early{From: client}
+	}
+	conn, err := s.dial(ctx, origin, early)
 	s.recordError(err)
 	return conn, err
 }
 
 // dial tries the destination peers in the load balancer's order, as many
 // as its retry policy allows.
-func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
+func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.Early) (net.Conn, error) {
 	if s.isClosed() {
 		return nil, ErrClosed
 	}
@@ -210,12 +228,15 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, err
 	var errs []error
 	refused := true
 	for _, t := range order[:s.retry.Attempts(len(order))] {
-		conn, err := s.attempt(ctx, t, origin)
+		conn, err := s.attempt(ctx, t, origin, early)
 		if err == nil {
 			return conn, nil
 		}
 		refused = refused && tunnel.IsRefusal(err)
 		errs = append(errs, fmt.Errorf("destination %s: %w", t.Peer, err))
+		if !early.MayRetry(err) {
+			return nil, fmt.Errorf("source %q: %w", s.cfg.Name, errors.Join(errs...))
+		}
 		if ctx.Err() != nil {
 			errs = append(errs, context.Cause(ctx))
 			break
@@ -238,7 +259,7 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort) (net.Conn, err
 // attempt opens a connection to one destination peer, on its best path, or
 // on the next ones while a path fails before the peer answers. A refusal is
 // the peer's answer, which its other paths would only repeat.
-func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.AddrPort) (net.Conn, error) {
+func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.AddrPort, early *tunnel.Early) (net.Conn, error) {
 	if d := s.cfg.DialTimeout; d > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("no answer within dial-timeout %v", d))
@@ -247,12 +268,17 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 	req := tunnel.Request{Endpoint: s.cfg.Name, Origin: origin}
 	var errs []error
 	for _, p := range t.Paths {
-		stream, err := tunnel.Open(ctx, p, req)
+		stream, err := tunnel.Open(ctx, p, req, early)
 		if err == nil {
 			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
-			return s.track(conn, t.Peer, p, s.cfg.RelayEncryptions), nil
+			tracked := s.track(conn, t.Peer, p, s.cfg.RelayEncryptions)
+			if early != nil {
+				// Sent on the stream before it was tracked.
+				tracked.life.wrote(len(early.Sent), nil)
+			}
+			return tracked, nil
 		}
-		if tunnel.IsRefusal(err) || ctx.Err() != nil {
+		if tunnel.IsRefusal(err) || !early.MayRetry(err) || ctx.Err() != nil {
 			return nil, err
 		}
 		errs = append(errs, fmt.Errorf("%s %s: %w", p.Kind(), p.RemoteAddr(), err))

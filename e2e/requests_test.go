@@ -1,13 +1,16 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -74,6 +77,55 @@ url = "http://127.0.0.1:8080/"
 		t.Logf("MEASURE requests %s rps=%.0f (%.2f of direct %.0f) p50_ms=%.2f (direct %.2f) p99_ms=%.2f (%.1fx direct %.2f)",
 			r.name, r.w.rps, r.w.rps/direct.rps, direct.rps, r.w.p50, direct.p50, r.w.p99, r.w.p99/direct.p99, direct.p99)
 	}
+
+	// New connections, one at a time: connect, one request, the response
+	// to its end, as a curl per request does.
+	if os.Getenv("XX") != "" {
+		for _, u := range []string{"http://" + svcAddr + "/", "http://127.0.0.1:8000/"} {
+			out, _ := d.lab.B.Run(context.Background(), "wrk", "-t1", "-c1", "-d2s", "--latency", u)
+			t.Logf("MEASURE %s", out)
+		}
+	}
+	directNew := newConnections(t, d.lab.B, svcAddr)
+	tunnelNew := newConnections(t, d.lab.B, "127.0.0.1:8000")
+	t.Logf("MEASURE new_connection tcp_tunnel p50_ms=%.3f (%.1fx direct %.3f) p99_ms=%.3f (%.1fx direct %.3f)",
+		tunnelNew.p50, tunnelNew.p50/directNew.p50, directNew.p50, tunnelNew.p99, tunnelNew.p99/directNew.p99, directNew.p99)
+}
+
+// newConnCount is how many connections newConnections opens.
+const newConnCount = 500
+
+// newConnections opens newConnCount connections to the HTTP service at
+// addr from h one after the other, each sending one request and reading
+// the response to its end, and returns the p50 and p99 of the time from
+// the dial to the end of the response. Any failure fails the test.
+func newConnections(t *testing.T, h *natlab.Host, addr string) wrkResult {
+	t.Helper()
+	req := []byte("GET / HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
+	times := make([]time.Duration, 0, newConnCount)
+	for i := range newConnCount {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		start := time.Now()
+		c, err := h.DialTCP(ctx, addr)
+		cancel()
+		if err != nil {
+			t.Fatalf("connection %d to %s: %v", i, addr, err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, err = c.Write(req)
+		var resp []byte
+		if err == nil {
+			resp, err = io.ReadAll(c)
+		}
+		times = append(times, time.Since(start))
+		_ = c.Close()
+		if err != nil || !bytes.HasPrefix(resp, []byte("HTTP/1.1 200")) {
+			t.Fatalf("connection %d to %s: %v, response %q", i, addr, err, resp)
+		}
+	}
+	slices.Sort(times)
+	ms := func(q float64) float64 { return float64(times[int(q*float64(len(times)-1))]) / 1e6 }
+	return wrkResult{p50: ms(0.5), p99: ms(0.99)}
 }
 
 type wrkResult struct{ rps, p50, p99 float64 }

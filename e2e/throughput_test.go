@@ -93,9 +93,14 @@ relay-encryptions = ["dhxcp"]
 			// busy moment, and the two together show how much that moved.
 			ceilBefore := quicCeiling(t, bin, d.lab.B, rawHost, 1)
 			ceiling8 := quicCeiling(t, bin, d.lab.B, rawHost, 8)
-			direct := measure(t, d.lab.B, "127.0.0.1:"+sourcePort)
-			relayed := measure(t, d.lab.B, "127.0.0.1:"+relayedSourcePort)
-			sealed := measure(t, d.lab.B, "127.0.0.1:"+sealedSourcePort)
+			phase := func(name, port string) float64 {
+				return profiled(t, fmt.Sprintf("%s-%s", topo, name), func() float64 {
+					return measure(t, d.lab.B, "127.0.0.1:"+port)
+				})
+			}
+			direct := phase("direct", sourcePort)
+			relayed := phase("relay", relayedSourcePort)
+			sealed := phase("relay_dhxcp", sealedSourcePort)
 			ceilAfter := quicCeiling(t, bin, d.lab.B, rawHost, 1)
 			ceiling := max(ceilBefore, ceilAfter)
 			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) quic_ceiling_MBps=%.0f (%.2f of raw; before %.0f, after %.0f) quic_ceiling_8streams_MBps=%.0f (%.2f of raw, %.2f of ceiling)",

@@ -322,7 +322,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		}
 		ep := sources[name]
 		delete(sources, name)
-		go func() { cancel(ignoreClosed(ep.Serve(ctx, src.DialFrom))) }()
+		go func() { cancel(ignoreClosed(ep.Serve(ctx, src.DialEarly))) }()
 	}
 
 	select {

@@ -14,6 +14,10 @@ import (
 	"github.com/p2pconnet/connet/internal/config"
 )
 
+// DialFunc opens a connection on behalf of a client at origin (the zero
+// value when unknown): a destination's dial of its service.
+type DialFunc = func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
+
 // Tunnel is the tunnel side of a destination, as connet.Destination
 // provides it.
 type Tunnel interface {

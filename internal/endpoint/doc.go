@@ -4,5 +4,5 @@
 // (or, for http, per upstream connection of its reverse proxy). A
 // destination takes the tunnelled connections and reaches its service
 // (tcp, tls, http, https) or serves files (file). It knows nothing of peers
-// or paths: a source gets a DialFunc, a destination a Tunnel.
+// or paths: a source gets a TunnelFunc, a destination a Tunnel.
 package endpoint

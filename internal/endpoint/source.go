@@ -15,9 +15,12 @@ import (
 	"github.com/p2pconnet/connet/internal/tunnel"
 )
 
-// DialFunc opens a tunnelled connection on behalf of a client at origin
-// (the zero value when unknown). It is the type of connet.Source.DialFrom.
-type DialFunc = func(ctx context.Context, origin netip.AddrPort) (net.Conn, error)
+// TunnelFunc opens a tunnelled connection on behalf of a client at origin
+// (the zero value when unknown). client, when not nil, is the accepted
+// connection that will be copied to the tunnelled one: what it sends while
+// the tunnel is being opened may be read and sent with the request. It is
+// the type of connet.Source.DialEarly.
+type TunnelFunc = func(ctx context.Context, origin netip.AddrPort, client net.Conn) (net.Conn, error)
 
 // Source is the local side of a source endpoint: a bound listener of the
 // URL's scheme and what it needs to serve it.
@@ -68,7 +71,7 @@ func (s *Source) Close() error { return s.ln.Close() }
 
 // Serve accepts local clients and tunnels each through dial until ctx ends;
 // the listener is closed when it returns.
-func (s *Source) Serve(ctx context.Context, dial DialFunc) error {
+func (s *Source) Serve(ctx context.Context, dial TunnelFunc) error {
 	switch s.settings.URL.Scheme {
 	case "tls":
 		return serveStreams(ctx, s.ln, dial, s.log, s.tlsHandshake)
@@ -118,12 +121,12 @@ const (
 
 // serveStreams accepts connections on ln and tunnels each through dial
 // until ctx ends; ln is closed when it returns. A connection whose tunnel
-// cannot be opened is closed at once and the reason logged.
+// cannot be opened is reset at once and the reason logged.
 //
 // prepare, when not nil, runs first on each connection (the TLS handshake of
 // a tls source) and returns the connection to tunnel; if it fails the
 // connection is refused and the reason logged, and others are unaffected.
-func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog.Logger, prepare prepareFunc) error {
+func serveStreams(ctx context.Context, ln net.Listener, dial TunnelFunc, log *slog.Logger, prepare prepareFunc) error {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer func() { _ = ln.Close() }()
@@ -152,7 +155,7 @@ func serveStreams(ctx context.Context, ln net.Listener, dial DialFunc, log *slog
 // prepareFunc readies an accepted connection before it is tunnelled.
 type prepareFunc = func(ctx context.Context, conn net.Conn) (net.Conn, error)
 
-func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger, prepare prepareFunc) {
+func forward(ctx context.Context, conn net.Conn, dial TunnelFunc, log *slog.Logger, prepare prepareFunc) {
 	origin := originOf(conn.RemoteAddr())
 	if prepare != nil {
 		ready, err := prepare(ctx, conn)
@@ -163,10 +166,13 @@ func forward(ctx context.Context, conn net.Conn, dial DialFunc, log *slog.Logger
 		}
 		conn = ready
 	}
-	remote, err := dial(ctx, origin)
+	remote, err := dial(ctx, origin, conn)
 	if err != nil {
 		log.Warn("source connection closed: no tunnel", "client", logs.Addr(conn.RemoteAddr()), dialReason(err), logs.Err(err))
-		_ = conn.Close()
+		// A reset, not a clean end: the client may have sent a request
+		// already (dial takes what it sends early), and an empty answer
+		// ended cleanly could pass for a complete one.
+		tunnel.Abort(conn)
 		return
 	}
 	// On a fresh goroutine: this one's stack grew while dialing, and the

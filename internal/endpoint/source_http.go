@@ -32,12 +32,12 @@ const tunnelHost = "connet-destination"
 // connection is a tunnelled connection, pooled and kept alive across
 // requests like any HTTP client's.
 // The caller closes the transport's idle connections when done.
-func (s *Source) newHTTPProxy(dial DialFunc) (*httputil.ReverseProxy, *http.Transport) {
+func (s *Source) newHTTPProxy(dial TunnelFunc) (*httputil.ReverseProxy, *http.Transport) {
 	// The origin of a pooled connection is not one client's, so the
 	// client address travels in X-Forwarded-For instead.
 	transport := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return dial(ctx, netip.AddrPort{})
+			return dial(ctx, netip.AddrPort{}, nil)
 		},
 		MaxIdleConns:        maxIdleTunnels,
 		MaxIdleConnsPerHost: maxIdleTunnels,

@@ -19,12 +19,12 @@ import (
 type wsHandler struct {
 	s        *Source
 	ctx      context.Context // ends with Serve; bounds every session
-	dial     DialFunc
+	dial     TunnelFunc
 	origins  originPolicy
 	sessions *sessionGroup
 }
 
-func (s *Source) newWSHandler(ctx context.Context, dial DialFunc, sessions *sessionGroup) *wsHandler {
+func (s *Source) newWSHandler(ctx context.Context, dial TunnelFunc, sessions *sessionGroup) *wsHandler {
 	return &wsHandler{s: s, ctx: ctx, dial: dial, origins: newOriginPolicy(s.settings.AllowedOrigins), sessions: sessions}
 }
 
@@ -53,7 +53,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Open the tunnel before upgrading, so that a client learns of a
 	// missing destination from an HTTP status rather than a closed socket.
 	var origin = originOfString(r.RemoteAddr)
-	remote, err := h.dial(h.ctx, origin)
+	remote, err := h.dial(h.ctx, origin, nil)
 	if err != nil {
 		log.Warn("source WebSocket refused: no tunnel", "client", r.RemoteAddr, dialReason(err), logs.Err(err))
 		http.Error(w, "connet: "+err.Error(), dialStatus(err))

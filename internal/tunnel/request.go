@@ -25,20 +25,27 @@ type Request struct {
 
 // Open opens a stream on p, asks for endpoint, and waits for the
 // destination's answer. On success the stream carries the connection.
-func Open(ctx context.Context, p path.Path, req Request) (path.Stream, error) {
+// early, when not nil, is the start of the connection: what early has sent
+// before travels behind the request, and so does what its client sends
+// while the answer is awaited (see Early).
+func Open(ctx context.Context, p path.Path, req Request, early *Early) (path.Stream, error) {
 	s, err := p.OpenStream(ctx, req.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
 	}
-	if err := Ask(ctx, s, req); err != nil {
+	if err := Ask(ctx, s, req, early); err != nil {
 		return nil, err
 	}
 	return s, nil
 }
 
-// Ask sends req on a fresh stream and waits for the destination's answer;
-// on failure the stream is reset.
-func Ask(ctx context.Context, s path.Stream, req Request) error {
+// Ask sends req on a fresh stream (with early's bytes, see Open) and waits
+// for the destination's answer; on failure the stream is reset.
+func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
+	if early != nil && early.err != nil {
+		s.Reset()
+		return fmt.Errorf("%w: %w", ErrClientFailed, early.err)
+	}
 	deadline := time.Now().Add(HeaderTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -55,8 +62,21 @@ func Ask(ctx context.Context, s path.Stream, req Request) error {
 		s.Reset()
 		return err
 	}
+	if early != nil && len(early.Sent) > 0 {
+		if _, err := s.Write(early.Sent); err != nil {
+			s.Reset()
+			return err
+		}
+	}
+	stopEarly := early.start(s)
 	var reply pb.StreamReply
-	if err := wire.Read(s, &reply, wire.MaxStreamHeader); err != nil {
+	err := wire.Read(s, &reply, wire.MaxStreamHeader)
+	stopEarly()
+	if err == nil && early != nil && early.err != nil {
+		s.Reset()
+		return fmt.Errorf("%w: %w", ErrClientFailed, early.err)
+	}
+	if err != nil {
 		s.Reset()
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
@@ -113,9 +133,16 @@ func (in *Incoming) Refuse(reason error) {
 	_ = in.Stream.SetDeadline(time.Now().Add(HeaderTimeout))
 	if err := wire.Write(in.Stream, &pb.StreamReply{Error: wire.ToPB(reason)}); err == nil {
 		_ = in.Stream.CloseWrite()
-		// Let the reply drain before the read side is cancelled.
-		var buf [1]byte
-		_, _ = in.Stream.Read(buf[:])
+		// Let the reply drain before the read side is cancelled: the
+		// source resets the stream once it has read it. What it sent
+		// behind its request (see Early) is read and dropped meanwhile;
+		// it is bounded by EarlyMax, and the deadline bounds the wait.
+		var buf [512]byte
+		for {
+			if _, err := in.Stream.Read(buf[:]); err != nil {
+				break
+			}
+		}
 	}
 	in.Stream.Reset()
 }

@@ -82,7 +82,7 @@ type opened struct {
 func openAsync(ctx context.Context, p path.Path, req tunnel.Request) <-chan opened {
 	ch := make(chan opened, 1)
 	go func() {
-		s, err := tunnel.Open(ctx, p, req)
+		s, err := tunnel.Open(ctx, p, req, nil)
 		ch <- opened{s, err}
 	}()
 	return ch

@@ -97,7 +97,7 @@ func copyData(dst io.Writer, src io.Reader, n *int64) error {
 			return werr
 		}
 		if err == nil && k == len(small) {
-			err = burst(dst, src, n, nil)
+			err = burst(dst, src, n, nil, nil)
 		}
 		if err == io.EOF { // only a bare EOF is a clean end; a wrapped one reports a failure
 			return nil
@@ -134,14 +134,19 @@ func copyWaiting(dst io.Writer, src io.Reader, w *waiter, n *int64) error {
 		sp := smallPool.Get().(*[]byte)
 		smallHeld.Add(1)
 		k, err := src.Read(*sp)
-		werr := writeAll(dst, (*sp)[:k], n)
+		var werr error
+		if err == nil && k == smallSize && w.pending() {
+			// More is queued, so a read will not block: what was read
+			// goes out in front of it, in one write rather than two (a
+			// small write costs a syscall or a packet of its own).
+			err = burst(dst, src, n, w.pending, (*sp)[:k])
+		} else {
+			werr = writeAll(dst, (*sp)[:k], n)
+		}
 		smallHeld.Add(-1)
 		smallPool.Put(sp)
 		if werr != nil {
 			return werr
-		}
-		if err == nil && k == smallSize && w.pending() {
-			err = burst(dst, src, n, w.pending)
 		}
 		if w.err != nil {
 			return w.err
@@ -158,8 +163,10 @@ func copyWaiting(dst io.Writer, src io.Reader, w *waiter, n *int64) error {
 // burst copies through a big pooled buffer for as long as reads fill it
 // (and, with pending, src still has more queued). A short read means src
 // had no more queued, so the next read would probably block: the buffer
-// goes back to the pool rather than wait with it.
-func burst(dst io.Writer, src io.Reader, n *int64, pending func() bool) error {
+// goes back to the pool rather than wait with it. head, read already and
+// not yet written, goes out in front of the first read's bytes; it is
+// passed only when that read will not block.
+func burst(dst io.Writer, src io.Reader, n *int64, pending func() bool, head []byte) error {
 	bp := bufPool.Get().(*[]byte)
 	bigHeld.Add(1)
 	defer func() {
@@ -167,8 +174,11 @@ func burst(dst io.Writer, src io.Reader, n *int64, pending func() bool) error {
 		bufPool.Put(bp)
 	}()
 	buf := *bp
+	carried := copy(buf, head)
 	for {
-		k, err := src.Read(buf)
+		k, err := src.Read(buf[carried:])
+		k += carried
+		carried = 0
 		if werr := writeAll(dst, buf[:k], n); werr != nil {
 			return werr
 		}
@@ -233,6 +243,10 @@ func tcpConnOf(c any) *net.TCPConn {
 	}
 	return nil
 }
+
+// Abort closes c so that its far side sees an error (a TCP reset) rather
+// than a clean end.
+func Abort(c net.Conn) { abort(TCP(c)) }
 
 // TCP adapts a net.Conn to HalfCloser: a *net.TCPConn or a tunnelled conn
 // keeps its half-close; connections without one get a full close instead.
