@@ -119,7 +119,9 @@ func startSource(t *testing.T, s config.SourceSettings, dial endpoint.DialFunc) 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	// The tests' tunnels take no early bytes from the client.
-	tunnel := func(ctx context.Context, origin netip.AddrPort, _ net.Conn) (net.Conn, error) { return dial(ctx, origin) }
+	tunnel := func(ctx context.Context, origin netip.AddrPort, _ net.Conn) (net.Conn, error) {
+		return dial(ctx, origin)
+	}
 	go func() { done <- src.Serve(ctx, tunnel) }()
 	t.Cleanup(func() {
 		cancel()
