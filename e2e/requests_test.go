@@ -67,9 +67,12 @@ url = "http://127.0.0.1:8080/"
 		t.Fatal(err)
 	}
 
-	direct := runWrk(t, d.lab.B, "http://"+svcAddr+"/")
-	tcp := runWrk(t, d.lab.B, "http://127.0.0.1:8000/")
-	viaHTTP := runWrk(t, d.lab.B, "http://127.0.0.1:8080/")
+	wrk := func(phase, url string) wrkResult {
+		return profiled(t, "requests-"+phase, func() wrkResult { return runWrk(t, d.lab.B, url) })
+	}
+	direct := wrk("direct", "http://"+svcAddr+"/")
+	tcp := wrk("tcp_tunnel", "http://127.0.0.1:8000/")
+	viaHTTP := wrk("http", "http://127.0.0.1:8080/")
 	for _, r := range []struct {
 		name string
 		w    wrkResult
@@ -80,12 +83,6 @@ url = "http://127.0.0.1:8080/"
 
 	// New connections, one at a time: connect, one request, the response
 	// to its end, as a curl per request does.
-	if os.Getenv("XX") != "" {
-		for _, u := range []string{"http://" + svcAddr + "/", "http://127.0.0.1:8000/"} {
-			out, _ := d.lab.B.Run(context.Background(), "wrk", "-t1", "-c1", "-d2s", "--latency", u)
-			t.Logf("MEASURE %s", out)
-		}
-	}
 	directNew := newConnections(t, d.lab.B, svcAddr)
 	tunnelNew := newConnections(t, d.lab.B, "127.0.0.1:8000")
 	t.Logf("MEASURE new_connection tcp_tunnel p50_ms=%.3f (%.1fx direct %.3f) p99_ms=%.3f (%.1fx direct %.3f)",

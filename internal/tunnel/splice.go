@@ -9,7 +9,7 @@ import (
 )
 
 // A direction of a splice that reads a TCP socket waits for data holding no
-// buffer and reads with pooled ones (see copyWaiting); any other source
+// buffer and reads with pooled ones (see copySocket); any other source
 // (a QUIC stream, a TLS connection) is read into a small buffer of its own
 // while it waits, and a big pooled buffer is taken only once data is
 // flowing. An idle tunnelled connection, which spends its life blocked
@@ -31,7 +31,7 @@ const (
 var bufPool = sync.Pool{New: func() any { b := make([]byte, bufSize); return &b }}
 
 // smallPool holds the small buffers of directions that wait without one
-// (see copyWaiting): a burst of small messages on many connections at once
+// (see copySocket): a burst of small messages on many connections at once
 // then borrows 512 bytes each, not 64 KiB.
 var smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return &b }}
 
@@ -81,12 +81,12 @@ func pipe(dst, src HalfCloser) int64 {
 
 // copyData copies src to dst until src ends (nil) or either fails. A TCP
 // socket is waited on without a buffer and read with pooled ones (see
-// copyWaiting). Anything else is waited on with the small buffer; a read
+// copySocket). Anything else is waited on with the small buffer; a read
 // that fills it suggests more is queued, and the rest of the burst goes
 // through a big buffer.
 func copyData(dst io.Writer, src io.Reader, n *int64) error {
-	if w := readWaiter(src); w != nil {
-		return copyWaiting(dst, src, w, n)
+	if r := socketReaderOf(src); r != nil {
+		return copySocket(dst, r, n)
 	}
 	small := make([]byte, smallSize)
 	smallHeld.Add(1)
@@ -97,7 +97,7 @@ func copyData(dst io.Writer, src io.Reader, n *int64) error {
 			return werr
 		}
 		if err == nil && k == len(small) {
-			err = burst(dst, src, n, nil, nil)
+			err = burst(dst, src.Read, n, nil)
 		}
 		if err == io.EOF { // only a bare EOF is a clean end; a wrapped one reports a failure
 			return nil
@@ -108,38 +108,41 @@ func copyData(dst io.Writer, src io.Reader, n *int64) error {
 	}
 }
 
-// waiter waits for a source to have something to read without a buffer
-// (see readWaiter).
-type waiter struct {
-	// wait blocks until a read would not; pending tells, without
-	// blocking, whether it would not.
-	wait    func() error
-	pending func() bool
-	// peek and readable are the probe's scratch space; err is an error a
-	// probe took from the socket.
-	peek     [1]byte
-	readable bool
-	err      error
+// socketReader reads a socket without blocking reads (see socketReaderOf).
+type socketReader struct {
+	// waitSmall waits until the socket has something to read (data, an
+	// end or an error) holding no buffer, then reads it into a small
+	// pooled buffer, which the caller returns to smallPool. readNow reads
+	// what is queued, or fails with errWouldBlock when nothing is.
+	waitSmall func() (*[]byte, int, error)
+	readNow   func([]byte) (int, error)
+	// The callbacks' scratch space.
+	small *[]byte
+	buf   []byte
+	n     int
+	err   error
 }
 
-// copyWaiting copies src to dst like copyData, for a source w can wait on:
-// an idle direction then holds no buffer at all. Once src has data it is
-// read into a small pooled buffer, and only if that fills and more is
-// queued does the rest go through a big one.
-func copyWaiting(dst io.Writer, src io.Reader, w *waiter, n *int64) error {
+// errWouldBlock is a socketReader's readNow finding nothing queued.
+var errWouldBlock = errors.New("tunnel: nothing queued")
+
+// copySocket copies a socket's data to dst like copyData: an idle
+// direction holds no buffer at all. Data is read into a small pooled
+// buffer, and only if that fills does the rest of what is queued go
+// through a big one.
+func copySocket(dst io.Writer, r *socketReader, n *int64) error {
 	for {
-		if err := w.wait(); err != nil {
+		sp, k, err := r.waitSmall()
+		if sp == nil {
 			return err
 		}
-		sp := smallPool.Get().(*[]byte)
 		smallHeld.Add(1)
-		k, err := src.Read(*sp)
 		var werr error
-		if err == nil && k == smallSize && w.pending() {
-			// More is queued, so a read will not block: what was read
-			// goes out in front of it, in one write rather than two (a
-			// small write costs a syscall or a packet of its own).
-			err = burst(dst, src, n, w.pending, (*sp)[:k])
+		if err == nil && k == smallSize {
+			// Maybe more is queued: what was read goes out in front of
+			// it, in one write rather than two (a small write costs a
+			// syscall or a packet of its own).
+			err = burst(dst, r.readNow, n, (*sp)[:k])
 		} else {
 			werr = writeAll(dst, (*sp)[:k], n)
 		}
@@ -147,9 +150,6 @@ func copyWaiting(dst io.Writer, src io.Reader, w *waiter, n *int64) error {
 		smallPool.Put(sp)
 		if werr != nil {
 			return werr
-		}
-		if w.err != nil {
-			return w.err
 		}
 		if err == io.EOF { // only a bare EOF is a clean end, as in copyData
 			return nil
@@ -160,13 +160,13 @@ func copyWaiting(dst io.Writer, src io.Reader, w *waiter, n *int64) error {
 	}
 }
 
-// burst copies through a big pooled buffer for as long as reads fill it
-// (and, with pending, src still has more queued). A short read means src
-// had no more queued, so the next read would probably block: the buffer
-// goes back to the pool rather than wait with it. head, read already and
-// not yet written, goes out in front of the first read's bytes; it is
-// passed only when that read will not block.
-func burst(dst io.Writer, src io.Reader, n *int64, pending func() bool, head []byte) error {
+// burst copies through a big pooled buffer for as long as reads fill it.
+// A short read means src had no more queued, so the next read would
+// probably block: the buffer goes back to the pool rather than wait with
+// it; so does a read that fails with errWouldBlock, which is not an error.
+// head, read already and not yet written, goes out in front of the first
+// read's bytes; it is passed only with a read that does not block.
+func burst(dst io.Writer, read func([]byte) (int, error), n *int64, head []byte) error {
 	bp := bufPool.Get().(*[]byte)
 	bigHeld.Add(1)
 	defer func() {
@@ -176,13 +176,17 @@ func burst(dst io.Writer, src io.Reader, n *int64, pending func() bool, head []b
 	buf := *bp
 	carried := copy(buf, head)
 	for {
-		k, err := src.Read(buf[carried:])
+		k, err := read(buf[carried:])
+		drained := err == errWouldBlock
+		if drained {
+			err = nil
+		}
 		k += carried
 		carried = 0
 		if werr := writeAll(dst, buf[:k], n); werr != nil {
 			return werr
 		}
-		if err != nil || k < len(buf) || pending != nil && !pending() {
+		if drained || err != nil || k < len(buf) {
 			return err
 		}
 	}

@@ -1,6 +1,7 @@
 package tunnel_test
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -284,4 +285,68 @@ func waitHeld(t *testing.T, n int64) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// TestSpliceCarriesEveryByte sends data shaped to cross every boundary of
+// a TCP direction's reads (one byte, exactly the small buffer, one more,
+// bursts bigger than the big buffer, pauses that drain the socket) both
+// ways at once through a splice of two TCP pairs, and checks that each
+// side receives exactly what the other sent, in order.
+func TestSpliceCarriesEveryByte(t *testing.T) {
+	client, left := tcpPair(t)
+	right, service := tcpPair(t)
+	go tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+
+	sizes := []int{1, 511, 512, 513, 1024, 64 << 10, 64<<10 + 512, 200 << 10, 3, 512}
+	payload := func(seed byte) []byte {
+		var b []byte
+		for i, n := range sizes {
+			for j := range n {
+				b = append(b, seed+byte(i)+byte(j*7))
+			}
+		}
+		return b
+	}
+	send := func(c net.Conn, seed byte, errs chan<- error) {
+		data := payload(seed)
+		for _, n := range sizes {
+			if _, err := c.Write(data[:n]); err != nil {
+				errs <- err
+				return
+			}
+			data = data[n:]
+			time.Sleep(time.Millisecond) // let the far direction drain
+		}
+		errs <- c.(*net.TCPConn).CloseWrite()
+	}
+	errs := make(chan error, 2)
+	go send(client, 1, errs)
+	go send(service, 101, errs)
+	for _, end := range []struct {
+		c    net.Conn
+		seed byte
+	}{{service, 1}, {client, 101}} {
+		_ = end.c.SetReadDeadline(time.Now().Add(testTimeout))
+		got, err := io.ReadAll(end.c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := payload(end.seed); !bytes.Equal(got, want) {
+			t.Fatalf("received %d bytes, want %d, first difference at %d", len(got), len(want), firstDiff(got, want))
+		}
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func firstDiff(a, b []byte) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
