@@ -181,29 +181,27 @@ func (s *Server) Run(ctx context.Context) error {
 		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs, "relay"},
 	} {
 		for _, in := range l.ingresses {
-			cfg := s.ingressConfig(in, l.alpn, func() { s.cfg.Metrics.Refused(l.peer, metrics.ReasonAddress) })
-			var bound net.Addr
-			if !in.NoQUIC {
-				ln, tr, err := ingress.Listen(cfg)
-				if err != nil {
-					cancel(err)
-					return err
-				}
-				s.mu.Lock()
-				*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
-				bound = tr.Conn.LocalAddr()
-				s.mu.Unlock()
-				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
-				serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, l, in)
-			}
 			// TCP needs real sockets: with a simulated network (a
 			// PacketListener) the ingress is QUIC only.
-			if (in.TCP || in.WSS) && s.cfg.PacketListener == nil {
-				ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), maxControlStreams, in.TCP, in.WSS)
-				if err != nil {
-					cancel(err)
-					return err
-				}
+			tcp := s.cfg.PacketListener == nil
+			p, err := ingress.ListenPair(ingress.PairConfig{
+				Config: s.ingressConfig(in, l.alpn, func() { s.cfg.Metrics.Refused(l.peer, metrics.ReasonAddress) }),
+				QUIC:   !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
+				TCPAddr: in.TCPAddr, MaxStreams: maxControlStreams,
+			})
+			if err != nil {
+				cancel(err)
+				return err
+			}
+			if p.QUIC != nil {
+				tr := p.Transport
+				s.mu.Lock()
+				*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
+				s.mu.Unlock()
+				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
+				serve(ingress.QUICAcceptor(p.QUIC), func() { _ = ingress.Close(tr) }, l, in)
+			}
+			if ln := p.TCP; ln != nil {
 				s.mu.Lock()
 				s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
 				s.mu.Unlock()

@@ -135,29 +135,26 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	for _, in := range s.cfg.Ingresses {
-		cfg := s.ingressConfig(in)
-		var bound net.Addr
-		if !in.NoQUIC {
-			ln, tr, err := ingress.Listen(cfg)
-			if err != nil {
-				cancel(err)
-				return err
-			}
-			s.mu.Lock()
-			s.addrs = append(s.addrs, tr.Conn.LocalAddr())
-			bound = tr.Conn.LocalAddr()
-			s.mu.Unlock()
-			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
-			serve(ingress.QUICAcceptor(ln), func() { _ = ingress.Close(tr) }, in)
-		}
 		// TCP needs real sockets: with a simulated network (a
 		// PacketListener) the ingress is QUIC only.
-		if (in.TCP || in.WSS) && s.cfg.PacketListener == nil {
-			ln, err := ingress.ListenTCP(cfg, ingress.TCPAddr(in.Addr, in.TCPAddr, bound), tuning.MaxStreams, in.TCP, in.WSS)
-			if err != nil {
-				cancel(err)
-				return err
-			}
+		tcp := s.cfg.PacketListener == nil
+		p, err := ingress.ListenPair(ingress.PairConfig{
+			Config: s.ingressConfig(in), QUIC: !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
+			TCPAddr: in.TCPAddr, MaxStreams: tuning.MaxStreams,
+		})
+		if err != nil {
+			cancel(err)
+			return err
+		}
+		if p.QUIC != nil {
+			tr := p.Transport
+			s.mu.Lock()
+			s.addrs = append(s.addrs, tr.Conn.LocalAddr())
+			s.mu.Unlock()
+			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
+			serve(ingress.QUICAcceptor(p.QUIC), func() { _ = ingress.Close(tr) }, in)
+		}
+		if ln := p.TCP; ln != nil {
 			s.mu.Lock()
 			s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
 			s.mu.Unlock()
