@@ -22,7 +22,12 @@ const benchDuration = 3 * time.Second
 const (
 	relayedSourcePort = "8001"
 	sealedSourcePort  = "8002"
+	tlsSourcePort     = "8003"
 )
+
+// parallelStreams is how many connections the parallel figure opens at
+// once through the direct path, each one stream on the one connection.
+const parallelStreams = 8
 
 // TestThroughput measures bulk TCP throughput through the tunnel, over raw
 // TCP and over one bare QUIC connection (bench/quicceiling, the most the
@@ -54,6 +59,10 @@ route = "relay"
 url = "tcp://%[1]s"
 route = "relay"
 relay-encryptions = ["dhxcp"]
+[client.destinations.sealedtls]
+url = "tcp://%[1]s"
+route = "relay"
+relay-encryptions = ["tls"]
 `, sinkAddr)))
 			d.startClient(d.lab.A, "destination", d.path("destination.toml"))
 			d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
@@ -66,13 +75,23 @@ route = "relay"
 url = "tcp://127.0.0.1:%s"
 route = "relay"
 relay-encryptions = ["dhxcp"]
-`, sourcePort, relayedSourcePort, sealedSourcePort)))
+[client.sources.sealedtls]
+url = "tcp://127.0.0.1:%s"
+route = "relay"
+relay-encryptions = ["tls"]
+`, sourcePort, relayedSourcePort, sealedSourcePort, tlsSourcePort)))
 			d.startClient(d.lab.B, "source", d.path("source.toml"))
 			if _, _, err := waitStatus(d.lab.B, pathLimit, func(st connet.ClientStatus) bool {
-				// Sources are sorted by name: relayed, sealed, web.
-				return len(st.Sources) == 3 && hasRelay(connet.ClientStatus{Sources: st.Sources[:1]}) &&
-					hasRelay(connet.ClientStatus{Sources: st.Sources[1:2]}) &&
-					hasDirect(connet.ClientStatus{Sources: st.Sources[2:]})
+				// Sources are sorted by name: relayed, sealed, sealedtls, web.
+				if len(st.Sources) != 4 {
+					return false
+				}
+				for _, src := range st.Sources[:3] {
+					if !hasRelay(connet.ClientStatus{Sources: []connet.EndpointStatus{src}}) {
+						return false
+					}
+				}
+				return hasDirect(connet.ClientStatus{Sources: st.Sources[3:]})
 			}); err != nil {
 				t.Fatal(err)
 			}
@@ -99,8 +118,12 @@ relay-encryptions = ["dhxcp"]
 				})
 			}
 			direct := phase("direct", sourcePort)
+			directN := profiled(t, fmt.Sprintf("%s-direct_%d", topo, parallelStreams), func() float64 {
+				return measureParallel(t, d.lab.B, "127.0.0.1:"+sourcePort, parallelStreams)
+			})
 			relayed := phase("relay", relayedSourcePort)
 			sealed := phase("relay_dhxcp", sealedSourcePort)
+			sealedTLS := phase("relay_tls", tlsSourcePort)
 			ceilAfter := quicCeiling(t, bin, d.lab.B, rawHost, 1)
 			ceiling := max(ceilBefore, ceilAfter)
 			t.Logf("MEASURE throughput topology=%s raw_MBps=%.0f (B→%s) quic_ceiling_MBps=%.0f (%.2f of raw; before %.0f, after %.0f) quic_ceiling_8streams_MBps=%.0f (%.2f of raw, %.2f of ceiling)",
@@ -108,10 +131,12 @@ relay-encryptions = ["dhxcp"]
 			for _, f := range []struct {
 				name string
 				mbps float64
-			}{{"direct", direct}, {"relay", relayed}, {"relay_dhxcp", sealed}} {
+			}{{"direct", direct}, {fmt.Sprintf("direct_%dstreams", parallelStreams), directN}, {"relay", relayed}, {"relay_dhxcp", sealed}, {"relay_tls", sealedTLS}} {
 				t.Logf("MEASURE throughput topology=%s %s_MBps=%.0f (%.2f of raw, %.2f of ceiling)",
 					topo, f.name, f.mbps, f.mbps/raw, f.mbps/ceiling)
 			}
+			t.Logf("MEASURE throughput topology=%s ratios: direct_%dstreams/direct=%.2f relay/direct=%.2f relay_dhxcp/relay=%.2f relay_tls/relay=%.2f",
+				topo, parallelStreams, directN/direct, relayed/direct, sealed/relayed, sealedTLS/relayed)
 		})
 	}
 }
@@ -125,35 +150,70 @@ func serveSink(t *testing.T, h *natlab.Host, addr string) {
 	})
 }
 
+// measureParallel runs measure on n connections to addr at once and
+// returns their sum.
+func measureParallel(t *testing.T, h *natlab.Host, addr string, n int) float64 {
+	t.Helper()
+	results := make(chan float64, n)
+	for range n {
+		go func() {
+			// measure fails the test through t, which must happen in
+			// the test's goroutine: a failed send reports 0 here.
+			mbps, err := measureErr(h, addr)
+			if err != nil {
+				t.Errorf("parallel connection to %s: %v", addr, err)
+			}
+			results <- mbps
+		}()
+	}
+	var sum float64
+	for range n {
+		sum += <-results
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return sum
+}
+
 // measure sends to addr from h for benchDuration and returns MB/s as
 // acknowledged by the sink.
 func measure(t *testing.T, h *natlab.Host, addr string) float64 {
 	t.Helper()
+	mbps, err := measureErr(h, addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mbps
+}
+
+// measureErr is measure, returning its failure.
+func measureErr(h *natlab.Host, addr string) (float64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := h.DialTCP(ctx, addr)
 	if err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	defer conn.Close()
 	buf := make([]byte, 256<<10)
 	start := time.Now()
 	for time.Since(start) < benchDuration {
 		if _, err := conn.Write(buf); err != nil {
-			t.Fatalf("write to %s: %v", addr, err)
+			return 0, fmt.Errorf("write to %s: %w", addr, err)
 		}
 	}
 	if err := conn.(interface{ CloseWrite() error }).CloseWrite(); err != nil {
-		t.Fatal(err)
+		return 0, err
 	}
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	var n uint64
 	if err := binary.Read(conn, binary.BigEndian, &n); err != nil {
-		t.Fatalf("sink at %s did not acknowledge: %v", addr, err)
+		return 0, fmt.Errorf("sink at %s did not acknowledge: %w", addr, err)
 	}
 	elapsed := time.Since(start)
 	if n == 0 {
-		t.Fatalf("sink at %s received nothing", addr)
+		return 0, fmt.Errorf("sink at %s received nothing", addr)
 	}
-	return float64(n) / elapsed.Seconds() / 1e6
+	return float64(n) / elapsed.Seconds() / 1e6, nil
 }

@@ -52,7 +52,8 @@ func newHTTPProxy(d config.DestinationSettings, log *slog.Logger) (http.Handler,
 			pr.SetURL(target)
 			pr.SetXForwarded()
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: newBufferPool(),
 		// No FlushInterval: the proxy flushes at once by itself when a
 		// response streams (no Content-Length, or server-sent events),
 		// and a flush per write would cost a packet per small write.

@@ -55,7 +55,8 @@ func (s *Source) newHTTPProxy(dial TunnelFunc) (*httputil.ReverseProxy, *http.Tr
 			r.Out.Host = r.In.Host
 			r.SetXForwarded()
 		},
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: newBufferPool(),
 		// No FlushInterval: the proxy flushes at once by itself when a
 		// response streams (no Content-Length, or server-sent events),
 		// and a flush per write would cost a packet per small write.
