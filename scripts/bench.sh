@@ -3,11 +3,13 @@
 # lab): time to a direct path and to the first fetch per topology (relayed
 # where punching cannot work), recovery after relay and server restarts, how
 # soon a dead destination stops being chosen, and bulk throughput direct and
-# relayed against raw TCP and against the QUIC ceiling (bench/quicceiling:
-# one bare QUIC connection with the tunnel's settings) across the same
-# namespaces, small HTTP requests (wrk) directly, through a tcp tunnel and
-# through an http source and destination; then the in-process loopback
-# benchmark against the ceiling on loopback. Scale: 10 000 concurrent
+# relayed (clear, dhxcp, tls) against raw TCP and against the QUIC ceiling
+# (bench/quicceiling: one bare QUIC connection with the tunnel's settings)
+# across the same namespaces, one stream and 8 at once, small HTTP requests
+# (wrk) directly, through a tcp tunnel and through an http source and
+# destination, and new connections one at a time; then the in-process
+# loopback benchmark against the ceiling on loopback. CONNET_BENCH_PERF=DIR
+# records a perf profile of each tunnel phase into DIR. Scale: 10 000 concurrent
 # connections direct and relayed (RSS of clients and server per
 # connection), and 200 new connections a second for a minute.
 set -euo pipefail
