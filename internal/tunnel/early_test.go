@@ -24,6 +24,60 @@ func openEarly(ctx context.Context, p path.Path, early *tunnel.Early) <-chan ope
 	return ch
 }
 
+// earlyPair is a path between two peers and a client connection (client
+// is the source's end, far the client's) for Early to read from.
+type earlyPair struct {
+	src, dst    *path.QUIC
+	client, far net.Conn
+	early       *tunnel.Early
+}
+
+func newEarlyPair(t *testing.T) *earlyPair {
+	t.Helper()
+	src, dst := pathPair(t)
+	client, far := net.Pipe()
+	t.Cleanup(func() { _ = client.Close(); _ = far.Close() })
+	return &earlyPair{src: src, dst: dst, client: client, far: far, early: &tunnel.Early{From: client}}
+}
+
+// open runs Open with the pair's Early and returns the request the
+// destination read.
+func (p *earlyPair) open(ctx context.Context, t *testing.T) (<-chan opened, *tunnel.Incoming) {
+	t.Helper()
+	ch := openEarly(ctx, p.src, p.early)
+	in, err := tunnel.ReadRequest(accept(ctx, t, p.dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ch, in
+}
+
+// accepted accepts in and returns the stream Open returned.
+func accepted(t *testing.T, in *tunnel.Incoming, ch <-chan opened) path.Stream {
+	t.Helper()
+	if err := in.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := result(t, ch)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(s.Reset)
+	return s
+}
+
+// clientReads checks that what far sends now reaches client: Open has
+// left it alone.
+func (p *earlyPair) clientReads(t *testing.T, msg string) {
+	t.Helper()
+	go func() { _, _ = p.far.Write([]byte(msg)) }()
+	_ = p.client.SetReadDeadline(time.Now().Add(testTimeout))
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(p.client, got); err != nil || string(got) != msg {
+		t.Fatalf("client read %q, %v after Open; want %q", got, err, msg)
+	}
+}
+
 // readN reads exactly n bytes from s within the test's time.
 func readN(t *testing.T, s path.Stream, n int) []byte {
 	t.Helper()
@@ -40,22 +94,14 @@ func readN(t *testing.T, s path.Stream, n int) []byte {
 // refusal keeps it for the next stream, which carries it again, so the
 // destination that accepts sees the client's bytes once and in order.
 func TestEarlyBytesTravelBeforeTheAnswer(t *testing.T) {
-	src, dst := pathPair(t)
+	p := newEarlyPair(t)
 	ctx := testContext(t)
-	client, far := net.Pipe()
-	defer client.Close()
-	defer far.Close()
-	early := &tunnel.Early{From: client}
 
 	// First destination: the client's first message arrives behind the
 	// request, before any answer; then it refuses.
-	ch := openEarly(ctx, src, early)
-	in, err := tunnel.ReadRequest(accept(ctx, t, dst))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, in := p.open(ctx, t)
 	first := []byte("GET / HTTP/1.1\r\n")
-	go func() { _, _ = far.Write(first) }()
+	go func() { _, _ = p.far.Write(first) }()
 	if got := readN(t, in.Stream, len(first)); !bytes.Equal(got, first) {
 		t.Fatalf("destination read %q behind the request, want %q", got, first)
 	}
@@ -63,114 +109,53 @@ func TestEarlyBytesTravelBeforeTheAnswer(t *testing.T) {
 	if s, err := result(t, ch); s != nil || !tunnel.IsRefusal(err) {
 		t.Fatalf("Open: %v, %v; want the refusal", s, err)
 	}
-	if !bytes.Equal(early.Sent, first) {
-		t.Fatalf("kept %q for the next destination, want %q", early.Sent, first)
+	if !bytes.Equal(p.early.Sent, first) {
+		t.Fatalf("kept %q for the next destination, want %q", p.early.Sent, first)
 	}
 
 	// Second destination: the kept bytes come first, then what the client
 	// sends next; it accepts.
-	ch = openEarly(ctx, src, early)
-	in, err = tunnel.ReadRequest(accept(ctx, t, dst))
-	if err != nil {
-		t.Fatal(err)
-	}
+	ch, in = p.open(ctx, t)
 	if got := readN(t, in.Stream, len(first)); !bytes.Equal(got, first) {
 		t.Fatalf("second destination read %q first, want the kept %q", got, first)
 	}
 	second := []byte("Host: x\r\n\r\n")
-	go func() { _, _ = far.Write(second) }()
+	go func() { _, _ = p.far.Write(second) }()
 	if got := readN(t, in.Stream, len(second)); !bytes.Equal(got, second) {
 		t.Fatalf("second destination read %q next, want %q", got, second)
 	}
-	if err := in.Accept(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := result(t, ch)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Reset()
-
-	// Once Open has returned, the client is left alone: what it sends
-	// now is for the splice, not lost to a reader cut short.
-	third := []byte("after")
-	go func() { _, _ = far.Write(third) }()
-	_ = client.SetReadDeadline(time.Now().Add(testTimeout))
-	got := make([]byte, len(third))
-	if _, err := io.ReadFull(client, got); err != nil || !bytes.Equal(got, third) {
-		t.Fatalf("client read %q, %v after Open; want %q", got, err, third)
-	}
+	accepted(t, in, ch)
+	p.clientReads(t, "after")
 }
 
 // TestEarlyNothingToSend: a client that waits for its server (SSH, SMTP)
 // sends nothing; the stream opens on the answer alone and the client loses
 // nothing.
 func TestEarlyNothingToSend(t *testing.T) {
-	src, dst := pathPair(t)
-	ctx := testContext(t)
-	client, far := net.Pipe()
-	defer client.Close()
-	defer far.Close()
-	early := &tunnel.Early{From: client}
-	ch := openEarly(ctx, src, early)
-	in, err := tunnel.ReadRequest(accept(ctx, t, dst))
-	if err != nil {
-		t.Fatal(err)
+	p := newEarlyPair(t)
+	ch, in := p.open(testContext(t), t)
+	accepted(t, in, ch)
+	if len(p.early.Sent) != 0 {
+		t.Fatalf("sent %q early, want nothing", p.early.Sent)
 	}
-	if err := in.Accept(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := result(t, ch)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Reset()
-	if len(early.Sent) != 0 {
-		t.Fatalf("sent %q early, want nothing", early.Sent)
-	}
-	go func() { _, _ = far.Write([]byte("x")) }()
-	_ = client.SetReadDeadline(time.Now().Add(testTimeout))
-	var b [1]byte
-	if _, err := client.Read(b[:]); err != nil || b[0] != 'x' {
-		t.Fatalf("client read %q, %v after Open; want x", b[:], err)
-	}
+	p.clientReads(t, "x")
 }
 
 // TestEarlyStopsAtItsBound: no more than EarlyMax bytes go before the
 // answer; the rest stays with the client.
 func TestEarlyStopsAtItsBound(t *testing.T) {
-	src, dst := pathPair(t)
-	ctx := testContext(t)
-	client, far := net.Pipe()
-	defer client.Close()
-	defer far.Close()
-	early := &tunnel.Early{From: client}
-	ch := openEarly(ctx, src, early)
-	in, err := tunnel.ReadRequest(accept(ctx, t, dst))
-	if err != nil {
-		t.Fatal(err)
-	}
-	big := bytes.Repeat([]byte("z"), tunnel.EarlyMax+100)
+	p := newEarlyPair(t)
+	ch, in := p.open(testContext(t), t)
+	big := bytes.Repeat([]byte("z"), tunnel.EarlyMax)
 	wrote := make(chan error, 1)
-	go func() { _, err := far.Write(big); wrote <- err }()
+	go func() { _, err := p.far.Write(big); wrote <- err }()
 	readN(t, in.Stream, tunnel.EarlyMax)
-	if err := in.Accept(); err != nil {
-		t.Fatal(err)
-	}
-	s, err := result(t, ch)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Reset()
-	if len(early.Sent) != tunnel.EarlyMax {
-		t.Fatalf("sent %d bytes early, want %d", len(early.Sent), tunnel.EarlyMax)
-	}
-	_ = client.SetReadDeadline(time.Now().Add(testTimeout))
-	rest := make([]byte, 100)
-	if _, err := io.ReadFull(client, rest); err != nil {
-		t.Fatalf("the client's last 100 bytes: %v", err)
+	accepted(t, in, ch)
+	if len(p.early.Sent) != tunnel.EarlyMax {
+		t.Fatalf("sent %d bytes early, want %d", len(p.early.Sent), tunnel.EarlyMax)
 	}
 	if err := <-wrote; err != nil {
 		t.Fatal(err)
 	}
+	p.clientReads(t, "the rest")
 }
