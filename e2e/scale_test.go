@@ -323,7 +323,8 @@ func openAll(t *testing.T, h *natlab.Host, addr string, active func() int64) []n
 	})
 	// The source accepts at once and tunnels behind the test's back: in
 	// batches, so that no more tunnels are being set up at a time than the
-	// relay lets one client have waiting (max-pending-streams, default 64).
+	// relay lets one client have waiting (max-pending-streams, which the
+	// test raises).
 	for start := 0; start < len(conns); start += scaleBatch {
 		end := min(start+scaleBatch, len(conns))
 		for i := start; i < end; i++ {

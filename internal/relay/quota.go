@@ -15,12 +15,15 @@ type Quotas struct {
 
 // Default quotas. A relayed connection costs the relay two QUIC streams
 // and a few KiB of buffers while idle (more only while data flows), so
-// 4096 per client stays within tens of MiB even when a client fills it; a
-// well-behaved client rarely has more than a few waiting at once, and 64
-// absorbs a burst of connections opened together.
+// 4096 per client stays within tens of MiB even when a client fills it. A
+// waiting stream costs about as much, for at most a round trip to the
+// other client when all is well; the pending quota must absorb the bursts
+// real clients make (a browser page opening dozens of connections at
+// once, many pages at a time), which 64 did not: a burst past it was
+// refused. 1024 waiting streams are ~10 MiB per client.
 const (
 	DefaultMaxStreams = 4096
-	DefaultMaxPending = 64
+	DefaultMaxPending = 1024
 )
 
 // withDefaults fills in the default for every quota left at zero.
