@@ -69,3 +69,25 @@ func TestRelayPendingQuota(t *testing.T) {
 		t.Fatalf("another client: %v", err)
 	}
 }
+
+// TestDefaultPendingQuotaTakesABurst: by default a client may have a
+// browser-sized burst of new streams waiting at once (200 here, past the
+// old default of 64) and still open another.
+func TestDefaultPendingQuotaTakesABurst(t *testing.T) {
+	r := startRelayWithQuotas(t, Quotas{})
+	src, dst := pairedClients(t, r)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 200 {
+		s, err := src.conn.OpenStreamSync(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Write([]byte{0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := src.connect(t, dst.id.ID); err != nil {
+		t.Fatalf("a stream after a burst of 200: %v", err)
+	}
+}
