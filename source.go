@@ -234,11 +234,11 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.
 		}
 		refused = refused && tunnel.IsRefusal(err)
 		errs = append(errs, fmt.Errorf("destination %s: %w", t.Peer, err))
-		if !early.MayRetry(err) {
-			return nil, fmt.Errorf("source %q: %w", s.cfg.Name, errors.Join(errs...))
-		}
 		if ctx.Err() != nil {
 			errs = append(errs, context.Cause(ctx))
+			break
+		}
+		if !early.MayRetry(err) {
 			break
 		}
 	}

@@ -32,8 +32,9 @@ var ErrClientFailed = errors.New("the client's connection failed")
 // without Early.
 //
 // What was sent is kept (at most EarlyMax bytes) until a destination
-// accepts: if one refuses or its path fails, the next stream of the same
-// connection carries it again, so a load balancer's retry loses nothing.
+// accepts: if one refuses, the next stream of the same connection carries
+// it again, so a load balancer's retry loses nothing (see MayRetry for the
+// failures that end the connection instead).
 type Early struct {
 	// From is the client's connection. It is read only while an answer is
 	// awaited, and a read still waiting when the answer comes is cut short
@@ -62,8 +63,8 @@ func (e *Early) MayRetry(err error) bool {
 
 // start reads what From sends and writes it to s behind the request, until
 // From ends or EarlyMax bytes were sent, or stop is called. stop cuts a
-// read still waiting short and returns once reading has stopped, with From
-// as it was.
+// read still waiting short and returns once reading has stopped, leaving
+// From without a read deadline.
 func (e *Early) start(s path.Stream) (stop func()) {
 	if e == nil || e.From == nil || len(e.Sent) >= EarlyMax {
 		return func() {}
