@@ -12,10 +12,11 @@ import (
 	"github.com/p2pconnet/connet"
 )
 
-// TestEarlyBytesSurviveARefusal: a client that speaks first has its first
-// bytes sent with the stream request (DialEarly); when the first
-// destination refuses (its service is down), the next one still gets them,
-// once and in order, here through the relay with end-to-end encryption.
+// TestEarlyBytesSurviveARefusal: a client that speaks first, in front of
+// two destination peers: the first, which refuses (its service is down),
+// is asked without early bytes (another peer could replace it); the last
+// gets the client's first bytes with the stream request (DialEarly), once
+// and in order, here through the relay with end-to-end encryption.
 func TestEarlyBytesSurviveARefusal(t *testing.T) {
 	h := newHarness(t, with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}})))
 	ctx, cancel := context.WithCancel(context.Background())

@@ -191,13 +191,14 @@ func (s *Source) DialFrom(ctx context.Context, origin netip.AddrPort) (net.Conn,
 // DialEarly is DialFrom for a connection client that the caller accepted
 // and will copy to the returned one: what client sends while the
 // destination is being asked travels with the request, saving a round trip
-// through the tunnel for clients that speak first (see tunnel.Early), and
-// is sent again to the next destination if one refuses. Once bytes went
-// early, any failure other than a refusal ends the dial instead of trying
-// another path or destination: the destination may have passed them to
-// its service already, and sending them again could repeat a request. It
-// reads from client only until DialEarly returns, and what it read has
-// been sent by then. A nil client makes it DialFrom.
+// through the tunnel for clients that speak first (see tunnel.Early).
+// Bytes go early only to the last destination peer the load balancer's
+// retry policy lets the connection try (the only one, without retries),
+// and once they went, a failure of that peer ends the dial rather than
+// trying another of its paths: a peer that failed without refusing may
+// have passed them to its service, and sending them again could repeat a
+// request. It reads from client only until DialEarly returns, and what it
+// read has been sent by then. A nil client makes it DialFrom.
 func (s *Source) DialEarly(ctx context.Context, origin netip.AddrPort, client net.Conn) (net.Conn, error) {
 	var early *tunnel.Early
 	if client != nil {
@@ -227,8 +228,18 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.
 	}
 	var errs []error
 	refused := true
-	for _, t := range order[:s.retry.Attempts(len(order))] {
-		conn, err := s.attempt(ctx, t, origin, early)
+	targets = order[:s.retry.Attempts(len(order))]
+	for i, t := range targets {
+		// Bytes go early only to the last peer the policy lets this
+		// connection try: after they went, a peer that fails without
+		// refusing (dead, or slow past dial-timeout) may have passed them
+		// to its service, so trying another could repeat a request; a
+		// peer before the last must stay free to fail over.
+		var e *tunnel.Early
+		if i == len(targets)-1 {
+			e = early
+		}
+		conn, err := s.attempt(ctx, t, origin, e)
 		if err == nil {
 			return conn, nil
 		}
@@ -236,9 +247,6 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.
 		errs = append(errs, fmt.Errorf("destination %s: %w", t.Peer, err))
 		if ctx.Err() != nil {
 			errs = append(errs, context.Cause(ctx))
-			break
-		}
-		if !early.MayRetry(err) {
 			break
 		}
 	}
