@@ -18,6 +18,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/natlab"
+	"github.com/p2pconnet/connet/internal/tuning"
 )
 
 // Ports of the soak's two sources on B: one may go direct, one is forced
@@ -31,7 +32,7 @@ const (
 // workload had warmed up: what a client may keep beyond that, after its
 // connections have closed.
 const (
-	soakGoroutineSlack = 64
+	soakGoroutineSlack = 16
 	soakFDSlack        = 32
 	soakRSSSlack       = 96 << 20
 )
@@ -136,7 +137,11 @@ route = "relay"
 		}
 		return true
 	}
-	deadline := time.Now().Add(20 * time.Second)
+	// Connections to the killed destination's old process close at the
+	// idle timeout (30 s), and their goroutines with them: the wait
+	// outlasts it, so the slack can be small enough to catch a leak of a
+	// few goroutines per restart.
+	deadline := time.Now().Add(tuning.IdleTimeout + 20*time.Second)
 	for !settled() && time.Now().Before(deadline) {
 		time.Sleep(500 * time.Millisecond)
 	}
