@@ -282,7 +282,7 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 			tracked := s.track(conn, t.Peer, p, s.cfg.RelayEncryptions)
 			if early != nil {
 				// Sent on the stream before it was tracked.
-				tracked.life.wrote(len(early.Sent), nil)
+				tracked.life.wrote(early.Sent, nil)
 			}
 			return tracked, nil
 		}

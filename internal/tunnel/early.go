@@ -31,34 +31,30 @@ var ErrClientFailed = errors.New("the client's connection failed")
 // SMTP) sends nothing, and its connection starts when the answer comes, as
 // without Early.
 //
-// What was sent is kept (at most EarlyMax bytes) until a destination
-// accepts: if one refuses, the next stream of the same connection carries
-// it again, so a load balancer's retry loses nothing (see MayRetry for the
-// failures that end the connection instead).
+// Bytes that went early were taken from the client's socket and may have
+// reached the destination's service, so they cannot go to another: once
+// any went, the connection stays with that stream (see MayRetry), and a
+// caller that may fail over to another destination passes no Early to the
+// ones before its last.
 type Early struct {
 	// From is the client's connection. It is read only while an answer is
 	// awaited, and a read still waiting when the answer comes is cut short
 	// with a deadline in the past, which loses no data.
 	From net.Conn
-	// Sent is what has been read from From and sent so far.
-	Sent []byte
+	// Sent counts the bytes taken from From and written behind the
+	// request (a failed write ends the stream, and the connection with it:
+	// those bytes are gone from the client's socket).
+	Sent int
 	// err is how reading From failed, other than by ending (a clean end
 	// is seen again by the next read, so it is left for the splice).
 	err error
 }
 
 // MayRetry tells whether, after Open failed with err, the connection may
-// be tried on another path or destination. A refusal means the
-// destination passed nothing on, so the bytes sent early can go again; any
-// other failure (a reset, a path that died, no answer in time) after bytes
-// went early may have reached the destination's service already, and
-// sending them again could repeat a request. A failed client ends it too.
-// e may be nil.
+// be tried on another path or destination: only if nothing went early and
+// the client is still there. e may be nil.
 func (e *Early) MayRetry(err error) bool {
-	if errors.Is(err, ErrClientFailed) {
-		return false
-	}
-	return IsRefusal(err) || e == nil || len(e.Sent) == 0
+	return !errors.Is(err, ErrClientFailed) && (e == nil || e.Sent == 0)
 }
 
 // start reads what From sends and writes it to s behind the request, until
@@ -66,7 +62,7 @@ func (e *Early) MayRetry(err error) bool {
 // read still waiting short and returns once reading has stopped, leaving
 // From without a read deadline.
 func (e *Early) start(s path.Stream) (stop func()) {
-	if e == nil || e.From == nil || len(e.Sent) >= EarlyMax {
+	if e == nil || e.From == nil {
 		return func() {}
 	}
 	done := make(chan struct{})
@@ -83,13 +79,13 @@ func (e *Early) start(s path.Stream) (stop func()) {
 
 // copyTo is start's reading loop.
 func (e *Early) copyTo(s path.Stream) {
-	buf := make([]byte, EarlyMax-len(e.Sent))
-	for len(buf) > 0 {
-		n, err := e.From.Read(buf)
+	buf := make([]byte, EarlyMax)
+	for e.Sent < EarlyMax {
+		n, err := e.From.Read(buf[e.Sent:])
 		if n > 0 {
-			e.Sent = append(e.Sent, buf[:n]...)
-			buf = buf[n:]
-			if _, werr := s.Write(e.Sent[len(e.Sent)-n:]); werr != nil {
+			_, werr := s.Write(buf[e.Sent : e.Sent+n])
+			e.Sent += n
+			if werr != nil {
 				return // the stream failed: its answer says so
 			}
 		}

@@ -3,6 +3,7 @@ package tunnel_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net"
 	"testing"
@@ -90,42 +91,54 @@ func readN(t *testing.T, s path.Stream, n int) []byte {
 }
 
 // TestEarlyBytesTravelBeforeTheAnswer: what the client sends while the
-// request is on its way reaches the destination before it answers, and a
-// refusal keeps it for the next stream, which carries it again, so the
-// destination that accepts sees the client's bytes once and in order.
+// request is on its way reaches the destination before it answers, in
+// order, and the client is left alone once Open returns.
 func TestEarlyBytesTravelBeforeTheAnswer(t *testing.T) {
 	p := newEarlyPair(t)
-	ctx := testContext(t)
-
-	// First destination: the client's first message arrives behind the
-	// request, before any answer; then it refuses.
-	ch, in := p.open(ctx, t)
-	first := []byte("GET / HTTP/1.1\r\n")
-	go func() { _, _ = p.far.Write(first) }()
-	if got := readN(t, in.Stream, len(first)); !bytes.Equal(got, first) {
-		t.Fatalf("destination read %q behind the request, want %q", got, first)
-	}
-	in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "service down"))
-	if s, err := result(t, ch); s != nil || !tunnel.IsRefusal(err) {
-		t.Fatalf("Open: %v, %v; want the refusal", s, err)
-	}
-	if !bytes.Equal(p.early.Sent, first) {
-		t.Fatalf("kept %q for the next destination, want %q", p.early.Sent, first)
-	}
-
-	// Second destination: the kept bytes come first, then what the client
-	// sends next; it accepts.
-	ch, in = p.open(ctx, t)
-	if got := readN(t, in.Stream, len(first)); !bytes.Equal(got, first) {
-		t.Fatalf("second destination read %q first, want the kept %q", got, first)
-	}
-	second := []byte("Host: x\r\n\r\n")
-	go func() { _, _ = p.far.Write(second) }()
-	if got := readN(t, in.Stream, len(second)); !bytes.Equal(got, second) {
-		t.Fatalf("second destination read %q next, want %q", got, second)
+	ch, in := p.open(testContext(t), t)
+	for _, msg := range []string{"GET / HTTP/1.1\r\n", "Host: x\r\n\r\n"} {
+		go func() { _, _ = p.far.Write([]byte(msg)) }()
+		if got := readN(t, in.Stream, len(msg)); string(got) != msg {
+			t.Fatalf("destination read %q behind the request, want %q", got, msg)
+		}
 	}
 	accepted(t, in, ch)
+	if want := len("GET / HTTP/1.1\r\nHost: x\r\n\r\n"); p.early.Sent != want {
+		t.Fatalf("counted %d bytes sent early, want %d", p.early.Sent, want)
+	}
 	p.clientReads(t, "after")
+}
+
+// TestEarlyBytesPinTheConnection: after a refusal a connection may go to
+// another destination only if nothing went early; once bytes went (taken
+// from the client, maybe passed to a service) it may not, whatever the
+// failure.
+func TestEarlyBytesPinTheConnection(t *testing.T) {
+	p := newEarlyPair(t)
+	ctx := testContext(t)
+	refuse := func(in *tunnel.Incoming, ch <-chan opened) error {
+		t.Helper()
+		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "service down"))
+		s, err := result(t, ch)
+		if s != nil || !tunnel.IsRefusal(err) {
+			t.Fatalf("Open: %v, %v; want the refusal", s, err)
+		}
+		return err
+	}
+	ch, in := p.open(ctx, t)
+	if err := refuse(in, ch); !p.early.MayRetry(err) {
+		t.Fatal("a refusal before anything went early forbids a retry")
+	}
+	ch, in = p.open(ctx, t)
+	go func() { _, _ = p.far.Write([]byte("request")) }()
+	readN(t, in.Stream, len("request"))
+	if err := refuse(in, ch); p.early.MayRetry(err) {
+		t.Fatal("a retry allowed after bytes went early")
+	}
+	var nothing *tunnel.Early
+	if !nothing.MayRetry(errors.New("path failed")) {
+		t.Fatal("a connection without Early may not be retried")
+	}
 }
 
 // TestEarlyNothingToSend: a client that waits for its server (SSH, SMTP)
@@ -135,8 +148,8 @@ func TestEarlyNothingToSend(t *testing.T) {
 	p := newEarlyPair(t)
 	ch, in := p.open(testContext(t), t)
 	accepted(t, in, ch)
-	if len(p.early.Sent) != 0 {
-		t.Fatalf("sent %q early, want nothing", p.early.Sent)
+	if p.early.Sent != 0 {
+		t.Fatalf("sent %d bytes early, want none", p.early.Sent)
 	}
 	p.clientReads(t, "x")
 }
@@ -151,8 +164,8 @@ func TestEarlyStopsAtItsBound(t *testing.T) {
 	go func() { _, err := p.far.Write(big); wrote <- err }()
 	readN(t, in.Stream, tunnel.EarlyMax)
 	accepted(t, in, ch)
-	if len(p.early.Sent) != tunnel.EarlyMax {
-		t.Fatalf("sent %d bytes early, want %d", len(p.early.Sent), tunnel.EarlyMax)
+	if p.early.Sent != tunnel.EarlyMax {
+		t.Fatalf("sent %d bytes early, want %d", p.early.Sent, tunnel.EarlyMax)
 	}
 	if err := <-wrote; err != nil {
 		t.Fatal(err)

@@ -25,9 +25,9 @@ type Request struct {
 
 // Open opens a stream on p, asks for endpoint, and waits for the
 // destination's answer. On success the stream carries the connection.
-// early, when not nil, is the start of the connection: what early has sent
-// before travels behind the request, and so does what its client sends
-// while the answer is awaited (see Early).
+// early, when not nil, is the start of the connection: what its client
+// sends while the answer is awaited travels behind the request (see
+// Early).
 func Open(ctx context.Context, p path.Path, req Request, early *Early) (path.Stream, error) {
 	s, err := p.OpenStream(ctx, req.Endpoint)
 	if err != nil {
@@ -39,13 +39,9 @@ func Open(ctx context.Context, p path.Path, req Request, early *Early) (path.Str
 	return s, nil
 }
 
-// Ask sends req on a fresh stream (with early's bytes, see Open) and waits
+// Ask sends req on a fresh stream (and early's bytes, see Open) and waits
 // for the destination's answer; on failure the stream is reset.
 func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
-	if early != nil && early.err != nil {
-		s.Reset()
-		return fmt.Errorf("%w: %w", ErrClientFailed, early.err)
-	}
 	deadline := time.Now().Add(HeaderTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -61,12 +57,6 @@ func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
 	if err := wire.Write(s, msg); err != nil {
 		s.Reset()
 		return err
-	}
-	if early != nil && len(early.Sent) > 0 {
-		if _, err := s.Write(early.Sent); err != nil {
-			s.Reset()
-			return err
-		}
 	}
 	stopEarly := early.start(s)
 	var reply pb.StreamReply
