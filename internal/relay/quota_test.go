@@ -47,18 +47,7 @@ func TestRelayStreamQuota(t *testing.T) {
 func TestRelayPendingQuota(t *testing.T) {
 	r := startRelayWithQuotas(t, Quotas{Pending: 3})
 	src, dst := pairedClients(t, r)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for range 3 {
-		s, err := src.conn.OpenStreamSync(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// One byte of a header that never completes.
-		if _, err := s.Write([]byte{0}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	stallStreams(t, src, 3)
 	// The relay counts streams in the order they were opened, so the
 	// stalled ones hold the quota by the time this one arrives.
 	if _, err := src.connect(t, dst.id.ID); code(err) != pb.ErrorCode_ERROR_CODE_LIMIT {
@@ -76,18 +65,25 @@ func TestRelayPendingQuota(t *testing.T) {
 func TestDefaultPendingQuotaTakesABurst(t *testing.T) {
 	r := startRelayWithQuotas(t, Quotas{})
 	src, dst := pairedClients(t, r)
+	stallStreams(t, src, 200)
+	if _, err := src.connect(t, dst.id.ID); err != nil {
+		t.Fatalf("a stream after a burst of 200: %v", err)
+	}
+}
+
+// stallStreams opens n streams from c that each send one byte of a header
+// that never completes, so that they wait at the relay.
+func stallStreams(t *testing.T, c *rawClient, n int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	for range 200 {
-		s, err := src.conn.OpenStreamSync(ctx)
+	for range n {
+		s, err := c.conn.OpenStreamSync(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Write([]byte{0}); err != nil {
 			t.Fatal(err)
 		}
-	}
-	if _, err := src.connect(t, dst.id.ID); err != nil {
-		t.Fatalf("a stream after a burst of 200: %v", err)
 	}
 }
