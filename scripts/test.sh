@@ -68,6 +68,9 @@ echo "== benchmarks, 100 iterations each, and the allocation tests"
 # tests (0 per op on the data path) run here because the race detector of
 # the step above allocates on its own.
 go test -count=1 -run 'Allocs$' -bench . -benchtime 100x ./internal/tunnel ./internal/wire ./internal/e2ee
+# The whole-tunnel benchmarks in process (BenchmarkIdleConnections, which
+# takes seconds per round, stays with scripts/bench.sh's documentation).
+go test -count=1 -run '^$' -bench 'TunnelThroughput|NewConnection' -benchtime 20x .
 
 echo "== soak, 1 minute"
 bash scripts/soak.sh 1m
