@@ -152,6 +152,13 @@ in
   };
 
   config = lib.mkIf cfg.enable {
+    # quic-go asks for 7 MiB UDP socket buffers; an unprivileged service
+    # gets at most these limits (the README's Tuning section).
+    boot.kernel.sysctl = {
+      "net.core.rmem_max" = lib.mkDefault 7500000;
+      "net.core.wmem_max" = lib.mkDefault 7500000;
+    };
+
     warnings = map (
       key:
       "services.${name}.settings.${section}.${key} is written to the world-readable Nix store; use the file variant instead."

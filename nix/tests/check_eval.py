@@ -38,6 +38,8 @@ for role, r in got.items():
     sc = svc["serviceConfig"]
     argv, settings = settings_of(svc)
     check(r["condition"] is True, f"{role}: not enabled")
+    # The UDP buffer limits quic-go needs (README: Tuning), overridable.
+    check(r["sysctl"] == {"net.core.rmem_max": {"default": 7500000}, "net.core.wmem_max": {"default": 7500000}}, f"{role}: sysctl {r['sysctl']}")
     check(r["options"] == ["enable", "package", "settings"], f"{role}: options {r['options']}")
     check(argv[0] == "/pkg/bin/connet" and argv[1:-2] == want_argv[role], f"{role}: ExecStart {argv}")
     check(sc["DynamicUser"] is True and sc["Restart"] == "on-failure", f"{role}: user/restart")

@@ -10,6 +10,7 @@ let
     types.package = "package";
     literalExpression = t: t;
     mkIf = condition: content: { inherit condition content; };
+    mkDefault = v: { default = v; };
     optional = c: x: if c then [ x ] else [ ];
     concatMap = f: l: builtins.concatLists (map f l);
     concatLists = builtins.concatLists;
@@ -52,6 +53,7 @@ let
     {
       inherit (result.config) condition;
       warnings = result.config.content.warnings;
+      sysctl = result.config.content.boot.kernel.sysctl;
       service = result.config.content.systemd.services.${name};
       options = builtins.attrNames result.options.services.${name};
     };
