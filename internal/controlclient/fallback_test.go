@@ -6,20 +6,15 @@ import (
 	"errors"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/control"
 	"github.com/p2pconnet/connet/internal/controlclient"
-	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/muxconn"
-	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tuning"
-	"github.com/p2pconnet/connet/internal/wire/pb"
-	"github.com/quic-go/quic-go"
 )
 
 // countingDialer counts the dials of the TCP fallback.
@@ -33,10 +28,18 @@ func (d *countingDialer) Dial(ctx context.Context, tlsConf *tls.Config) (muxconn
 	return d.TCPDialer.Dial(ctx, tlsConf)
 }
 
-// tcpServer runs a control server for token "good" listening on TCP, and
-// on QUIC too when quic is set; it returns the QUIC and TCP addresses.
-func tcpServer(t *testing.T, ctx context.Context, cert *testcert.Cert, quic bool) (udp, tcp string) {
+// tcpServer runs a control server for token "good" with a fresh
+// certificate for localhost, listening on TCP, and on QUIC too when quic is
+// set. It returns a context bounded by testTimeout for the test, the
+// certificate, and the QUIC and TCP addresses.
+func tcpServer(t *testing.T, quic bool) (ctx context.Context, cert *testcert.Cert, udp, tcp string) {
 	t.Helper()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancelTest := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancelTest)
 	in := control.Ingress{Addr: "127.0.0.1:0", NoQUIC: !quic, TCP: true, Cert: cert.TLS}
 	if !quic {
 		in.TCPAddr = "127.0.0.1:0"
@@ -50,9 +53,9 @@ func tcpServer(t *testing.T, ctx context.Context, cert *testcert.Cert, quic bool
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
+	go func() { done <- srv.Run(runCtx) }()
 	t.Cleanup(func() { cancel(); <-done })
 	tcps := srv.TCPAddrs(ctx)
 	if len(tcps) != 1 {
@@ -61,33 +64,20 @@ func tcpServer(t *testing.T, ctx context.Context, cert *testcert.Cert, quic bool
 	if quic {
 		udp = srv.Addrs(ctx)[0].String()
 	}
-	return udp, tcps[0].String()
+	return ctx, cert, udp, tcps[0].String()
 }
 
 // fallbackSession is a session to udpAddr over QUIC (handshakes time out
 // after handshake) with the TCP fallback d.
 func fallbackSession(t *testing.T, udpAddr string, cert *testcert.Cert, serverName, token string, handshake time.Duration, d controlclient.Dialer) *controlclient.Session {
 	t.Helper()
-	id, err := identity.Generate("client")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := &quic.Transport{Conn: udp}
-	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
-	return controlclient.New(controlclient.Config{
-		Transport:  tr,
+	return testSession(t, controlclient.Config{
 		ServerAddr: udpAddr,
-		TLS:        &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{id.Cert}, ServerName: serverName, RootCAs: cert.Pool},
+		TLS:        &tls.Config{MinVersion: tls.VersionTLS13, ServerName: serverName, RootCAs: cert.Pool},
 		QUIC:       tuning.QUIC(handshake),
 		Token:      token,
-		Logger:     slog.New(slog.DiscardHandler),
-		LocalAddrs: func(netip.AddrPort) []netip.AddrPort { return nil },
 		TCP:        d,
-	}, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
+	})
 }
 
 // runUntilConnected runs s until it is connected, then stops it and
@@ -128,13 +118,7 @@ func silentUDP(t *testing.T) string {
 // a refusal there reaches the client with its reason.
 func TestFallsBackToTCPOnTimeout(t *testing.T) {
 	t.Parallel()
-	cert, err := testcert.New("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	_, tcpAddr := tcpServer(t, ctx, cert, false)
+	ctx, cert, _, tcpAddr := tcpServer(t, false)
 
 	s := fallbackSession(t, silentUDP(t), cert, "localhost", "good", 300*time.Millisecond, muxconn.TCPDialer{Addr: tcpAddr})
 	if st := runUntilConnected(t, ctx, s); st.Transport != muxconn.TCP || !st.Observed.IsValid() {
@@ -153,13 +137,7 @@ func TestFallsBackToTCPOnTimeout(t *testing.T) {
 // lost is cancelled.
 func TestTCPBesideASilentQUICDial(t *testing.T) {
 	t.Parallel()
-	cert, err := testcert.New("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	_, tcpAddr := tcpServer(t, ctx, cert, false)
+	ctx, cert, _, tcpAddr := tcpServer(t, false)
 
 	s := fallbackSession(t, silentUDP(t), cert, "localhost", "good", time.Minute, muxconn.TCPDialer{Addr: tcpAddr})
 	if st := runUntilConnected(t, ctx, s); st.Transport != muxconn.TCP {
@@ -172,13 +150,7 @@ func TestTCPBesideASilentQUICDial(t *testing.T) {
 // name) is not a blocked path, and TCP is not tried.
 func TestNoFallbackWhenQUICAnswers(t *testing.T) {
 	t.Parallel()
-	cert, err := testcert.New("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
-	udpAddr, tcpAddr := tcpServer(t, ctx, cert, true)
+	ctx, cert, udpAddr, tcpAddr := tcpServer(t, true)
 	d := &countingDialer{TCPDialer: muxconn.TCPDialer{Addr: tcpAddr}}
 	s := fallbackSession(t, udpAddr, cert, "other.example", "good", 0, d)
 	if err := s.Run(ctx); err == nil || ctx.Err() != nil {

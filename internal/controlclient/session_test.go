@@ -28,6 +28,18 @@ const testTimeout = 15 * time.Second
 // session returns a session of a fresh client identity to addr.
 func session(t *testing.T, addr string, pool *testcert.Cert, token, metadata string) *controlclient.Session {
 	t.Helper()
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost"}
+	if pool != nil {
+		tlsConf.RootCAs = pool.Pool
+	}
+	return testSession(t, controlclient.Config{ServerAddr: addr, TLS: tlsConf, QUIC: tuning.QUIC(0), Token: token, Metadata: metadata})
+}
+
+// testSession is a session with cfg, completed with what every test's
+// session has: a fresh identity's certificate in cfg.TLS, a UDP transport
+// on loopback, a silent logger and no local addresses to announce.
+func testSession(t *testing.T, cfg controlclient.Config) *controlclient.Session {
+	t.Helper()
 	id, err := identity.Generate("client")
 	if err != nil {
 		t.Fatal(err)
@@ -38,20 +50,11 @@ func session(t *testing.T, addr string, pool *testcert.Cert, token, metadata str
 	}
 	tr := &quic.Transport{Conn: udp}
 	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{id.Cert}, ServerName: "localhost"}
-	if pool != nil {
-		tlsConf.RootCAs = pool.Pool
-	}
-	return controlclient.New(controlclient.Config{
-		Transport:  tr,
-		ServerAddr: addr,
-		TLS:        tlsConf,
-		QUIC:       tuning.QUIC(0),
-		Token:      token,
-		Metadata:   metadata,
-		Logger:     slog.New(slog.DiscardHandler),
-		LocalAddrs: func(netip.AddrPort) []netip.AddrPort { return nil },
-	}, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
+	cfg.Transport = tr
+	cfg.TLS.Certificates = []tls.Certificate{id.Cert}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.LocalAddrs = func(netip.AddrPort) []netip.AddrPort { return nil }
+	return controlclient.New(cfg, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
 }
 
 // TestMetadataOverTheLimitFailsUpFront: a session whose metadata the
