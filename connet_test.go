@@ -54,12 +54,23 @@ func withRelayControl(cert *testcert.Cert) connet.ServerOption {
 
 func newHarness(t testing.TB, extra ...serverOpt) *harness {
 	t.Helper()
+	return newHarnessIngress(t, nil, extra...)
+}
+
+// newHarnessIngress is newHarness with the clients' ingress changed by
+// ingress (when not nil) before the server starts.
+func newHarnessIngress(t testing.TB, ingress func(*connet.Ingress), extra ...serverOpt) *harness {
+	t.Helper()
 	cert, err := testcert.New("localhost", "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
+	in := connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS}
+	if ingress != nil {
+		ingress(&in)
+	}
 	opts := []connet.ServerOption{
-		connet.ServerIngress(connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS}),
+		connet.ServerIngress(in),
 		connet.ServerClientTokens("token-d", "token-s"),
 		connet.ServerStoreDir(t.TempDir()),
 		connet.ServerLogger(testLogger(t)),

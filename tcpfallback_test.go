@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet"
-	"github.com/p2pconnet/connet/internal/testcert"
 )
 
 // udpBlocker opens real UDP sockets that drop every datagram sent while
@@ -121,28 +120,6 @@ func testFallback(t *testing.T, wssOnly bool) {
 // loopback; with wssOnly, their TCP ports serve WebSockets only.
 func fallbackHarness(t *testing.T, wssOnly bool) *harness {
 	t.Helper()
-	cert, err := testcert.New("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := connet.NewServer(
-		connet.ServerIngress(connet.Ingress{Addr: "127.0.0.1:0", Cert: cert.TLS, NoTCP: wssOnly}),
-		connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}, NoTCP: wssOnly}),
-		connet.ServerClientTokens("token-d", "token-s"),
-		connet.ServerStoreDir(t.TempDir()),
-		connet.ServerLogger(testLogger(t)),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("server: %v", err)
-		}
-	})
-	return &harness{t: t, cert: cert, addr: srv.Addrs(context.Background())[0].String(), srv: srv}
+	return newHarnessIngress(t, func(in *connet.Ingress) { in.NoTCP = wssOnly },
+		with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}, NoTCP: wssOnly})))
 }
