@@ -43,14 +43,31 @@ type deployment struct {
 	// token not listed: no client asks a gateway unless the test (or the
 	// topology, see newDeployment) says so.
 	natPMP map[string]string
+	// logLevel is the server's and the clients' log-level.
+	logLevel string
 }
 
+// newDeployment is a deployment whose server and clients log at debug
+// level, so that a failing test shows what each did.
 func newDeployment(t *testing.T, topo natlab.Topology) *deployment {
+	t.Helper()
+	return newDeploymentLogging(t, topo, "debug")
+}
+
+// newBenchDeployment is a deployment whose server and clients log at the
+// default level, as a user's do: a measurement then sees what users get,
+// not the cost of debug lines written for every connection.
+func newBenchDeployment(t *testing.T, topo natlab.Topology) *deployment {
+	t.Helper()
+	return newDeploymentLogging(t, topo, "info")
+}
+
+func newDeploymentLogging(t *testing.T, topo natlab.Topology, logLevel string) *deployment {
 	t.Helper()
 	natlab.Require(t)
 	lab := natlab.New(t, topo)
 	lab.VerifyNATs(t)
-	d := &deployment{t: t, lab: lab, dir: t.TempDir(), natPMP: map[string]string{}}
+	d := &deployment{t: t, lab: lab, dir: t.TempDir(), natPMP: map[string]string{}, logLevel: logLevel}
 	if lab.Gateway != nil {
 		// The topology is about A's gateway: A's clients use it, with
 		// the option's default.
@@ -64,10 +81,10 @@ func newDeployment(t *testing.T, topo natlab.Topology) *deployment {
 		t.Fatal(err)
 	}
 	d.write("server.toml", fmt.Sprintf(`
-log-level = "debug"
+log-level = %[7]q
 [server]
 tokens = ["token-a", "token-b"]
-store-dir = %q
+store-dir = %[1]q
 [[server.ingress]]
 addr = "%[2]s:%[3]s"
 cert-file = %[4]q
@@ -75,7 +92,7 @@ key-file = %[5]q
 [[server.relay-ingress]]
 addr = "%[2]s:%[6]s"
 hostports = ["%[2]s:%[6]s"]
-`, filepath.Join(d.dir, "store"), lab.Server.Addr, controlPort, d.path("cert.pem"), d.path("key.pem"), relayPort))
+`, filepath.Join(d.dir, "store"), lab.Server.Addr, controlPort, d.path("cert.pem"), d.path("key.pem"), relayPort, logLevel))
 	return d
 }
 
@@ -97,7 +114,7 @@ func (d *deployment) startServer() {
 // follows it.
 func (d *deployment) clientConfig(token, endpoints string) string {
 	return fmt.Sprintf(`
-log-level = "debug"
+log-level = %q
 [client]
 token = %q
 server-addr = "%s:%s"
@@ -105,7 +122,7 @@ server-cas-file = %q
 direct-addr = ":19192"
 status-addr = %q
 nat-pmp = %q
-%s`, token, d.lab.Server.Addr, controlPort, d.path("cert.pem"), statusAddr, cmp.Or(d.natPMP[token], "disabled"), endpoints)
+%s`, d.logLevel, token, d.lab.Server.Addr, controlPort, d.path("cert.pem"), statusAddr, cmp.Or(d.natPMP[token], "disabled"), endpoints)
 }
 
 // startDestination runs a client on A exposing A's service as "web".

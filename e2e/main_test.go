@@ -11,14 +11,15 @@ import (
 // connetBin is the binary under test, built once for the package.
 var connetBin string
 
-// TestMain builds the binary, or with CONNET_E2E_BIN set uses that one;
-// with CONNET_E2E_ECHO_SERVICE set the process is an echo service instead
-// (scripts/reach.sh measures an older build with today's tests that way).
+// TestMain builds the binary, or with CONNET_E2E_BIN set uses that one
+// (scripts/reach.sh measures an older build with today's tests that way);
+// with CONNET_E2E_SERVICE set the process is a measured service instead
+// (see startService).
 func TestMain(m *testing.M) {
-	if addr := os.Getenv(echoServiceEnv); addr != "" {
-		// This process is TestScale's echo service, not a test run.
-		err := serveEcho(addr)
-		fmt.Fprintln(os.Stderr, "echo service:", err)
+	if spec := os.Getenv(serviceEnv); spec != "" {
+		// This process is a measured service, not a test run.
+		err := runService(spec)
+		fmt.Fprintln(os.Stderr, "service:", err)
 		os.Exit(1)
 	}
 	if bin := os.Getenv("CONNET_E2E_BIN"); bin != "" {

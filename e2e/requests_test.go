@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -21,9 +20,12 @@ import (
 
 // TestRequestRate measures small HTTP requests with wrk (16 connections)
 // against the service reached directly, through a tcp tunnel, and through
-// an http source in front of an http destination, all in one run, and
-// prints the ratios. It asserts only that requests succeeded. Set
-// CONNET_BENCH=1 to run it (scripts/bench.sh does).
+// an http source in front of an http destination, then new connections one
+// at a time directly and through the tcp tunnel, all in one run, and prints
+// the ratios. Beside them it prints what bench/quicceiling does with the
+// same work between the same two hosts over bare QUIC and over TCP, and the
+// limit that puts on the tunnel's ratios. It asserts only that requests
+// succeeded. Set CONNET_BENCH=1 to run it (scripts/bench.sh does).
 func TestRequestRate(t *testing.T) {
 	if os.Getenv("CONNET_BENCH") == "" {
 		t.Skip("set CONNET_BENCH=1 to measure request rates")
@@ -31,20 +33,11 @@ func TestRequestRate(t *testing.T) {
 	if _, err := exec.LookPath("wrk"); err != nil {
 		t.Skip("wrk is not installed (apt-get install wrk)")
 	}
-	d := newDeployment(t, natlab.Public)
-	// The service listens on A's lab address, so the direct reference
-	// crosses the same link as the tunnel.
+	d := newBenchDeployment(t, natlab.Public)
+	// The service, a process of its own, listens on A's lab address, so
+	// the direct reference crosses the same link as the tunnel.
 	svcAddr := net.JoinHostPort(d.lab.A.Addr.String(), servicePort)
-	ln, err := d.lab.A.ListenTCP(svcAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		_, _ = w.Write([]byte("hello from the service\n"))
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
-
+	startService(t, d.lab.A, helloService, svcAddr)
 	d.startServer()
 	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
 [client.destinations.web]
@@ -81,10 +74,32 @@ url = "http://127.0.0.1:8080/"
 			r.name, r.w.rps, r.w.rps/direct.rps, direct.rps, r.w.p50, direct.p50, r.w.p99, r.w.p99/direct.p99, direct.p99)
 	}
 
+	// What quic-go itself does with the same work between the same two
+	// hosts (bench/quicceiling: no TCP legs, no tunnel), and TCP between
+	// the same two processes: the limits the ratios above answer to.
+	bin := ceilingBin(t)
+	quicReq := runCeiling(t, bin, d.lab.B, d.lab.A, "-mode", "requests", "-streams", "16")
+	tcpReq := runCeiling(t, bin, d.lab.B, d.lab.A, "-mode", "requests", "-streams", "16", "-over", "tcp")
+	// Each request through the tunnel costs what it costs directly, plus a
+	// QUIC exchange and a TCP exchange's worth of the clients' work (each
+	// client serves one end of a TCP leg); on CPU-bound cores the rate can
+	// be no more than this share of the direct one.
+	reqBound := (1 / direct.rps) / (1/direct.rps + 1/quicReq["rps"] + 1/tcpReq["rps"])
+	t.Logf("MEASURE requests quic_ceiling rps=%.0f (%.2f of tcp %.0f between the same processes) p50_ms=%.3f (tcp %.3f); tunnel at most %.2f of direct",
+		quicReq["rps"], quicReq["rps"]/tcpReq["rps"], tcpReq["rps"], quicReq["p50_ms"], tcpReq["p50_ms"], reqBound)
+
 	// New connections, one at a time: connect, one request, the response
 	// to its end, as a curl per request does.
 	directNew := newConnections(t, d.lab.B, svcAddr)
 	tunnelNew := newConnections(t, d.lab.B, "127.0.0.1:8000")
+	quicNew := runCeiling(t, bin, d.lab.B, d.lab.A, "-mode", "connect")
+	tcpNew := runCeiling(t, bin, d.lab.B, d.lab.A, "-mode", "connect", "-over", "tcp")
+	// A tunnelled new connection makes a TCP exchange at each end and a
+	// QUIC stream's between them, one after the other, where the direct
+	// one makes a single TCP exchange.
+	newBound := 2 + quicNew["p50_ms"]/tcpNew["p50_ms"]
+	t.Logf("MEASURE new_connection quic_ceiling p50_ms=%.3f (%.1fx tcp %.3f between the same processes) p99_ms=%.3f (tcp %.3f); tunnel at least %.1fx direct",
+		quicNew["p50_ms"], quicNew["p50_ms"]/tcpNew["p50_ms"], tcpNew["p50_ms"], quicNew["p99_ms"], tcpNew["p99_ms"], newBound)
 	t.Logf("MEASURE new_connection tcp_tunnel p50_ms=%.3f (%.1fx direct %.3f) p99_ms=%.3f (%.1fx direct %.3f)",
 		tunnelNew.p50, tunnelNew.p50/directNew.p50, directNew.p50, tunnelNew.p99, tunnelNew.p99/directNew.p99, directNew.p99)
 }

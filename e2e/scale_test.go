@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,30 +49,30 @@ func TestScale(t *testing.T) {
 		t.Skip("set CONNET_BENCH=1 to measure scale")
 	}
 	needNoFile(t, scaleConns+1024)
-	d := newDeployment(t, natlab.Public)
+	d := newBenchDeployment(t, natlab.Public)
 	// The relay must take 10 000 connections of one client; its default
 	// quota is 4096.
 	server, err := os.ReadFile(d.path("server.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.write("server.toml", quiet(string(server))+fmt.Sprintf("max-client-streams = %d\n", 2*scaleConns))
-	startEchoService(t, d.lab.A, "127.0.0.1:"+servicePort)
+	d.write("server.toml", string(server)+fmt.Sprintf("max-client-streams = %d\n", 2*scaleConns))
+	startService(t, d.lab.A, echoService, "127.0.0.1:"+servicePort)
 	d.startServer()
-	d.write("destination.toml", quiet(d.clientConfig("token-a", fmt.Sprintf(`
+	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
 [client.destinations.web]
 url = "tcp://127.0.0.1:%[1]s"
 [client.destinations.relayed]
 url = "tcp://127.0.0.1:%[1]s"
 route = "relay"
-`, servicePort))))
-	d.write("source.toml", quiet(d.clientConfig("token-b", fmt.Sprintf(`
+`, servicePort)))
+	d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
 [client.sources.web]
 url = "tcp://127.0.0.1:%s"
 [client.sources.relayed]
 url = "tcp://127.0.0.1:%s"
 route = "relay"
-`, sourcePort, relayedSourcePort))))
+`, sourcePort, relayedSourcePort)))
 	// Each path is measured on clients started for it: a Go process keeps
 	// the memory it once used, so a second measurement in the same
 	// processes would start from the first one's peak.
@@ -156,11 +155,6 @@ var scalePaths = []struct{ name, port, destination string }{
 	{"relay", relayedSourcePort, "relayed"},
 }
 
-// quiet lowers a config's log level: debug logs a line per connection.
-func quiet(cfg string) string {
-	return strings.Replace(cfg, `log-level = "debug"`, `log-level = "info"`, 1)
-}
-
 // needNoFile fails the test if this process may not open n files: it
 // holds one end of every measured connection (the echo service, in a
 // process of its own, the other; each client one socket per connection).
@@ -174,55 +168,6 @@ func needNoFile(t *testing.T, n uint64) {
 	}
 	if lim.Cur < n {
 		t.Fatalf("the open-file limit is %d, the test needs %d (ulimit -n)", lim.Cur, n)
-	}
-}
-
-// echoServiceEnv makes the test binary an echo service at its address
-// (see TestMain): the service holds the far end of every measured
-// connection, which would not fit in the test process's open-file limit
-// beside the near ends.
-const echoServiceEnv = "CONNET_E2E_ECHO_SERVICE"
-
-// startEchoService runs the test binary as an echo service at addr in h's
-// namespace.
-func startEchoService(t *testing.T, h *natlab.Host, addr string) {
-	t.Helper()
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := h.Command(self)
-	cmd.Env = append(os.Environ(), echoServiceEnv+"="+addr)
-	h.StartCmd(t, "echo-service", cmd)
-}
-
-// serveEcho echoes every connection at addr, each through a small buffer
-// (the service holds 10 000 of them), until the process is stopped.
-func serveEcho(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
-	}
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return err
-		}
-		go func() {
-			defer c.Close()
-			buf := make([]byte, 64)
-			for {
-				n, err := c.Read(buf)
-				if n > 0 {
-					if _, err := c.Write(buf[:n]); err != nil {
-						return
-					}
-				}
-				if err != nil {
-					return
-				}
-			}
-		}()
 	}
 }
 

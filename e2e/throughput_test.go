@@ -41,7 +41,7 @@ func TestThroughput(t *testing.T) {
 	bin := ceilingBin(t)
 	for _, topo := range []natlab.Topology{natlab.Public, natlab.Cone} {
 		t.Run(topo.String(), func(t *testing.T) {
-			d := newDeployment(t, topo)
+			d := newBenchDeployment(t, topo)
 			// The sink listens on A's lab address, so the raw reference
 			// uses the same namespaces and links as the tunnel.
 			sinkAddr := net.JoinHostPort(d.lab.A.Addr.String(), servicePort)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -33,9 +32,20 @@ func transport(ctx context.Context, addr string) (*quic.Transport, error) {
 	return &quic.Transport{Conn: pc}, nil
 }
 
-// receive serves one connection: every stream is read to its end and
-// answered with the number of bytes read (8 bytes, big-endian). It prints
-// "ADDR CERT" first, then returns when the sender closes the connection.
+// quicStream is a QUIC stream as the workloads use it.
+type quicStream struct{ *quic.Stream }
+
+func (s quicStream) CloseWrite() error { return s.Stream.Close() }
+
+func (s quicStream) Close() error {
+	s.CancelRead(0)
+	return s.Stream.Close()
+}
+
+// receive serves one QUIC connection, and TCP connections on the same
+// address (another port) for the TCP reference, answering each stream's
+// workload (see serve). It prints "ADDR CERT TCPADDR" first, then returns
+// when the sender closes the QUIC connection.
 func receive(ctx context.Context, addr string, announce io.Writer) error {
 	id, err := identity.Generate("quicceiling-receiver")
 	if err != nil {
@@ -52,13 +62,32 @@ func receive(ctx context.Context, addr string, announce io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	defer ln.Close()
-	fmt.Fprintf(announce, "%s %s\n", tr.Conn.LocalAddr(), hex.EncodeToString(id.DER()))
+	host, _, err := net.SplitHostPort(tr.Conn.LocalAddr().String())
+	if err != nil {
+		return err
+	}
+	tln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return fmt.Errorf("listen on tcp: %w", err)
+	}
+	fmt.Fprintf(announce, "%s %s %s\n", tr.Conn.LocalAddr(), hex.EncodeToString(id.DER()), tln.Addr())
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer tln.Close()
+	wg.Go(func() {
+		for {
+			c, err := tln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() { serve(c.(*net.TCPConn)) })
+		}
+	})
 	conn, err := ln.Accept(ctx)
 	if err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
-	var wg sync.WaitGroup
-	defer wg.Wait()
 	for {
 		s, err := conn.AcceptStream(ctx)
 		if err != nil {
@@ -69,89 +98,52 @@ func receive(ctx context.Context, addr string, announce io.Writer) error {
 			}
 			return fmt.Errorf("accept stream: %w", err)
 		}
-		wg.Go(func() { sink(s) })
+		wg.Go(func() { serve(quicStream{s}) })
 	}
 }
 
-// sink reads s to its end and answers with the count.
-func sink(s *quic.Stream) {
-	buf := make([]byte, chunk)
-	var n uint64
-	for {
-		k, err := s.Read(buf)
-		n += uint64(k)
-		if err != nil {
-			break
-		}
-	}
-	_ = binary.Write(s, binary.BigEndian, n)
-	_ = s.Close()
-}
-
-// send dials addr, pinning der, writes on streams parallel streams for
-// duration and returns the MB/s the receiver acknowledged.
-func send(ctx context.Context, addr string, der []byte, streams int, duration time.Duration) (float64, error) {
+// dial connects to the receiver at addr, pinning der, and returns an
+// opener of streams on that QUIC connection, or with tcpAddr set of TCP
+// connections to it (the reference; the QUIC connection then only bounds
+// the receiver's life). close ends the connection and, with it, the
+// receiver.
+func dial(ctx context.Context, addr string, der []byte, tcpAddr string) (open opener, close func(), err error) {
 	id, err := identity.Generate("quicceiling-sender")
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	raddr, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	tr, err := transport(ctx, ":0")
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
-	defer tr.Close()
 	conn, err := tr.Dial(ctx, raddr, id.PinnedClientConfig(der, wire.ALPNPeer), tuning.QUIC(0))
 	if err != nil {
-		return 0, fmt.Errorf("dial %s: %w", addr, err)
+		_ = tr.Close()
+		return nil, nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	defer conn.CloseWithError(0, "done")
-
-	counts := make([]uint64, streams)
-	errs := make([]error, streams)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range streams {
-		wg.Go(func() { counts[i], errs[i] = sendStream(ctx, conn, start.Add(duration)) })
+	close = func() {
+		_ = conn.CloseWithError(0, "done")
+		_ = tr.Close()
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
-		return 0, err
+	if tcpAddr != "" {
+		var d net.Dialer
+		return func(ctx context.Context) (stream, error) {
+			c, err := d.DialContext(ctx, "tcp", tcpAddr)
+			if err != nil {
+				return nil, err
+			}
+			return c.(*net.TCPConn), nil
+		}, close, nil
 	}
-	var total uint64
-	for _, c := range counts {
-		total += c
-	}
-	return float64(total) / elapsed.Seconds() / 1e6, nil
-}
-
-// sendStream writes on a new stream until end, then returns the count the
-// receiver acknowledged.
-func sendStream(ctx context.Context, conn *quic.Conn, end time.Time) (uint64, error) {
-	s, err := conn.OpenStreamSync(ctx)
-	if err != nil {
-		return 0, fmt.Errorf("open stream: %w", err)
-	}
-	buf := make([]byte, chunk)
-	for time.Now().Before(end) {
-		if _, err := s.Write(buf); err != nil {
-			return 0, fmt.Errorf("write: %w", err)
+	return func(ctx context.Context) (stream, error) {
+		s, err := conn.OpenStreamSync(ctx)
+		if err != nil {
+			return nil, err
 		}
-	}
-	if err := s.Close(); err != nil {
-		return 0, err
-	}
-	_ = s.SetReadDeadline(time.Now().Add(30 * time.Second))
-	var n uint64
-	if err := binary.Read(s, binary.BigEndian, &n); err != nil {
-		return 0, fmt.Errorf("receiver did not acknowledge: %w", err)
-	}
-	if n == 0 {
-		return 0, errors.New("receiver got nothing")
-	}
-	return n, nil
+		return quicStream{s}, nil
+	}, close, nil
 }
