@@ -77,9 +77,40 @@ func (e *Early) start(s path.Stream) (stop func()) {
 	}
 }
 
+// takeQueued appends to buf what the client has sent by now, without
+// waiting, within EarlyMax and buf's capacity. The source's accept usually
+// runs after its client wrote its first flight, so the request and those
+// bytes go out in one write, in one packet, rather than one behind the
+// other. Only a bare TCP socket can be read without waiting; anything else
+// is left to start's reading.
+func (e *Early) takeQueued(buf []byte) []byte {
+	if e == nil || e.From == nil {
+		return buf
+	}
+	r := socketReaderOf(e.From)
+	if r == nil {
+		return buf
+	}
+	room := min(EarlyMax-e.Sent, cap(buf)-len(buf))
+	n, err := r.readNow(buf[len(buf) : len(buf)+room])
+	switch {
+	case err == nil:
+		e.Sent += n
+		return buf[:len(buf)+n]
+	case err != errWouldBlock && !errors.Is(err, io.EOF):
+		// A socket reports a reset once, and then an end: keep it, as
+		// copyTo does, for Ask to see. A clean end is seen again by the
+		// next read.
+		e.err = err
+	}
+	return buf
+}
+
 // copyTo is start's reading loop.
 func (e *Early) copyTo(s path.Stream) {
-	buf := make([]byte, EarlyMax)
+	bp := takeBig()
+	defer putBig(bp)
+	buf := (*bp)[:EarlyMax]
 	for e.Sent < EarlyMax {
 		n, err := e.From.Read(buf[e.Sent:])
 		if n > 0 {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 
@@ -171,4 +172,101 @@ func TestEarlyStopsAtItsBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.clientReads(t, "the rest")
+}
+
+// writeCounter counts the writes made on a stream.
+type writeCounter struct {
+	path.Stream
+	writes int
+}
+
+func (w *writeCounter) Write(b []byte) (int, error) {
+	w.writes++
+	return w.Stream.Write(b)
+}
+
+// waitQueued waits until c has something to read (data, an end or a
+// reset), without reading it: select(2) leaves a queued reset for the
+// next read, where a peeking read would take it.
+func waitQueued(t *testing.T, c net.Conn) {
+	t.Helper()
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	cerr := rc.Control(func(fd uintptr) {
+		var set syscall.FdSet
+		set.Bits[fd/64] |= 1 << (fd % 64)
+		tv := syscall.NsecToTimeval(int64(testTimeout))
+		n, err = syscall.Select(int(fd)+1, &set, nil, nil, &tv)
+	})
+	if cerr != nil || err != nil || n != 1 {
+		t.Fatalf("nothing queued within %v: %v, %v", testTimeout, cerr, err)
+	}
+}
+
+// TestEarlyQueuedBytesRideWithTheRequest: what a TCP client has sent by
+// the time the request goes out travels in the request's own write (one
+// packet, not two), and counts as sent early; the client is left alone
+// afterwards.
+func TestEarlyQueuedBytesRideWithTheRequest(t *testing.T) {
+	ctx := testContext(t)
+	src, dst := pathPair(t)
+	client, far := tcpPair(t)
+	const msg = "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+	if _, err := far.Write([]byte(msg)); err != nil {
+		t.Fatal(err)
+	}
+	waitQueued(t, client)
+	s, err := src.OpenStream(ctx, "web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Reset)
+	counted := &writeCounter{Stream: s}
+	early := &tunnel.Early{From: client}
+	asked := make(chan error, 1)
+	go func() { asked <- tunnel.Ask(ctx, counted, tunnel.Request{Endpoint: "web"}, early) }()
+	in, err := tunnel.ReadRequest(accept(ctx, t, dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readN(t, in.Stream, len(msg)); string(got) != msg {
+		t.Fatalf("destination read %q behind the request, want %q", got, msg)
+	}
+	if err := in.Accept(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-asked; err != nil {
+		t.Fatalf("Ask: %v", err)
+	}
+	if counted.writes != 1 || early.Sent != len(msg) {
+		t.Fatalf("request and queued bytes took %d writes with %d bytes counted early; want 1 write, %d bytes",
+			counted.writes, early.Sent, len(msg))
+	}
+	p := &earlyPair{client: client, far: far}
+	p.clientReads(t, "after")
+}
+
+// TestEarlyClientResetBeforeTheRequest: a client whose reset is queued by
+// the time the request goes out (the socket reports it once, then an end)
+// fails the open as ErrClientFailed, not as a clean end.
+func TestEarlyClientResetBeforeTheRequest(t *testing.T) {
+	ctx := testContext(t)
+	src, dst := pathPair(t)
+	client, far := tcpPair(t)
+	_ = far.(*net.TCPConn).SetLinger(0)
+	_ = far.Close()
+	waitQueued(t, client)
+	early := &tunnel.Early{From: client}
+	ch := openEarly(ctx, src, early)
+	in, err := tunnel.ReadRequest(accept(ctx, t, dst))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = in.Accept()
+	if s, err := result(t, ch); s != nil || !errors.Is(err, tunnel.ErrClientFailed) || early.MayRetry(err) {
+		t.Fatalf("Open: %v, %v; want ErrClientFailed, no retry", s, err)
+	}
 }

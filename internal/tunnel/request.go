@@ -54,7 +54,7 @@ func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
 	if req.Origin.IsValid() {
 		msg.Origin = wire.FromAddrPort(req.Origin)
 	}
-	if err := wire.Write(s, msg); err != nil {
+	if err := sendRequest(s, msg, early); err != nil {
 		s.Reset()
 		return err
 	}
@@ -82,6 +82,23 @@ func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
 		return context.Cause(ctx)
 	}
 	_ = s.SetDeadline(time.Time{})
+	return nil
+}
+
+// sendRequest writes the request's frame and, behind it in the same write
+// (so in one packet when they fit), what the client of early has sent by
+// now.
+func sendRequest(s path.Stream, msg *pb.StreamRequest, early *Early) error {
+	bp := takeBig()
+	defer putBig(bp)
+	frame, err := wire.Append((*bp)[:0], msg)
+	if err != nil {
+		return err
+	}
+	frame = early.takeQueued(frame)
+	if _, err := s.Write(frame); err != nil {
+		return fmt.Errorf("wire: write %T: %w", msg, err)
+	}
 	return nil
 }
 

@@ -40,6 +40,17 @@ var smallPool = sync.Pool{New: func() any { b := make([]byte, smallSize); return
 // smallPool).
 var bigHeld, smallHeld atomic.Int64
 
+// takeBig takes a big buffer from the pool; putBig returns it.
+func takeBig() *[]byte {
+	bigHeld.Add(1)
+	return bufPool.Get().(*[]byte)
+}
+
+func putBig(bp *[]byte) {
+	bigHeld.Add(-1)
+	bufPool.Put(bp)
+}
+
 // HalfCloser is a connection whose sending direction can end on its own.
 type HalfCloser interface {
 	io.ReadWriteCloser
@@ -167,12 +178,8 @@ func copySocket(dst io.Writer, r *socketReader, n *int64) error {
 // head, read already and not yet written, goes out in front of the first
 // read's bytes; it is passed only with a read that does not block.
 func burst(dst io.Writer, read func([]byte) (int, error), n *int64, head []byte) error {
-	bp := bufPool.Get().(*[]byte)
-	bigHeld.Add(1)
-	defer func() {
-		bigHeld.Add(-1)
-		bufPool.Put(bp)
-	}()
+	bp := takeBig()
+	defer putBig(bp)
 	buf := *bp
 	carried := copy(buf, head)
 	for {

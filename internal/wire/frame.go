@@ -30,17 +30,27 @@ var ErrTooLarge = errors.New("wire: message too large")
 // Frame and message go out in one Write so a stream never carries half a
 // header followed by another writer's bytes.
 func Write(w io.Writer, m proto.Message) error {
-	size := proto.Size(m)
-	buf := make([]byte, 4, 4+size)
-	binary.BigEndian.PutUint32(buf, uint32(size))
-	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, m)
+	buf, err := Append(nil, m)
 	if err != nil {
-		return fmt.Errorf("wire: encode %T: %w", m, err)
+		return err
 	}
 	if _, err := w.Write(buf); err != nil {
 		return fmt.Errorf("wire: write %T: %w", m, err)
 	}
 	return nil
+}
+
+// Append appends m to buf as one frame, as Write sends it, for a caller
+// that sends more behind the frame in the same write.
+func Append(buf []byte, m proto.Message) ([]byte, error) {
+	size := proto.Size(m)
+	buf = slices.Grow(buf, 4+size)
+	buf = binary.BigEndian.AppendUint32(buf, uint32(size))
+	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, m)
+	if err != nil {
+		return nil, fmt.Errorf("wire: encode %T: %w", m, err)
+	}
+	return buf, nil
 }
 
 // Read reads one frame of at most max bytes into m. It reads exactly the
