@@ -7,7 +7,8 @@
 # (bench/quicceiling: one bare QUIC connection with the tunnel's settings)
 # across the same namespaces, one stream and 8 at once, small HTTP requests
 # (wrk) directly, through a tcp tunnel and through an http source and
-# destination, and new connections one at a time; then the in-process
+# destination, and new connections one at a time, beside the same small
+# requests and new streams over bare QUIC and over TCP; then the in-process
 # loopback benchmark against the ceiling on loopback. CONNET_BENCH_PERF=DIR
 # records a perf profile of each tunnel phase into DIR. Scale: 10 000 concurrent
 # connections direct and relayed (RSS of clients and server per
