@@ -81,16 +81,10 @@ func serve(s stream) {
 // bulk writes on streams parallel streams until duration has passed and
 // returns the MB/s the receiver acknowledged.
 func bulk(ctx context.Context, open opener, streams int, duration time.Duration) (float64, error) {
-	counts := make([]uint64, streams)
-	errs := make([]error, streams)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range streams {
-		wg.Go(func() { counts[i], errs[i] = bulkStream(ctx, open, start.Add(duration)) })
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
+	counts, elapsed, err := onStreams(streams, duration, func(end time.Time) (uint64, error) {
+		return bulkStream(ctx, open, end)
+	})
+	if err != nil {
 		return 0, err
 	}
 	var total uint64
@@ -98,6 +92,20 @@ func bulk(ctx context.Context, open opener, streams int, duration time.Duration)
 		total += c
 	}
 	return float64(total) / elapsed.Seconds() / 1e6, nil
+}
+
+// onStreams runs work on streams parallel streams, each until end (duration
+// from now), and returns their results and how long they took together.
+func onStreams[T any](streams int, duration time.Duration, work func(end time.Time) (T, error)) ([]T, time.Duration, error) {
+	results := make([]T, streams)
+	errs := make([]error, streams)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for i := range streams {
+		wg.Go(func() { results[i], errs[i] = work(start.Add(duration)) })
+	}
+	wg.Wait()
+	return results, time.Since(start), errors.Join(errs...)
 }
 
 // bulkStream writes on a new stream until end, then returns the count the
@@ -149,16 +157,10 @@ func newLatencies(times []time.Duration, elapsed time.Duration) latencies {
 // response after another until duration has passed, as wrk does with its
 // connections.
 func requests(ctx context.Context, open opener, streams int, duration time.Duration) (latencies, error) {
-	times := make([][]time.Duration, streams)
-	errs := make([]error, streams)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for i := range streams {
-		wg.Go(func() { times[i], errs[i] = requestStream(ctx, open, start.Add(duration)) })
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
+	times, elapsed, err := onStreams(streams, duration, func(end time.Time) ([]time.Duration, error) {
+		return requestStream(ctx, open, end)
+	})
+	if err != nil {
 		return latencies{}, err
 	}
 	return newLatencies(slices.Concat(times...), elapsed), nil
