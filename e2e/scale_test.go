@@ -23,7 +23,8 @@ const (
 	scaleRate     = 200
 	scaleDuration = time.Minute
 	// scaleBatch is how many connections are opened before waiting for
-	// their tunnels: below the relay's pending-stream quota (64 per client).
+	// their tunnels: well below the relay's pending-stream quota (1024
+	// per client by default).
 	scaleBatch = 48
 	// scaleLimit bounds each wait of the measurement: for all connections
 	// to be open end to end, to echo, to be gone again.
