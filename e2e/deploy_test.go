@@ -125,6 +125,26 @@ nat-pmp = %q
 %s`, d.logLevel, token, d.lab.Server.Addr, controlPort, d.path("cert.pem"), statusAddr, cmp.Or(d.natPMP[token], "disabled"), endpoints)
 }
 
+// writeDirectAndRelayed writes destination.toml, A's service as "web" and
+// as "relayed" (relayed paths only), and source.toml, B's sources of both
+// at directPort and relayedPort.
+func (d *deployment) writeDirectAndRelayed(directPort, relayedPort string) {
+	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
+[client.destinations.web]
+url = "tcp://127.0.0.1:%[1]s"
+[client.destinations.relayed]
+url = "tcp://127.0.0.1:%[1]s"
+route = "relay"
+`, servicePort)))
+	d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
+[client.sources.web]
+url = "tcp://127.0.0.1:%s"
+[client.sources.relayed]
+url = "tcp://127.0.0.1:%s"
+route = "relay"
+`, directPort, relayedPort)))
+}
+
 // startDestination runs a client on A exposing A's service as "web".
 func (d *deployment) startDestination(route string) *natlab.Proc {
 	d.t.Helper()

@@ -60,20 +60,7 @@ func TestScale(t *testing.T) {
 	d.write("server.toml", string(server)+fmt.Sprintf("max-client-streams = %d\n", 2*scaleConns))
 	startService(t, d.lab.A, echoService, "127.0.0.1:"+servicePort)
 	d.startServer()
-	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
-[client.destinations.web]
-url = "tcp://127.0.0.1:%[1]s"
-[client.destinations.relayed]
-url = "tcp://127.0.0.1:%[1]s"
-route = "relay"
-`, servicePort)))
-	d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
-[client.sources.web]
-url = "tcp://127.0.0.1:%s"
-[client.sources.relayed]
-url = "tcp://127.0.0.1:%s"
-route = "relay"
-`, sourcePort, relayedSourcePort)))
+	d.writeDirectAndRelayed(sourcePort, relayedSourcePort)
 	// Each path is measured on clients started for it: a Go process keeps
 	// the memory it once used, so a second measurement in the same
 	// processes would start from the first one's peak.

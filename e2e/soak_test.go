@@ -53,20 +53,7 @@ func TestSoak(t *testing.T) {
 	d, startRelay := splitDeployment(t, natlab.Cone)
 	relay := startRelay()
 	serveTCP(t, d.lab.A, "127.0.0.1:"+servicePort, func(c net.Conn) { _, _ = io.Copy(c, c) })
-	d.write("destination.toml", d.clientConfig("token-a", fmt.Sprintf(`
-[client.destinations.web]
-url = "tcp://127.0.0.1:%[1]s"
-[client.destinations.relayed]
-url = "tcp://127.0.0.1:%[1]s"
-route = "relay"
-`, servicePort)))
-	d.write("source.toml", d.clientConfig("token-b", fmt.Sprintf(`
-[client.sources.web]
-url = "tcp://127.0.0.1:%s"
-[client.sources.relayed]
-url = "tcp://127.0.0.1:%s"
-route = "relay"
-`, soakDirectPort, soakRelayedPort)))
+	d.writeDirectAndRelayed(soakDirectPort, soakRelayedPort)
 	dst := d.startClient(d.lab.A, "destination", d.path("destination.toml"))
 	src := d.startClient(d.lab.B, "source", d.path("source.toml"))
 	if _, _, err := waitStatus(d.lab.B, pathLimit, func(st connet.ClientStatus) bool {
