@@ -11,21 +11,13 @@ import (
 	"net"
 	"testing"
 	"time"
-
-	"github.com/p2pconnet/connet/internal/tunnel"
 )
 
 // TestSpliceSteadyStateAllocs: once data flows, a splice between two TCP
 // sockets copies without allocating: bursts reuse pooled buffers, and the
 // small buffer is allocated once per direction, not per read.
 func TestSpliceSteadyStateAllocs(t *testing.T) {
-	client, left := tcpPair(t)
-	right, sink := tcpPair(t)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
-	}()
+	client, sink, done := tcpSplice(t)
 	// The writer is a long-lived goroutine so that each step costs only
 	// channel operations besides the copy itself.
 	chunk := make([]byte, 256<<10)

@@ -12,9 +12,7 @@ import (
 // BenchmarkSpliceTCP moves bulk data client → Splice → sink over loopback
 // TCP, so the cost measured is Splice's own (buffers, syscalls per byte).
 func BenchmarkSpliceTCP(b *testing.B) {
-	client, left := tcpPair(b)
-	right, sink := tcpPair(b)
-	go tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+	client, sink, _ := tcpSplice(b)
 	drained := make(chan int64, 1)
 	go func() {
 		n, _ := io.Copy(io.Discard, sink)
@@ -78,4 +76,19 @@ func tcpPair(t testing.TB) (dialed, accepted net.Conn) {
 	}
 	t.Cleanup(func() { _ = dialed.Close(); _ = accepted.Close() })
 	return dialed, accepted
+}
+
+// tcpSplice runs Splice between two loopback TCP connections and returns
+// their far ends (client → Splice → service) and a channel closed once
+// Splice has returned.
+func tcpSplice(t testing.TB) (client, service net.Conn, done <-chan struct{}) {
+	t.Helper()
+	client, left := tcpPair(t)
+	right, service := tcpPair(t)
+	ch := make(chan struct{})
+	go func() {
+		defer close(ch)
+		tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+	}()
+	return client, service, ch
 }

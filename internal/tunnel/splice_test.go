@@ -121,13 +121,7 @@ func TestSpliceTCPResetBothWays(t *testing.T) {
 		{"service ends", false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			client, left := tcpPair(t)
-			right, service := tcpPair(t)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
-			}()
+			client, service, done := tcpSplice(t)
 			ender, other := client.(*net.TCPConn), service.(*net.TCPConn)
 			if !tc.fromClient {
 				ender, other = other, ender
@@ -196,9 +190,7 @@ func TestIdleSplicesHoldNoBigBuffers(t *testing.T) {
 	before := heapInuse()
 	ends := make([][2]net.Conn, n)
 	for i := range ends {
-		client, left := tcpPair(t)
-		right, service := tcpPair(t)
-		go tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+		client, service, _ := tcpSplice(t)
 		ends[i] = [2]net.Conn{client, service}
 	}
 	// A burst each way makes every direction take a big buffer.
@@ -242,13 +234,7 @@ func heapInuse() uint64 {
 // message passes; a direction reading anything else (here one end of
 // net.Pipe) keeps its small buffer while it waits.
 func TestIdleTCPDirectionsHoldNoBuffer(t *testing.T) {
-	client, left := tcpPair(t)
-	right, service := tcpPair(t)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
-	}()
+	client, service, done := tcpSplice(t)
 	msg := []byte("hello")
 	for _, dir := range [][2]net.Conn{{client, service}, {service, client}} {
 		if _, err := dir[0].Write(msg); err != nil {
@@ -293,9 +279,7 @@ func waitHeld(t *testing.T, n int64) {
 // ways at once through a splice of two TCP pairs, and checks that each
 // side receives exactly what the other sent, in order.
 func TestSpliceCarriesEveryByte(t *testing.T) {
-	client, left := tcpPair(t)
-	right, service := tcpPair(t)
-	go tunnel.Splice(tunnel.TCP(left), tunnel.TCP(right))
+	client, service, _ := tcpSplice(t)
 
 	sizes := []int{1, 511, 512, 513, 1024, 64 << 10, 64<<10 + 512, 200 << 10, 3, 512}
 	payload := func(seed byte) []byte {
