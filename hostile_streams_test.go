@@ -50,13 +50,16 @@ func TestHostilePeerCannotPileUpStreams(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dialEventually(t, good).Close()
+	// The healthy peer keeps one connection open throughout.
+	long := dialEventually(t, good)
+	defer long.Close()
+	longR := bufio.NewReader(long)
 	dialEventually(t, hostileSrc).Close()
 	goroutines := runtime.NumGoroutine()
 
 	// Direct: the quota holds, and refusals are counted.
 	flood := startStallFlood(t, hostile, dc, false)
-	waitMetrics(t, dc.StatusAddr(),
+	m := waitMetrics(t, dc.StatusAddr(),
 		eq("connet_client_streams_pending", quota),
 		ge("connet_client_refusals_total", 100, "reason", "pending"))
 	// Each waiting stream holds a goroutine at the destination, and a
@@ -68,14 +71,23 @@ func TestHostilePeerCannotPileUpStreams(t *testing.T) {
 		t.Errorf("%d more goroutines during the flood, want at most %d", grown, quota+300)
 	}
 	echoOnce(t, good, "healthy peer during a direct flood")
+	if err := echoLine(long, longR, "long-lived during a direct flood"); err != nil {
+		t.Fatalf("the healthy peer's long-lived connection: %v", err)
+	}
 	expectPendingRefusal(t, hostileSrc)
 	flood.stop(t)
 	waitMetrics(t, dc.StatusAddr(), eq("connet_client_streams_pending", 0))
 
 	// Relayed: the same quota, which a direct stream then finds full.
+	refused, _ := m.Value("connet_client_refusals_total", "reason", "pending")
 	flood = startStallFlood(t, hostile, dc, true)
-	waitMetrics(t, dc.StatusAddr(), eq("connet_client_streams_pending", quota))
+	waitMetrics(t, dc.StatusAddr(),
+		eq("connet_client_streams_pending", quota),
+		ge("connet_client_refusals_total", refused+50, "reason", "pending"))
 	echoOnce(t, good, "healthy peer during a relayed flood")
+	if err := echoLine(long, longR, "long-lived during a relayed flood"); err != nil {
+		t.Fatalf("the healthy peer's long-lived connection: %v", err)
+	}
 	expectPendingRefusal(t, hostileSrc)
 	flood.stop(t)
 	waitMetrics(t, dc.StatusAddr(), eq("connet_client_streams_pending", 0))
@@ -183,7 +195,7 @@ func expectPendingRefusal(t *testing.T, src *connet.Source) {
 			errs = append(errs, errors.New("dial succeeded"))
 			continue
 		}
-		if errors.Is(err, connet.ErrEndpointRefused) && strings.Contains(err.Error(), "waiting to be answered") {
+		if errors.Is(err, connet.ErrEndpointRefused) && strings.Contains(err.Error(), "already wait to be answered") {
 			return
 		}
 		errs = append(errs, err)

@@ -31,7 +31,7 @@ func (c *Client) admitStream(p *peer.Peer) (answered func(), ok bool) {
 // pendingRefusal is the reason a source reads when its stream is refused
 // for the quota: its application sees a refused connection at once.
 func (c *Client) pendingRefusal() *wire.Error {
-	return wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "more than %d connections from this peer waiting to be answered", c.cfg.maxPendingStreams)
+	return wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "%d connections from you already wait to be answered here (the destination's max-pending-streams)", c.cfg.maxPendingStreams)
 }
 
 // pendingStreams is how many streams of all peers wait now.
