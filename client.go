@@ -174,7 +174,7 @@ func (c *Client) start(ctx context.Context) error {
 	c.started = time.Now()
 	c.metricsReg = metrics.NewRegistry(cfg.buildVersion)
 	// The status server, the only scraper, starts after the session.
-	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected })
+	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected }, c.pendingStreams)
 	c.node = &direct.Node{
 		Transport:   c.tr,
 		Identity:    c.id,
@@ -198,8 +198,9 @@ func (c *Client) start(ctx context.Context) error {
 		Logger:    cfg.logger,
 		Peers:     c.registry,
 		Secure:    (*securer)(c),
-		OnStream: func(p *peer.Peer, rp *relayclient.Path, s path.Stream, endpoint string) {
-			c.serveStream(p, rp, s, endpoint)
+		Admit:     c.admitStream,
+		OnStream: func(p *peer.Peer, rp *relayclient.Path, s path.Stream, endpoint string, answered func()) {
+			c.serveStream(p, rp, s, endpoint, answered)
 		},
 		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
 		TCP:       c.relayTCP(),

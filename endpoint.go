@@ -157,4 +157,7 @@ type incoming struct {
 	*tunnel.Incoming
 	path path.Path
 	peer *peer.Peer
+	// answered ends the stream's wait, one of the peer's pending streams
+	// (see admitStream); Accept and Refuse call it.
+	answered func()
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 )
@@ -37,6 +38,9 @@ type clientConfig struct {
 	tcpFallbackSet bool
 	fallbacks      []Transport
 	quicRetry      time.Duration
+	// maxPendingStreams is how many streams one peer may have waiting for
+	// an answer here (see admitStream).
+	maxPendingStreams int
 }
 
 func newClientConfig(opts []ClientOption) (*clientConfig, error) {
@@ -48,6 +52,8 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 		natPMP:           NatPMPSystem,
 		relayEncryptions: []RelayEncryption{NoEncryption},
 		logger:           slog.New(slog.DiscardHandler),
+
+		maxPendingStreams: quota.DefaultMaxPending,
 	}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
@@ -274,6 +280,22 @@ func checkEncryptions(es []RelayEncryption) error {
 		}
 	}
 	return nil
+}
+
+// ClientMaxPendingStreams sets how many streams one peer may have waiting
+// at once at this client's destinations, on all its paths: opened, but not
+// answered yet (the request not read yet, the destination not taking it
+// yet, its service not dialed yet). A stream beyond it is refused at once,
+// and the peer's other streams, and other peers, go on. 0 means the
+// default, 1024; it takes the bursts of connections browsers make.
+func ClientMaxPendingStreams(n int) ClientOption {
+	return func(c *clientConfig) error {
+		if n < 0 {
+			return fmt.Errorf("max pending streams %d: must not be negative (0 means the default)", n)
+		}
+		c.maxPendingStreams = quota.Max(n)
+		return nil
+	}
 }
 
 // ClientBuildVersion sets the version reported to the control server and

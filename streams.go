@@ -27,8 +27,17 @@ func (c *Client) servePath(p *peer.Peer, pp acceptor) {
 			if err != nil {
 				return
 			}
+			// Counted here, in the order the peer opened its streams, so
+			// the quota holds whatever order their goroutines run in; a
+			// stream over it is refused in this loop, without a goroutine
+			// of its own.
+			answered, ok := c.admitStream(p)
+			if !ok {
+				(&tunnel.Incoming{Stream: s}).RefuseNow(c.pendingRefusal())
+				continue
+			}
 			// Added from a goroutine in c.wg, so before Close waits.
-			c.wg.Go(func() { c.serveStream(p, pp, s, "") })
+			c.wg.Go(func() { c.serveStream(p, pp, s, "", answered) })
 		}
 	})
 }
@@ -36,9 +45,11 @@ func (c *Client) servePath(p *peer.Peer, pp acceptor) {
 // serveStream answers one stream a peer opened, on any path: it must name a
 // destination of ours for which the control server lists the peer as a
 // source (and, on a relayed stream, the endpoint its clear hello named).
-func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named string) {
-	in, err := tunnel.ReadRequest(s)
+// answered ends the stream's wait (see admitStream), once it is answered.
+func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named string, answered func()) {
+	req, err := tunnel.ReadRequest(s)
 	if err != nil {
+		defer answered()
 		c.cfg.logger.Debug("bad stream request", "peer", p.ID, "err", err)
 		var werr *wire.Error
 		if errors.As(err, &werr) {
@@ -48,6 +59,7 @@ func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named st
 		s.Reset()
 		return
 	}
+	in := &incoming{Incoming: req, path: pp, peer: p, answered: answered}
 	if named != "" && in.Endpoint != named {
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "request for %q inside a stream opened for %q", in.Endpoint, named))
 		return
@@ -69,5 +81,5 @@ func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named st
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "route does not allow %s paths", pp.Kind()))
 		return
 	}
-	d.deliver(&incoming{Incoming: in, path: pp, peer: p})
+	d.deliver(in)
 }

@@ -279,6 +279,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientTCPFallback(cs.Fallback.Addr),
 		connet.ClientFallbackTransports(fallbacks(cs.Fallback)...),
 		connet.ClientQUICRetry(cs.Fallback.QUICRetry),
+		connet.ClientMaxPendingStreams(cs.MaxPendingStreams),
 	}
 	if cs.ServerCAs != nil {
 		opts = append(opts, connet.ClientControlCAs(cs.ServerCAs))

@@ -68,6 +68,9 @@ type ClientSettings struct {
 	// RelayEncryptions is the client-wide default for endpoints, in the
 	// order written.
 	RelayEncryptions []RelayEncryption
+	// MaxPendingStreams is how many streams one peer may have waiting for
+	// an answer at the client's destinations; 0 means the default.
+	MaxPendingStreams int
 
 	Destinations map[string]DestinationSettings
 	Sources      map[string]SourceSettings
@@ -125,6 +128,7 @@ func (r *resolver) client() ClientSettings {
 		NatPMPSystem, NatPMPDial, NatPMPDisabled, NatPMPOnlyNATPMP, NatPMPOnlyPCP, NatPMPOnlyUPnP)
 	s.HandshakeIdleTimeout = r.duration(p.key("handshake-idle-timeout"), cc.HandshakeIdleTimeout, DefaultHandshakeIdleTimeout, true)
 	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []RelayEncryption{RelayEncryptionNone})
+	s.MaxPendingStreams = r.nonNegative(p.key("max-pending-streams"), cc.MaxPendingStreams)
 
 	s.Fallback = r.clientTransports(p, cc, s.ServerAddr)
 

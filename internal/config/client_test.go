@@ -72,6 +72,9 @@ func TestClientDefaults(t *testing.T) {
 	if s.HandshakeIdleTimeout != 5*time.Second {
 		t.Errorf("handshake idle timeout = %v", s.HandshakeIdleTimeout)
 	}
+	if s.MaxPendingStreams != 0 {
+		t.Errorf("max pending streams = %d, want 0 (the default)", s.MaxPendingStreams)
+	}
 	if !reflect.DeepEqual(s.RelayEncryptions, []config.RelayEncryption{config.RelayEncryptionNone}) {
 		t.Errorf("relay encryptions = %v", s.RelayEncryptions)
 	}
@@ -192,6 +195,12 @@ func TestClientFields(t *testing.T) {
 		{name: "handshake-idle-timeout invalid", extra: `handshake-idle-timeout = "soon"`, err: &wantErr{Key: "client.handshake-idle-timeout", Reason: `invalid duration "soon"`}},
 		{name: "handshake-idle-timeout zero", extra: `handshake-idle-timeout = "0s"`, err: &wantErr{Key: "client.handshake-idle-timeout", Reason: "greater than zero"}},
 		{name: "handshake-idle-timeout negative", extra: `handshake-idle-timeout = "-1s"`, err: &wantErr{Key: "client.handshake-idle-timeout", Reason: "negative"}},
+		{name: "max-pending-streams", extra: `max-pending-streams = 4096`, check: func(t *testing.T, s config.ClientSettings) {
+			if s.MaxPendingStreams != 4096 {
+				t.Errorf("max pending streams %d", s.MaxPendingStreams)
+			}
+		}},
+		{name: "max-pending-streams negative", extra: `max-pending-streams = -1`, err: &wantErr{Key: "client.max-pending-streams", Reason: "invalid value -1: must not be negative"}},
 		{name: "relay-encryptions", extra: `relay-encryptions = ["none", "dhxcp", "tls"]`, check: func(t *testing.T, s config.ClientSettings) {
 			want := []config.RelayEncryption{config.RelayEncryptionNone, config.RelayEncryptionDHXCP, config.RelayEncryptionTLS}
 			if !reflect.DeepEqual(s.RelayEncryptions, want) {

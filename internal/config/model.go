@@ -52,6 +52,10 @@ type ClientConfig struct {
 
 	RelayEncryptions []string `toml:"relay-encryptions"`
 
+	// MaxPendingStreams is our addition: how many streams one peer may
+	// have waiting for an answer at the client's destinations.
+	MaxPendingStreams int `toml:"max-pending-streams"`
+
 	Destinations map[string]DestinationConfig `toml:"destinations"`
 	Sources      map[string]SourceConfig      `toml:"sources"`
 

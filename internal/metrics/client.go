@@ -14,6 +14,7 @@ type Client struct {
 	bytes     *prometheus.CounterVec
 	setup     *prometheus.HistogramVec
 	reconnect prometheus.Counter
+	refusals  *prometheus.CounterVec
 }
 
 // setupBuckets span a path set up on a LAN (a millisecond) to a punch
@@ -21,8 +22,9 @@ type Client struct {
 var setupBuckets = []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30}
 
 // NewClient registers a client's metrics on reg; controlConnected tells
-// at scrape time whether the control connection is up.
-func NewClient(reg prometheus.Registerer, controlConnected func() bool) *Client {
+// at scrape time whether the control connection is up, pendingStreams how
+// many streams peers opened to the client wait for an answer.
+func NewClient(reg prometheus.Registerer, controlConnected func() bool, pendingStreams func() int) *Client {
 	const sub = "client"
 	m := &Client{
 		conns: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -50,8 +52,14 @@ func NewClient(reg prometheus.Registerer, controlConnected func() bool) *Client 
 			Namespace: namespace, Subsystem: sub, Name: "control_reconnects_total",
 			Help: "Connections to the control server after the first one.",
 		}),
+		refusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: namespace, Subsystem: sub, Name: "refusals_total",
+			Help: "Streams peers opened to this client that were refused, by reason: pending (the peer had as many streams waiting for an answer as its quota allows).",
+		}, []string{"reason"}),
 	}
-	reg.MustRegister(m.conns, m.active, m.failures, m.bytes, m.setup, m.reconnect)
+	reg.MustRegister(m.conns, m.active, m.failures, m.bytes, m.setup, m.reconnect, m.refusals)
+	m.refusals.WithLabelValues(ReasonPending) // shows from the start, at 0
+	gaugeFunc(reg, sub, "streams_pending", "Streams peers opened to this client that wait for an answer now: for their request, for the destination to take them, for the service's dial.", pendingStreams)
 	gaugeFunc(reg, sub, "control_connected", "1 while the control connection is up, else 0.", func() int {
 		if controlConnected() {
 			return 1
@@ -150,4 +158,12 @@ func (m *Client) Reconnected() {
 		return
 	}
 	m.reconnect.Inc()
+}
+
+// Refused counts a stream a peer opened that was refused for reason.
+func (m *Client) Refused(reason string) {
+	if m == nil {
+		return
+	}
+	m.refusals.WithLabelValues(reason).Inc()
 }

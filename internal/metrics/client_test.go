@@ -8,7 +8,7 @@ import (
 )
 
 func TestEndpointCountsAConnection(t *testing.T) {
-	m := NewClient(prometheus.NewRegistry(), func() bool { return true })
+	m := NewClient(prometheus.NewRegistry(), func() bool { return true }, func() int { return 0 })
 	e := m.Endpoint("web", "source", "direct-outgoing", "relay")
 	e.Opened("relay")
 	if got := testutil.ToFloat64(m.active.WithLabelValues("web", "source", "relay")); got != 1 {
@@ -35,7 +35,7 @@ func TestEndpointCountsAConnection(t *testing.T) {
 // BenchmarkEndpointConnection is what counting costs one tunnelled
 // connection: its open, its close and its bytes, once each.
 func BenchmarkEndpointConnection(b *testing.B) {
-	e := NewClient(prometheus.NewRegistry(), func() bool { return true }).Endpoint("web", "source", "direct-outgoing")
+	e := NewClient(prometheus.NewRegistry(), func() bool { return true }, func() int { return 0 }).Endpoint("web", "source", "direct-outgoing")
 	for range b.N {
 		e.Opened("direct-outgoing")
 		e.Closed("direct-outgoing")

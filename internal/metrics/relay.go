@@ -15,7 +15,7 @@ const (
 	ReasonGrant     = "grant"      // a grant missing, expired, forged or of another client
 	ReasonNotPaired = "not_paired" // the two clients' grants share no relayable endpoint
 	ReasonNoPeer    = "no_peer"    // the peer asked for is not at this relay
-	ReasonPending   = "pending"    // over the quota of streams waiting to pair
+	ReasonPending   = "pending"    // over the quota of streams waiting (to pair; at a client, for an answer)
 	ReasonStreams   = "streams"    // over the quota of relayed connections
 	// and ReasonRequest, a malformed request.
 )

@@ -13,6 +13,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/quota"
 )
 
 // Role is what an endpoint is on a client.
@@ -129,6 +130,11 @@ type Peer struct {
 	wg *sync.WaitGroup
 	// changed is the registry's signal, bumped after every state change.
 	changed *notify.Value[uint64]
+
+	// Pending counts the streams the peer opened to this client that wait
+	// for an answer, on all its paths, direct and relayed; beyond the
+	// client's quota they are refused (see package quota).
+	Pending quota.Pending
 }
 
 // update changes the state and signals the registry.

@@ -19,6 +19,7 @@ import (
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -44,7 +45,8 @@ type client struct {
 	quotas Quotas
 	// streams counts the client's relayed connections, pending its streams
 	// still waiting for their header or pairing (see Quotas).
-	streams, pending atomic.Int64
+	streams atomic.Int64
+	pending quota.Pending
 
 	// grants is bumped whenever the client presents a new grant. Streams
 	// waiting to pair with this client wait on it: only a grant of one of
@@ -135,15 +137,15 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 		}
 		// Counted here, in the order the client opened its streams, so
 		// the quota holds whatever order their goroutines run in.
-		if c.pending.Add(1) > int64(c.quotas.Pending) {
-			c.pending.Add(-1)
+		paired, ok := c.pending.Take(c.quotas.Pending)
+		if !ok {
 			s.cfg.Metrics.Refused(metrics.ReasonPending)
 			watchers.Go(func() {
 				refuseStream(stream, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "more than %d connections waiting to be relayed", c.quotas.Pending))
 			})
 			continue
 		}
-		watchers.Go(func() { s.relay(c, stream) })
+		watchers.Go(func() { s.relay(c, stream, paired) })
 	}
 }
 
@@ -239,14 +241,13 @@ func refuseStream(stream muxconn.Stream, reason *wire.Error) {
 
 // relay handles one stream a client opened: a connection to another
 // client. The stream counts as one of src's pending ones until it is
-// paired or refused.
-func (s *Server) relay(src *client, stream muxconn.Stream) {
+// paired or refused: paired ends that.
+func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
 	in := stream
 	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
 	refuse := func(code pb.ErrorCode, format string, args ...any) {
 		refuseStream(stream, wire.Errorf(code, format, args...))
 	}
-	paired := sync.OnceFunc(func() { src.pending.Add(-1) })
 	defer paired()
 	var req pb.RelayConnect
 	if err := wire.Read(stream, &req, wire.MaxStreamHeader); err != nil {

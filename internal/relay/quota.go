@@ -1,5 +1,7 @@
 package relay
 
+import "github.com/p2pconnet/connet/internal/quota"
+
 // Quotas bound what one client may hold at a relay, so that a token holder
 // who opens streams without end cannot take the relay from everyone else.
 // A stream beyond a quota is refused with a LIMIT error; the client's other
@@ -17,13 +19,10 @@ type Quotas struct {
 // and a few KiB of buffers while idle (more only while data flows), so
 // 4096 per client stays within tens of MiB even when a client fills it. A
 // waiting stream costs about as much, for at most a round trip to the
-// other client when all is well; the pending quota must absorb the bursts
-// real clients make (a browser page opening dozens of connections at
-// once, many pages at a time), which 64 did not: a burst past it was
-// refused. 1024 waiting streams are ~10 MiB per client.
+// other client when all is well (see quota.DefaultMaxPending).
 const (
 	DefaultMaxStreams = 4096
-	DefaultMaxPending = 1024
+	DefaultMaxPending = quota.DefaultMaxPending
 )
 
 // withDefaults fills in the default for every quota left at zero.
@@ -31,8 +30,6 @@ func (q Quotas) withDefaults() Quotas {
 	if q.Streams <= 0 {
 		q.Streams = DefaultMaxStreams
 	}
-	if q.Pending <= 0 {
-		q.Pending = DefaultMaxPending
-	}
+	q.Pending = quota.Max(q.Pending)
 	return q
 }

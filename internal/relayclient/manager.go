@@ -51,9 +51,15 @@ type Config struct {
 	Peers *peer.Registry
 	// Secure encrypts relayed streams end to end.
 	Secure Securer
+	// Admit counts a stream a peer opened through a relay as one of the
+	// peer's streams waiting for an answer, as soon as the relay names the
+	// peer, or refuses it: the stream is then reset, nothing more read.
+	// answered ends the wait (see OnStream).
+	Admit func(from *peer.Peer) (answered func(), ok bool)
 	// OnStream handles a stream another client opened to us through a
-	// relay, once secured; endpoint is what its clear hello named.
-	OnStream func(from *peer.Peer, p *Path, s path.Stream, endpoint string)
+	// relay, once secured; endpoint is what its clear hello named. It
+	// calls answered, Admit's, once the stream is answered.
+	OnStream func(from *peer.Peer, p *Path, s path.Stream, endpoint string, answered func())
 	// SetupTime, if set, is told how long each connection to a relay took
 	// to set up: the dial and the relay's answer to the grant.
 	SetupTime func(time.Duration)
@@ -530,9 +536,19 @@ func (m *Manager) serveIncoming(rid identity.ID, rc *relayConn, s muxconn.Stream
 		st.Reset()
 		return
 	}
+	// The peer's hello, its handshake and its request may all be slow to
+	// come: the stream waits for its answer from here on. A stream over
+	// the peer's quota gets no answer in words, which only the handshake
+	// would allow.
+	answered, ok := m.cfg.Admit(p)
+	if !ok {
+		st.Reset()
+		return
+	}
 	var hello pb.RelayedHello
 	if err := wire.Read(s, &hello, wire.MaxStreamHeader); err != nil {
 		st.Reset()
+		answered()
 		return
 	}
 	_ = s.SetDeadline(time.Time{})
@@ -540,9 +556,10 @@ func (m *Manager) serveIncoming(rid identity.ID, rc *relayConn, s muxconn.Stream
 	if err != nil {
 		m.cfg.Logger.Warn("relayed connection refused", "peer", from, "endpoint", hello.GetEndpoint(), "err", err)
 		st.Reset()
+		answered()
 		return
 	}
-	m.cfg.OnStream(p, m.pathFor(rid, from, rc), secured, hello.GetEndpoint())
+	m.cfg.OnStream(p, m.pathFor(rid, from, rc), secured, hello.GetEndpoint(), answered)
 }
 
 // resolve turns hostports into addresses, skipping those that do not

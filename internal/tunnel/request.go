@@ -137,9 +137,7 @@ func (in *Incoming) Accept() error {
 
 // Refuse tells the source why the connection failed and ends the stream.
 func (in *Incoming) Refuse(reason error) {
-	_ = in.Stream.SetDeadline(time.Now().Add(HeaderTimeout))
-	if err := wire.Write(in.Stream, &pb.StreamReply{Error: wire.ToPB(reason)}); err == nil {
-		_ = in.Stream.CloseWrite()
+	if in.writeRefusal(reason) == nil {
 		// Let the reply drain before the read side is cancelled: the
 		// source resets the stream once it has read it. What it sent
 		// behind its request (see Early) is read and dropped meanwhile;
@@ -152,6 +150,29 @@ func (in *Incoming) Refuse(reason error) {
 		}
 	}
 	in.Stream.Reset()
+}
+
+// RefuseNow tells the source why the connection failed and ends the stream
+// at once, reading nothing: for a stream refused before its request is
+// read, whose source may never send one, so that refusing it holds
+// nothing for long. The reply is small enough not to wait for flow
+// control. On a QUIC stream, which RefuseNow is for, the reset that
+// follows the end of writing only stops reading, and the reply is still
+// delivered; a yamux stream's reset would throw it away.
+func (in *Incoming) RefuseNow(reason error) {
+	_ = in.writeRefusal(reason)
+	in.Stream.Reset()
+}
+
+// writeRefusal writes the reply that refuses the connection, and the end
+// of the stream behind it.
+func (in *Incoming) writeRefusal(reason error) error {
+	_ = in.Stream.SetDeadline(time.Now().Add(HeaderTimeout))
+	if err := wire.Write(in.Stream, &pb.StreamReply{Error: wire.ToPB(reason)}); err != nil {
+		return err
+	}
+	_ = in.Stream.CloseWrite()
+	return nil
 }
 
 // IsRefusal tells whether err is an answer from the destination (as opposed
