@@ -76,11 +76,7 @@ func TestHostileEndpointRequests(t *testing.T) {
 			}
 		}},
 		{"dotfile through a tunnel", func(t *testing.T) {
-			for _, path := range []string{"/.env", "/.git/config", "/%2eenv"} {
-				if out := runCurl(t, curl, "http://"+ep.files+path); !strings.HasSuffix(out, "\n404") || strings.Contains(out, "SECRET") {
-					t.Fatalf("%s: %q, want 404", path, out)
-				}
-			}
+			ep.wantNotFound(t, curl, "/.env", "/.git/config", "/%2eenv")
 			if out := runCurl(t, curl, "http://"+ep.files+"/a.txt"); out != "public\n200" {
 				t.Fatalf("/a.txt: %q", out)
 			}
@@ -95,11 +91,7 @@ func TestHostileEndpointRequests(t *testing.T) {
 					t.Fatalf("listing names %s: %q", hidden, out)
 				}
 			}
-			for _, path := range []string{"/outside.txt", "/outside-dir/secret.txt"} {
-				if out := runCurl(t, curl, "http://"+ep.files+path); !strings.HasSuffix(out, "\n404") || strings.Contains(out, "SECRET") {
-					t.Fatalf("%s: %q, want 404", path, out)
-				}
-			}
+			ep.wantNotFound(t, curl, "/outside.txt", "/outside-dir/secret.txt")
 			if out := runCurl(t, curl, "http://"+ep.files+"/inner.txt"); out != "public\n200" {
 				t.Fatalf("/inner.txt (a symlink inside the root): %q", out)
 			}
@@ -249,6 +241,17 @@ func (ep *hostileEndpoints) webHosts() []string {
 	ep.mu.Lock()
 	defer ep.mu.Unlock()
 	return append([]string(nil), ep.hosts...)
+}
+
+// wantNotFound checks that the file source answers 404 for each path,
+// showing no secret of the file root.
+func (ep *hostileEndpoints) wantNotFound(t *testing.T, curl string, paths ...string) {
+	t.Helper()
+	for _, path := range paths {
+		if out := runCurl(t, curl, "http://"+ep.files+path); !strings.HasSuffix(out, "\n404") || strings.Contains(out, "SECRET") {
+			t.Fatalf("%s: %q, want 404", path, out)
+		}
+	}
 }
 
 func (ep *hostileEndpoints) port(t *testing.T, addr string) string {

@@ -234,16 +234,7 @@ func (r *resolver) allowedOrigins(p keyPath, list []string, u *url.URL) []string
 		r.failf(p, "only applies to ws and wss sources (this source is %s); other sources do not check origins", u.Scheme)
 		return nil
 	}
-	out := make([]string, 0, len(list))
-	for i, o := range list {
-		n, err := NormalizeOrigin(o)
-		if err != nil {
-			r.fail(p.index(i), fmt.Sprintf("invalid origin %q", o), err)
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
+	return r.normalizeEach(p, list, "origin", NormalizeOrigin)
 }
 
 // NormalizeOrigin checks that o is "*" or a web origin (http or https

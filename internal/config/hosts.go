@@ -25,11 +25,17 @@ func (r *resolver) allowedHosts(p keyPath, list []string, u *url.URL) []string {
 			return nil
 		}
 	}
+	return r.normalizeEach(p, list, "host", NormalizeHost)
+}
+
+// normalizeEach normalizes the entries of the list at p, reporting each
+// one normalize refuses as an invalid what, at its index.
+func (r *resolver) normalizeEach(p keyPath, list []string, what string, normalize func(string) (string, error)) []string {
 	out := make([]string, 0, len(list))
-	for i, h := range list {
-		n, err := NormalizeHost(h)
+	for i, v := range list {
+		n, err := normalize(v)
 		if err != nil {
-			r.fail(p.index(i), fmt.Sprintf("invalid host %q", h), err)
+			r.fail(p.index(i), fmt.Sprintf("invalid %s %q", what, v), err)
 			continue
 		}
 		out = append(out, n)
