@@ -47,8 +47,11 @@ func fileTree(t *testing.T) (root string) {
 	if err := os.Symlink("../outside", filepath.Join(root, "linkdir")); err != nil {
 		t.Fatal(err)
 	}
-	// A symlink that stays inside is served.
+	// Symlinks that stay inside are served.
 	if err := os.Symlink("a.txt", filepath.Join(root, "inner.txt")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("sub", filepath.Join(root, "innerdir")); err != nil {
 		t.Fatal(err)
 	}
 	return root
@@ -176,7 +179,7 @@ func TestFileDestinationHidesDotfilesAndEscapes(t *testing.T) {
 	ft := startDestination(t, fileDest(t, "file://"+root), testOrigin)
 	c := frontClient(ft)
 
-	if got, want := strings.Join(listing(t, c, "http://front/"), " "), ".well-known/ a.txt data.json inner.txt sub/"; got != want {
+	if got, want := strings.Join(listing(t, c, "http://front/"), " "), ".well-known/ a.txt data.json inner.txt innerdir sub/"; got != want {
 		t.Errorf("root listing %q, want %q", got, want)
 	}
 	if got := strings.Join(listing(t, c, "http://front/sub/"), " "); got != "b.html" {
@@ -197,6 +200,12 @@ func TestFileDestinationHidesDotfilesAndEscapes(t *testing.T) {
 	if code, body := get(t, c, "http://front/inner.txt"); code != 200 || body != "0123456789abcdef" {
 		t.Errorf("inner symlink: %d %q", code, body)
 	}
+	if code, body := get(t, c, "http://front/innerdir/b.html"); code != 200 || body != "<p>hi</p>" {
+		t.Errorf("inner directory symlink: %d %q", code, body)
+	}
+	if got := strings.Join(listing(t, c, "http://front/innerdir/"), " "); got != "b.html" {
+		t.Errorf("listing through an inner directory symlink %q, want only b.html", got)
+	}
 }
 
 // TestFileDestinationServeDotfiles: with serve-dotfiles, dotfiles are
@@ -207,7 +216,7 @@ func TestFileDestinationServeDotfiles(t *testing.T) {
 	d.ServeDotfiles = true
 	ft := startDestination(t, d, testOrigin)
 	c := frontClient(ft)
-	if got, want := strings.Join(listing(t, c, "http://front/"), " "), ".env .git/ .well-known/ a.txt data.json inner.txt sub/"; got != want {
+	if got, want := strings.Join(listing(t, c, "http://front/"), " "), ".env .git/ .well-known/ a.txt data.json inner.txt innerdir sub/"; got != want {
 		t.Errorf("root listing %q, want %q", got, want)
 	}
 	for path, want := range map[string]string{"/.env": "DOTFILE-SECRET=1", "/.git/config": "DOTFILE-SECRET-GIT", "/sub/.htpasswd": "DOTFILE-SECRET-HT"} {
