@@ -43,7 +43,8 @@ type endpointFlags struct {
 	proxyProto, casFile, certFile, keyFile string
 	lbPolicy, lbRetry                      string
 	lbRetryMax                             int
-	allowedOrigins                         []string
+	allowedOrigins, allowedHosts           []string
+	serveDotfiles                          bool
 }
 
 func newRootCommand() *cobra.Command { return newClientCommand(runClient) }
@@ -117,11 +118,13 @@ func (e *endpointFlags) register(fs *pflag.FlagSet, prefix, what string) {
 	fs.StringVar(&e.keyFile, prefix+"-key-file", "", "key file of the "+what+" (TLS)")
 	if prefix == "dst" {
 		fs.StringVar(&e.proxyProto, prefix+"-proxy-proto-version", "", "PROXY protocol version to send: v1 or v2")
+		fs.BoolVar(&e.serveDotfiles, prefix+"-serve-dotfiles", false, "serve names starting with '.' from a file:// destination (hidden by default)")
 	} else {
 		fs.StringVar(&e.lbPolicy, prefix+"-lb-policy", "", "load balancer policy")
 		fs.StringVar(&e.lbRetry, prefix+"-lb-retry", "", "load balancer retry policy")
 		fs.IntVar(&e.lbRetryMax, prefix+"-lb-retry-max", 0, "load balancer retry limit")
 		fs.StringSliceVar(&e.allowedOrigins, prefix+"-allowed-origins", nil, "browser origins a ws/wss source accepts besides its own (e.g. https://app.example.com, or *)")
+		fs.StringSliceVar(&e.allowedHosts, prefix+"-allowed-hosts", nil, "host names an http/https/ws/wss source answers to besides localhost, IP addresses and its URL's host (e.g. app.example.com, or *)")
 	}
 }
 
@@ -175,6 +178,8 @@ func (e *endpointFlags) apply(o overlay) error {
 	set("lb-retry", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetry = e.lbRetry })
 	set("lb-retry-max", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetryMax = e.lbRetryMax })
 	set("allowed-origins", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.AllowedOrigins = e.allowedOrigins })
+	set("allowed-hosts", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.AllowedHosts = e.allowedHosts })
+	set("serve-dotfiles", func(d *config.DestinationConfig, _ *config.SourceConfig) { d.ServeDotfiles = e.serveDotfiles })
 	return nil
 }
 

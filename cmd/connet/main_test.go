@@ -160,6 +160,26 @@ func TestSourceAllowedOriginsFlag(t *testing.T) {
 	}
 }
 
+func TestSourceAllowedHostsAndServeDotfilesFlags(t *testing.T) {
+	s, err := loadClient(t, "--token", "t", "--src-name", "web", "--src-url", "http://:9000",
+		"--src-allowed-hosts", "App.example.com,api.example.com:8443",
+		"--dst-name", "site", "--dst-url", "file://"+t.TempDir(), "--dst-serve-dotfiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"app.example.com", "api.example.com:8443"}
+	if got := s.Sources["web"].AllowedHosts; !slices.Equal(got, want) {
+		t.Fatalf("allowed hosts %q, want %q", got, want)
+	}
+	if !s.Destinations["site"].ServeDotfiles {
+		t.Fatal("--dst-serve-dotfiles not applied")
+	}
+	_, err = loadClient(t, "--token", "t", "--dst-name", "web", "--dst-url", "tcp://:9000", "--dst-serve-dotfiles")
+	if errs := config.Errors(err); len(errs) != 1 || errs[0].Origin != "flag --dst-serve-dotfiles" {
+		t.Fatalf("got %v, want one error attributed to flag --dst-serve-dotfiles", err)
+	}
+}
+
 func TestBadFlagValueNamesTheFlag(t *testing.T) {
 	_, err := loadClient(t, "--token", "t", "--dst-name", "web", "--dst-url", "tcp://localhost:3000", "--dst-dial-timeout", "soon")
 	errs := config.Errors(err)

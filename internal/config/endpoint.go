@@ -81,6 +81,10 @@ type DestinationSettings struct {
 	// or neither are set.
 	CertFile string
 	KeyFile  string
+	// ServeDotfiles (file only) serves paths with a component starting
+	// with '.'; by default they are hidden (404), as .env or .git hold
+	// what a site should not show.
+	ServeDotfiles bool
 }
 
 // FilePath returns the path to serve for a file: URL ("" otherwise),
@@ -122,6 +126,12 @@ type SourceSettings struct {
 	// for any. Without it a page of another origin is refused, so that a
 	// website a user visits cannot reach the tunnelled service.
 	AllowedOrigins []string
+	// AllowedHosts (http, https, ws, wss) are the names a client may reach
+	// the source by besides localhost, IP addresses and the URL's own host,
+	// each "host" (any port) or "host:port" in lower case, or "*" for any.
+	// A request for another name is refused, so that a page whose name
+	// re-resolves to this machine (DNS rebinding) cannot use the source.
+	AllowedHosts []string
 }
 
 func (r *resolver) endpointName(p keyPath, name string) {
@@ -141,6 +151,7 @@ func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, def
 		CAsFile:           dc.CAsFile,
 		CertFile:          dc.CertFile,
 		KeyFile:           dc.KeyFile,
+		ServeDotfiles:     dc.ServeDotfiles,
 	}
 	var rule urlRule
 	d.URL, rule, _ = r.endpointURL(p.key("url"), dc.URL, destinationSchemes)
@@ -149,6 +160,7 @@ func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, def
 			r.appliesTo(p.key(kv[0]), kv[1] != "", rule.tls, "tls and https destinations", d.URL.Scheme)
 		}
 		r.appliesTo(p.key("dial-timeout"), dc.DialTimeout != "", !rule.file, "destinations that dial a service", d.URL.Scheme)
+		r.appliesTo(p.key("serve-dotfiles"), dc.ServeDotfiles, rule.file, "file destinations", d.URL.Scheme)
 	}
 	// A PROXY header goes at the start of a raw connection; http, https and
 	// file destinations speak HTTP themselves and pass the client on in
@@ -196,6 +208,7 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 	}
 
 	s.AllowedOrigins = r.allowedOrigins(p.key("allowed-origins"), sc.AllowedOrigins, s.URL)
+	s.AllowedHosts = r.allowedHosts(p.key("allowed-hosts"), sc.AllowedHosts, s.URL)
 
 	if sc.LBRetryMax < 0 {
 		r.failf(p.key("lb-retry-max"), "invalid value %d: must not be negative", sc.LBRetryMax)
@@ -221,16 +234,7 @@ func (r *resolver) allowedOrigins(p keyPath, list []string, u *url.URL) []string
 		r.failf(p, "only applies to ws and wss sources (this source is %s); other sources do not check origins", u.Scheme)
 		return nil
 	}
-	out := make([]string, 0, len(list))
-	for i, o := range list {
-		n, err := NormalizeOrigin(o)
-		if err != nil {
-			r.fail(p.index(i), fmt.Sprintf("invalid origin %q", o), err)
-			continue
-		}
-		out = append(out, n)
-	}
-	return out
+	return r.normalizeEach(p, list, "origin", NormalizeOrigin)
 }
 
 // NormalizeOrigin checks that o is "*" or a web origin (http or https

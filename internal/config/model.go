@@ -77,6 +77,9 @@ type DestinationConfig struct {
 	CAsFile           string   `toml:"cas-file"`
 	CertFile          string   `toml:"cert-file"`
 	KeyFile           string   `toml:"key-file"`
+	// ServeDotfiles (file destinations) serves names starting with '.',
+	// which are hidden by default.
+	ServeDotfiles bool `toml:"serve-dotfiles"`
 }
 
 // SourceConfig is a [client.sources.NAME] table: a local listener whose
@@ -97,6 +100,10 @@ type SourceConfig struct {
 	// AllowedOrigins lists the browser origins (besides the source's own)
 	// a ws/wss source accepts, e.g. "https://app.example.com", or "*".
 	AllowedOrigins []string `toml:"allowed-origins"`
+	// AllowedHosts lists the host names (besides localhost, IP addresses
+	// and the URL's own host) an http/https/ws/wss source answers to, e.g.
+	// "app.example.com" or "app.example.com:8080", or "*".
+	AllowedHosts []string `toml:"allowed-hosts"`
 }
 
 // ServerConfig is the [server] table: control and relay server in one.

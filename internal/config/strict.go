@@ -42,6 +42,10 @@ func checkValue(v any, t reflect.Type, p keyPath, report func(keyPath, string)) 
 		if _, ok := v.(int64); !ok {
 			report(p, wrongType("integer", v))
 		}
+	case reflect.Bool:
+		if _, ok := v.(bool); !ok {
+			report(p, wrongType("boolean", v))
+		}
 	case reflect.Struct:
 		m, ok := v.(map[string]any)
 		if !ok {

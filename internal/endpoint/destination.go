@@ -68,7 +68,7 @@ func NewDestination(d config.DestinationSettings, log *slog.Logger) (*Destinatio
 		}
 		dst.handler = h
 	case "file":
-		root, h, err := newFileServer(d.FilePath())
+		root, h, err := newFileServer(d.FilePath(), d.ServeDotfiles)
 		if err != nil {
 			return nil, fmt.Errorf("destination %s: %w", d.URL, err)
 		}

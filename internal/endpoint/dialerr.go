@@ -2,6 +2,7 @@ package endpoint
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 )
@@ -29,4 +30,31 @@ func dialStatus(err error) int {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusBadGateway
+}
+
+// dialAnswers are the short reasons an HTTP client is told, by the reason
+// names of connet.DialReason.
+var dialAnswers = map[string]string{
+	"no-peer":          "no destination peer online",
+	"peer-unreachable": "no path reaches a destination peer",
+	"route-mismatch":   "the routes of this source and the destination have no path in common",
+	"endpoint-refused": "the destination refused the connection",
+}
+
+// answerDialError answers a request whose tunnel could not be opened, or
+// whose exchange with the service failed, with its status and a short
+// reason. The error itself names the destination peer and, when that peer
+// could not reach its service, the service's address and the dial error:
+// the caller logs it, and the client, who may be anyone who reaches the
+// source, is told only what kind of failure it was.
+func answerDialError(w http.ResponseWriter, err error) {
+	code := dialStatus(err)
+	reason := "the service did not answer"
+	var r reasoner
+	if errors.As(err, &r) {
+		if a, ok := dialAnswers[r.Reason()]; ok {
+			reason = fmt.Sprintf("%s (%s)", a, r.Reason())
+		}
+	}
+	http.Error(w, fmt.Sprintf("connet: %d %s: %s", code, http.StatusText(code), reason), code)
 }

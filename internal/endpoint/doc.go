@@ -5,4 +5,9 @@
 // destination takes the tunnelled connections and reaches its service
 // (tcp, tls, http, https) or serves files (file). It knows nothing of peers
 // or paths: a source gets a TunnelFunc, a destination a Tunnel.
+//
+// What a client reaching a local source may be is a web page, so sources
+// that speak HTTP answer only to their own host names (hosts.go) and
+// ws/wss sources to pages of allowed origins (origins.go); what an error
+// answer or a file listing shows is no more than the client needs.
 package endpoint

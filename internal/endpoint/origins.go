@@ -31,7 +31,10 @@ func newOriginPolicy(list []string) originPolicy {
 }
 
 // allows reports whether r may proceed: no Origin (not a browser), the
-// same origin as the request's Host, or a listed origin.
+// same origin as the request's Host, or a listed origin. The Host has
+// passed the source's hostPolicy by then: on its own, "same as Host" would
+// let in a page whose name was re-resolved to this machine (DNS
+// rebinding), since such a page's Origin and Host name the same site.
 func (p originPolicy) allows(r *http.Request) bool {
 	origin := r.Header.Get("Origin")
 	if origin == "" || p.any {

@@ -63,15 +63,15 @@ func (s *Source) newHTTPProxy(dial TunnelFunc) (*httputil.ReverseProxy, *http.Tr
 		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			s.log.Warn("source request failed", "client", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, dialReason(err), logs.Err(err))
-			http.Error(w, "connet: "+err.Error(), dialStatus(err))
+			answerDialError(w, err)
 		},
 	}, transport
 }
 
 // serveHTTP serves h on the source's listener (over TLS for https/wss)
-// until ctx ends.
+// until ctx ends, to the host names the source answers to.
 func (s *Source) serveHTTP(ctx context.Context, h http.Handler) error {
-	srv := newHTTPServer(h, s.log)
+	srv := newHTTPServer(s.checkHost(h), s.log)
 	srv.TLSConfig = s.tlsConf
 	if s.settings.URL.Scheme == "wss" {
 		// WebSocket upgrades need HTTP/1.1: an empty, non-nil map turns

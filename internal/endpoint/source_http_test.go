@@ -136,22 +136,56 @@ func TestSourceHTTPLargeStreamedBody(t *testing.T) {
 
 func sha256Sum(b []byte) []byte { s := sha256.Sum256(b); return s[:] }
 
+// dialFailure is an error of connet.Source.DialFrom as it comes: a reason
+// name, and a text naming the destination peer and what it met.
+type dialFailure struct{ reason, text string }
+
+func (e dialFailure) Error() string  { return e.text }
+func (e dialFailure) Reason() string { return e.reason }
+
+// A destination peer that could not reach its service: the error names the
+// peer and the service's address.
+var errServiceRefused = dialFailure{"endpoint-refused",
+	`source "web": endpoint refused: destination peer-3f9a1c7b: dial tcp 10.1.2.3:8080: connect: connection refused`}
+
+// TestSourceHTTPNoDestination: a request whose tunnel cannot be opened gets
+// 503 or 502 with a short reason; the peer id and the service's address the
+// error holds go to the log only.
 func TestSourceHTTPNoDestination(t *testing.T) {
-	ft := &fakeTunnel{fail: errNoDestination}
-	src, logs := startSource(t, settings(t, "http://127.0.0.1:0/path"), ft.dial)
-	resp, err := httpClient(nil).Get("http://" + src.Addr().String() + "/x")
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+		body   string
+		// logged is in the log line, with the error's detail.
+		logged []string
+	}{
+		{"no reason", errNoDestination, http.StatusBadGateway, "connet: 502 Bad Gateway: the service did not answer\n",
+			[]string{"no destination for"}},
+		{"service refused", errServiceRefused, http.StatusBadGateway,
+			"connet: 502 Bad Gateway: the destination refused the connection (endpoint-refused)\n",
+			[]string{"reason=endpoint-refused", "destination peer-3f9a1c7b: dial tcp 10.1.2.3:8080: connect: connection refused"}},
+		{"no peer", dialFailure{"no-peer", `source "web": no destination peer online`}, http.StatusServiceUnavailable,
+			"connet: 503 Service Unavailable: no destination peer online (no-peer)\n", []string{"reason=no-peer"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ft := &fakeTunnel{fail: tc.err}
+			src, logs := startSource(t, settings(t, "http://127.0.0.1:0/path"), ft.dial)
+			resp, err := httpClient(nil).Get("http://" + src.Addr().String() + "/x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != tc.status || string(body) != tc.body {
+				t.Fatalf("got %s %q, want %d %q", resp.Status, body, tc.status, tc.body)
+			}
+			if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+				t.Fatalf("content type %q", ct)
+			}
+			logs.waitLog(t, append([]string{"level=WARN", "source request failed"}, tc.logged...)...)
+		})
 	}
-	body, _ := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(string(body), "no destination") {
-		t.Fatalf("got %s %q, want 502 naming the reason", resp.Status, body)
-	}
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
-		t.Fatalf("content type %q", ct)
-	}
-	logs.waitLog(t, "level=WARN", "no destination")
 }
 
 func TestSourceHTTPWebSocketUpgrade(t *testing.T) {

@@ -59,11 +59,15 @@ func TestSourceHTTPWithCurl(t *testing.T) {
 		t.Fatalf("curl https with client certificate: %q, %v", out, err)
 	}
 
-	down, _ := startSource(t, settings(t, "http://127.0.0.1:0"), (&fakeTunnel{fail: errNoDestination}).dial)
+	down, logs := startSource(t, settings(t, "http://127.0.0.1:0"), (&fakeTunnel{fail: errServiceRefused}).dial)
 	out, err = runProgram(t, curl, "-sS", "-o", "-", "-w", "\n%{http_code}", "http://"+down.Addr().String()+"/")
-	if err != nil || !strings.HasSuffix(out, "\n502") || !strings.Contains(out, "no destination") {
+	if err != nil || !strings.HasSuffix(out, "\n502") || !strings.Contains(out, "(endpoint-refused)") {
 		t.Fatalf("curl without destination: %q, %v", out, err)
 	}
+	if strings.Contains(out, "peer-3f9a1c7b") || strings.Contains(out, "10.1.2.3") {
+		t.Fatalf("the 502 shows the peer or the service's address: %q", out)
+	}
+	logs.waitLog(t, "level=WARN", "peer-3f9a1c7b", "10.1.2.3:8080")
 }
 
 // sClientEcho runs openssl s_client against addr, sends a line and waits

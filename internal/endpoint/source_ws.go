@@ -56,7 +56,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	remote, err := h.dial(h.ctx, origin, nil)
 	if err != nil {
 		log.Warn("source WebSocket refused: no tunnel", "client", r.RemoteAddr, dialReason(err), logs.Err(err))
-		http.Error(w, "connet: "+err.Error(), dialStatus(err))
+		answerDialError(w, err)
 		return
 	}
 	// Origins were checked above, with connet's own rules.
