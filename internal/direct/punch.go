@@ -487,26 +487,3 @@ func waitDirect(ctx context.Context, p *peer.Peer) bool {
 func sameAddr(a, b netip.AddrPort) bool {
 	return a.Addr().Unmap() == b.Addr().Unmap() && a.Port() == b.Port()
 }
-
-// ClassifyNAT tells how this client's NAT maps from what servers observed:
-// control is where the control server sees the client's socket, others
-// where other servers (relays) see the same socket. A different port at
-// the same public address means a mapping per destination; the same
-// address and port, a mapping independent of it. Observations from other
-// public addresses say nothing (the path there may avoid the NAT).
-func ClassifyNAT(control netip.AddrPort, others []netip.AddrPort) peer.NAT {
-	if !control.IsValid() {
-		return peer.NATUnknown
-	}
-	nat := peer.NATUnknown
-	for _, o := range others {
-		if o.Addr().Unmap() != control.Addr().Unmap() {
-			continue
-		}
-		if o.Port() != control.Port() {
-			return peer.NATPerDestination
-		}
-		nat = peer.NATIndependent
-	}
-	return nat
-}
