@@ -52,7 +52,14 @@ import (
 // lasts punchWindow; after a failure the next comes punchCooldown later,
 // or at once if the peer reappears with a new session (a new secret). A
 // client runs at most maxPunches attempts at once, whatever its number of
-// peers. Two hard sides never try: they could not find each other.
+// peers. Two hard sides never try: they could not find each other. Over
+// time, the probes towards one address are bounded by the probe budget
+// (budget.go), which a peer coming back with a new identity or secret
+// does not renew.
+//
+// Who is hard and who is easy is the control server's call (see package
+// observation), and it gives peers no address to probe of a client that
+// reaches it over TCP.
 const (
 	punchSockets    = 256
 	punchSprayMax   = 2048
@@ -292,7 +299,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 					go read(c)
 				}
 			}
-			if i >= len(socks) {
+			if i >= len(socks) || !n.probes.take(info.Observed.Addr(), time.Now()) {
 				continue
 			}
 			if _, err := socks[i].WriteTo(probe, target); err == nil {
@@ -396,6 +403,9 @@ func (n *Node) punchEasy(ctx context.Context, p *peer.Peer, info peer.Info) (sen
 			continue
 		case <-wctx.Done():
 			return sent, nil
+		}
+		if !n.probes.take(a.observed, time.Now()) {
+			continue
 		}
 		port := randomPort(tried)
 		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.observed, port))
