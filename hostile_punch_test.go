@@ -35,10 +35,10 @@ func claimSymmetricNAT(st *pb.ClientState) *pb.ClientState {
 	return st
 }
 
-// hostileHello authenticates conn with token by hand, as the client of
-// id, and announces a source of name with a punch secret and the claim of
-// a symmetric NAT (plus what more adds). It returns the control stream.
-func hostileHello(ctx context.Context, t *testing.T, conn muxconn.Conn, token, name string, more func(*pb.ClientState)) muxconn.Stream {
+// hostileHello authenticates conn with token by hand and announces a
+// source of name, with a punch secret and the claim of a symmetric NAT.
+// It returns the control stream.
+func hostileHello(ctx context.Context, t *testing.T, conn muxconn.Conn, token, name string) muxconn.Stream {
 	t.Helper()
 	stream, err := conn.OpenStream(ctx)
 	if err != nil {
@@ -54,17 +54,18 @@ func hostileHello(ctx context.Context, t *testing.T, conn muxconn.Conn, token, n
 	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil || reply.GetError() != nil {
 		t.Fatalf("hello: %v %v", err, reply.GetError())
 	}
-	st := &pb.ClientState{
-		Endpoints:   []*pb.Endpoint{{Name: name, Role: pb.Role_ROLE_SOURCE}},
-		PunchSecret: bytes.Repeat([]byte{0x5a}, wire.PunchSecretLen),
-	}
-	if more != nil {
-		more(st)
-	}
-	if err := wire.Write(stream, claimSymmetricNAT(st)); err != nil {
+	if err := wire.Write(stream, claimSymmetricNAT(hostileState(name))); err != nil {
 		t.Fatal(err)
 	}
 	return stream
+}
+
+// hostileState announces a source of name with a punch secret.
+func hostileState(name string) *pb.ClientState {
+	return &pb.ClientState{
+		Endpoints:   []*pb.Endpoint{{Name: name, Role: pb.Role_ROLE_SOURCE}},
+		PunchSecret: bytes.Repeat([]byte{0x5a}, wire.PunchSecretLen),
+	}
 }
 
 // peersOf counts the peers of c's destination name.
@@ -117,7 +118,7 @@ func TestHostilePunchClaim(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer func() { _ = qc.CloseWithError(0, "test over") }()
-		hostileHello(ctx, t, muxconn.FromQUIC(qc), "token-s", "echo", nil)
+		hostileHello(ctx, t, muxconn.FromQUIC(qc), "token-s", "echo")
 		if !waitUntil(time.Minute, func() bool { return peersOf(w.dc, "echo") == 2 }) {
 			t.Fatal("the destination never learnt of the hostile source")
 		}
@@ -191,7 +192,7 @@ func TestHostilePunchOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = conn.CloseWithError(0, "test over") }()
-	stream := hostileHello(ctx, t, conn, "token-s", "victim", nil)
+	stream := hostileHello(ctx, t, conn, "token-s", "victim")
 	var st pb.ServerState
 	for len(st.GetRelays()) == 0 || st.GetGrant() == nil {
 		if err := wire.Read(stream, &st, wire.MaxControlMessage); err != nil {
@@ -199,11 +200,9 @@ func TestHostilePunchOverTCP(t *testing.T) {
 		}
 	}
 	observed := relayObservation(ctx, t, id, st.GetRelays()[0], st.GetGrant())
-	if err := wire.Write(stream, claimSymmetricNAT(&pb.ClientState{
-		Endpoints:         []*pb.Endpoint{{Name: "victim", Role: pb.Role_ROLE_SOURCE}},
-		PunchSecret:       bytes.Repeat([]byte{0x5a}, wire.PunchSecretLen),
-		RelayObservations: []*pb.SignedObservation{observed},
-	})); err != nil {
+	withObservation := hostileState("victim")
+	withObservation.RelayObservations = []*pb.SignedObservation{observed}
+	if err := wire.Write(stream, claimSymmetricNAT(withObservation)); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, func() bool { return peersOf(dc, "victim") == 1 }, "the destination to learn of the client over TCP")
