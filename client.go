@@ -70,8 +70,8 @@ type Client struct {
 	wg     sync.WaitGroup
 
 	announce notify.Value[controlclient.Announcement]
-	// nat is how this client's NAT maps (a peer.NAT), as announceNAT last
-	// worked out.
+	// nat is how this client's NAT maps (a peer.NAT), as the control
+	// server last said.
 	nat atomic.Value
 
 	mu           sync.Mutex
@@ -156,8 +156,13 @@ func (c *Client) start(ctx context.Context) error {
 	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
 		return fmt.Errorf("direct address %q: %w", cfg.directAddr, err)
 	}
-	punchSecret := make([]byte, wire.PunchSecretLen)
-	_, _ = rand.Read(punchSecret) // never fails (crypto/rand)
+	// Without a punch secret peers send this client no probes, and it
+	// sends none (see package direct).
+	var punchSecret []byte
+	if cfg.birthdayPunch {
+		punchSecret = make([]byte, wire.PunchSecretLen)
+		_, _ = rand.Read(punchSecret) // never fails (crypto/rand)
+	}
 	c.nat.Store(peer.NATUnknown)
 	c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
 		a.PunchSecret = punchSecret
@@ -188,6 +193,9 @@ func (c *Client) start(ctx context.Context) error {
 		ListenPacket: func(ctx context.Context) (net.PacketConn, error) {
 			return cfg.packetListener.ListenPacket(ctx, "udp", probeAddr(cfg.directAddr))
 		},
+	}
+	if !cfg.birthdayPunch {
+		cfg.logger.Info("birthday punching through symmetric NATs is off: such peers are reached through relays")
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
@@ -265,7 +273,7 @@ func (c *Client) start(ctx context.Context) error {
 		return nil
 	})
 	c.goRun(c.announceRelays)
-	c.goRun(c.announceNAT)
+	c.goRun(c.announceObservations)
 	c.goRun(c.node.ServeProbes)
 	if c.portmap = c.newPortMapper(); c.portmap != nil {
 		c.goRun(c.runPortMap)
@@ -409,6 +417,9 @@ func (c *Client) applyServerState(st *pb.ServerState) {
 	}
 	c.registry.Apply(infos)
 	c.relays.Apply(st.GetRelays(), st.GetGrant())
+	if nat := natFromPB(st.GetNatMapping()); c.nat.Swap(nat) != nat && nat != peer.NATUnknown {
+		c.cfg.logger.Info("NAT mapping detected", "mapping", string(nat))
+	}
 	c.warnMismatches(infos)
 
 	refused := map[endpointKey]error{}
@@ -502,27 +513,19 @@ func (c *Client) announceRelays(ctx context.Context) error {
 	}
 }
 
-// announceNAT works out how this client's NAT maps, whenever the control
-// server's or a relay's view of the client's socket changes, and tells the
-// control server (so peers know whether to punch through it; see package
-// direct).
-func (c *Client) announceNAT(ctx context.Context) error {
+// announceObservations passes on to the control server where the relays
+// see the client's socket, signed by each relay, whenever that changes:
+// the server works out from them how the client's NAT maps, and tells the
+// client and its peers (see package observation).
+func (c *Client) announceObservations(ctx context.Context) error {
 	for {
-		st, sessionChanged := c.session.Status()
-		relays, relaysChanged := c.relays.Observed()
-		nat := direct.ClassifyNAT(st.Observed, relays)
-		if old := c.nat.Swap(nat); old != nat {
-			if nat != peer.NATUnknown {
-				c.cfg.logger.Info("NAT mapping detected", "mapping", string(nat), "control_observed", st.Observed, "relay_observed", relays)
-			}
-			c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
-				a.NAT = natToPB(nat)
-				return a
-			})
-		}
+		observed, changed := c.relays.Observed()
+		c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
+			a.RelayObservations = observed
+			return a
+		})
 		select {
-		case <-sessionChanged:
-		case <-relaysChanged:
+		case <-changed:
 		case <-ctx.Done():
 			return nil
 		}

@@ -74,13 +74,3 @@ func natFromPB(m pb.NatMapping) peer.NAT {
 	}
 	return peer.NATUnknown
 }
-
-func natToPB(n peer.NAT) pb.NatMapping {
-	switch n {
-	case peer.NATIndependent:
-		return pb.NatMapping_NAT_MAPPING_INDEPENDENT
-	case peer.NATPerDestination:
-		return pb.NatMapping_NAT_MAPPING_PER_DESTINATION
-	}
-	return pb.NatMapping_NAT_MAPPING_UNKNOWN
-}

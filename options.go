@@ -41,6 +41,9 @@ type clientConfig struct {
 	// maxPendingStreams is how many streams one peer may have waiting for
 	// an answer here (see admitStream).
 	maxPendingStreams int
+	// birthdayPunch lets the client take part in birthday punches
+	// through symmetric NATs (see ClientBirthdayPunch).
+	birthdayPunch bool
 }
 
 func newClientConfig(opts []ClientOption) (*clientConfig, error) {
@@ -52,6 +55,7 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 		natPMP:           NatPMPSystem,
 		relayEncryptions: []RelayEncryption{NoEncryption},
 		logger:           slog.New(slog.DiscardHandler),
+		birthdayPunch:    true,
 
 		maxPendingStreams: quota.DefaultMaxPending,
 	}
@@ -119,6 +123,16 @@ func ClientQUICRetry(d time.Duration) ClientOption {
 		c.quicRetry = d
 		return nil
 	}
+}
+
+// ClientBirthdayPunch turns the birthday punch through symmetric NATs on
+// (the default) or off. Off, the client sends no probes and announces no
+// punch secret, so its peers send it none either: peers that only a
+// birthday punch would connect directly go through a relay instead. Some
+// networks take the burst of probes (up to 2048 UDP datagrams to random
+// ports of one address) for a port scan.
+func ClientBirthdayPunch(on bool) ClientOption {
+	return func(c *clientConfig) error { c.birthdayPunch = on; return nil }
 }
 
 // ClientToken sets the token the control server knows the client by.

@@ -98,6 +98,7 @@ func (c *probeConn) SetWriteBuffer(int) error { return nil }
 // filtering by address and port, both with random external ports.
 type punchWorld struct {
 	net        *simnet.Network
+	srv        *simServer
 	dc, sc     *connet.Client
 	src        *connet.Source
 	dlog, slog *probeLog
@@ -105,6 +106,13 @@ type punchWorld struct {
 
 // The source's NAT filters as sFilter; loseSource makes its probes vanish.
 func newPunchWorld(t *testing.T, dMap, sMap, sFilter simnet.Behaviour, loseSource bool) *punchWorld {
+	t.Helper()
+	return newPunchWorldWith(t, dMap, sMap, sFilter, loseSource, nil, nil)
+}
+
+// newPunchWorldWith is newPunchWorld with options for the destination's
+// client and the source's.
+func newPunchWorldWith(t *testing.T, dMap, sMap, sFilter simnet.Behaviour, loseSource bool, dOpts, sOpts []connet.ClientOption) *punchWorld {
 	t.Helper()
 	n := simnet.New()
 	n.SetLatency(simOneWay)
@@ -117,8 +125,9 @@ func newPunchWorld(t *testing.T, dMap, sMap, sFilter simnet.Behaviour, loseSourc
 	w := &punchWorld{net: n,
 		dlog: &probeLog{host: dnat.Host("10.1.0.2")},
 		slog: &probeLog{host: snat.Host("10.2.0.2"), lose: loseSource}}
-	w.dc = simConnect(t, srv, w.dlog, "token-d")
-	w.sc = simConnect(t, srv, w.slog, "token-s")
+	w.srv = srv
+	w.dc = simConnect(t, srv, w.dlog, "token-d", dOpts...)
+	w.sc = simConnect(t, srv, w.slog, "token-s", sOpts...)
 	ctx := context.Background()
 	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
 	if err != nil {
@@ -287,5 +296,90 @@ func TestSimnetPunchBounds(t *testing.T) {
 		if hardRate > 260 || easyRate > 260 {
 			t.Fatalf("probe rate over 250/s: hard %d/s, easy %d/s", hardRate, easyRate)
 		}
+	})
+}
+
+// TestSimnetBirthdayPunchOff: with birthday punching off on either side
+// (ClientBirthdayPunch(false)), a symmetric NAT facing a filtering cone
+// stays relayed, and over minutes not one probe is sent by either side.
+// The server still works out the NAT kinds.
+func TestSimnetBirthdayPunchOff(t *testing.T) {
+	for _, tc := range []struct {
+		name         string
+		symmetricOff bool
+	}{
+		{"off behind the symmetric NAT", true},
+		{"off behind the cone", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			simTest(t, func(t *testing.T) {
+				off := []connet.ClientOption{connet.ClientBirthdayPunch(false)}
+				dOpts, sOpts := off, []connet.ClientOption(nil)
+				if !tc.symmetricOff {
+					dOpts, sOpts = nil, off
+				}
+				w := newPunchWorldWith(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, false, dOpts, sOpts)
+				if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+					t.Fatalf("no relay path after a minute: paths %v", pathKinds(w.sc))
+				}
+				simEcho(t, w.src, "through the relay")
+				time.Sleep(3 * time.Minute)
+				dm, df, dsocks := w.dlog.counts()
+				sm, sf, ssocks := w.slog.counts()
+				if dm+df+sm+sf+dsocks+ssocks != 0 {
+					t.Fatalf("probes sent with birthday punching off: destination %d+%d from %d fresh sockets, source %d+%d from %d",
+						dm, df, dsocks, sm, sf, ssocks)
+				}
+				if kinds := pathKinds(w.sc); hasDirect(kinds) || !hasRelay(kinds) {
+					t.Fatalf("paths %v, want the relay's alone", kinds)
+				}
+				if got := w.dc.Status().Control.NAT; got != "per-destination" {
+					t.Fatalf("the client behind the symmetric NAT reports NAT %q", got)
+				}
+				simEcho(t, w.src, "still through the relay")
+			})
+		})
+	}
+}
+
+// TestSimnetPunchBudgetSurvivesReconnect: a peer behind a symmetric NAT
+// that comes back at once with a new identity and punch secret (a
+// restart, or a reconnect on purpose) gets no new burst of probes from
+// the other side: the probe budget of its address is spent, and it fills
+// up again only over time (2048 probes over 105 s). The easy side's
+// probes are lost, so no attempt succeeds.
+func TestSimnetPunchBudgetSurvivesReconnect(t *testing.T) {
+	simTest(t, func(t *testing.T) {
+		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, true)
+		start := time.Now()
+		if !waitUntil(time.Minute, func() bool { easy, _, _ := w.slog.counts(); return easy >= 2048 }) {
+			easy, _, _ := w.slog.counts()
+			t.Fatalf("the easy side sent %d probes in a minute, want a full attempt of 2048", easy)
+		}
+		_ = w.dc.Close()
+		again := &probeLog{host: w.dlog.host}
+		dc := simConnect(t, w.srv, again, "token-d")
+		dst, err := dc.Destination(context.Background(), connet.NewDestinationConfig("echo"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		go echo(dst)
+		// The new peer's attempt starts at once, on both sides; wait out
+		// its window.
+		if !waitUntil(time.Minute, func() bool { _, fresh, _ := again.counts(); return fresh > 0 }) {
+			t.Fatal("the peer that came back never punched")
+		}
+		time.Sleep(20 * time.Second)
+		elapsed := time.Since(start)
+		easy, _, _ := w.slog.counts()
+		limit := 2048 + int(2048*elapsed.Seconds()/105) + 1
+		t.Logf("the easy side sent %d probes in %v (virtual) to an address whose peer came back with a new identity (budget %d)", easy, elapsed, limit)
+		if limit >= 2*2048 {
+			t.Fatalf("the test took %v: too long to tell a second burst from the refill", elapsed)
+		}
+		if easy > limit {
+			t.Fatalf("the easy side sent %d probes in %v, over the budget of %d: the reconnect started a new burst", easy, elapsed, limit)
+		}
+		simEcho(t, w.src, "through the relay")
 	})
 }

@@ -109,12 +109,12 @@ func (s *simServer) stop() {
 	s.cancel = nil
 }
 
-// simConnect connects a client with token from h.
-func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token string) *connet.Client {
+// simConnect connects a client with token from h, with opts besides.
+func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token string, opts ...connet.ClientOption) *connet.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := connet.Connect(ctx,
+	c, err := connet.Connect(ctx, append([]connet.ClientOption{
 		connet.ClientToken(token),
 		connet.ClientControlAddress(simControl),
 		connet.ClientControlCAs(s.cert.Pool),
@@ -122,7 +122,7 @@ func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token strin
 		connet.ClientPacketListener(h),
 		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientLogger(testLogger(t)),
-	)
+	}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

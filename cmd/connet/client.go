@@ -28,6 +28,7 @@ type clientFlags struct {
 	resetKeyFile         string
 	statusAddr           string
 	natPMP               string
+	birthdayPunch        string
 	handshakeIdleTimeout string
 	relayEncryptions     []string
 	dst, src             endpointFlags
@@ -81,6 +82,7 @@ reaching remote destinations) given by --config files and flags.`,
 	fs.StringVar(&f.resetKeyFile, "direct-stateless-reset-key-file", "", "file holding the QUIC stateless reset key")
 	fs.StringVar(&f.statusAddr, "status-addr", "", "serve status as JSON over HTTP at this address")
 	fs.StringVar(&f.natPMP, "nat-pmp", "", "port mapping on the NAT gateway: system, dial, disabled, or nat-pmp, pcp, upnp for one protocol (default system)")
+	fs.StringVar(&f.birthdayPunch, "birthday-punch", "", "punching through symmetric NATs with bursts of probes: enabled or disabled (default enabled)")
 	fs.StringVar(&f.handshakeIdleTimeout, "handshake-idle-timeout", "", "QUIC handshake idle timeout (default 5s)")
 	fs.StringSliceVar(&f.relayEncryptions, "relay-encryptions", nil, "relay encryptions: none, tls, dhxcp (default none)")
 	f.dst.register(fs, "dst", "destination")
@@ -216,6 +218,7 @@ func (f *clientFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
 	o.set("direct-stateless-reset-key-file", func(c *config.Config) { c.Client.DirectStatelessResetKeyFile = f.resetKeyFile })
 	o.set("status-addr", func(c *config.Config) { c.Client.StatusAddr = f.statusAddr })
 	o.set("nat-pmp", func(c *config.Config) { c.Client.NatPMP = f.natPMP })
+	o.set("birthday-punch", func(c *config.Config) { c.Client.BirthdayPunch = f.birthdayPunch })
 	o.set("handshake-idle-timeout", func(c *config.Config) { c.Client.HandshakeIdleTimeout = f.handshakeIdleTimeout })
 	o.set("relay-encryptions", func(c *config.Config) { c.Client.RelayEncryptions = f.relayEncryptions })
 	f.log.apply(o)
@@ -285,6 +288,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientFallbackTransports(fallbacks(cs.Fallback)...),
 		connet.ClientQUICRetry(cs.Fallback.QUICRetry),
 		connet.ClientMaxPendingStreams(cs.MaxPendingStreams),
+		connet.ClientBirthdayPunch(cs.BirthdayPunch == config.BirthdayPunchEnabled),
 	}
 	if cs.ServerCAs != nil {
 		opts = append(opts, connet.ClientControlCAs(cs.ServerCAs))

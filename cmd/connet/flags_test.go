@@ -244,3 +244,20 @@ func TestMistypedSubcommandSuggests(t *testing.T) {
 		t.Errorf("connet frobnicate: got %v, want unknown command without a suggestion", err)
 	}
 }
+
+// TestBirthdayPunchFlag: --birthday-punch overrides the file's key, and a
+// bad value is an error naming the flag.
+func TestBirthdayPunchFlag(t *testing.T) {
+	file := writeFile(t, t.TempDir(), "client.toml", "[client]\ntoken = \"t\"\nbirthday-punch = \"disabled\"\n")
+	s, err := loadClient(t, "--config", file)
+	if err != nil || s.BirthdayPunch != config.BirthdayPunchDisabled {
+		t.Fatalf("from the file: %q, %v", s.BirthdayPunch, err)
+	}
+	if s, err = loadClient(t, "--config", file, "--birthday-punch", "enabled"); err != nil || s.BirthdayPunch != config.BirthdayPunchEnabled {
+		t.Fatalf("with the flag: %q, %v", s.BirthdayPunch, err)
+	}
+	_, err = loadClient(t, "--token", "t", "--birthday-punch", "no")
+	if errs := config.Errors(err); len(errs) != 1 || errs[0].Origin != "flag --birthday-punch" || errs[0].Key != "client.birthday-punch" {
+		t.Fatalf("got %v, want one error about client.birthday-punch attributed to flag --birthday-punch", err)
+	}
+}

@@ -78,6 +78,10 @@ type ClientSettings struct {
 	// Fallback is what the client tries when QUIC handshakes to the
 	// control server time out.
 	Fallback ClientTransports
+
+	// BirthdayPunch says whether the client punches through symmetric
+	// NATs with bursts of probes.
+	BirthdayPunch BirthdayPunch
 }
 
 // ClientSettings validates the [client] section and applies the spec's
@@ -131,6 +135,7 @@ func (r *resolver) client() ClientSettings {
 	s.MaxPendingStreams = r.nonNegative(p.key("max-pending-streams"), cc.MaxPendingStreams)
 
 	s.Fallback = r.clientTransports(p, cc, s.ServerAddr)
+	s.BirthdayPunch = r.birthdayPunch(p, cc.BirthdayPunch)
 
 	s.Destinations = make(map[string]DestinationSettings, len(cc.Destinations))
 	for _, name := range sortedKeys(cc.Destinations) {

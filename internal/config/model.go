@@ -64,6 +64,9 @@ type ClientConfig struct {
 	Transports    []string `toml:"transports"`
 	ServerTCPAddr string   `toml:"server-tcp-addr"`
 	QUICRetry     string   `toml:"quic-retry"`
+
+	// BirthdayPunch is our addition to the spec (see punch.go).
+	BirthdayPunch string `toml:"birthday-punch"`
 }
 
 // DestinationConfig is a [client.destinations.NAME] table: a service this

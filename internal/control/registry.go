@@ -21,7 +21,10 @@ type client struct {
 	cert     []byte
 	metadata string
 	observed netip.AddrPort
-	token    int
+	// overUDP tells that the client reached us over QUIC, so that observed
+	// is its UDP mapping; over TCP it is no address to dial or probe.
+	overUDP bool
+	token   int
 	// closeConn ends the client's connection; used when the same identity
 	// connects again.
 	closeConn func(reason string)
@@ -110,11 +113,12 @@ func (r *registry) remove(c *client) {
 	delete(r.clients, c.id)
 }
 
-// punchInfo is what a client says about its NAT for peers punching
-// through it: how it maps, and the secret that tags probes to it.
+// punchInfo is what a client sends for peers punching through its NAT:
+// the secret that tags probes to it, and where relays saw its socket
+// (each checked against the relay's signature; see nat.go).
 type punchInfo struct {
-	nat    pb.NatMapping
-	secret []byte
+	secret        []byte
+	relayObserved []netip.AddrPort
 }
 
 // update records a client's new state and wakes every client it concerns.
@@ -189,7 +193,7 @@ func (r *registry) moved(c *client, observed netip.AddrPort) {
 func (r *registry) stateFor(c *client) *pb.ServerState {
 	r.mu.Lock()
 	peers, _ := r.peersLocked(c)
-	st := &pb.ServerState{Peers: peers, Refused: c.refused, Observed: wire.FromAddrPort(c.observed)}
+	st := &pb.ServerState{Peers: peers, Refused: c.refused, Observed: wire.FromAddrPort(c.observed), NatMapping: natLocked(c)}
 	for _, id := range slices.SortedFunc(maps.Keys(r.relays), func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) }) {
 		st.Relays = append(st.Relays, r.relays[id])
 	}
@@ -225,8 +229,7 @@ func (r *registry) peersLocked(c *client) (_ []*pb.Peer, examined int) {
 				examined++
 				p := peers[id]
 				if p == nil {
-					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o),
-						Observed: wire.FromAddrPort(o.observed), NatMapping: o.punch.nat, PunchSecret: o.punch.secret}
+					p = r.peerLocked(o)
 					peers[id] = p
 					order = append(order, id)
 				}
@@ -243,6 +246,17 @@ func (r *registry) peersLocked(c *client) (_ []*pb.Peer, examined int) {
 		out = append(out, peers[id])
 	}
 	return out, examined
+}
+
+// peerLocked is what o's peers learn of it, but for the endpoints they
+// share. A client over TCP has no observed address for them (see nat.go).
+func (r *registry) peerLocked(o *client) *pb.Peer {
+	p := &pb.Peer{Id: o.id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o),
+		NatMapping: natLocked(o), PunchSecret: o.punch.secret}
+	if o.overUDP {
+		p.Observed = wire.FromAddrPort(o.observed)
+	}
+	return p
 }
 
 // endpointKey is an endpoint's name and role.
@@ -308,6 +322,13 @@ func (ix endpointIndex) sharing(name string) iter.Seq2[identity.ID, *client] {
 	}
 }
 
+// relayCert is the certificate of the relay offered as id, nil if none is.
+func (r *registry) relayCert(id identity.ID) []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.relays[id].GetCertificate()
+}
+
 // knownRelaysLocked lists the relays o reports being at that this server
 // knows; others cannot be used by o's peers.
 func (r *registry) knownRelaysLocked(o *client) [][]byte {
@@ -321,11 +342,16 @@ func (r *registry) knownRelaysLocked(o *client) [][]byte {
 }
 
 // candidates lists where peers can reach o: the address the server saw
-// first (a NAT mapping works from anywhere), then o's own addresses.
+// first (a NAT mapping works from anywhere), then o's own addresses. The
+// address of a client over TCP is not its UDP mapping (maybe a proxy's):
+// it is left out.
 func candidates(o *client) []*pb.AddrPort {
-	out := []*pb.AddrPort{wire.FromAddrPort(o.observed)}
+	var out []*pb.AddrPort
+	if o.overUDP {
+		out = append(out, wire.FromAddrPort(o.observed))
+	}
 	for _, a := range o.locals {
-		if a != o.observed {
+		if !o.overUDP || a != o.observed {
 			out = append(out, wire.FromAddrPort(a))
 		}
 	}

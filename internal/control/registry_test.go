@@ -9,7 +9,6 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"google.golang.org/protobuf/proto"
 )
@@ -98,8 +97,7 @@ func bruteForcePeers(r *registry, c *client) []*pb.Peer {
 					continue
 				}
 				if p == nil {
-					p = &pb.Peer{Id: id[:], Certificate: o.cert, Metadata: o.metadata, Candidates: candidates(o), Relays: r.knownRelaysLocked(o),
-						Observed: wire.FromAddrPort(o.observed), NatMapping: o.punch.nat, PunchSecret: o.punch.secret}
+					p = r.peerLocked(o)
 					out = append(out, p)
 				}
 				p.Endpoints = append(p.Endpoints, &pb.PeerEndpoint{

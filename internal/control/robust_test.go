@@ -270,6 +270,10 @@ func TestMisbehavingClientsAffectOnlyThemselves(t *testing.T) {
 	ctx := testContext(t)
 	good := ts.connect(ctx, t, goodToken, src("probe"))
 	good.waitState(t, "the first state arrived", func(*pb.ServerState) bool { return true })
+	relay := ts.addRelay(t)
+	othersObservation := signObservation(t, relay, identity.ID{1}, good.observed())
+	forged := signObservation(t, newTestIdentity(t), identity.ID{1}, good.observed())
+	forged.RelayId = relay.ID[:]
 
 	manyEndpoints := make([]*pb.Endpoint, maxEndpoints+1)
 	for i := range manyEndpoints {
@@ -314,7 +318,10 @@ func TestMisbehavingClientsAffectOnlyThemselves(t *testing.T) {
 		{"too many endpoints", true, state(&pb.ClientState{Endpoints: manyEndpoints}), int64(codeProtocol)},
 		{"too many local addresses", true, state(&pb.ClientState{LocalAddrs: manyAddrs}), int64(codeProtocol)},
 		{"too many relays", true, state(&pb.ClientState{Relays: manyRelays}), int64(codeProtocol)},
-		{"unknown NAT mapping", true, state(&pb.ClientState{NatMapping: 9}), int64(codeProtocol)},
+		{"too many relay observations", true, state(&pb.ClientState{RelayObservations: make([]*pb.SignedObservation, maxRelays+1)}), int64(codeProtocol)},
+		{"malformed relay observation", true, state(&pb.ClientState{RelayObservations: []*pb.SignedObservation{{RelayId: []byte{1, 2, 3}}}}), int64(codeProtocol)},
+		{"forged relay observation", true, state(&pb.ClientState{RelayObservations: []*pb.SignedObservation{forged}}), int64(codeProtocol)},
+		{"another client's relay observation", true, state(&pb.ClientState{RelayObservations: []*pb.SignedObservation{othersObservation}}), int64(codeProtocol)},
 		{"short punch secret", true, state(&pb.ClientState{PunchSecret: []byte{1, 2, 3}}), int64(codeProtocol)},
 		{"long punch secret", true, state(&pb.ClientState{PunchSecret: make([]byte, 1024)}), int64(codeProtocol)},
 	} {
@@ -432,36 +439,6 @@ func TestPeersLearnEachOther(t *testing.T) {
 	st = d.waitState(t, "the source left", func(st *pb.ServerState) bool { return peerOf(st, s) == nil })
 	if len(st.GetPeers()) != 0 {
 		t.Fatalf("after the source left: %v", st)
-	}
-}
-
-// TestPeersLearnNATAndSecret: what a client says about its NAT (its
-// mapping kind and punch secret) reaches its peers with the address the
-// server observed, for punching through a symmetric NAT.
-func TestPeersLearnNATAndSecret(t *testing.T) {
-	t.Parallel()
-	ts := startServer(t, Config{})
-	ctx := testContext(t)
-	secret := bytes.Repeat([]byte{0xab}, wire.PunchSecretLen)
-	d := ts.dial(ctx, t)
-	if reply := d.hello(t, goodToken); reply.GetError() != nil {
-		t.Fatal(reply.GetError())
-	}
-	d.write(t, &pb.ClientState{Endpoints: []*pb.Endpoint{dst("x")},
-		NatMapping: pb.NatMapping_NAT_MAPPING_PER_DESTINATION, PunchSecret: secret})
-	s := ts.connect(ctx, t, goodToken, src("x"))
-	st := s.waitState(t, "the destination is a peer", func(st *pb.ServerState) bool { return peerOf(st, d) != nil })
-	p := peerOf(st, d)
-	if got, err := wire.ToAddrPort(p.GetObserved()); err != nil || got != d.observed() {
-		t.Fatalf("peer observed %v (%v), want %v", got, err, d.observed())
-	}
-	if p.GetNatMapping() != pb.NatMapping_NAT_MAPPING_PER_DESTINATION || !bytes.Equal(p.GetPunchSecret(), secret) {
-		t.Fatalf("peer NAT %v, secret %x: not what it announced", p.GetNatMapping(), p.GetPunchSecret())
-	}
-	// The source said nothing: its peer entry says unknown, no secret.
-	st = d.waitState(t, "the source is a peer", func(st *pb.ServerState) bool { return peerOf(st, s) != nil })
-	if p := peerOf(st, s); p.GetNatMapping() != pb.NatMapping_NAT_MAPPING_UNKNOWN || len(p.GetPunchSecret()) != 0 {
-		t.Fatalf("a silent peer shows NAT %v, secret %x", p.GetNatMapping(), p.GetPunchSecret())
 	}
 }
 

@@ -89,7 +89,7 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	watchers.Go(func() { cancel(s.sendStates(ctx, stream, c)) })
-	watchers.Go(func() { cancel(s.readStates(stream, c)) })
+	watchers.Go(func() { cancel(s.readStates(stream, c, &observationChecker{r: s.registry, client: c.id})) })
 	select {
 	case <-ctx.Done():
 	case <-conn.Context().Done():
@@ -176,6 +176,7 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 		cert:     conn.TLS().PeerCertificates[0].Raw,
 		metadata: hello.GetMetadata(),
 		observed: observed,
+		overUDP:  conn.Transport() == muxconn.QUIC,
 		token:    idx,
 		closeConn: func(reason string) {
 			_ = conn.CloseWithError(codeReplaced, reason)
@@ -185,8 +186,9 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 }
 
 // observedAddr is where the client's connection comes from: over TCP, the
-// address of its TCP connection, which says nothing of its UDP mapping
-// (peers' direct attempts to it fail, and the relay carries the tunnel).
+// address of its TCP connection, which says nothing of its UDP mapping and
+// may be a proxy's. The client is told it, and the token's address rules
+// apply to it, but peers never get it to dial or probe (see nat.go).
 func observedAddr(a net.Addr) (netip.AddrPort, error) {
 	ap, ok := ingress.AddrPort(a)
 	if !ok {
@@ -220,7 +222,7 @@ func (s *Server) sendStates(ctx context.Context, stream muxconn.Stream, c *clien
 }
 
 // readStates applies each state the client sends.
-func (s *Server) readStates(stream muxconn.Stream, c *client) error {
+func (s *Server) readStates(stream muxconn.Stream, c *client, observations *observationChecker) error {
 	// loggedRefusals are the refusals already logged, so each is logged
 	// once and not again with every state the client sends.
 	loggedRefusals := map[string]bool{}
@@ -236,7 +238,7 @@ func (s *Server) readStates(stream muxconn.Stream, c *client) error {
 		if err != nil {
 			return err
 		}
-		punch, err := checkPunch(&msg)
+		punch, err := checkPunch(&msg, observations)
 		if err != nil {
 			return err
 		}
@@ -311,17 +313,19 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 	return locals, endpoints, refused, nil
 }
 
-// checkPunch validates what a client says about its NAT: a known mapping
-// kind and a secret of PunchSecretLen bytes (or none).
-func checkPunch(msg *pb.ClientState) (punchInfo, error) {
-	nat, secret := msg.GetNatMapping(), msg.GetPunchSecret()
-	if _, ok := pb.NatMapping_name[int32(nat)]; !ok {
-		return punchInfo{}, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "unknown NAT mapping %d", nat)
-	}
+// checkPunch validates what a client sends for punching through NATs: a
+// secret of PunchSecretLen bytes (or none), and where relays saw it, each
+// signed by its relay.
+func checkPunch(msg *pb.ClientState, observations *observationChecker) (punchInfo, error) {
+	secret := msg.GetPunchSecret()
 	if len(secret) != 0 && len(secret) != wire.PunchSecretLen {
 		return punchInfo{}, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "punch secret of %d bytes (want %d)", len(secret), wire.PunchSecretLen)
 	}
-	return punchInfo{nat: nat, secret: secret}, nil
+	relayObserved, err := observations.check(msg.GetRelayObservations())
+	if err != nil {
+		return punchInfo{}, err
+	}
+	return punchInfo{secret: secret, relayObserved: relayObserved}, nil
 }
 
 // checkEndpoint applies the per-endpoint limits: a name of at most
@@ -393,7 +397,7 @@ func fitState(st *pb.ServerState, max int, log *slog.Logger) (*pb.ServerState, e
 	if size > max {
 		return nil, fmt.Errorf("control: state of %d bytes without any peer exceeds the limit of %d", size, max)
 	}
-	out := &pb.ServerState{Refused: st.GetRefused(), Observed: st.GetObserved(), Relays: st.GetRelays(), Grant: st.GetGrant()}
+	out := &pb.ServerState{Refused: st.GetRefused(), Observed: st.GetObserved(), Relays: st.GetRelays(), Grant: st.GetGrant(), NatMapping: st.GetNatMapping()}
 	for _, p := range peers {
 		if !dropped[p.p] {
 			out.Peers = append(out.Peers, p.p)

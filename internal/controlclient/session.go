@@ -95,10 +95,13 @@ type Announcement struct {
 	Endpoints []*pb.Endpoint
 	// Relays are the ids of the relays the client is connected to.
 	Relays [][]byte
-	// NAT is how the client's NAT maps, as far as it can tell.
-	NAT pb.NatMapping
+	// RelayObservations are where the relays see the client, as each
+	// signed it: the control server works out how the client's NAT maps
+	// from them (see package observation).
+	RelayObservations []*pb.SignedObservation
 	// PunchSecret tags the probes peers send this client (see package
-	// direct); fixed for the session's life.
+	// direct); fixed for the session's life. None keeps the client out of
+	// birthday punches.
 	PunchSecret []byte
 	// Mapped are addresses a NAT gateway forwards to the client's socket
 	// (port mappings): sent first among the client's own addresses.
@@ -435,7 +438,7 @@ func (s *Session) sendState(ctx context.Context, stream muxconn.Stream, observed
 		for _, ap := range append(slices.Clone(a.Mapped), locals...) {
 			local = append(local, wire.FromAddrPort(ap))
 		}
-		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays, NatMapping: a.NAT, PunchSecret: a.PunchSecret}
+		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays, PunchSecret: a.PunchSecret, RelayObservations: a.RelayObservations}
 		if err := wire.Write(stream, msg); err != nil {
 			return err
 		}

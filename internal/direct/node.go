@@ -71,6 +71,10 @@ type Node struct {
 	attempts map[identity.ID]*easyAttempt
 	// punches are the attempts running now, at most maxPunches.
 	punches slots
+	// probes is what is left of the probe budget of each target
+	// (budget.go): it outlives peers, so a peer that comes back does not
+	// get a fresh one.
+	probes probeBudget
 
 	// wg owns the goroutines the node starts on its own: the delayed
 	// prunes and the retiring paths. Wait waits for them.

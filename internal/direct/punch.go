@@ -52,7 +52,14 @@ import (
 // lasts punchWindow; after a failure the next comes punchCooldown later,
 // or at once if the peer reappears with a new session (a new secret). A
 // client runs at most maxPunches attempts at once, whatever its number of
-// peers. Two hard sides never try: they could not find each other.
+// peers. Two hard sides never try: they could not find each other. Over
+// time, the probes towards one address are bounded by the probe budget
+// (budget.go), which a peer coming back with a new identity or secret
+// does not renew.
+//
+// Who is hard and who is easy is the control server's call (see package
+// observation), and it gives peers no address to probe of a client that
+// reaches it over TCP.
 const (
 	punchSockets    = 256
 	punchSprayMax   = 2048
@@ -292,7 +299,7 @@ func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int
 					go read(c)
 				}
 			}
-			if i >= len(socks) {
+			if i >= len(socks) || !n.probes.take(info.Observed.Addr(), time.Now()) {
 				continue
 			}
 			if _, err := socks[i].WriteTo(probe, target); err == nil {
@@ -397,6 +404,9 @@ func (n *Node) punchEasy(ctx context.Context, p *peer.Peer, info peer.Info) (sen
 		case <-wctx.Done():
 			return sent, nil
 		}
+		if !n.probes.take(a.observed, time.Now()) {
+			continue
+		}
 		port := randomPort(tried)
 		dst := net.UDPAddrFromAddrPort(netip.AddrPortFrom(a.observed, port))
 		if _, err := n.Transport.WriteTo(probe, dst); err != nil {
@@ -486,27 +496,4 @@ func waitDirect(ctx context.Context, p *peer.Peer) bool {
 // IPv4-mapped IPv6 address being its IPv4 one.
 func sameAddr(a, b netip.AddrPort) bool {
 	return a.Addr().Unmap() == b.Addr().Unmap() && a.Port() == b.Port()
-}
-
-// ClassifyNAT tells how this client's NAT maps from what servers observed:
-// control is where the control server sees the client's socket, others
-// where other servers (relays) see the same socket. A different port at
-// the same public address means a mapping per destination; the same
-// address and port, a mapping independent of it. Observations from other
-// public addresses say nothing (the path there may avoid the NAT).
-func ClassifyNAT(control netip.AddrPort, others []netip.AddrPort) peer.NAT {
-	if !control.IsValid() {
-		return peer.NATUnknown
-	}
-	nat := peer.NATUnknown
-	for _, o := range others {
-		if o.Addr().Unmap() != control.Addr().Unmap() {
-			continue
-		}
-		if o.Port() != control.Port() {
-			return peer.NATPerDestination
-		}
-		nat = peer.NATIndependent
-	}
-	return nat
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/peer"
 )
 
 func TestProbeFormat(t *testing.T) {
@@ -40,29 +39,6 @@ func TestProbeFormat(t *testing.T) {
 	} {
 		if ok {
 			t.Errorf("%s: probe accepted", name)
-		}
-	}
-}
-
-func TestClassifyNAT(t *testing.T) {
-	ap := netip.MustParseAddrPort
-	ctl := ap("198.51.100.1:4000")
-	for _, tc := range []struct {
-		name    string
-		control netip.AddrPort
-		others  []netip.AddrPort
-		want    peer.NAT
-	}{
-		{"no relay", ctl, nil, peer.NATUnknown},
-		{"not connected", netip.AddrPort{}, []netip.AddrPort{ctl}, peer.NATUnknown},
-		{"same mapping", ctl, []netip.AddrPort{ctl}, peer.NATIndependent},
-		{"new port per destination", ctl, []netip.AddrPort{ap("198.51.100.1:4001")}, peer.NATPerDestination},
-		{"relay reached another way", ctl, []netip.AddrPort{ap("10.0.0.2:4000")}, peer.NATUnknown},
-		{"one relay of each", ctl, []netip.AddrPort{ctl, ap("198.51.100.1:5000")}, peer.NATPerDestination},
-		{"mapped v4", ctl, []netip.AddrPort{ap("[::ffff:198.51.100.1]:4000")}, peer.NATIndependent},
-	} {
-		if got := ClassifyNAT(tc.control, tc.others); got != tc.want {
-			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/observation"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -73,9 +74,9 @@ type rawClient struct {
 	id   *identity.Identity
 	conn *quic.Conn
 	auth *quic.Stream
-	// observed is where the relay said it sees us, in its reply to the
-	// first grant.
-	observed *pb.AddrPort
+	// observed is where the relay said it sees us, signed, in its reply
+	// to the first grant.
+	observed *pb.SignedObservation
 }
 
 func (r *testRelay) dial(id *identity.Identity) *rawClient {
@@ -123,7 +124,7 @@ func (c *rawClient) present(t *testing.T, sg *pb.SignedGrant) error {
 		return err
 	}
 	c.auth = s
-	c.observed = reply.GetObserved()
+	c.observed = reply.GetSignedObserved()
 	return wire.FromPB(reply.GetError())
 }
 
@@ -184,10 +185,11 @@ func TestRelayPairsOnGrantsAlone(t *testing.T) {
 	if err := dst.present(t, r.grantFor(dst.id, now, ep("web", pb.Role_ROLE_DESTINATION, pb.Route_ROUTE_RELAY))); err != nil {
 		t.Fatal(err)
 	}
-	// The admission tells each client where the relay sees it, which the
-	// client compares with the control server's view to classify its NAT.
+	// The admission tells each client where the relay sees it, signed for
+	// the control server, which compares it with its own view to classify
+	// the client's NAT.
 	for _, c := range []*rawClient{src, dst} {
-		if got, err := wire.ToAddrPort(c.observed); err != nil || got.String() != c.conn.LocalAddr().String() {
+		if got, err := observation.Verify(r.id.DER(), c.observed, c.id.ID); err != nil || got.String() != c.conn.LocalAddr().String() {
 			t.Fatalf("relay observed %v (%v), want %v", got, err, c.conn.LocalAddr())
 		}
 	}

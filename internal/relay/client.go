@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/observation"
 	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -108,13 +109,17 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 		log.Info("relay client disconnected", logs.ErrKey("reason", logs.Closed(reason, "client")))
 	}()
 	// Acknowledge only now that the client is registered, so a peer that
-	// hears of it can reach it at once. The observed address lets the
-	// client compare its NAT mapping towards us with the one towards the
-	// control server.
+	// hears of it can reach it at once. Over QUIC, the reply carries where
+	// we see the client, signed: the control server compares it with where
+	// it sees the client to tell how the client's NAT maps (see package
+	// observation). Over TCP there is no UDP mapping to speak of.
 	reply := &pb.RelayReply{}
-	if ua, ok := conn.RemoteAddr().(*net.UDPAddr); ok {
-		ap := ua.AddrPort()
-		reply.Observed = wire.FromAddrPort(netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+	if ua, ok := conn.RemoteAddr().(*net.UDPAddr); ok && conn.Transport() == muxconn.QUIC {
+		so, err := observation.Sign(s.cfg.Identity, c.id, ua.AddrPort())
+		if err != nil {
+			log.Warn("cannot sign where the client is seen", logs.Err(err))
+		}
+		reply.SignedObserved = so
 	}
 	if err := wire.Write(auth, reply); err != nil {
 		return

@@ -118,9 +118,9 @@ type pathKey struct{ relay, peer identity.ID }
 type relayConn struct {
 	conn   muxconn.Conn
 	health *liveness.Health
-	// observed is where the relay saw our packets come from (invalid if
-	// the relay did not say).
-	observed netip.AddrPort
+	// observed is where the relay saw our packets come from, signed by
+	// the relay for the control server (nil if the relay did not say).
+	observed *pb.SignedObservation
 }
 
 type relay struct {
@@ -136,13 +136,15 @@ func New(cfg Config) *Manager {
 }
 
 // Observed lists where the connected relays see this client's packets
-// come from, and a channel closed when the set of connected relays changes.
-func (m *Manager) Observed() ([]netip.AddrPort, <-chan struct{}) {
+// come from, as each relay signed it for the control server, in the order
+// of the relays' ids; and a channel closed when the set of connected
+// relays changes.
+func (m *Manager) Observed() ([]*pb.SignedObservation, <-chan struct{}) {
 	conns, changed := m.conns.Get()
-	var out []netip.AddrPort
-	for _, rc := range conns {
-		if rc.observed.IsValid() {
-			out = append(out, rc.observed)
+	var out []*pb.SignedObservation
+	for _, id := range slices.SortedFunc(maps.Keys(conns), func(a, b identity.ID) int { return slices.Compare(a[:], b[:]) }) {
+		if so := conns[id].observed; so != nil {
+			out = append(out, so)
 		}
 	}
 	return out, changed
@@ -410,10 +412,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()), "transport", conn.Transport())
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
-	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale)}
-	if obs, err := wire.ToAddrPort(reply.GetObserved()); err == nil {
-		rc.observed = obs
-	}
+	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale), observed: reply.GetSignedObserved()}
 	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
 		next := maps.Clone(old)
 		if next == nil {

@@ -202,7 +202,9 @@ func (Route) EnumDescriptor() ([]byte, []int) {
 type NatMapping int32
 
 const (
-	// Not known: the client has no second server to compare with.
+	// Not known: no relay saw the client over QUIC at the public address
+	// the control server sees it at, or the client reaches the control
+	// server over TCP.
 	NatMapping_NAT_MAPPING_UNKNOWN NatMapping = 0
 	// One external address whatever the destination (or no NAT at all).
 	NatMapping_NAT_MAPPING_INDEPENDENT NatMapping = 1
@@ -558,13 +560,15 @@ type ClientState struct {
 	Endpoints  []*Endpoint `protobuf:"bytes,2,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// Relays (by id) the client is connected to right now.
 	Relays [][]byte `protobuf:"bytes,3,rep,name=relays,proto3" json:"relays,omitempty"`
-	// How the client's NAT maps its socket, as far as the client can tell.
-	NatMapping NatMapping `protobuf:"varint,4,opt,name=nat_mapping,json=natMapping,proto3,enum=connet.v1.NatMapping" json:"nat_mapping,omitempty"`
 	// A random secret of this client session (16 bytes); peers tag their
 	// punch probes to this client with it, so only a peer can steer them.
-	PunchSecret   []byte `protobuf:"bytes,5,opt,name=punch_secret,json=punchSecret,proto3" json:"punch_secret,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// None: the client takes no part in birthday punches.
+	PunchSecret []byte `protobuf:"bytes,5,opt,name=punch_secret,json=punchSecret,proto3" json:"punch_secret,omitempty"`
+	// Where the relays the client is connected to (over QUIC) see its
+	// socket, each signed by its relay: at most one per relay.
+	RelayObservations []*SignedObservation `protobuf:"bytes,6,rep,name=relay_observations,json=relayObservations,proto3" json:"relay_observations,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ClientState) Reset() {
@@ -618,16 +622,137 @@ func (x *ClientState) GetRelays() [][]byte {
 	return nil
 }
 
-func (x *ClientState) GetNatMapping() NatMapping {
-	if x != nil {
-		return x.NatMapping
-	}
-	return NatMapping_NAT_MAPPING_UNKNOWN
-}
-
 func (x *ClientState) GetPunchSecret() []byte {
 	if x != nil {
 		return x.PunchSecret
+	}
+	return nil
+}
+
+func (x *ClientState) GetRelayObservations() []*SignedObservation {
+	if x != nil {
+		return x.RelayObservations
+	}
+	return nil
+}
+
+// Observation is where a relay saw a client's packets come from: the
+// client's NAT mapping towards the relay.
+type Observation struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	ClientId      []byte                 `protobuf:"bytes,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	Observed      *AddrPort              `protobuf:"bytes,2,opt,name=observed,proto3" json:"observed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Observation) Reset() {
+	*x = Observation{}
+	mi := &file_connet_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Observation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Observation) ProtoMessage() {}
+
+func (x *Observation) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Observation.ProtoReflect.Descriptor instead.
+func (*Observation) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *Observation) GetClientId() []byte {
+	if x != nil {
+		return x.ClientId
+	}
+	return nil
+}
+
+func (x *Observation) GetObserved() *AddrPort {
+	if x != nil {
+		return x.Observed
+	}
+	return nil
+}
+
+// SignedObservation is an Observation a relay vouches for. The client
+// passes it on to the control server, which knows the relay's certificate
+// and so can check it: a client cannot make up where a relay saw it.
+type SignedObservation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The relay's id (its certificate fingerprint).
+	RelayId []byte `protobuf:"bytes,1,opt,name=relay_id,json=relayId,proto3" json:"relay_id,omitempty"`
+	// A serialized Observation.
+	Observation []byte `protobuf:"bytes,2,opt,name=observation,proto3" json:"observation,omitempty"`
+	// Ed25519 signature by the relay's identity key of a fixed context
+	// string followed by the observation bytes (see package observation).
+	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SignedObservation) Reset() {
+	*x = SignedObservation{}
+	mi := &file_connet_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SignedObservation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SignedObservation) ProtoMessage() {}
+
+func (x *SignedObservation) ProtoReflect() protoreflect.Message {
+	mi := &file_connet_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SignedObservation.ProtoReflect.Descriptor instead.
+func (*SignedObservation) Descriptor() ([]byte, []int) {
+	return file_connet_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SignedObservation) GetRelayId() []byte {
+	if x != nil {
+		return x.RelayId
+	}
+	return nil
+}
+
+func (x *SignedObservation) GetObservation() []byte {
+	if x != nil {
+		return x.Observation
+	}
+	return nil
+}
+
+func (x *SignedObservation) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
 	}
 	return nil
 }
@@ -646,7 +771,7 @@ type PeerEndpoint struct {
 
 func (x *PeerEndpoint) Reset() {
 	*x = PeerEndpoint{}
-	mi := &file_connet_proto_msgTypes[6]
+	mi := &file_connet_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -658,7 +783,7 @@ func (x *PeerEndpoint) String() string {
 func (*PeerEndpoint) ProtoMessage() {}
 
 func (x *PeerEndpoint) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[6]
+	mi := &file_connet_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -671,7 +796,7 @@ func (x *PeerEndpoint) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerEndpoint.ProtoReflect.Descriptor instead.
 func (*PeerEndpoint) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{6}
+	return file_connet_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *PeerEndpoint) GetName() string {
@@ -712,8 +837,11 @@ type Peer struct {
 	Endpoints   []*PeerEndpoint `protobuf:"bytes,5,rep,name=endpoints,proto3" json:"endpoints,omitempty"`
 	// Relays (by id) the peer is connected to.
 	Relays [][]byte `protobuf:"bytes,6,rep,name=relays,proto3" json:"relays,omitempty"`
-	// The address the server saw the peer's packets come from.
-	Observed      *AddrPort  `protobuf:"bytes,7,opt,name=observed,proto3" json:"observed,omitempty"`
+	// The address the server saw the peer's UDP packets come from; absent
+	// for a peer that reaches the server over TCP (it has no UDP mapping
+	// there, and the address may be a proxy's).
+	Observed *AddrPort `protobuf:"bytes,7,opt,name=observed,proto3" json:"observed,omitempty"`
+	// How the peer's NAT maps, as the server worked it out.
 	NatMapping    NatMapping `protobuf:"varint,8,opt,name=nat_mapping,json=natMapping,proto3,enum=connet.v1.NatMapping" json:"nat_mapping,omitempty"`
 	PunchSecret   []byte     `protobuf:"bytes,9,opt,name=punch_secret,json=punchSecret,proto3" json:"punch_secret,omitempty"`
 	unknownFields protoimpl.UnknownFields
@@ -722,7 +850,7 @@ type Peer struct {
 
 func (x *Peer) Reset() {
 	*x = Peer{}
-	mi := &file_connet_proto_msgTypes[7]
+	mi := &file_connet_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -734,7 +862,7 @@ func (x *Peer) String() string {
 func (*Peer) ProtoMessage() {}
 
 func (x *Peer) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[7]
+	mi := &file_connet_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -747,7 +875,7 @@ func (x *Peer) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Peer.ProtoReflect.Descriptor instead.
 func (*Peer) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{7}
+	return file_connet_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Peer) GetId() []byte {
@@ -824,7 +952,7 @@ type EndpointStatus struct {
 
 func (x *EndpointStatus) Reset() {
 	*x = EndpointStatus{}
-	mi := &file_connet_proto_msgTypes[8]
+	mi := &file_connet_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +964,7 @@ func (x *EndpointStatus) String() string {
 func (*EndpointStatus) ProtoMessage() {}
 
 func (x *EndpointStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[8]
+	mi := &file_connet_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +977,7 @@ func (x *EndpointStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndpointStatus.ProtoReflect.Descriptor instead.
 func (*EndpointStatus) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{8}
+	return file_connet_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *EndpointStatus) GetName() string {
@@ -882,15 +1010,18 @@ type ServerState struct {
 	Refused  []*EndpointStatus `protobuf:"bytes,2,rep,name=refused,proto3" json:"refused,omitempty"`
 	Observed *AddrPort         `protobuf:"bytes,3,opt,name=observed,proto3" json:"observed,omitempty"`
 	// Relays the client may use, and the grant that admits it there.
-	Relays        []*Relay     `protobuf:"bytes,4,rep,name=relays,proto3" json:"relays,omitempty"`
-	Grant         *SignedGrant `protobuf:"bytes,5,opt,name=grant,proto3" json:"grant,omitempty"`
+	Relays []*Relay     `protobuf:"bytes,4,rep,name=relays,proto3" json:"relays,omitempty"`
+	Grant  *SignedGrant `protobuf:"bytes,5,opt,name=grant,proto3" json:"grant,omitempty"`
+	// How the client's own NAT maps, as the server worked it out from where
+	// it and the relays see the client (what peers are told too).
+	NatMapping    NatMapping `protobuf:"varint,6,opt,name=nat_mapping,json=natMapping,proto3,enum=connet.v1.NatMapping" json:"nat_mapping,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ServerState) Reset() {
 	*x = ServerState{}
-	mi := &file_connet_proto_msgTypes[9]
+	mi := &file_connet_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -902,7 +1033,7 @@ func (x *ServerState) String() string {
 func (*ServerState) ProtoMessage() {}
 
 func (x *ServerState) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[9]
+	mi := &file_connet_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -915,7 +1046,7 @@ func (x *ServerState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ServerState.ProtoReflect.Descriptor instead.
 func (*ServerState) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{9}
+	return file_connet_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ServerState) GetPeers() []*Peer {
@@ -953,6 +1084,13 @@ func (x *ServerState) GetGrant() *SignedGrant {
 	return nil
 }
 
+func (x *ServerState) GetNatMapping() NatMapping {
+	if x != nil {
+		return x.NatMapping
+	}
+	return NatMapping_NAT_MAPPING_UNKNOWN
+}
+
 // Relay is a relay server as clients learn of it.
 type Relay struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -967,7 +1105,7 @@ type Relay struct {
 
 func (x *Relay) Reset() {
 	*x = Relay{}
-	mi := &file_connet_proto_msgTypes[10]
+	mi := &file_connet_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -979,7 +1117,7 @@ func (x *Relay) String() string {
 func (*Relay) ProtoMessage() {}
 
 func (x *Relay) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[10]
+	mi := &file_connet_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -992,7 +1130,7 @@ func (x *Relay) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Relay.ProtoReflect.Descriptor instead.
 func (*Relay) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{10}
+	return file_connet_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Relay) GetId() []byte {
@@ -1029,7 +1167,7 @@ type Grant struct {
 
 func (x *Grant) Reset() {
 	*x = Grant{}
-	mi := &file_connet_proto_msgTypes[11]
+	mi := &file_connet_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1179,7 @@ func (x *Grant) String() string {
 func (*Grant) ProtoMessage() {}
 
 func (x *Grant) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[11]
+	mi := &file_connet_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1192,7 @@ func (x *Grant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Grant.ProtoReflect.Descriptor instead.
 func (*Grant) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{11}
+	return file_connet_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Grant) GetClientId() []byte {
@@ -1090,7 +1228,7 @@ type SignedGrant struct {
 
 func (x *SignedGrant) Reset() {
 	*x = SignedGrant{}
-	mi := &file_connet_proto_msgTypes[12]
+	mi := &file_connet_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1240,7 @@ func (x *SignedGrant) String() string {
 func (*SignedGrant) ProtoMessage() {}
 
 func (x *SignedGrant) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[12]
+	mi := &file_connet_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1253,7 @@ func (x *SignedGrant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignedGrant.ProtoReflect.Descriptor instead.
 func (*SignedGrant) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{12}
+	return file_connet_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SignedGrant) GetGrant() []byte {
@@ -1144,7 +1282,7 @@ type RelayHello struct {
 
 func (x *RelayHello) Reset() {
 	*x = RelayHello{}
-	mi := &file_connet_proto_msgTypes[13]
+	mi := &file_connet_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1156,7 +1294,7 @@ func (x *RelayHello) String() string {
 func (*RelayHello) ProtoMessage() {}
 
 func (x *RelayHello) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[13]
+	mi := &file_connet_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1169,7 +1307,7 @@ func (x *RelayHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayHello.ProtoReflect.Descriptor instead.
 func (*RelayHello) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{13}
+	return file_connet_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *RelayHello) GetToken() string {
@@ -1211,7 +1349,7 @@ type RelayHelloReply struct {
 
 func (x *RelayHelloReply) Reset() {
 	*x = RelayHelloReply{}
-	mi := &file_connet_proto_msgTypes[14]
+	mi := &file_connet_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1223,7 +1361,7 @@ func (x *RelayHelloReply) String() string {
 func (*RelayHelloReply) ProtoMessage() {}
 
 func (x *RelayHelloReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[14]
+	mi := &file_connet_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1236,7 +1374,7 @@ func (x *RelayHelloReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayHelloReply.ProtoReflect.Descriptor instead.
 func (*RelayHelloReply) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{14}
+	return file_connet_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RelayHelloReply) GetError() *Error {
@@ -1256,17 +1394,18 @@ func (x *RelayHelloReply) GetGrantKey() []byte {
 type RelayReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Error *Error                 `protobuf:"bytes,1,opt,name=error,proto3" json:"error,omitempty"`
-	// In the reply to a client's first grant: the address the relay saw the
-	// client's packets come from. Compared with what the control server saw,
-	// it tells the client whether its NAT maps per destination.
-	Observed      *AddrPort `protobuf:"bytes,2,opt,name=observed,proto3" json:"observed,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// In the reply to a client's first grant over QUIC: where the relay saw
+	// the client's packets come from, signed. The client passes it on to the
+	// control server, which compares it with what it sees itself to tell
+	// whether the client's NAT maps per destination.
+	SignedObserved *SignedObservation `protobuf:"bytes,3,opt,name=signed_observed,json=signedObserved,proto3" json:"signed_observed,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RelayReply) Reset() {
 	*x = RelayReply{}
-	mi := &file_connet_proto_msgTypes[15]
+	mi := &file_connet_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1278,7 +1417,7 @@ func (x *RelayReply) String() string {
 func (*RelayReply) ProtoMessage() {}
 
 func (x *RelayReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[15]
+	mi := &file_connet_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1291,7 +1430,7 @@ func (x *RelayReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayReply.ProtoReflect.Descriptor instead.
 func (*RelayReply) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{15}
+	return file_connet_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RelayReply) GetError() *Error {
@@ -1301,9 +1440,9 @@ func (x *RelayReply) GetError() *Error {
 	return nil
 }
 
-func (x *RelayReply) GetObserved() *AddrPort {
+func (x *RelayReply) GetSignedObserved() *SignedObservation {
 	if x != nil {
-		return x.Observed
+		return x.SignedObserved
 	}
 	return nil
 }
@@ -1317,7 +1456,7 @@ type RelayConnect struct {
 
 func (x *RelayConnect) Reset() {
 	*x = RelayConnect{}
-	mi := &file_connet_proto_msgTypes[16]
+	mi := &file_connet_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1329,7 +1468,7 @@ func (x *RelayConnect) String() string {
 func (*RelayConnect) ProtoMessage() {}
 
 func (x *RelayConnect) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[16]
+	mi := &file_connet_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1342,7 +1481,7 @@ func (x *RelayConnect) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayConnect.ProtoReflect.Descriptor instead.
 func (*RelayConnect) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{16}
+	return file_connet_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *RelayConnect) GetPeer() []byte {
@@ -1361,7 +1500,7 @@ type RelayIncoming struct {
 
 func (x *RelayIncoming) Reset() {
 	*x = RelayIncoming{}
-	mi := &file_connet_proto_msgTypes[17]
+	mi := &file_connet_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1512,7 @@ func (x *RelayIncoming) String() string {
 func (*RelayIncoming) ProtoMessage() {}
 
 func (x *RelayIncoming) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[17]
+	mi := &file_connet_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1525,7 @@ func (x *RelayIncoming) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayIncoming.ProtoReflect.Descriptor instead.
 func (*RelayIncoming) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{17}
+	return file_connet_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *RelayIncoming) GetPeer() []byte {
@@ -1410,7 +1549,7 @@ type RelayedHello struct {
 
 func (x *RelayedHello) Reset() {
 	*x = RelayedHello{}
-	mi := &file_connet_proto_msgTypes[18]
+	mi := &file_connet_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1561,7 @@ func (x *RelayedHello) String() string {
 func (*RelayedHello) ProtoMessage() {}
 
 func (x *RelayedHello) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[18]
+	mi := &file_connet_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1574,7 @@ func (x *RelayedHello) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RelayedHello.ProtoReflect.Descriptor instead.
 func (*RelayedHello) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{18}
+	return file_connet_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RelayedHello) GetEndpoint() string {
@@ -1464,7 +1603,7 @@ type StreamRequest struct {
 
 func (x *StreamRequest) Reset() {
 	*x = StreamRequest{}
-	mi := &file_connet_proto_msgTypes[19]
+	mi := &file_connet_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1476,7 +1615,7 @@ func (x *StreamRequest) String() string {
 func (*StreamRequest) ProtoMessage() {}
 
 func (x *StreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[19]
+	mi := &file_connet_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1489,7 +1628,7 @@ func (x *StreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
 func (*StreamRequest) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{19}
+	return file_connet_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamRequest) GetEndpoint() string {
@@ -1515,7 +1654,7 @@ type StreamReply struct {
 
 func (x *StreamReply) Reset() {
 	*x = StreamReply{}
-	mi := &file_connet_proto_msgTypes[20]
+	mi := &file_connet_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1527,7 +1666,7 @@ func (x *StreamReply) String() string {
 func (*StreamReply) ProtoMessage() {}
 
 func (x *StreamReply) ProtoReflect() protoreflect.Message {
-	mi := &file_connet_proto_msgTypes[20]
+	mi := &file_connet_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1540,7 +1679,7 @@ func (x *StreamReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamReply.ProtoReflect.Descriptor instead.
 func (*StreamReply) Descriptor() ([]byte, []int) {
-	return file_connet_proto_rawDescGZIP(), []int{20}
+	return file_connet_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *StreamReply) GetError() *Error {
@@ -1574,15 +1713,21 @@ const file_connet_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
 	"\x05route\x18\x03 \x01(\x0e2\x10.connet.v1.RouteR\x05route\x12+\n" +
-	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\xe9\x01\n" +
+	"\x11relay_encryptions\x18\x04 \x03(\tR\x10relayEncryptions\"\x91\x02\n" +
 	"\vClientState\x124\n" +
 	"\vlocal_addrs\x18\x01 \x03(\v2\x13.connet.v1.AddrPortR\n" +
 	"localAddrs\x121\n" +
 	"\tendpoints\x18\x02 \x03(\v2\x13.connet.v1.EndpointR\tendpoints\x12\x16\n" +
-	"\x06relays\x18\x03 \x03(\fR\x06relays\x126\n" +
-	"\vnat_mapping\x18\x04 \x01(\x0e2\x15.connet.v1.NatMappingR\n" +
-	"natMapping\x12!\n" +
-	"\fpunch_secret\x18\x05 \x01(\fR\vpunchSecret\"\x9c\x01\n" +
+	"\x06relays\x18\x03 \x03(\fR\x06relays\x12!\n" +
+	"\fpunch_secret\x18\x05 \x01(\fR\vpunchSecret\x12K\n" +
+	"\x12relay_observations\x18\x06 \x03(\v2\x1c.connet.v1.SignedObservationR\x11relayObservationsJ\x04\b\x04\x10\x05R\vnat_mapping\"[\n" +
+	"\vObservation\x12\x1b\n" +
+	"\tclient_id\x18\x01 \x01(\fR\bclientId\x12/\n" +
+	"\bobserved\x18\x02 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\"n\n" +
+	"\x11SignedObservation\x12\x19\n" +
+	"\brelay_id\x18\x01 \x01(\fR\arelayId\x12 \n" +
+	"\vobservation\x18\x02 \x01(\fR\vobservation\x12\x1c\n" +
+	"\tsignature\x18\x03 \x01(\fR\tsignature\"\x9c\x01\n" +
 	"\fPeerEndpoint\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
@@ -1604,13 +1749,15 @@ const file_connet_proto_rawDesc = "" +
 	"\x0eEndpointStatus\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12#\n" +
 	"\x04role\x18\x02 \x01(\x0e2\x0f.connet.v1.RoleR\x04role\x12&\n" +
-	"\x05error\x18\x03 \x01(\v2\x10.connet.v1.ErrorR\x05error\"\xf2\x01\n" +
+	"\x05error\x18\x03 \x01(\v2\x10.connet.v1.ErrorR\x05error\"\xaa\x02\n" +
 	"\vServerState\x12%\n" +
 	"\x05peers\x18\x01 \x03(\v2\x0f.connet.v1.PeerR\x05peers\x123\n" +
 	"\arefused\x18\x02 \x03(\v2\x19.connet.v1.EndpointStatusR\arefused\x12/\n" +
 	"\bobserved\x18\x03 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\x12(\n" +
 	"\x06relays\x18\x04 \x03(\v2\x10.connet.v1.RelayR\x06relays\x12,\n" +
-	"\x05grant\x18\x05 \x01(\v2\x16.connet.v1.SignedGrantR\x05grant\"W\n" +
+	"\x05grant\x18\x05 \x01(\v2\x16.connet.v1.SignedGrantR\x05grant\x126\n" +
+	"\vnat_mapping\x18\x06 \x01(\x0e2\x15.connet.v1.NatMappingR\n" +
+	"natMapping\"W\n" +
 	"\x05Relay\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\fR\x02id\x12 \n" +
 	"\vcertificate\x18\x02 \x01(\fR\vcertificate\x12\x1c\n" +
@@ -1630,11 +1777,11 @@ const file_connet_proto_rawDesc = "" +
 	"\rbuild_version\x18\x04 \x01(\tR\fbuildVersion\"V\n" +
 	"\x0fRelayHelloReply\x12&\n" +
 	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12\x1b\n" +
-	"\tgrant_key\x18\x02 \x01(\fR\bgrantKey\"e\n" +
+	"\tgrant_key\x18\x02 \x01(\fR\bgrantKey\"\x81\x01\n" +
 	"\n" +
 	"RelayReply\x12&\n" +
-	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12/\n" +
-	"\bobserved\x18\x02 \x01(\v2\x13.connet.v1.AddrPortR\bobserved\"\"\n" +
+	"\x05error\x18\x01 \x01(\v2\x10.connet.v1.ErrorR\x05error\x12E\n" +
+	"\x0fsigned_observed\x18\x03 \x01(\v2\x1c.connet.v1.SignedObservationR\x0esignedObservedJ\x04\b\x02\x10\x03\"\"\n" +
 	"\fRelayConnect\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\fR\x04peer\"#\n" +
 	"\rRelayIncoming\x12\x12\n" +
@@ -1686,33 +1833,35 @@ func file_connet_proto_rawDescGZIP() []byte {
 }
 
 var file_connet_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_connet_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_connet_proto_goTypes = []any{
-	(ErrorCode)(0),          // 0: connet.v1.ErrorCode
-	(Role)(0),               // 1: connet.v1.Role
-	(Route)(0),              // 2: connet.v1.Route
-	(NatMapping)(0),         // 3: connet.v1.NatMapping
-	(*AddrPort)(nil),        // 4: connet.v1.AddrPort
-	(*Error)(nil),           // 5: connet.v1.Error
-	(*Hello)(nil),           // 6: connet.v1.Hello
-	(*HelloReply)(nil),      // 7: connet.v1.HelloReply
-	(*Endpoint)(nil),        // 8: connet.v1.Endpoint
-	(*ClientState)(nil),     // 9: connet.v1.ClientState
-	(*PeerEndpoint)(nil),    // 10: connet.v1.PeerEndpoint
-	(*Peer)(nil),            // 11: connet.v1.Peer
-	(*EndpointStatus)(nil),  // 12: connet.v1.EndpointStatus
-	(*ServerState)(nil),     // 13: connet.v1.ServerState
-	(*Relay)(nil),           // 14: connet.v1.Relay
-	(*Grant)(nil),           // 15: connet.v1.Grant
-	(*SignedGrant)(nil),     // 16: connet.v1.SignedGrant
-	(*RelayHello)(nil),      // 17: connet.v1.RelayHello
-	(*RelayHelloReply)(nil), // 18: connet.v1.RelayHelloReply
-	(*RelayReply)(nil),      // 19: connet.v1.RelayReply
-	(*RelayConnect)(nil),    // 20: connet.v1.RelayConnect
-	(*RelayIncoming)(nil),   // 21: connet.v1.RelayIncoming
-	(*RelayedHello)(nil),    // 22: connet.v1.RelayedHello
-	(*StreamRequest)(nil),   // 23: connet.v1.StreamRequest
-	(*StreamReply)(nil),     // 24: connet.v1.StreamReply
+	(ErrorCode)(0),            // 0: connet.v1.ErrorCode
+	(Role)(0),                 // 1: connet.v1.Role
+	(Route)(0),                // 2: connet.v1.Route
+	(NatMapping)(0),           // 3: connet.v1.NatMapping
+	(*AddrPort)(nil),          // 4: connet.v1.AddrPort
+	(*Error)(nil),             // 5: connet.v1.Error
+	(*Hello)(nil),             // 6: connet.v1.Hello
+	(*HelloReply)(nil),        // 7: connet.v1.HelloReply
+	(*Endpoint)(nil),          // 8: connet.v1.Endpoint
+	(*ClientState)(nil),       // 9: connet.v1.ClientState
+	(*Observation)(nil),       // 10: connet.v1.Observation
+	(*SignedObservation)(nil), // 11: connet.v1.SignedObservation
+	(*PeerEndpoint)(nil),      // 12: connet.v1.PeerEndpoint
+	(*Peer)(nil),              // 13: connet.v1.Peer
+	(*EndpointStatus)(nil),    // 14: connet.v1.EndpointStatus
+	(*ServerState)(nil),       // 15: connet.v1.ServerState
+	(*Relay)(nil),             // 16: connet.v1.Relay
+	(*Grant)(nil),             // 17: connet.v1.Grant
+	(*SignedGrant)(nil),       // 18: connet.v1.SignedGrant
+	(*RelayHello)(nil),        // 19: connet.v1.RelayHello
+	(*RelayHelloReply)(nil),   // 20: connet.v1.RelayHelloReply
+	(*RelayReply)(nil),        // 21: connet.v1.RelayReply
+	(*RelayConnect)(nil),      // 22: connet.v1.RelayConnect
+	(*RelayIncoming)(nil),     // 23: connet.v1.RelayIncoming
+	(*RelayedHello)(nil),      // 24: connet.v1.RelayedHello
+	(*StreamRequest)(nil),     // 25: connet.v1.StreamRequest
+	(*StreamReply)(nil),       // 26: connet.v1.StreamReply
 }
 var file_connet_proto_depIdxs = []int32{
 	0,  // 0: connet.v1.Error.code:type_name -> connet.v1.ErrorCode
@@ -1722,31 +1871,33 @@ var file_connet_proto_depIdxs = []int32{
 	2,  // 4: connet.v1.Endpoint.route:type_name -> connet.v1.Route
 	4,  // 5: connet.v1.ClientState.local_addrs:type_name -> connet.v1.AddrPort
 	8,  // 6: connet.v1.ClientState.endpoints:type_name -> connet.v1.Endpoint
-	3,  // 7: connet.v1.ClientState.nat_mapping:type_name -> connet.v1.NatMapping
-	1,  // 8: connet.v1.PeerEndpoint.role:type_name -> connet.v1.Role
-	2,  // 9: connet.v1.PeerEndpoint.route:type_name -> connet.v1.Route
-	4,  // 10: connet.v1.Peer.candidates:type_name -> connet.v1.AddrPort
-	10, // 11: connet.v1.Peer.endpoints:type_name -> connet.v1.PeerEndpoint
-	4,  // 12: connet.v1.Peer.observed:type_name -> connet.v1.AddrPort
-	3,  // 13: connet.v1.Peer.nat_mapping:type_name -> connet.v1.NatMapping
-	1,  // 14: connet.v1.EndpointStatus.role:type_name -> connet.v1.Role
-	5,  // 15: connet.v1.EndpointStatus.error:type_name -> connet.v1.Error
-	11, // 16: connet.v1.ServerState.peers:type_name -> connet.v1.Peer
-	12, // 17: connet.v1.ServerState.refused:type_name -> connet.v1.EndpointStatus
-	4,  // 18: connet.v1.ServerState.observed:type_name -> connet.v1.AddrPort
-	14, // 19: connet.v1.ServerState.relays:type_name -> connet.v1.Relay
-	16, // 20: connet.v1.ServerState.grant:type_name -> connet.v1.SignedGrant
-	8,  // 21: connet.v1.Grant.endpoints:type_name -> connet.v1.Endpoint
-	5,  // 22: connet.v1.RelayHelloReply.error:type_name -> connet.v1.Error
-	5,  // 23: connet.v1.RelayReply.error:type_name -> connet.v1.Error
-	4,  // 24: connet.v1.RelayReply.observed:type_name -> connet.v1.AddrPort
-	4,  // 25: connet.v1.StreamRequest.origin:type_name -> connet.v1.AddrPort
-	5,  // 26: connet.v1.StreamReply.error:type_name -> connet.v1.Error
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	11, // 7: connet.v1.ClientState.relay_observations:type_name -> connet.v1.SignedObservation
+	4,  // 8: connet.v1.Observation.observed:type_name -> connet.v1.AddrPort
+	1,  // 9: connet.v1.PeerEndpoint.role:type_name -> connet.v1.Role
+	2,  // 10: connet.v1.PeerEndpoint.route:type_name -> connet.v1.Route
+	4,  // 11: connet.v1.Peer.candidates:type_name -> connet.v1.AddrPort
+	12, // 12: connet.v1.Peer.endpoints:type_name -> connet.v1.PeerEndpoint
+	4,  // 13: connet.v1.Peer.observed:type_name -> connet.v1.AddrPort
+	3,  // 14: connet.v1.Peer.nat_mapping:type_name -> connet.v1.NatMapping
+	1,  // 15: connet.v1.EndpointStatus.role:type_name -> connet.v1.Role
+	5,  // 16: connet.v1.EndpointStatus.error:type_name -> connet.v1.Error
+	13, // 17: connet.v1.ServerState.peers:type_name -> connet.v1.Peer
+	14, // 18: connet.v1.ServerState.refused:type_name -> connet.v1.EndpointStatus
+	4,  // 19: connet.v1.ServerState.observed:type_name -> connet.v1.AddrPort
+	16, // 20: connet.v1.ServerState.relays:type_name -> connet.v1.Relay
+	18, // 21: connet.v1.ServerState.grant:type_name -> connet.v1.SignedGrant
+	3,  // 22: connet.v1.ServerState.nat_mapping:type_name -> connet.v1.NatMapping
+	8,  // 23: connet.v1.Grant.endpoints:type_name -> connet.v1.Endpoint
+	5,  // 24: connet.v1.RelayHelloReply.error:type_name -> connet.v1.Error
+	5,  // 25: connet.v1.RelayReply.error:type_name -> connet.v1.Error
+	11, // 26: connet.v1.RelayReply.signed_observed:type_name -> connet.v1.SignedObservation
+	4,  // 27: connet.v1.StreamRequest.origin:type_name -> connet.v1.AddrPort
+	5,  // 28: connet.v1.StreamReply.error:type_name -> connet.v1.Error
+	29, // [29:29] is the sub-list for method output_type
+	29, // [29:29] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_connet_proto_init() }
@@ -1760,7 +1911,7 @@ func file_connet_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_connet_proto_rawDesc), len(file_connet_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   21,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
