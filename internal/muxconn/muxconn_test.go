@@ -21,7 +21,13 @@ const alpn = "connet-test"
 // certificate and requiring a client certificate, as connet's servers do.
 func listen(t *testing.T, server *identity.Identity, allow func(netip.Addr) bool, refused func(netip.AddrPort)) *muxconn.Listener {
 	t.Helper()
-	ln, err := muxconn.Listen(muxconn.ListenConfig{
+	return listenWith(t, server, func(c *muxconn.ListenConfig) { c.AllowAddr, c.Refused = allow, refused })
+}
+
+// listenWith is listen with the configuration changed by change.
+func listenWith(t *testing.T, server *identity.Identity, change func(*muxconn.ListenConfig)) *muxconn.Listener {
+	t.Helper()
+	cfg := muxconn.ListenConfig{
 		Addr: "127.0.0.1:0",
 		TLS: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
@@ -30,9 +36,9 @@ func listen(t *testing.T, server *identity.Identity, allow func(netip.Addr) bool
 			ClientAuth:   tls.RequireAnyClientCert,
 		},
 		HandshakeTimeout: 5 * time.Second,
-		AllowAddr:        allow,
-		Refused:          refused,
-	})
+	}
+	change(&cfg)
+	ln, err := muxconn.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
