@@ -29,12 +29,12 @@ import (
 // HTTP request and then idle, and ones that finish TLS as a connet client
 // and never say hello. While each flood is held, a client whose UDP is
 // blocked still connects over TCP; the server refuses what passes an
-// address's share and logs it, and closes every idle connection within
-// its handshake timeout.
+// address's share, logs and counts it, and closes every idle connection
+// within its handshake timeout.
 func TestHostileIngressFloods(t *testing.T) {
 	logs := &testprog.LockedBuffer{}
 	serverLog := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	h := newHarness(t, with(connet.ServerLogger(serverLog)))
+	h := newHarness(t, with(connet.ServerLogger(serverLog)), with(connet.ServerStatusAddress("127.0.0.1:0")))
 	healthy := startHealthyTunnel(t, h)
 	hostile, err := testcert.New("hostile")
 	if err != nil {
@@ -101,6 +101,9 @@ func TestHostileIngressFloods(t *testing.T) {
 			}
 		})
 	}
+	// Most of the 200 connections from one address were past its share
+	// of handshakes (64), and are counted.
+	waitMetrics(t, h.srv.StatusAddr(), ge("connet_control_refusals_total", 100, "peer", "client", "reason", "connections"))
 	healthy.stop(t)
 }
 

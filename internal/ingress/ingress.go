@@ -167,7 +167,7 @@ func limitedLog(cfg Config, addr string) func(netip.AddrPort, error) {
 		if cfg.Limited != nil {
 			cfg.Limited()
 		}
-		if ok, skipped := sampler.Allow(); ok && cfg.Logger != nil {
+		if ok, skipped := sampler.Allow(time.Now()); ok && cfg.Logger != nil {
 			cfg.Logger.Warn("connection refused", "remote", a, "ingress", addr, logs.Err(err), "also_refused", skipped)
 		}
 	}
@@ -178,7 +178,7 @@ func limitedLog(cfg Config, addr string) func(netip.AddrPort, error) {
 func acceptFailedLog(cfg Config, addr string) func(error, time.Duration) {
 	sampler := logs.NewSampler(floodLogEvery)
 	return func(err error, wait time.Duration) {
-		if ok, skipped := sampler.Allow(); ok && cfg.Logger != nil {
+		if ok, skipped := sampler.Allow(time.Now()); ok && cfg.Logger != nil {
 			cfg.Logger.Warn("accept failed, retrying", "ingress", addr, "retry_in_ms", logs.Millis(wait), logs.Err(err), "also_failed", skipped)
 		}
 	}

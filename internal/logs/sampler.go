@@ -19,10 +19,9 @@ type Sampler struct {
 // NewSampler lets through at most one line per every.
 func NewSampler(every time.Duration) *Sampler { return &Sampler{every: every} }
 
-// Allow tells whether to log an event now; if so, skipped is how many
-// events were held back since the last line that was.
-func (s *Sampler) Allow() (ok bool, skipped int) {
-	now := time.Now()
+// Allow tells whether to log an event that happens at now; if so, skipped
+// is how many events were held back since the last line that was.
+func (s *Sampler) Allow(now time.Time) (ok bool, skipped int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if now.Before(s.next) {
