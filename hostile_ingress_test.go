@@ -84,7 +84,11 @@ func TestHostileIngressFloods(t *testing.T) {
 				}
 			}()
 			for range c.n {
-				conns = append(conns, c.open(t, dialFrom(t, c.from, h.addr)))
+				raw, err := testprog.DialFrom(t, c.from, h.addr)
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, c.open(t, raw))
 			}
 			blocker := &udpBlocker{}
 			blocker.blocked.Store(true)
@@ -105,18 +109,6 @@ func TestHostileIngressFloods(t *testing.T) {
 	// of handshakes (64), and are counted.
 	waitMetrics(t, h.srv.StatusAddr(), ge("connet_control_refusals_total", 100, "peer", "client", "reason", "connections"))
 	healthy.stop(t)
-}
-
-// dialFrom opens a TCP connection to addr from the loopback address from
-// (all of 127.0.0.0/8 is this host's).
-func dialFrom(t *testing.T, from, addr string) net.Conn {
-	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
 }
 
 // tlsClient runs a TLS handshake over c.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // nofileEnv, when set, makes this test binary run connet's main with its
@@ -169,11 +170,9 @@ func (s *limitedServer) requireRunning(t *testing.T) {
 // address from, which send nothing; they are closed when the test ends.
 func (s *limitedServer) idleConns(t *testing.T, from string, n int) []net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 	conns := make([]net.Conn, 0, n)
-	t.Cleanup(func() { closeConns(conns) })
 	for range n {
-		c, err := d.Dial("tcp", s.tcpAddr)
+		c, err := testprog.DialFrom(t, from, s.tcpAddr)
 		if err != nil {
 			// Refused: the server may be on its way out; say why.
 			select {

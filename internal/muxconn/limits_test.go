@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/testprog"
 )
 
 // limitedListener is a listener with small limits, counting the
@@ -51,17 +52,14 @@ func (l *limitedListener) waitLimited(t *testing.T, n int32) {
 	}
 }
 
-// dialFrom opens a TCP connection to addr from the loopback address from
-// (all of 127.0.0.0/8 is this host's), which stays idle until the test
-// ends.
+// dialFrom opens a TCP connection to addr from the loopback address from,
+// which stays idle until the test ends.
 func dialFrom(t *testing.T, from, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
-	c, err := d.Dial("tcp", addr)
+	c, err := testprog.DialFrom(t, from, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
 
@@ -189,27 +187,14 @@ func TestConnLimits(t *testing.T) {
 func TestUpgradeEndsHandshake(t *testing.T) {
 	server, client := ids(t)
 	ln := listenLimited(t, server, muxconn.Limits{HandshakesPerAddr: 1})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	tlsConf := client.PinnedClientConfig(server.DER(), alpn)
-	var open []muxconn.Conn
-	for i, d := range []muxconn.Dialer{
-		muxconn.WSSDialer{Addr: ln.Addr().String()},
-		muxconn.WSSDialer{Addr: ln.Addr().String()},
-		muxconn.TCPDialer{Addr: ln.Addr().String()},
-		muxconn.TCPDialer{Addr: ln.Addr().String()},
+	addr := ln.Addr().String()
+	for _, d := range []muxconn.Dialer{
+		muxconn.WSSDialer{Addr: addr},
+		muxconn.WSSDialer{Addr: addr},
+		muxconn.TCPDialer{Addr: addr},
+		muxconn.TCPDialer{Addr: addr},
 	} {
-		cc, err := d.Dial(ctx, tlsConf)
-		if err != nil {
-			t.Fatalf("connection %d (%s) with %d open: %v", i, d.Transport(), len(open), err)
-		}
-		defer cc.CloseWithError(0, "")
-		sc, err := ln.Accept(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer sc.CloseWithError(0, "")
-		open = append(open, cc, sc)
+		pairVia(t, ln.Listener, d, server, client)
 	}
 	if n := ln.limited.Load(); n != 0 {
 		t.Fatalf("%d connections refused", n)

@@ -61,9 +61,16 @@ func ids(t *testing.T) (server, client *identity.Identity) {
 // pair connects a client to ln and returns both ends.
 func pair(t *testing.T, ln *muxconn.Listener, server, client *identity.Identity) (cc, sc muxconn.Conn) {
 	t.Helper()
+	return pairVia(t, ln, muxconn.TCPDialer{Addr: ln.Addr().String()}, server, client)
+}
+
+// pairVia connects a client to ln with d and returns both ends, which are
+// closed when the test ends.
+func pairVia(t *testing.T, ln *muxconn.Listener, d muxconn.Dialer, server, client *identity.Identity) (cc, sc muxconn.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cc, err := muxconn.DialTCP(ctx, ln.Addr().String(), client.PinnedClientConfig(server.DER(), alpn))
+	cc, err := d.Dial(ctx, client.PinnedClientConfig(server.DER(), alpn))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package muxconn_test
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -64,18 +63,7 @@ func TestWebSocketOutlivesHTTPTimeouts(t *testing.T) {
 	server, client := ids(t)
 	const timeout = 500 * time.Millisecond
 	ln := listenWith(t, server, func(c *muxconn.ListenConfig) { c.HandshakeTimeout = timeout })
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cc, err := muxconn.WSSDialer{Addr: ln.Addr().String()}.Dial(ctx, client.PinnedClientConfig(server.DER(), alpn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.CloseWithError(0, "")
-	sc, err := ln.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.CloseWithError(0, "")
+	cc, sc := pairVia(t, ln, muxconn.WSSDialer{Addr: ln.Addr().String()}, server, client)
 	time.Sleep(3 * timeout)
 	echoOnce(t, cc, sc, "still up")
 	echoOnce(t, sc, cc, "still down")
