@@ -48,7 +48,10 @@ type ListenConfig struct {
 }
 
 // Listener accepts muxed connections over TCP. Handshakes run in their
-// own goroutines, so a slow client holds up nobody else.
+// own goroutines, so a slow client holds up nobody else, and within
+// Limits, so that many of them from one address, or from all, hold up
+// nobody either. A failed accept (out of file descriptors, say) is
+// retried: only Close ends accepting.
 type Listener struct {
 	cfg ListenConfig
 	// tls is cfg.TLS offering http/1.1 too when WebSockets are served.
