@@ -185,7 +185,7 @@ func (s *Server) Run(ctx context.Context) error {
 			// PacketListener) the ingress is QUIC only.
 			tcp := s.cfg.PacketListener == nil
 			p, err := ingress.ListenPair(ingress.PairConfig{
-				Config: s.ingressConfig(in, l.alpn, func() { s.cfg.Metrics.Refused(l.peer, metrics.ReasonAddress) }),
+				Config: s.ingressConfig(in, l.alpn, l.peer),
 				QUIC:   !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
 				TCPAddr: in.TCPAddr, MaxStreams: maxControlStreams,
 			})
@@ -231,7 +231,9 @@ func addrPolicy(checks ...func(netip.Addr) bool) func(netip.Addr) error {
 	}
 }
 
-func (s *Server) ingressConfig(in Ingress, alpn string, refused func()) ingress.Config {
+// ingressConfig is the configuration of an ingress for peer ("client" or
+// "relay", as its refusals are counted) speaking alpn.
+func (s *Server) ingressConfig(in Ingress, alpn, peer string) ingress.Config {
 	qconf := s.cfg.QUIC.Clone()
 	qconf.MaxIncomingStreams = maxControlStreams
 	qconf.MaxIncomingUniStreams = noUniStreams
@@ -249,7 +251,8 @@ func (s *Server) ingressConfig(in Ingress, alpn string, refused func()) ingress.
 		QUIC:              qconf,
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
-		Refused:           refused,
+		Refused:           func() { s.cfg.Metrics.Refused(peer, metrics.ReasonAddress) },
+		Limited:           func() { s.cfg.Metrics.Refused(peer, metrics.ReasonConnections) },
 		Logger:            s.cfg.Logger,
 		PacketListener:    s.cfg.PacketListener,
 	}

@@ -3,13 +3,13 @@ package endpoint
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/acceptloop"
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -112,13 +112,6 @@ func originOf(a net.Addr) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// Accept-retry bounds for temporary errors such as running out of file
-// descriptors: back off instead of spinning, recover once it passes.
-const (
-	acceptRetryMin = 5 * time.Millisecond
-	acceptRetryMax = time.Second
-)
-
 // serveStreams accepts connections on ln and tunnels each through dial
 // until ctx ends; ln is closed when it returns. A connection whose tunnel
 // cannot be opened is reset at once and the reason logged.
@@ -131,25 +124,11 @@ func serveStreams(ctx context.Context, ln net.Listener, dial TunnelFunc, log *sl
 	defer stop()
 	defer func() { _ = ln.Close() }()
 	log.Info("source listening", "addr", logs.Addr(ln.Addr()))
-	delay := time.Duration(0)
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return nil
-			}
-			delay = min(max(2*delay, acceptRetryMin), acceptRetryMax)
-			log.Warn("source accept failed, retrying", "addr", logs.Addr(ln.Addr()), "retry_in_ms", logs.Millis(delay), logs.Err(err))
-			select {
-			case <-time.After(delay):
-				continue
-			case <-ctx.Done():
-				return nil
-			}
-		}
-		delay = 0
-		go forward(ctx, conn, dial, log, prepare)
-	}
+	acceptloop.Run(ln, ctx.Done(), func(conn net.Conn) { go forward(ctx, conn, dial, log, prepare) },
+		func(err error, wait time.Duration) {
+			log.Warn("source accept failed, retrying", "addr", logs.Addr(ln.Addr()), "retry_in_ms", logs.Millis(wait), logs.Err(err))
+		})
+	return nil
 }
 
 // prepareFunc readies an accepted connection before it is tunnelled.

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/muxconn"
@@ -29,6 +30,9 @@ type Config struct {
 	// Refused, if set, is called for every address AllowAddr refuses
 	// (the owner counts them).
 	Refused func()
+	// Limited, if set, is called for every TCP connection closed for
+	// passing one of the listener's limits (see muxconn.Limits).
+	Limited func()
 	Logger  *slog.Logger
 	// PacketListener, if set, opens the UDP socket instead of
 	// net.ListenUDP; tests hand in a simulated network. Nil in
@@ -141,11 +145,43 @@ func ListenTCP(cfg Config, addr string, maxStreams uint32, tcp, wss bool) (*muxc
 		Refused:            refused,
 		NoTCP:              !tcp,
 		NoWSS:              !wss,
+		Limited:            limitedLog(cfg, addr),
+		AcceptFailed:       acceptFailedLog(cfg, addr),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("ingress tcp %s: %w", addr, err)
 	}
 	return ln, nil
+}
+
+// floodLogEvery is how often a TCP listener logs what a flood can repeat
+// at will (connections over its limits, failed accepts): a line per
+// second, saying how many it held back, instead of a line per connection.
+const floodLogEvery = time.Second
+
+// limitedLog counts and logs the connections a TCP listener at addr closes
+// for passing one of its limits.
+func limitedLog(cfg Config, addr string) func(netip.AddrPort, error) {
+	sampler := logs.NewSampler(floodLogEvery)
+	return func(a netip.AddrPort, err error) {
+		if cfg.Limited != nil {
+			cfg.Limited()
+		}
+		if ok, skipped := sampler.Allow(time.Now()); ok && cfg.Logger != nil {
+			cfg.Logger.Warn("connection refused", "remote", a, "ingress", addr, logs.Err(err), "also_refused", skipped)
+		}
+	}
+}
+
+// acceptFailedLog logs the failed accepts of a TCP listener at addr (out
+// of file descriptors, for one), which it retries.
+func acceptFailedLog(cfg Config, addr string) func(error, time.Duration) {
+	sampler := logs.NewSampler(floodLogEvery)
+	return func(err error, wait time.Duration) {
+		if ok, skipped := sampler.Allow(time.Now()); ok && cfg.Logger != nil {
+			cfg.Logger.Warn("accept failed, retrying", "ingress", addr, "retry_in_ms", logs.Millis(wait), logs.Err(err), "also_failed", skipped)
+		}
+	}
 }
 
 // Serve accepts connections on ln and runs handle for each in its own

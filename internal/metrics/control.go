@@ -14,6 +14,9 @@ const (
 	ReasonLimit    = "limit"    // a hello or metadata over the limits
 	ReasonEndpoint = "endpoint" // an endpoint the token may not have (name, role, limits)
 	ReasonRequest  = "request"  // a malformed request
+	// ReasonConnections is a TCP connection over an ingress's limits of
+	// connections and unfinished handshakes (a relay's too).
+	ReasonConnections = "connections"
 )
 
 // NewControl registers a control server's metrics on reg; clients and

@@ -10,7 +10,7 @@ type Relay struct {
 	refusals *prometheus.CounterVec
 }
 
-// Refusal reasons of a relay (besides ReasonAddress).
+// Refusal reasons of a relay (besides ReasonAddress and ReasonConnections).
 const (
 	ReasonGrant     = "grant"      // a grant missing, expired, forged or of another client
 	ReasonNotPaired = "not_paired" // the two clients' grants share no relayable endpoint

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/acceptloop"
 	"github.com/p2pconnet/connet/internal/tuning"
 )
 
@@ -23,7 +24,8 @@ type ListenConfig struct {
 	// MaxIncomingStreams bounds each client's open streams (0: the
 	// multiplexer's default).
 	MaxIncomingStreams uint32
-	// HandshakeTimeout bounds a client's TLS handshake.
+	// HandshakeTimeout bounds a client's TLS handshake, and then a
+	// WebSocket client's upgrade request (0: tuning.HandshakeTimeout).
 	HandshakeTimeout time.Duration
 	// AllowAddr, if set, must accept a client's address before its
 	// handshake starts; Refused, if set, is told of each one refused.
@@ -34,21 +36,33 @@ type ListenConfig struct {
 	// port: the TLS handshake's ALPN tells them apart (a WebSocket client
 	// offers http/1.1, end to end even through an HTTP proxy's CONNECT).
 	NoTCP, NoWSS bool
+	// Limits bound the connections and unfinished handshakes, in all and
+	// per address; Limited, if set, is told of each connection closed
+	// for passing one, with the ErrOverLimit naming it.
+	Limits  Limits
+	Limited func(netip.AddrPort, error)
+	// AcceptFailed, if set, is told of each failed accept and how long
+	// the listener waits before it tries again (see package acceptloop:
+	// no failure but Close ends accepting).
+	AcceptFailed func(err error, wait time.Duration)
 }
 
 // Listener accepts muxed connections over TCP. Handshakes run in their
-// own goroutines, so a slow client holds up nobody else.
+// own goroutines, so a slow client holds up nobody else, and within
+// Limits, so that many of them from one address, or from all, hold up
+// nobody either. A failed accept (out of file descriptors, say) is
+// retried: only Close ends accepting.
 type Listener struct {
 	cfg ListenConfig
 	// tls is cfg.TLS offering http/1.1 too when WebSockets are served.
 	tls   *tls.Config
 	ln    net.Listener
 	ws    *wsServer
+	limit *admission
 	conns chan Conn
 	done  chan struct{}
 	once  sync.Once
 	wg    sync.WaitGroup
-	err   error
 }
 
 // Listen binds the TCP address and starts accepting.
@@ -57,7 +71,10 @@ func Listen(cfg ListenConfig) (*Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Listener{cfg: cfg, tls: cfg.TLS, ln: ln, conns: make(chan Conn), done: make(chan struct{})}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = tuning.HandshakeTimeout
+	}
+	l := &Listener{cfg: cfg, tls: cfg.TLS, ln: ln, limit: newAdmission(cfg.Limits), conns: make(chan Conn), done: make(chan struct{})}
 	if !cfg.NoWSS {
 		l.tls = cfg.TLS.Clone()
 		if cfg.NoTCP {
@@ -85,7 +102,8 @@ func (l *Listener) Close() error {
 	return err
 }
 
-// Accept returns the next connection whose handshake succeeded.
+// Accept returns the next connection whose handshake succeeded, or
+// net.ErrClosed once the listener is closed.
 func (l *Listener) Accept(ctx context.Context) (Conn, error) {
 	select {
 	case c := <-l.conns:
@@ -93,44 +111,40 @@ func (l *Listener) Accept(ctx context.Context) (Conn, error) {
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-l.done:
-		if l.err != nil {
-			return nil, l.err
-		}
 		return nil, net.ErrClosed
 	}
 }
 
 func (l *Listener) acceptLoop() {
-	for {
-		raw, err := l.ln.Accept()
-		if err != nil {
-			if !errors.Is(err, net.ErrClosed) {
-				l.err = err
-			}
-			l.once.Do(func() { close(l.done) })
-			return
-		}
-		if l.cfg.AllowAddr != nil {
-			ap := raw.RemoteAddr().(*net.TCPAddr).AddrPort()
-			ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
-			if !l.cfg.AllowAddr(ap.Addr()) {
-				_ = raw.Close()
-				if l.cfg.Refused != nil {
-					l.cfg.Refused(ap)
-				}
-				continue
-			}
-		}
-		l.wg.Go(func() { l.handshake(raw) })
-	}
+	acceptloop.Run(l.ln, l.done, l.admit, l.cfg.AcceptFailed)
+	l.once.Do(func() { close(l.done) })
 }
 
-func (l *Listener) handshake(raw net.Conn) {
-	timeout := l.cfg.HandshakeTimeout
-	if timeout <= 0 {
-		timeout = tuning.HandshakeTimeout
+// admit starts the handshake of a connection from an allowed address
+// within the limits, and closes any other at once.
+func (l *Listener) admit(raw net.Conn) {
+	ap := raw.RemoteAddr().(*net.TCPAddr).AddrPort()
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	if l.cfg.AllowAddr != nil && !l.cfg.AllowAddr(ap.Addr()) {
+		_ = raw.Close()
+		if l.cfg.Refused != nil {
+			l.cfg.Refused(ap)
+		}
+		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	c, err := l.limit.admit(raw, ap.Addr())
+	if err != nil {
+		_ = raw.Close()
+		if l.cfg.Limited != nil {
+			l.cfg.Limited(ap, err)
+		}
+		return
+	}
+	l.wg.Go(func() { l.handshake(c) })
+}
+
+func (l *Listener) handshake(raw *limitedConn) {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.HandshakeTimeout)
 	defer cancel()
 	// A listener closed mid-handshake ends it; this goroutine ends with
 	// ctx, cancelled on return.
@@ -157,6 +171,7 @@ func (l *Listener) handshake(raw net.Conn) {
 		_ = tc.Close()
 		return
 	}
+	raw.established()
 	c, err := serverMux(tc, st, TCP, l.cfg.MaxIncomingStreams)
 	if err != nil {
 		return

@@ -21,7 +21,13 @@ const alpn = "connet-test"
 // certificate and requiring a client certificate, as connet's servers do.
 func listen(t *testing.T, server *identity.Identity, allow func(netip.Addr) bool, refused func(netip.AddrPort)) *muxconn.Listener {
 	t.Helper()
-	ln, err := muxconn.Listen(muxconn.ListenConfig{
+	return listenWith(t, server, func(c *muxconn.ListenConfig) { c.AllowAddr, c.Refused = allow, refused })
+}
+
+// listenWith is listen with the configuration changed by change.
+func listenWith(t *testing.T, server *identity.Identity, change func(*muxconn.ListenConfig)) *muxconn.Listener {
+	t.Helper()
+	cfg := muxconn.ListenConfig{
 		Addr: "127.0.0.1:0",
 		TLS: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
@@ -30,9 +36,9 @@ func listen(t *testing.T, server *identity.Identity, allow func(netip.Addr) bool
 			ClientAuth:   tls.RequireAnyClientCert,
 		},
 		HandshakeTimeout: 5 * time.Second,
-		AllowAddr:        allow,
-		Refused:          refused,
-	})
+	}
+	change(&cfg)
+	ln, err := muxconn.Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,9 +61,16 @@ func ids(t *testing.T) (server, client *identity.Identity) {
 // pair connects a client to ln and returns both ends.
 func pair(t *testing.T, ln *muxconn.Listener, server, client *identity.Identity) (cc, sc muxconn.Conn) {
 	t.Helper()
+	return pairVia(t, ln, muxconn.TCPDialer{Addr: ln.Addr().String()}, server, client)
+}
+
+// pairVia connects a client to ln with d and returns both ends, which are
+// closed when the test ends.
+func pairVia(t *testing.T, ln *muxconn.Listener, d muxconn.Dialer, server, client *identity.Identity) (cc, sc muxconn.Conn) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cc, err := muxconn.DialTCP(ctx, ln.Addr().String(), client.PinnedClientConfig(server.DER(), alpn))
+	cc, err := d.Dial(ctx, client.PinnedClientConfig(server.DER(), alpn))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,14 +27,38 @@ type wsServer struct {
 	once  sync.Once
 }
 
+// wsMaxHeaderBytes bounds an upgrade request's header: a client's is a
+// few hundred bytes, a proxy adds a few lines, and every unfinished
+// handshake may hold this much (net/http's default is 1 MiB).
+const wsMaxHeaderBytes = 16 << 10
+
 func newWSServer(l *Listener) *wsServer {
 	w := &wsServer{l: l, conns: make(chan net.Conn), done: make(chan struct{})}
+	// A connection here is still in its handshake: it has the handshake
+	// timeout to send its request and take the answer. The upgrade
+	// takes the connection out of the server (hijacks it), which lifts
+	// these deadlines from the WebSocket.
+	timeout := l.cfg.HandshakeTimeout
 	w.srv = &http.Server{
 		Handler:           http.HandlerFunc(w.upgrade),
-		ReadHeaderTimeout: l.cfg.HandshakeTimeout,
+		ReadHeaderTimeout: timeout,
+		ReadTimeout:       timeout,
+		WriteTimeout:      timeout,
+		IdleTimeout:       timeout,
+		MaxHeaderBytes:    wsMaxHeaderBytes,
+		// The upgrade is its handshake's end (see Listener's limits).
+		ConnState: func(c net.Conn, s http.ConnState) {
+			if s == http.StateHijacked {
+				handshakeDone(c)
+			}
+		},
 		// The TLS handshake is done before a connection gets here.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
 	}
+	// One request per connection: a client upgrades with its first, and
+	// anything else is answered and the connection closed, so no plain
+	// HTTP client can keep one open.
+	w.srv.SetKeepAlivesEnabled(false)
 	return w
 }
 

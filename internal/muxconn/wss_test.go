@@ -84,19 +84,8 @@ func TestWebSocketThroughProxy(t *testing.T) {
 	server, client := ids(t)
 	ln := listen(t, server, nil, nil)
 	proxy, tunnels := connectProxy(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	d := muxconn.WSSDialer{Addr: ln.Addr().String(), Timeout: 5 * time.Second, Proxy: http.ProxyURL(proxy)}
-	cc, err := d.Dial(ctx, client.PinnedClientConfig(server.DER(), alpn))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cc.CloseWithError(0, "")
-	sc, err := ln.Accept(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sc.CloseWithError(0, "")
+	cc, sc := pairVia(t, ln, d, server, client)
 	if tunnels.Load() != 1 {
 		t.Fatalf("%d tunnels through the proxy, want 1", tunnels.Load())
 	}

@@ -184,6 +184,7 @@ func (s *Server) ingressConfig(in Ingress) ingress.Config {
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
 		Refused:           func() { s.cfg.Metrics.Refused(metrics.ReasonAddress) },
+		Limited:           func() { s.cfg.Metrics.Refused(metrics.ReasonConnections) },
 		Logger:            s.cfg.Logger,
 		PacketListener:    s.cfg.PacketListener,
 	}

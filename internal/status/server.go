@@ -15,6 +15,25 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 )
 
+// Limits of the status server's connections. Its pages are small and
+// answered at once, to people, scripts and metric scrapers that ask and
+// go; nothing may hold a connection beyond these.
+const (
+	// readTimeout bounds a request, header and all (a GET has no body).
+	readTimeout = 5 * time.Second
+	// writeTimeout bounds reading the request and writing the answer: a
+	// large server's metrics page is some hundreds of KiB, which even a
+	// slow scraper takes well within it (Prometheus gives a scrape 10 s).
+	writeTimeout = 30 * time.Second
+	// idleTimeout closes a kept-alive connection that asks nothing more;
+	// a scraper that comes back later opens a new one, which on a status
+	// server costs nothing worth keeping a connection for.
+	idleTimeout = 10 * time.Second
+	// maxHeaderBytes bounds a request's header: a browser's with cookies
+	// fits with room to spare (net/http's default is 1 MiB).
+	maxHeaderBytes = 64 << 10
+)
+
 // Serve answers GET /metrics with metrics (Prometheus text format) and
 // every other GET with the JSON encoding of snapshot(), until ctx ends. ln
 // is closed when Serve returns.
@@ -29,7 +48,14 @@ func Serve(ctx context.Context, ln net.Listener, snapshot func() any, metrics ht
 			log.Debug("status: write", "err", err)
 		}
 	})
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+	}
 	stop := context.AfterFunc(ctx, func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
