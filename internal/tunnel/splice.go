@@ -61,29 +61,35 @@ type HalfCloser interface {
 // ended, propagating each end of data as a half-close, then closes both.
 // It returns the bytes copied a→b and b→a.
 func Splice(a, b HalfCloser) (ab, ba int64) {
+	var aborted atomic.Bool
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ba = pipe(a, b)
+		ba = pipe(a, b, &aborted)
 	}()
-	ab = pipe(b, a)
+	ab = pipe(b, a, &aborted)
 	wg.Wait()
 	_ = a.Close()
 	_ = b.Close()
 	return ab, ba
 }
 
-// pipe copies src to dst. A clean end of src becomes a half-close of dst;
-// an error aborts both, so each far side sees a reset rather than a clean
-// end that would hide truncation. A read failing with net.ErrClosed means
-// the other direction aborted this connection already.
-func pipe(dst, src HalfCloser) int64 {
+// pipe copies src to dst. A clean end of src (a bare io.EOF) becomes a
+// half-close of dst. Any other end aborts both, so each far side sees a
+// reset rather than a clean end that would hide truncation; that includes
+// the loss of the connection under a stream (an idle timeout, a stateless
+// reset, the peer's or our own close of the whole connection), which QUIC
+// reports as an error matching net.ErrClosed. The one failure that is not
+// news is the echo of an abort: once one direction aborted both ends, the
+// other direction's read or write fails too, and aborted tells it so.
+func pipe(dst, src HalfCloser, aborted *atomic.Bool) int64 {
 	var n int64
-	err := copyData(dst, src, &n)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		abort(src)
-		abort(dst)
+	if err := copyData(dst, src, &n); err != nil {
+		if !aborted.Swap(true) {
+			abort(src)
+			abort(dst)
+		}
 		return n
 	}
 	_ = dst.CloseWrite()
