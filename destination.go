@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/logs"
@@ -96,7 +97,8 @@ func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Desti
 // Config returns the destination's config.
 func (d *Destination) Config() DestinationConfig { return d.cfg }
 
-// Close removes the destination; connections already accepted go on.
+// Close removes the destination; connections already accepted go on
+// (those that Serve forwards end with it).
 func (d *Destination) Close() error {
 	d.close(func() {
 		if d.client.destinations[d.cfg.Name] == d {
@@ -167,18 +169,24 @@ type DialFunc = func(ctx context.Context, origin netip.AddrPort) (net.Conn, erro
 
 // Serve forwards every connection to the service that dial reaches, until
 // ctx ends or the destination closes. A failed dial is reported to the
-// source, which closes its client's connection.
+// source, which closes its client's connection. When Serve returns, the
+// connections it forwarded are reset at both ends (cut mid-transfer, they
+// must not look complete) and its goroutines are gone.
 func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
+	var forwards sync.WaitGroup
+	var splices tunnel.Splices
+	defer forwards.Wait()
+	defer splices.Stop()
 	for {
 		in, err := d.next(ctx)
 		if err != nil {
 			return err
 		}
-		go d.forward(ctx, in, dial)
+		forwards.Go(func() { d.forward(ctx, in, dial, &splices) })
 	}
 }
 
-func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) {
+func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, splices *tunnel.Splices) {
 	log := d.client.cfg.logger
 	if d.cfg.DialTimeout > 0 {
 		var cancel context.CancelFunc
@@ -201,5 +209,5 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc) 
 	// On a fresh goroutine: this one's stack grew while dialing, and the
 	// splice keeps its goroutine for the connection's life, mostly idle
 	// (issue 10: an idle connection's cost per client).
-	go tunnel.Splice(tunnel.TCP(conn), tc)
+	splices.Go(tunnel.TCP(conn), tc)
 }

@@ -22,6 +22,8 @@ import (
 type resetRig struct {
 	addr     string
 	accepted chan *net.TCPConn
+	// dc and sc are the destination's and the source's clients.
+	dc, sc *connet.Client
 }
 
 func newResetRig(t *testing.T, route connet.Route, enc connet.RelayEncryption) *resetRig {
@@ -41,7 +43,7 @@ func newResetRig(t *testing.T, route connet.Route, enc connet.RelayEncryption) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	rig := &resetRig{accepted: make(chan *net.TCPConn, 4)}
+	rig := &resetRig{accepted: make(chan *net.TCPConn, 4), dc: dc, sc: sc}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -166,6 +168,37 @@ func TestTunnelErrorsReachApplications(t *testing.T) {
 				if got, err := io.ReadAll(client); err != nil || string(got) != "answer" {
 					t.Fatalf("client read %q, %v; want answer then EOF", got, err)
 				}
+			})
+		})
+	}
+}
+
+// TestPeerLossReachesApplications: when the client at one end of a
+// tunnel goes away mid-connection, closing its connection to the peer (a
+// stopped client; a dead one is closed the same way once it is silent),
+// the application at the other end gets a TCP reset, not a clean end:
+// QUIC reports the lost connection on the stream as an error matching
+// net.ErrClosed, which is no end of data.
+func TestPeerLossReachesApplications(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		route connet.Route
+	}{
+		{"direct", connet.RouteDirect},
+		{"relayed", connet.RouteRelay},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Run("destination client closes", func(t *testing.T) {
+				rig := newResetRig(t, tc.route, connet.NoEncryption)
+				client, _ := rig.connect(t)
+				_ = rig.dc.Close()
+				wantConnReset(t, client)
+			})
+			t.Run("source client closes", func(t *testing.T) {
+				rig := newResetRig(t, tc.route, connet.NoEncryption)
+				_, service := rig.connect(t)
+				_ = rig.sc.Close()
+				wantConnReset(t, service)
 			})
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
@@ -310,6 +311,12 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	}
 	defer func() { _ = cl.Close() }()
 
+	// On the way out, the endpoints stop serving before the client
+	// closes: each resets the connections it carries and returns, so a
+	// client stopped mid-transfer cuts them at both ends with resets, not
+	// with clean ends that would pass a truncated stream off as complete.
+	var serving sync.WaitGroup
+	defer serving.Wait()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	for name, d := range cs.Destinations {
@@ -320,7 +327,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 			return err
 		}
 		log.Info("destination ready", "name", name, "url", d.URL.Redacted())
-		go func() { cancel(ignoreClosed(destinations[name].Serve(ctx, dst))) }()
+		serving.Go(func() { cancel(ignoreClosed(destinations[name].Serve(ctx, dst))) })
 	}
 	for name, s := range cs.Sources {
 		src, err := cl.Source(ctx, connet.SourceConfig{
@@ -332,7 +339,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		}
 		ep := sources[name]
 		delete(sources, name)
-		go func() { cancel(ignoreClosed(ep.Serve(ctx, src.DialEarly))) }()
+		serving.Go(func() { cancel(ignoreClosed(ep.Serve(ctx, src.DialEarly))) })
 	}
 
 	select {

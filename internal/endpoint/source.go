@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/acceptloop"
@@ -114,7 +115,10 @@ func originOf(a net.Addr) netip.AddrPort {
 
 // serveStreams accepts connections on ln and tunnels each through dial
 // until ctx ends; ln is closed when it returns. A connection whose tunnel
-// cannot be opened is reset at once and the reason logged.
+// cannot be opened is reset at once and the reason logged. When it
+// returns, the connections it tunnels are reset at both ends (a client
+// stopping mid-transfer cuts them, and a cut must not pass for a clean
+// end) and their goroutines are gone.
 //
 // prepare, when not nil, runs first on each connection (the TLS handshake of
 // a tls source) and returns the connection to tunnel; if it fails the
@@ -123,8 +127,12 @@ func serveStreams(ctx context.Context, ln net.Listener, dial TunnelFunc, log *sl
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
 	defer func() { _ = ln.Close() }()
+	var forwards sync.WaitGroup
+	var splices tunnel.Splices
+	defer forwards.Wait()
+	defer splices.Stop()
 	log.Info("source listening", "addr", logs.Addr(ln.Addr()))
-	acceptloop.Run(ln, ctx.Done(), func(conn net.Conn) { go forward(ctx, conn, dial, log, prepare) },
+	acceptloop.Run(ln, ctx.Done(), func(conn net.Conn) { forwards.Go(func() { forward(ctx, conn, dial, log, prepare, &splices) }) },
 		func(err error, wait time.Duration) {
 			log.Warn("source accept failed, retrying", "addr", logs.Addr(ln.Addr()), "retry_in_ms", logs.Millis(wait), logs.Err(err))
 		})
@@ -134,7 +142,7 @@ func serveStreams(ctx context.Context, ln net.Listener, dial TunnelFunc, log *sl
 // prepareFunc readies an accepted connection before it is tunnelled.
 type prepareFunc = func(ctx context.Context, conn net.Conn) (net.Conn, error)
 
-func forward(ctx context.Context, conn net.Conn, dial TunnelFunc, log *slog.Logger, prepare prepareFunc) {
+func forward(ctx context.Context, conn net.Conn, dial TunnelFunc, log *slog.Logger, prepare prepareFunc, splices *tunnel.Splices) {
 	origin := originOf(conn.RemoteAddr())
 	if prepare != nil {
 		ready, err := prepare(ctx, conn)
@@ -157,5 +165,5 @@ func forward(ctx context.Context, conn net.Conn, dial TunnelFunc, log *slog.Logg
 	// On a fresh goroutine: this one's stack grew while dialing, and the
 	// splice keeps its goroutine for the connection's life, mostly idle
 	// (issue 10: an idle connection's cost per client).
-	go tunnel.Splice(tunnel.TCP(conn), tunnel.TCP(remote))
+	splices.Go(tunnel.TCP(conn), tunnel.TCP(remote))
 }

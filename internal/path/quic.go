@@ -59,9 +59,17 @@ func (p *QUIC) Retire(wg *sync.WaitGroup) {
 // Retired tells whether Retire was called.
 func (p *QUIC) Retired() bool { return p.retired.Load() }
 
-// NewQUIC wraps conn as a path of the given kind.
+// codeStale closes a peer connection that went silent.
+const codeStale quic.ApplicationErrorCode = 2
+
+// NewQUIC wraps conn as a path of the given kind. A connection that goes
+// silent is closed after tuning.StaleAfter, as servers and relays close
+// silent clients: a peer killed without a word is then declared dead in
+// seconds, not after the idle timeout, so the streams it carried reach
+// their applications as resets at once and new connections never wait on
+// it.
 func NewQUIC(conn *quic.Conn, kind Kind) *QUIC {
-	return &QUIC{Conn: conn, kind: kind, health: liveness.Watch(muxconn.FromQUIC(conn))}
+	return &QUIC{Conn: conn, kind: kind, health: liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)}
 }
 
 func (p *QUIC) Kind() Kind            { return p.kind }

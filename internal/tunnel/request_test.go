@@ -279,6 +279,12 @@ func TestOpenPathFailures(t *testing.T) {
 func splicePair(t testing.TB) (s path.Stream, app *net.TCPConn, done <-chan [2]int64) {
 	t.Helper()
 	src, dst := pathPair(t)
+	return spliceOn(t, src, dst)
+}
+
+// spliceOn is splicePair over the paths src and dst of one connection.
+func spliceOn(t testing.TB, src, dst *path.QUIC) (s path.Stream, app *net.TCPConn, done <-chan [2]int64) {
+	t.Helper()
 	ctx := testContext(t)
 	ch := openAsync(ctx, src, tunnel.Request{Endpoint: "web"})
 	in, err := tunnel.ReadRequest(accept(ctx, t, dst))

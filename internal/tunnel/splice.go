@@ -61,33 +61,57 @@ type HalfCloser interface {
 // ended, propagating each end of data as a half-close, then closes both.
 // It returns the bytes copied a→b and b→a.
 func Splice(a, b HalfCloser) (ab, ba int64) {
+	return (&splice{a: a, b: b}).run()
+}
+
+// splice is one connection copied both ways between two ends.
+type splice struct {
+	a, b HalfCloser
+	// aborted aborts both ends once. A Once, because its Do returns only
+	// when the abort is done: a direction that fails because the other
+	// (or Splices.Stop) is aborting must not go on to close the ends
+	// before both are reset, or a stream still open would end with a FIN.
+	aborted sync.Once
+}
+
+func (s *splice) run() (ab, ba int64) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		ba = pipe(a, b)
+		ba = s.pipe(s.a, s.b)
 	}()
-	ab = pipe(b, a)
+	ab = s.pipe(s.b, s.a)
 	wg.Wait()
-	_ = a.Close()
-	_ = b.Close()
+	_ = s.a.Close()
+	_ = s.b.Close()
 	return ab, ba
 }
 
-// pipe copies src to dst. A clean end of src becomes a half-close of dst;
-// an error aborts both, so each far side sees a reset rather than a clean
-// end that would hide truncation. A read failing with net.ErrClosed means
-// the other direction aborted this connection already.
-func pipe(dst, src HalfCloser) int64 {
+// pipe copies src to dst. A clean end of src (a bare io.EOF) becomes a
+// half-close of dst. Any other end aborts both ends, so each far side sees
+// a reset rather than a clean end that would hide truncation; that
+// includes the loss of the connection under a stream (an idle timeout, a
+// stateless reset, the peer's or our own close of the whole connection),
+// which QUIC reports as an error matching net.ErrClosed. Once both ends
+// are aborted, the other direction fails too; abort does nothing more then.
+func (s *splice) pipe(dst, src HalfCloser) int64 {
 	var n int64
-	err := copyData(dst, src, &n)
-	if err != nil && !errors.Is(err, net.ErrClosed) {
-		abort(src)
-		abort(dst)
+	if err := copyData(dst, src, &n); err != nil {
+		s.abort()
 		return n
 	}
 	_ = dst.CloseWrite()
 	return n
+}
+
+// abort ends both ends so that their far sides see errors, once; every
+// call returns after both are aborted.
+func (s *splice) abort() {
+	s.aborted.Do(func() {
+		abort(s.a)
+		abort(s.b)
+	})
 }
 
 // copyData copies src to dst until src ends (nil) or either fails. A TCP

@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tunnel"
+	"github.com/quic-go/quic-go"
 )
 
 // wantReset reads c to its end and fails unless it ends in a TCP reset
@@ -101,6 +103,63 @@ func TestSpliceReadErrorIsTCPReset(t *testing.T) {
 			<-done
 			if !bs.reset.Load() {
 				t.Fatal("the failed stream was not reset")
+			}
+		})
+	}
+}
+
+// TestSpliceConnectionLossIsTCPReset: when the connection under a stream
+// is lost (the peer closed it, it went silent and was closed here, its
+// idle timeout passed, a stateless reset came), the TCP side gets a reset.
+// QUIC reports each of these as an error matching net.ErrClosed, which is
+// no clean end of data.
+func TestSpliceConnectionLossIsTCPReset(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// lose ends the connection under the destination's stream.
+		lose func(src, dst *path.QUIC)
+	}{
+		{"the peer closes its connection", func(src, _ *path.QUIC) { _ = src.Close() }},
+		{"the connection is closed here", func(_, dst *path.QUIC) { _ = dst.Conn.CloseWithError(2, "peer gone") }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := pathPair(t)
+			s, app, done := spliceOn(t, src, dst)
+			if _, err := s.Write([]byte("partial")); err != nil {
+				t.Fatal(err)
+			}
+			buf := make([]byte, len("partial"))
+			if _, err := io.ReadFull(app, buf); err != nil {
+				t.Fatal(err)
+			}
+			tc.lose(src, dst)
+			wantReset(t, app, "")
+			select {
+			case <-done:
+			case <-time.After(testTimeout):
+				t.Fatal("Splice did not return after the connection was lost")
+			}
+		})
+	}
+	for _, lost := range []error{&quic.IdleTimeoutError{}, &quic.StatelessResetError{}, &quic.ApplicationError{Remote: true}} {
+		t.Run(lost.Error(), func(t *testing.T) {
+			app, svc := tcpPair(t)
+			bs := newBrokenStream(lost)
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				tunnel.Splice(bs, tunnel.TCP(svc))
+			}()
+			buf := make([]byte, len("partial"))
+			_ = app.SetReadDeadline(time.Now().Add(testTimeout))
+			if _, err := io.ReadFull(app, buf); err != nil {
+				t.Fatal(err)
+			}
+			close(bs.fail)
+			wantReset(t, app, "")
+			<-done
+			if !bs.reset.Load() {
+				t.Fatal("the stream was not reset")
 			}
 		})
 	}
