@@ -40,6 +40,10 @@ func clientTLS(serverName, casFile string, insecure bool, certFile, keyFile stri
 			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
+	} else {
+		// Without a certificate, note a service's request for one, so
+		// that its refusal can say what to set.
+		cfg.GetClientCertificate = noCertificate
 	}
 	return cfg, nil
 }
