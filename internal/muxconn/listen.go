@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/tuning"
 )
 
@@ -237,7 +238,7 @@ func (f *Fallback) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) 
 			break
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, logs.Join(errs...)
 }
 
 // Transport is the transport tried first.
