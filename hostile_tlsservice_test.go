@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -132,8 +131,8 @@ func refusedExchange(ctx context.Context, src *connet.Source) (string, error) {
 }
 
 // startOpenSSLServer runs openssl s_server with args on a free loopback
-// port until the test ends (then killed by its PID) and returns its
-// address once it accepts connections.
+// port until the test ends and returns its address once it accepts
+// connections.
 func startOpenSSLServer(t *testing.T, openssl string, args ...string) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -142,36 +141,6 @@ func startOpenSSLServer(t *testing.T, openssl string, args ...string) string {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
-	out := &testprog.LockedBuffer{}
-	cmd := exec.Command(openssl, append([]string{"s_server", "-accept", addr}, args...)...)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	for i := 0; ; i++ {
-		if c, err := net.Dial("tcp", addr); err == nil {
-			_ = c.Close()
-			return addr
-		}
-		select {
-		case <-exited:
-			t.Fatalf("openssl exited: %s", out)
-		default:
-		}
-		if i == 300 {
-			t.Fatalf("openssl does not listen on %s after 300 tries: %s", addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testprog.StartListening(t, exec.Command(openssl, append([]string{"s_server", "-accept", addr}, args...)...), addr)
+	return addr
 }

@@ -28,25 +28,11 @@ func closedPort(t *testing.T) string {
 	return addr
 }
 
-// firstError runs s until it reports an error in its status, or ctx
-// ends, and returns the error.
+// firstError runs s until it reports an error in its status, and returns
+// the error.
 func firstError(t *testing.T, ctx context.Context, s *controlclient.Session) string {
 	t.Helper()
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() { stop(); <-done }()
-	for {
-		st, changed := s.Status()
-		if st.LastError != "" {
-			return st.LastError
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			t.Fatalf("no error within %v", testTimeout)
-		}
-	}
+	return runUntil(t, ctx, s, "failed", func(st controlclient.Status) bool { return st.LastError != "" }).LastError
 }
 
 // TestServerDownSaysSo: a client pointed at a port where nothing listens

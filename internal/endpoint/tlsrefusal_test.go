@@ -40,7 +40,7 @@ func TestTLSServiceRefusalIsReported(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			port := freePort(t)
 			addr := "127.0.0.1:" + port
-			startProgram(t, exec.Command(openssl, "s_server", "-accept", addr, tc.version,
+			testprog.StartListening(t, exec.Command(openssl, "s_server", "-accept", addr, tc.version,
 				"-cert", pki.ServerCert, "-key", pki.ServerKey, "-CAfile", pki.CAFile,
 				"-Verify", "1", "-verify_return_error", "-rev"), addr)
 			d := config.DestinationSettings{Name: "ossl", URL: mustURL(t, "tls://localhost:"+port),
@@ -81,7 +81,7 @@ func TestTLSServiceThatAcceptsReportsNothing(t *testing.T) {
 	pki := newTestPKI(t, "accepts")
 	port := freePort(t)
 	addr := "127.0.0.1:" + port
-	startProgram(t, exec.Command(openssl, "s_server", "-accept", addr,
+	testprog.StartListening(t, exec.Command(openssl, "s_server", "-accept", addr,
 		"-cert", pki.ServerCert, "-key", pki.ServerKey, "-CAfile", pki.CAFile,
 		"-Verify", "1", "-verify_return_error", "-rev"), addr)
 	d := config.DestinationSettings{Name: "ossl", URL: mustURL(t, "tls://localhost:"+port),
