@@ -23,6 +23,10 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// Wrong keys are dropped and the rest validated; syntax errors carry
+	// an excerpt of their line.
+	f.Add([]byte("[client]\nbogus = 1\ntoken = 2\nrelay-encryptions = [\"tls\", 3]\n[[server.ingress]]\ncert = 1\n[client.destinations.x]\nurl = \"file:./x\"\ncas-file = \"a.pem\"\n"))
+	f.Add([]byte("[client]\n\ttoken = \"a\x1b[2J\"\n"))
 	cert, key := testTLSData(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "fuzz.toml")
@@ -32,6 +36,11 @@ func FuzzLoad(f *testing.F) {
 		cfg, err := Load(path)
 		if err != nil && len(Errors(err)) == 0 {
 			t.Fatalf("error without *Error: %v", err)
+		}
+		for _, e := range Errors(err) {
+			if x := e.Excerpt(); strings.Count(x, "\n") > 1 {
+				t.Fatalf("excerpt of more than two lines: %q", x)
+			}
 		}
 		if cfg == nil {
 			return
