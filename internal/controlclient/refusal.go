@@ -26,22 +26,22 @@ const (
 	refusalInterval = 250 * time.Millisecond
 )
 
-// RefusedError is a QUIC dial that the server's host refused: it answered
+// refusedError is a QUIC dial that the server's host refused: it answered
 // that nothing receives UDP at the server's port.
-type RefusedError struct {
+type refusedError struct {
 	Addr string
 }
 
-func (e *RefusedError) Error() string {
+func (e *refusedError) Error() string {
 	return fmt.Sprintf("quic to %s: connection refused (nothing receives UDP at that port)", e.Addr)
 }
 
 // Unwrap lets errors.Is match syscall.ECONNREFUSED, as for a refused TCP
 // dial.
-func (e *RefusedError) Unwrap() error { return syscall.ECONNREFUSED }
+func (e *refusedError) Unwrap() error { return syscall.ECONNREFUSED }
 
 // watchRefusal probes addr (see above) until its host refuses, returning
-// a *RefusedError, or until ctx ends or the probes are spent (nil): no
+// a *refusedError, or until ctx ends or the probes are spent (nil): no
 // refusal is no news.
 func watchRefusal(ctx context.Context, addr *net.UDPAddr, name string) error {
 	c, err := net.DialUDP("udp", nil, addr)
@@ -58,7 +58,7 @@ func watchRefusal(ctx context.Context, addr *net.UDPAddr, name string) error {
 		}
 		if _, err := c.Write(nil); err != nil {
 			if errors.Is(err, syscall.ECONNREFUSED) {
-				return &RefusedError{Addr: name}
+				return &refusedError{Addr: name}
 			}
 			return nil
 		}
@@ -67,7 +67,7 @@ func watchRefusal(ctx context.Context, addr *net.UDPAddr, name string) error {
 			return nil // ended while the deadline was set: do not wait it out
 		}
 		if _, err := c.Read(buf[:]); errors.Is(err, syscall.ECONNREFUSED) {
-			return &RefusedError{Addr: name}
+			return &refusedError{Addr: name}
 		}
 	}
 	return nil

@@ -258,7 +258,7 @@ func (s *Session) probeQUIC(ctx context.Context) bool {
 
 // dialQUIC dials the server over QUIC. When the server's host answers
 // that nothing receives UDP at its port (see watchRefusal), the dial ends
-// at once with a *RefusedError instead of waiting for its timeout.
+// at once with a *refusedError instead of waiting for its timeout.
 func (s *Session) dialQUIC(ctx context.Context) (*quic.Conn, error) {
 	addr, err := net.ResolveUDPAddr("udp", s.cfg.ServerAddr)
 	if err != nil {
@@ -275,7 +275,7 @@ func (s *Session) dialQUIC(ctx context.Context) (*quic.Conn, error) {
 	})
 	conn, err := s.cfg.Transport.Dial(ctx, addr, s.tlsConfig(), s.cfg.QUIC)
 	if err != nil {
-		var refused *RefusedError
+		var refused *refusedError
 		if errors.As(context.Cause(ctx), &refused) {
 			return nil, refused
 		}
@@ -388,7 +388,7 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 			}
 			errs = append(errs, r.err)
 			if !r.tcp && !tcpStarted {
-				var refused *RefusedError
+				var refused *refusedError
 				switch {
 				case isTimeout(r.err):
 					s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
