@@ -49,6 +49,9 @@ type Destination struct {
 	endpoint
 	cfg   DestinationConfig
 	queue chan *incoming
+	// failures keeps a service that fails every connection from logging
+	// a line per connection.
+	failures logs.Repeats
 }
 
 // Destination adds a destination to the client and announces it to the
@@ -187,19 +190,18 @@ func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
 }
 
 func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, splices *tunnel.Splices) {
-	log := d.client.cfg.logger
 	if d.cfg.DialTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)
 		defer cancel()
 	}
 	conn, err := dial(ctx, in.Origin)
-	d.recordError(err)
 	if err != nil {
-		log.Warn("destination dial failed", "name", d.cfg.Name, "peer", in.peer.ID, logs.Err(err))
+		d.serviceFailed("destination dial failed", err, "peer", in.peer.ID)
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))
 		return
 	}
+	d.recordError(nil)
 	if err := in.Accept(); err != nil {
 		_ = conn.Close()
 		in.Stream.Reset()
@@ -210,4 +212,30 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, 
 	// splice keeps its goroutine for the connection's life, mostly idle
 	// (issue 10: an idle connection's cost per client).
 	splices.Go(tunnel.TCP(conn), tc)
+}
+
+// ReportServiceError records that the service failed a connection that
+// Serve's dial had opened: a TLS service that refuses the client after
+// the handshake, say, which the dial could not see. The error becomes the
+// destination's last error on the status page, and is logged as a dial
+// failure is, once per distinct cause.
+func (d *Destination) ReportServiceError(err error) {
+	d.serviceFailed("destination's service refused the connection", err)
+}
+
+// serviceFailed records err, a failure of the destination's service, as
+// the last error and logs it at warn with attrs, once per distinct cause
+// and quiet period (a service that refuses every connection makes one
+// line, not one per connection; the line says how many were held back).
+func (d *Destination) serviceFailed(msg string, err error, attrs ...any) {
+	d.recordError(err)
+	ok, skipped := d.failures.Allow(err.Error(), time.Now())
+	if !ok {
+		return
+	}
+	attrs = append([]any{"name", d.cfg.Name}, attrs...)
+	if skipped > 0 {
+		attrs = append(attrs, "repeats_not_logged", skipped)
+	}
+	d.client.cfg.logger.Warn(msg, append(attrs, logs.Err(err))...)
 }

@@ -21,12 +21,14 @@ func newCheckCommand() *cobra.Command {
 		Short: "Validate config files (merged in order) and tell what they would run",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
-			cfg, err := config.Load(files...)
-			if err != nil {
-				return err
+			// Keys Load could not take are reported together with every
+			// other problem of what it could, so one run lists them all.
+			cfg, loadErr := config.Load(files...)
+			if cfg == nil {
+				return loadErr
 			}
 			summary, err := checkSections(cfg)
-			if err != nil {
+			if err := errors.Join(loadErr, err); err != nil {
 				return err
 			}
 			_, err = io.WriteString(cmd.OutOrStdout(), summary)

@@ -35,12 +35,16 @@ func exitCode(ctx context.Context, err error, w io.Writer) int {
 	return 1
 }
 
-// printError prints config problems one per line, everything else as is,
+// printError prints config problems one per line (a syntax error followed
+// by the line it is about, marked at the column), everything else as is,
 // followed by a hint when there is one.
 func printError(w io.Writer, err error) {
 	if errs := config.Errors(err); len(errs) > 0 {
 		for _, e := range errs {
 			fmt.Fprintln(w, "connet: config:", e)
+			if x := e.Excerpt(); x != "" {
+				fmt.Fprintln(w, x)
+			}
 		}
 		return
 	}

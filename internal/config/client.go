@@ -87,9 +87,10 @@ type ClientSettings struct {
 // ClientSettings validates the [client] section and applies the spec's
 // defaults. The token comes from token-file (trimmed), else token, else the
 // CONNET_TOKEN environment variable; env is usually os.Getenv and may be nil.
-// Files referenced by the config (token, CAs, reset key) are read here;
-// endpoint certificate files are only checked for presence, because the
-// endpoint implementations load them.
+// Files referenced by the config (token, CAs, reset key, the endpoints'
+// certificates) are read here, and a file destination's directory looked
+// up, so that a missing or malformed file fails here (and in connet check)
+// rather than when the client starts its endpoints.
 func (c *Config) ClientSettings(env func(string) string) (ClientSettings, error) {
 	r := newResolver(c, env)
 	s := r.client()

@@ -11,7 +11,11 @@
 //
 //  1. [Load] (or [Parse]) decodes each file strictly: syntax errors, unknown
 //     keys and values of the wrong TOML type are rejected, naming the file and
-//     the full dotted key. Files are merged in order with [Config.Merge].
+//     the full dotted key (a syntax error also its line and column, with the
+//     line shown by [Error.Excerpt]). A wrong key is left out and the rest
+//     of its file still loaded, so that the next steps can report the other
+//     mistakes in the same run. Files are merged in order with
+//     [Config.Merge].
 //  2. The command line layer overlays flag values with [Config.Merge], giving
 //     each overlay an origin label such as "flag --dst-url". The origin of
 //     every value is remembered so that later errors can say where a bad
@@ -19,8 +23,10 @@
 //  3. [Config.ClientSettings], [Config.ServerSettings],
 //     [Config.ControlSettings], [Config.RelaySettings] and
 //     [Config.LogSettings] apply defaults, read referenced files (tokens,
-//     certificates) and validate everything, reporting all problems at once
-//     as [*Error] values joined with [errors.Join].
+//     certificates, the endpoints' TLS files, with the functions endpoints
+//     load them with at start: [LoadCAs], [LoadKeyPair]) and validate
+//     everything, reporting all problems at once as [*Error] values joined
+//     with [errors.Join].
 //
 // The environment is always injected as a function (usually [os.Getenv]) so
 // that nothing in this package depends on process-global state. Relative

@@ -172,6 +172,14 @@ func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, def
 		d.CAsFile, d.InsecureSkipVerify = "", true
 	}
 	r.certPair(p, dc.CertFile, dc.KeyFile)
+	// With a bad URL it is unknown whether the files apply; read them
+	// anyway, so that fixing the URL does not bring new problems up.
+	if d.URL == nil || rule.tls {
+		r.endpointTLSFiles(p, dc.CAsFile, dc.CertFile, dc.KeyFile)
+	}
+	if d.URL != nil && rule.file {
+		r.fileRoot(p.key("url"), d.FilePath())
+	}
 	return d
 }
 
@@ -205,6 +213,9 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 	}
 	if sc.CAsFile == InsecureSkipVerify {
 		r.failf(p.key("cas-file"), "%q only applies to destinations; for a source, cas-file names the CAs for client certificates", InsecureSkipVerify)
+	}
+	if s.URL == nil || rule.tls {
+		r.endpointTLSFiles(p, sc.CAsFile, sc.CertFile, sc.KeyFile)
 	}
 
 	s.AllowedOrigins = r.allowedOrigins(p.key("allowed-origins"), sc.AllowedOrigins, s.URL)

@@ -2,6 +2,7 @@ package config_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -16,12 +17,27 @@ type endpointCase struct {
 	err  *wantErr // Key relative to the endpoint table; Origin is the file
 }
 
+// runEndpointCases runs each case in a directory that holds the files the
+// bodies name: c.pem and k.pem (a certificate and its key), ca.pem (a CA),
+// notpem.txt (not PEM), the directories www and relative/path, and the
+// file a-file; "$DIR" in a body is that directory's absolute path.
 func runEndpointCases[T any](t *testing.T, kind string, tests []endpointCase, get func(config.ClientSettings) T, check map[string]func(*testing.T, T)) {
 	t.Helper()
+	dir := t.TempDir()
+	certPEM, keyPEM := genCert(t)
+	writeFile(t, dir, "c.pem", string(certPEM))
+	writeFile(t, dir, "k.pem", string(keyPEM))
+	writeFile(t, dir, "ca.pem", string(certPEM))
+	writeFile(t, dir, "notpem.txt", "not a certificate\n")
+	writeFile(t, dir, "www/index.html", "hello\n")
+	writeFile(t, dir, "relative/path/index.html", "hello\n")
+	writeFile(t, dir, "a-file", "a file, not a directory\n")
+	t.Chdir(dir)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			body := strings.ReplaceAll(tt.body, "$DIR", dir)
 			path := writeFile(t, t.TempDir(), "c.toml",
-				"[client]\ntoken = \"t\"\nrelay-encryptions = [\"tls\"]\n[client."+kind+".x]\n"+tt.body+"\n")
+				"[client]\ntoken = \"t\"\nrelay-encryptions = [\"tls\"]\n[client."+kind+".x]\n"+body+"\n")
 			cfg, err := config.Load(path)
 			if err != nil {
 				t.Fatal(err)
@@ -53,13 +69,13 @@ relay-encryptions = ["dhxcp", "none"]
 proxy-proto-version = "v1"
 dial-timeout = "2s"
 url = "tls://localhost:3000"
-cas-file = "/cas"
-cert-file = "/cert"
-key-file = "/key"`},
+cas-file = "ca.pem"
+cert-file = "c.pem"
+key-file = "k.pem"`},
 		{name: "insecure-skip-verify", body: "url = \"https://localhost:3000\"\ncas-file = \"insecure-skip-verify\""},
 		{name: "http with path", body: `url = "http://localhost:3000/path?q=1"`},
 		{name: "https default port", body: `url = "https://example.com"`},
-		{name: "file absolute", body: `url = "file:///absolute/path"`},
+		{name: "file absolute", body: `url = "file://$DIR/www"`},
 		{name: "file relative", body: `url = "file:./relative/path"`},
 		{name: "ipv6", body: `url = "tcp://[::1]:3000"`},
 		{name: "route direct", body: "url = \"tcp://:1\"\nroute = \"direct\""},
@@ -89,6 +105,14 @@ key-file = "/key"`},
 		{name: "bad dial timeout", body: "url = \"tcp://:1\"\ndial-timeout = \"2x\"", err: &wantErr{Key: ".dial-timeout", Reason: `invalid duration "2x"`}},
 		{name: "bad relay encryption", body: "url = \"tcp://:1\"\nrelay-encryptions = [\"rot13\"]", err: &wantErr{Key: ".relay-encryptions[0]", Reason: `invalid value "rot13"`}},
 		{name: "cert without key", body: "url = \"tls://h:1\"\ncert-file = \"c\"", err: &wantErr{Key: ".key-file", Reason: "required when cert-file is set"}},
+		// The files a destination loads at start are read here already.
+		{name: "missing cas-file", body: "url = \"tls://h:1\"\ncas-file = \"missing.pem\"", err: &wantErr{Key: ".cas-file", Reason: "cannot read file: open missing.pem: no such file"}},
+		{name: "cas-file not PEM", body: "url = \"https://h:1\"\ncas-file = \"notpem.txt\"", err: &wantErr{Key: ".cas-file", Reason: `no PEM certificates found in "notpem.txt"`}},
+		{name: "missing cert-file", body: "url = \"tls://h:1\"\ncert-file = \"missing.pem\"\nkey-file = \"k.pem\"", err: &wantErr{Key: ".cert-file", Reason: "cannot read file"}},
+		{name: "cert-file is a key", body: "url = \"tls://h:1\"\ncert-file = \"k.pem\"\nkey-file = \"k.pem\"", err: &wantErr{Key: ".cert-file", Reason: "looks like a private key"}},
+		{name: "key-file of another certificate", body: "url = \"tls://h:1\"\ncert-file = \"c.pem\"\nkey-file = \"notpem.txt\"", err: &wantErr{Key: ".key-file", Reason: `invalid private key file "notpem.txt"`}},
+		{name: "missing file root", body: `url = "file:./nowhere"`, err: &wantErr{Key: ".url", Reason: `cannot serve "./nowhere": stat ./nowhere: no such file`}},
+		{name: "file root is a file", body: `url = "file:./a-file"`, err: &wantErr{Key: ".url", Reason: `cannot serve "./a-file": not a directory`}},
 		{name: "key without cert", body: "url = \"tls://h:1\"\nkey-file = \"k\"", err: &wantErr{Key: ".cert-file", Reason: "required when key-file is set"}},
 	}
 	check := map[string]func(*testing.T, config.DestinationSettings){
@@ -109,7 +133,7 @@ key-file = "/key"`},
 				Name: "x", Route: config.RouteRelay,
 				RelayEncryptions:  []config.RelayEncryption{config.RelayEncryptionDHXCP, config.RelayEncryptionNone},
 				ProxyProtoVersion: config.ProxyProtoV1, DialTimeout: 2 * time.Second,
-				URL: d.URL, CAsFile: "/cas", CertFile: "/cert", KeyFile: "/key",
+				URL: d.URL, CAsFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem",
 			}
 			if !reflect.DeepEqual(d, want) || d.URL.String() != "tls://localhost:3000" {
 				t.Errorf("got %+v", d)
@@ -126,7 +150,7 @@ key-file = "/key"`},
 			}
 		},
 		"file absolute": func(t *testing.T, d config.DestinationSettings) {
-			if d.FilePath() != "/absolute/path" {
+			if !strings.HasPrefix(d.FilePath(), "/") || !strings.HasSuffix(d.FilePath(), "/www") {
 				t.Errorf("file path %q", d.FilePath())
 			}
 		},
@@ -152,16 +176,16 @@ route = "direct"
 relay-encryptions = ["dhxcp"]
 dial-timeout = "5s"
 url = "https://:8443/app"
-cert-file = "/cert"
-key-file = "/key"
-cas-file = "/cas"
+cert-file = "c.pem"
+key-file = "k.pem"
+cas-file = "ca.pem"
 lb-policy = "least-conns"
 lb-retry = "timed"
 lb-retry-max = 250`},
-		{name: "tls", body: "url = \"tls://:8003\"\ncert-file = \"c\"\nkey-file = \"k\""},
+		{name: "tls", body: "url = \"tls://:8003\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\""},
 		{name: "http", body: `url = "http://:8080/path"`},
 		{name: "ws", body: `url = "ws://127.0.0.1:8080"`},
-		{name: "wss", body: "url = \"wss://127.0.0.1:8083\"\ncert-file = \"c\"\nkey-file = \"k\""},
+		{name: "wss", body: "url = \"wss://127.0.0.1:8083\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\""},
 		{name: "http without port", body: `url = "http://localhost"`},
 		{name: "lb count default", body: "url = \"tcp://:1\"\nlb-retry = \"count\""},
 		{name: "lb timed default", body: "url = \"tcp://:1\"\nlb-retry = \"timed\""},
@@ -176,6 +200,9 @@ lb-retry-max = 250`},
 		{name: "tcp needs port", body: `url = "tcp://0.0.0.0"`, err: &wantErr{Key: ".url", Reason: "port is required"}},
 		{name: "empty port", body: `url = "http://localhost:"`, err: &wantErr{Key: ".url", Reason: "empty port"}},
 		{name: "tls needs certificate", body: `url = "tls://:8003"`, err: &wantErr{Key: "", Reason: "a tls source needs cert-file and key-file"}},
+		{name: "missing server certificate", body: "url = \"https://:8443\"\ncert-file = \"missing.pem\"\nkey-file = \"k.pem\"", err: &wantErr{Key: ".cert-file", Reason: "cannot read file"}},
+		{name: "missing server key", body: "url = \"wss://:8443\"\ncert-file = \"c.pem\"\nkey-file = \"missing.pem\"", err: &wantErr{Key: ".key-file", Reason: "cannot read file"}},
+		{name: "client CAs not PEM", body: "url = \"tls://:8003\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\"\ncas-file = \"notpem.txt\"", err: &wantErr{Key: ".cas-file", Reason: "no PEM certificates found"}},
 		{name: "wss needs key", body: "url = \"wss://:8083\"\ncert-file = \"c\"", err: &wantErr{Key: "", Reason: "a wss source needs cert-file and key-file"}},
 		{name: "insecure-skip-verify is for destinations", body: "url = \"tls://:1\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\"\ncas-file = \"insecure-skip-verify\"", err: &wantErr{Key: ".cas-file", Reason: "only applies to destinations"}},
 		{name: "bad lb policy", body: "url = \"tcp://:1\"\nlb-policy = \"fastest\"", err: &wantErr{Key: ".lb-policy", Reason: `invalid value "fastest": must be one of "least-latency", "least-conns", "round-robin", "random"`}},
@@ -184,7 +211,7 @@ lb-retry-max = 250`},
 		{name: "negative dial timeout", body: "url = \"tcp://:1\"\ndial-timeout = \"-5s\"", err: &wantErr{Key: ".dial-timeout", Reason: "must not be negative"}},
 
 		{name: "allowed origins", body: "url = \"ws://:8080\"\nallowed-origins = [\"https://App.Example.com\", \"http://localhost:8080\", \"*\"]"},
-		{name: "allowed origins wss", body: "url = \"wss://:8083\"\ncert-file = \"c\"\nkey-file = \"k\"\nallowed-origins = [\"https://a.example\"]"},
+		{name: "allowed origins wss", body: "url = \"wss://:8083\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\"\nallowed-origins = [\"https://a.example\"]"},
 		{name: "allowed origins on tcp", body: "url = \"tcp://:1\"\nallowed-origins = [\"https://a.example\"]", err: &wantErr{Key: ".allowed-origins", Reason: "only applies to ws and wss sources"}},
 		{name: "allowed origins on http", body: "url = \"http://:1\"\nallowed-origins = [\"*\"]", err: &wantErr{Key: ".allowed-origins", Reason: "only applies to ws and wss sources"}},
 		{name: "allowed origin with path", body: "url = \"ws://:1\"\nallowed-origins = [\"https://a.example/app\"]", err: &wantErr{Key: ".allowed-origins[0]", Reason: "no path"}},
@@ -226,7 +253,7 @@ lb-retry-max = 250`},
 				Name: "x", Route: config.RouteDirect,
 				RelayEncryptions: []config.RelayEncryption{config.RelayEncryptionDHXCP},
 				DialTimeout:      5 * time.Second, URL: s.URL,
-				CertFile: "/cert", KeyFile: "/key", CAsFile: "/cas",
+				CertFile: "c.pem", KeyFile: "k.pem", CAsFile: "ca.pem",
 				LBPolicy: config.LBPolicyLeastConns, LBRetry: config.LBRetryTimed, LBRetryMax: 250,
 			}
 			if !reflect.DeepEqual(s, want) || s.URL.String() != "https://:8443/app" {

@@ -18,6 +18,10 @@ type Error struct {
 	Origin string
 	// Line is the 1-based line in Origin, when known (syntax errors).
 	Line int
+	// Column is the 1-based byte column in Line, when known; 0 otherwise.
+	Column int
+	// Source is the text of Line, when known, for Excerpt.
+	Source string
 	// Key is the full dotted key, e.g. client.destinations.web.dial-timeout
 	// or server.ingress[0].cert-file. Empty for whole-file problems.
 	Key string
@@ -27,7 +31,8 @@ type Error struct {
 	Err error
 }
 
-// Error formats the problem as "origin[:line]: key: reason[: cause]".
+// Error formats the problem as "origin[:line[:column]]: key: reason[:
+// cause]", on one line; Excerpt adds the line it is about.
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.Origin != "" {
@@ -35,6 +40,10 @@ func (e *Error) Error() string {
 		if e.Line > 0 {
 			b.WriteByte(':')
 			b.WriteString(strconv.Itoa(e.Line))
+			if e.Column > 0 {
+				b.WriteByte(':')
+				b.WriteString(strconv.Itoa(e.Column))
+			}
 		}
 		b.WriteString(": ")
 	}

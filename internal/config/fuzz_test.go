@@ -1,6 +1,7 @@
 package config
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,8 +10,8 @@ import (
 
 // FuzzLoad feeds arbitrary bytes to Load as a config file and then runs
 // every validation on whatever loaded. Nothing may panic. Referenced files
-// come from a fake file system so the fuzzer cannot make the test read
-// devices or block on pipes.
+// come from a fake file system (where no directory exists) so the fuzzer
+// cannot make the test read devices or block on pipes.
 func FuzzLoad(f *testing.F) {
 	for _, name := range []string{
 		"quickstart-server.toml", "quickstart-destination.toml", "quickstart-source.toml",
@@ -22,6 +23,10 @@ func FuzzLoad(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// Wrong keys are dropped and the rest validated; syntax errors carry
+	// an excerpt of their line.
+	f.Add([]byte("[client]\nbogus = 1\ntoken = 2\nrelay-encryptions = [\"tls\", 3]\n[[server.ingress]]\ncert = 1\n[client.destinations.x]\nurl = \"file:./x\"\ncas-file = \"a.pem\"\n"))
+	f.Add([]byte("[client]\n\ttoken = \"a\x1b[2J\"\n"))
 	cert, key := testTLSData(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		path := filepath.Join(t.TempDir(), "fuzz.toml")
@@ -29,10 +34,15 @@ func FuzzLoad(f *testing.F) {
 			t.Fatal(err)
 		}
 		cfg, err := Load(path)
-		if err != nil {
-			if len(Errors(err)) == 0 {
-				t.Fatalf("error without *Error: %v", err)
+		if err != nil && len(Errors(err)) == 0 {
+			t.Fatalf("error without *Error: %v", err)
+		}
+		for _, e := range Errors(err) {
+			if x := e.Excerpt(); strings.Count(x, "\n") > 1 {
+				t.Fatalf("excerpt of more than two lines: %q", x)
 			}
+		}
+		if cfg == nil {
 			return
 		}
 		readFile := func(p string) ([]byte, error) {
@@ -53,6 +63,9 @@ func FuzzLoad(f *testing.F) {
 		} {
 			r := newResolver(cfg, env)
 			r.readFile = readFile
+			r.stat = func(p string) (fs.FileInfo, error) {
+				return nil, &fs.PathError{Op: "stat", Path: p, Err: fs.ErrNotExist}
+			}
 			run(r)
 			for _, e := range Errors(r.err()) {
 				if e.Key == "" || e.Reason == "" {

@@ -18,16 +18,28 @@ func TestReadmeClientExamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The examples name cert.pem for the server's CA; give them one.
+	// The examples name cert.pem for the server's CA, and other PEM files
+	// and directories for endpoints; give them all, as a user would.
 	dir := t.TempDir()
 	cert, err := testcert.New("localhost")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := cert.WriteFiles(dir); err != nil {
+	certFile, keyFile, err := cert.WriteFiles(dir)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Chdir(dir)
+	for _, m := range regexp.MustCompile(`"([\w.-]+\.pem)"`).FindAllStringSubmatch(string(readme), -1) {
+		from := certFile
+		if strings.Contains(m[1], "key") {
+			from = keyFile
+		}
+		writeFile(t, dir, m[1], readFileT(t, from))
+	}
+	for _, m := range regexp.MustCompile(`"file:\./([\w.-]+)"`).FindAllStringSubmatch(string(readme), -1) {
+		writeFile(t, dir, m[1]+"/index.html", "hello\n")
+	}
 
 	blocks := regexp.MustCompile("(?s)```toml\n(.*?)```").FindAllStringSubmatch(string(readme), -1)
 	tested := 0

@@ -3,6 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 )
 
 // resolver turns raw values into typed settings for one *Settings call and
@@ -14,6 +16,7 @@ type resolver struct {
 	cfg      *Config
 	env      func(string) string
 	readFile func(string) ([]byte, error)
+	stat     func(string) (fs.FileInfo, error)
 	errs     []error
 }
 
@@ -21,7 +24,7 @@ func newResolver(cfg *Config, env func(string) string) *resolver {
 	if env == nil {
 		env = func(string) string { return "" }
 	}
-	return &resolver{cfg: cfg, env: env, readFile: readFile}
+	return &resolver{cfg: cfg, env: env, readFile: readFile, stat: os.Stat}
 }
 
 // fail records a problem with key p, naming whoever set it.

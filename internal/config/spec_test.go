@@ -28,6 +28,27 @@ func (f fakeFS) readFile(path string) ([]byte, error) {
 	return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
 }
 
+// stat finds the directories of f: the keys that end in a slash.
+func (f fakeFS) stat(path string) (fs.FileInfo, error) {
+	if _, ok := f[strings.TrimSuffix(path, "/")+"/"]; ok {
+		return fakeDir(path), nil
+	}
+	if _, ok := f[path]; ok {
+		return nil, fmt.Errorf("fakeFS: %s is a file, which stat does not describe", path)
+	}
+	return nil, &fs.PathError{Op: "stat", Path: path, Err: fs.ErrNotExist}
+}
+
+// fakeDir describes a directory of a fakeFS.
+type fakeDir string
+
+func (d fakeDir) Name() string     { return string(d) }
+func (fakeDir) Size() int64        { return 0 }
+func (fakeDir) Mode() fs.FileMode  { return fs.ModeDir | 0o755 }
+func (fakeDir) ModTime() time.Time { return time.Time{} }
+func (fakeDir) IsDir() bool        { return true }
+func (fakeDir) Sys() any           { return nil }
+
 // specFS holds every file the spec's examples refer to.
 func specFS(t *testing.T) fakeFS {
 	cert, key := testTLSData(t)
@@ -42,6 +63,13 @@ func specFS(t *testing.T) fakeFS {
 		// the token files they name hold one token each.
 		"path/to/client/tokens": "client-token-1\n",
 		"/path/to/reset/key":    strings.Repeat("k", 32),
+		// The endpoints' TLS files and the directories file destinations
+		// serve.
+		"/path/to/cas/file":  cert,
+		"/path/to/cert/file": cert,
+		"/path/to/key/file":  key,
+		"/absolute/path/":    "",
+		"./relative/path/":   "",
 	}
 }
 
@@ -52,7 +80,7 @@ func specResolver(t *testing.T, file string) *resolver {
 		t.Fatalf("Load(%s): %v", file, err)
 	}
 	r := newResolver(cfg, func(string) string { return "" })
-	r.readFile = specFS(t).readFile
+	r.readFile, r.stat = specFS(t).readFile, specFS(t).stat
 	return r
 }
 
@@ -187,7 +215,7 @@ func TestSpecFullClientURLAlternatives(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := newResolver(cfg, nil)
-			r.readFile = specFS(t).readFile
+			r.readFile, r.stat = specFS(t).readFile, specFS(t).stat
 			r.client()
 			// The table of the alternative takes the keys its url
 			// applies, and only those.

@@ -13,6 +13,10 @@ import (
 // whose TOML type does not fit. It exists because the toml package stops at
 // the first type mismatch, reports it without a structured key, and matches
 // keys case-insensitively; connet wants all problems, with exact keys.
+//
+// Each reported key is deleted from data, so that what remains can still be
+// decoded and validated: a user sees a bad value elsewhere in the same run
+// as an unknown key, instead of one round of fixes per kind of mistake.
 func checkTable(data map[string]any, t reflect.Type, p keyPath, report func(keyPath, string)) {
 	fields := tomlFields(t)
 	byName := make(map[string]tomlField, len(fields))
@@ -24,23 +28,33 @@ func checkTable(data map[string]any, t reflect.Type, p keyPath, report func(keyP
 		f, ok := byName[k]
 		if !ok {
 			report(kp, unknownKeyReason(k, fields))
+			delete(data, k)
 			continue
 		}
-		checkValue(data[k], t.Field(f.index).Type, kp, report)
+		if !checkValue(data[k], t.Field(f.index).Type, kp, report) {
+			delete(data, k)
+		}
 	}
 }
 
-// checkValue checks one TOML value against the Go type that will hold it.
-// Only the kinds used in model.go are supported.
-func checkValue(v any, t reflect.Type, p keyPath, report func(keyPath, string)) {
+// checkValue checks one TOML value against the Go type that will hold it,
+// and tells whether the value can be kept: a table with bad keys keeps the
+// good ones (checkTable deletes the rest), anything else with a problem is
+// dropped whole. An array is dropped whole too, even for one bad element:
+// dropping only the element would shift the positions after it, and token
+// restrictions pair with tokens by position. Only the kinds used in
+// model.go are supported.
+func checkValue(v any, t reflect.Type, p keyPath, report func(keyPath, string)) bool {
 	switch t.Kind() {
 	case reflect.String:
 		if _, ok := v.(string); !ok {
 			report(p, wrongType("string", v))
+			return false
 		}
 	case reflect.Int:
 		if _, ok := v.(int64); !ok {
 			report(p, wrongType("integer", v))
+			return false
 		}
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
@@ -50,32 +64,38 @@ func checkValue(v any, t reflect.Type, p keyPath, report func(keyPath, string)) 
 		m, ok := v.(map[string]any)
 		if !ok {
 			report(p, wrongType("table", v))
-			return
+			return false
 		}
 		checkTable(m, t, p, report)
 	case reflect.Map:
 		m, ok := v.(map[string]any)
 		if !ok {
 			report(p, wrongType("table", v))
-			return
+			return false
 		}
 		for _, k := range sortedKeys(m) {
-			checkValue(m[k], t.Elem(), p.key(k), report)
+			if !checkValue(m[k], t.Elem(), p.key(k), report) {
+				delete(m, k)
+			}
 		}
 	case reflect.Slice:
 		items, ok := arrayItems(v)
 		if !ok {
 			report(p, wrongType("array", v))
-			return
+			return false
 		}
+		keep := true
 		for i, item := range items {
-			checkValue(item, t.Elem(), p.index(i), report)
+			keep = checkValue(item, t.Elem(), p.index(i), report) && keep
 		}
+		return keep
 	default:
 		// A model field of an unsupported kind is a programming error; make
 		// it visible instead of silently accepting anything.
 		report(p, fmt.Sprintf("internal error: unsupported model type %s", t))
+		return false
 	}
+	return true
 }
 
 // arrayItems returns the elements of a TOML array. The toml package yields

@@ -1,10 +1,6 @@
 package config
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -203,89 +199,4 @@ func (r *resolver) tokenList(listKey, fileKey keyPath, list []string, file strin
 		seen[t] = true
 	}
 	return tokens
-}
-
-// certPool reads a PEM file of CA certificates, used to trust self-signed
-// control servers.
-func (r *resolver) certPool(p keyPath, file string) *x509.CertPool {
-	if file == "" {
-		return nil
-	}
-	data, err := r.readFile(file)
-	if err != nil {
-		r.fail(p, "cannot read file", err)
-		return nil
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(data) {
-		r.failf(p, "no PEM certificates found in %q", file)
-		return nil
-	}
-	return pool
-}
-
-// keyPair loads a TLS certificate and its private key. The certificate is
-// checked on its own first, so that the error names the key that is actually
-// wrong instead of a generic "bad key pair".
-func (r *resolver) keyPair(certKey, keyKey keyPath, certFile, keyFile string) (tls.Certificate, bool) {
-	ok := true
-	if certFile == "" {
-		r.failf(certKey, "required")
-		ok = false
-	}
-	if keyFile == "" {
-		r.failf(keyKey, "required")
-		ok = false
-	}
-	if !ok {
-		return tls.Certificate{}, false
-	}
-	certPEM, err := r.readFile(certFile)
-	if err != nil {
-		r.fail(certKey, "cannot read file", err)
-		ok = false
-	} else if err := checkCertPEM(certPEM); err != nil {
-		r.fail(certKey, fmt.Sprintf("invalid certificate file %q", certFile), err)
-		ok = false
-	}
-	keyPEM, err := r.readFile(keyFile)
-	if err != nil {
-		r.fail(keyKey, "cannot read file", err)
-		ok = false
-	}
-	if !ok {
-		return tls.Certificate{}, false
-	}
-	cert, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		r.fail(keyKey, fmt.Sprintf("invalid private key file %q for certificate %q", keyFile, certFile), err)
-		return tls.Certificate{}, false
-	}
-	return cert, true
-}
-
-// checkCertPEM verifies that data holds at least one parseable certificate.
-func checkCertPEM(data []byte) error {
-	found := false
-	for rest := data; ; {
-		var block *pem.Block
-		block, rest = pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			continue
-		}
-		if _, err := x509.ParseCertificate(block.Bytes); err != nil {
-			return err
-		}
-		found = true
-	}
-	if !found {
-		if bytes.Contains(data, []byte("PRIVATE KEY")) {
-			return errors.New("no PEM certificate found (the file looks like a private key)")
-		}
-		return errors.New("no PEM certificate found")
-	}
-	return nil
 }

@@ -84,19 +84,27 @@ func fallbackSession(t *testing.T, udpAddr string, cert *testcert.Cert, serverNa
 // returns the status it had; the test fails if that takes until ctx ends.
 func runUntilConnected(t *testing.T, ctx context.Context, s *controlclient.Session) controlclient.Status {
 	t.Helper()
+	return runUntil(t, ctx, s, "connected", func(st controlclient.Status) bool { return st.Connected })
+}
+
+// runUntil runs s until its status is what done accepts (what says it, for
+// the failure), then stops it and returns that status; the test fails if
+// that takes until ctx ends.
+func runUntil(t *testing.T, ctx context.Context, s *controlclient.Session, what string, done func(controlclient.Status) bool) controlclient.Status {
+	t.Helper()
 	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx) }()
-	defer func() { stop(); <-done }()
+	ended := make(chan error, 1)
+	go func() { ended <- s.Run(runCtx) }()
+	defer func() { stop(); <-ended }()
 	for {
 		st, changed := s.Status()
-		if st.Connected {
+		if done(st) {
 			return st
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			t.Fatalf("not connected within %v (last error %q)", testTimeout, st.LastError)
+			t.Fatalf("not %s within %v (last error %q)", what, testTimeout, st.LastError)
 		}
 	}
 }

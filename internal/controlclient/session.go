@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
@@ -258,13 +259,29 @@ func (s *Session) probeQUIC(ctx context.Context) bool {
 	}
 }
 
+// dialQUIC dials the server over QUIC. When the server's host answers
+// that nothing receives UDP at its port (see watchRefusal), the dial ends
+// at once with a *refusedError instead of waiting for its timeout.
 func (s *Session) dialQUIC(ctx context.Context) (*quic.Conn, error) {
 	addr, err := net.ResolveUDPAddr("udp", s.cfg.ServerAddr)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", s.cfg.ServerAddr, err)
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wg.Go(func() {
+		if err := watchRefusal(ctx, addr, s.cfg.ServerAddr); err != nil {
+			cancel(err)
+		}
+	})
 	conn, err := s.cfg.Transport.Dial(ctx, addr, s.tlsConfig(), s.cfg.QUIC)
 	if err != nil {
+		var refused *refusedError
+		if errors.As(context.Cause(ctx), &refused) {
+			return nil, refused
+		}
 		return nil, fmt.Errorf("dial %s: %w", s.cfg.ServerAddr, err)
 	}
 	return conn, nil
@@ -285,8 +302,10 @@ func (s *Session) tlsConfig() *tls.Config {
 const tcpHeadStart = time.Second
 
 // dial opens the connection: QUIC, or the TCP transport when QUIC does not
-// answer (UDP blocked). A refused QUIC dial is not a reason to try TCP: the
-// server is down, not the path.
+// answer (UDP blocked) or its port is refused (a firewall that rejects UDP,
+// or a server listening on TCP only). A QUIC handshake the server refused
+// is not a reason to try TCP: the server is there, and TCP reaches the
+// same one.
 func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 	if s.next != nil {
 		conn := s.next
@@ -298,7 +317,7 @@ func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 	case s.cfg.TCP == nil:
 		conn, err := s.dialQUIC(ctx)
 		if err != nil {
-			return nil, err
+			return nil, dialFailure(s.cfg.ServerAddr, err)
 		}
 		return muxconn.FromQUIC(conn), nil
 	case s.onTCP:
@@ -332,8 +351,7 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 		results <- dialed{conn: muxconn.FromQUIC(conn)}
 	})
 	pending, tcpStarted := 1, false
-	startTCP := func(why string) {
-		s.cfg.Logger.Warn(why+" (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+	startTCP := func() {
 		tcpStarted = true
 		pending++
 		wg.Go(func() {
@@ -359,7 +377,8 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 		select {
 		case <-headStart.C:
 			if !tcpStarted {
-				startTCP("QUIC to the control server not answering yet")
+				s.cfg.Logger.Warn("QUIC to the control server not answering yet (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+				startTCP()
 			}
 		case r := <-results:
 			pending--
@@ -372,14 +391,35 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 			}
 			errs = append(errs, r.err)
 			if !r.tcp && !tcpStarted {
-				if !isTimeout(r.err) {
+				var refused *refusedError
+				switch {
+				case isTimeout(r.err):
+					s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+				case errors.As(r.err, &refused):
+					// Not the path: the host answered. A server on TCP
+					// only may still be there.
+					s.cfg.Logger.Debug("QUIC to the control server refused: trying TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+				default:
 					return nil, r.err
 				}
-				startTCP("QUIC to the control server timed out")
+				startTCP()
 			}
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, dialFailure(s.cfg.ServerAddr, errs...)
+}
+
+// dialFailure is the error of a failed connection attempt, on one line:
+// each transport's error, after what they add up to when every one was
+// refused (the server is not running).
+func dialFailure(addr string, errs ...error) error {
+	err := logs.Join(errs...)
+	for _, e := range errs {
+		if !errors.Is(e, syscall.ECONNREFUSED) {
+			return err
+		}
+	}
+	return fmt.Errorf("control server %s refuses connections (is it running?): %w", addr, err)
 }
 
 // dialTCP opens the connection over the TCP transport.

@@ -37,7 +37,8 @@ func session(t *testing.T, addr string, pool *testcert.Cert, token, metadata str
 
 // testSession is a session with cfg, completed with what every test's
 // session has: a fresh identity's certificate in cfg.TLS, a UDP transport
-// on loopback, a silent logger and no local addresses to announce.
+// on loopback, a silent logger (unless cfg has one) and no local addresses
+// to announce.
 func testSession(t *testing.T, cfg controlclient.Config) *controlclient.Session {
 	t.Helper()
 	id, err := identity.Generate("client")
@@ -52,7 +53,9 @@ func testSession(t *testing.T, cfg controlclient.Config) *controlclient.Session 
 	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
 	cfg.Transport = tr
 	cfg.TLS.Certificates = []tls.Certificate{id.Cert}
-	cfg.Logger = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	cfg.LocalAddrs = func(netip.AddrPort) []netip.AddrPort { return nil }
 	return controlclient.New(cfg, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
@@ -29,6 +30,10 @@ type Tunnel interface {
 	// served in process (http reverse proxies, files). The connection's
 	// RemoteAddr is the origin client when the source knows it.
 	AcceptContext(ctx context.Context) (net.Conn, error)
+	// ReportServiceError reports that the service failed a connection
+	// that a dial of Serve had opened (a TLS service refusing the client
+	// after the handshake), for the log and the status page.
+	ReportServiceError(err error)
 }
 
 // Destination is the service side of a destination endpoint. Exactly one
@@ -89,7 +94,27 @@ func (d *Destination) Serve(ctx context.Context, t Tunnel) error {
 	if d.handler != nil {
 		return serveHTTP(ctx, t, d.handler, d.log)
 	}
-	return t.Serve(ctx, d.dial)
+	dial := d.dial
+	if d.settings.URL.Scheme == "tls" {
+		dial = watchRefusals(dial, d.settings, t.ReportServiceError)
+	}
+	return t.Serve(ctx, dial)
+}
+
+// watchRefusals wraps the connections dial makes to a TLS service so that
+// the alert a service ends one with is reported.
+func watchRefusals(dial DialFunc, d config.DestinationSettings, report func(error)) DialFunc {
+	return func(ctx context.Context, origin netip.AddrPort) (net.Conn, error) {
+		conn, err := dial(ctx, origin)
+		if err != nil {
+			return nil, err
+		}
+		tc, ok := conn.(*tls.Conn)
+		if !ok {
+			return conn, nil
+		}
+		return &refusalWatcher{Conn: tc, addr: d.URL.Host, haveCert: d.CertFile != "", report: report}, nil
+	}
 }
 
 // tlsServerName is the name to verify for a service at host: an empty host
@@ -135,9 +160,10 @@ func dialService(ctx context.Context, addr string, timeout time.Duration, versio
 		return conn, nil
 	}
 	tc := tls.Client(conn, tlsCfg)
-	if err := tc.HandshakeContext(ctx); err != nil {
+	var asked atomic.Bool
+	if err := tc.HandshakeContext(withCertRequestFlag(ctx, &asked)); err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+		return nil, serviceTLSError(addr, err, len(tlsCfg.Certificates) > 0, asked.Load())
 	}
 	return tc, nil
 }

@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -32,49 +31,6 @@ func freePort(t *testing.T) string {
 	return fmt.Sprint(ln.Addr().(*net.TCPAddr).Port)
 }
 
-// startProgram runs cmd until the test ends (killed by its PID then), and
-// waits until addr accepts connections.
-func startProgram(t *testing.T, cmd *exec.Cmd, addr string) *testprog.LockedBuffer {
-	t.Helper()
-	out := &testprog.LockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		// SIGTERM first: nginx's master takes its workers down with it,
-		// which a SIGKILL would leave behind.
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	})
-	for i := 0; ; i++ {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			_ = c.Close()
-			return out
-		}
-		select {
-		case <-exited:
-			t.Fatalf("%s exited: %s", cmd.Path, out)
-		default:
-		}
-		if i == 300 {
-			t.Fatalf("%s does not listen on %s after 300 tries: %s", cmd.Path, addr, out)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // lineRoundTrip sends line through a tunnelled connection and reads one
 // line back.
 func lineRoundTrip(t *testing.T, ft *fakeTunnel, line string) (string, error) {
@@ -93,7 +49,7 @@ func TestTLSDestinationOpenSSLMutualTLS(t *testing.T) {
 	other := newTestPKI(t, "other")
 	port := freePort(t)
 	addr := "127.0.0.1:" + port
-	startProgram(t, exec.Command(openssl, "s_server", "-accept", addr,
+	testprog.StartListening(t, exec.Command(openssl, "s_server", "-accept", addr,
 		"-cert", pki.ServerCert, "-key", pki.ServerKey, "-CAfile", pki.CAFile,
 		"-Verify", "1", "-verify_return_error", "-rev"), addr)
 
@@ -135,7 +91,7 @@ func startNginx(t *testing.T) (addr, accessLog string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	startProgram(t, exec.Command(nginx, args...), addr)
+	testprog.StartListening(t, exec.Command(nginx, args...), addr)
 	return addr, accessLog
 }
 

@@ -27,6 +27,9 @@ type fakeTunnel struct {
 	accepted atomic.Int64
 	// dialErrs receives the result of every dial Serve makes.
 	dialErrs chan error
+	// serviceErrs receives what the destination reports with
+	// ReportServiceError.
+	serviceErrs chan error
 }
 
 func newFakeTunnel(t *testing.T, origin netip.AddrPort) *fakeTunnel {
@@ -36,7 +39,7 @@ func newFakeTunnel(t *testing.T, origin netip.AddrPort) *fakeTunnel {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = ln.Close() })
-	return &fakeTunnel{ln: ln, origin: origin, dialErrs: make(chan error, 100)}
+	return &fakeTunnel{ln: ln, origin: origin, dialErrs: make(chan error, 100), serviceErrs: make(chan error, 100)}
 }
 
 // Addr is where a test client connects to open a tunnelled connection.
@@ -84,6 +87,29 @@ func (f *fakeTunnel) Serve(ctx context.Context, dial DialFunc) error {
 			}
 			tunnel.Splice(tunnel.TCP(c), tunnel.TCP(svc))
 		}()
+	}
+}
+
+// ReportServiceError keeps err for serviceErr (dropped when 100 wait).
+func (f *fakeTunnel) ReportServiceError(err error) {
+	select {
+	case f.serviceErrs <- err:
+	default:
+	}
+}
+
+// serviceErrCount is how many service errors were reported and not taken.
+func (f *fakeTunnel) serviceErrCount() int { return len(f.serviceErrs) }
+
+// nextServiceErr waits for the next reported service error.
+func (f *fakeTunnel) nextServiceErr(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-f.serviceErrs:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("no service error reported within 30s")
+		return nil
 	}
 }
 

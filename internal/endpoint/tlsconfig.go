@@ -2,16 +2,16 @@ package endpoint
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"fmt"
-	"os"
+
+	"github.com/p2pconnet/connet/internal/config"
 )
 
 // The TLS material of endpoints: a destination dialing a TLS service is a
 // TLS client, a source serving TLS is a TLS server. Files are read when the
 // endpoint is built, so a missing or malformed file fails at start rather
-// than on the first connection.
+// than on the first connection; the configuration's settings have read
+// them with the same functions already, so connet check reports them too.
 
 // clientTLS is the TLS client configuration for reaching a service named
 // serverName: it trusts the CAs in casFile (PEM), or the system roots when
@@ -28,7 +28,7 @@ func clientTLS(serverName, casFile string, insecure bool, certFile, keyFile stri
 		InsecureSkipVerify: insecure, //nolint:gosec // the user asked for it with cas-file = "insecure-skip-verify"
 	}
 	if casFile != "" && !insecure {
-		pool, err := loadCAs(casFile)
+		pool, err := config.LoadCAs(casFile)
 		if err != nil {
 			return nil, err
 		}
@@ -40,6 +40,10 @@ func clientTLS(serverName, casFile string, insecure bool, certFile, keyFile stri
 			return nil, err
 		}
 		cfg.Certificates = []tls.Certificate{cert}
+	} else {
+		// Without a certificate, note a service's request for one, so
+		// that its refusal can say what to set.
+		cfg.GetClientCertificate = noCertificate
 	}
 	return cfg, nil
 }
@@ -57,7 +61,7 @@ func serverTLS(certFile, keyFile, casFile string) (*tls.Config, error) {
 		MinVersion:   tls.VersionTLS12,
 	}
 	if casFile != "" {
-		pool, err := loadCAs(casFile)
+		pool, err := config.LoadCAs(casFile)
 		if err != nil {
 			return nil, err
 		}
@@ -67,29 +71,11 @@ func serverTLS(certFile, keyFile, casFile string) (*tls.Config, error) {
 	return conf, nil
 }
 
-// loadCAs reads a PEM bundle of CA certificates. A file without a single
-// certificate is an error: an empty pool would reject every peer and hide
-// the mistake until the first connection.
-func loadCAs(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("cas-file: %w", err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("cas-file %s: no PEM certificates found", file)
-	}
-	return pool, nil
-}
-
-// loadCertPair reads a certificate chain and its private key (PEM).
+// loadCertPair reads a certificate chain and its private key (PEM), with
+// the function the configuration check uses.
 func loadCertPair(certFile, keyFile string) (tls.Certificate, error) {
 	if certFile == "" || keyFile == "" {
 		return tls.Certificate{}, errors.New("cert-file and key-file must be given together")
 	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("cert-file %s, key-file %s: %w", certFile, keyFile, err)
-	}
-	return cert, nil
+	return config.LoadKeyPair(certFile, keyFile)
 }

@@ -1,6 +1,8 @@
 // Package logs holds what connet's log lines share: values that read the
 // same in text and in JSON (addresses as strings, durations as numbers of
-// milliseconds) and the wording of how a QUIC connection ended.
+// milliseconds), the wording of how a QUIC connection ended, and Repeats,
+// which keeps a failure that repeats for every connection from flooding
+// the log.
 package logs
 
 import (

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/acceptloop"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/tuning"
 )
 
@@ -252,7 +253,7 @@ func (f *Fallback) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) 
 			break
 		}
 	}
-	return nil, errors.Join(errs...)
+	return nil, logs.Join(errs...)
 }
 
 // Transport is the transport tried first.

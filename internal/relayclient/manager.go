@@ -481,7 +481,7 @@ func (m *Manager) dial(ctx context.Context, id identity.ID, info *pb.Relay) (mux
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", hp, err))
 	}
-	return nil, fmt.Errorf("relay over TCP: %w", errors.Join(errs...))
+	return nil, fmt.Errorf("relay over TCP: %w", logs.Join(errs...))
 }
 
 func (m *Manager) sendGrants(ctx context.Context, stream muxconn.Stream, sent *pb.SignedGrant) error {
