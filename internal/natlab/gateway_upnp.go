@@ -140,9 +140,11 @@ type soapRequest struct {
 
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == upnpDescPath && g.cfg.Misbehave.DescriptionRedirect != "":
+		http.Redirect(w, r, g.cfg.Misbehave.DescriptionRedirect, http.StatusFound)
 	case r.Method == http.MethodGet && r.URL.Path == upnpDescPath:
 		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
-		_, _ = io.WriteString(w, rootDesc)
+		_ = g.writeDescription(w)
 	case r.Method == http.MethodPost && r.URL.Path == upnpControl:
 		g.serveSOAP(w, r)
 	default:
@@ -170,7 +172,7 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	defer g.mu.Unlock()
 	switch action {
 	case "GetExternalIPAddress":
-		soapReply(w, action, "<NewExternalIPAddress>"+g.wan.String()+"</NewExternalIPAddress>")
+		soapReply(w, action, "<NewExternalIPAddress>"+g.answeredExternal().String()+"</NewExternalIPAddress>")
 	case "AddPortMapping":
 		ext, err1 := strconv.ParseUint(args["NewExternalPort"], 10, 16)
 		port, err2 := strconv.ParseUint(args["NewInternalPort"], 10, 16)
