@@ -252,3 +252,55 @@ func waitLogLine(t *testing.T, path, want string) {
 		}
 	}
 }
+
+// TestPortMappingHostileGateway runs the destination on A against a
+// gateway whose every answer is one no gateway can grant: external port 0
+// (NAT-PMP, PCP) or the external address 127.0.0.1 (all three). The client
+// refuses each, says once why it has no mapping, announces none (a port 0
+// among its candidates would make the control server end its session, at
+// every reconnect), stays connected, and the tunnel works all the same.
+func TestPortMappingHostileGateway(t *testing.T) {
+	loopback := netip.MustParseAddr("127.0.0.1")
+	for _, tc := range []struct {
+		name, mode string
+		gateway    natlab.GatewayConfig
+	}{
+		{"nat-pmp-port-0", "nat-pmp", natlab.GatewayConfig{NATPMP: true, Misbehave: natlab.GatewayMisbehavior{ZeroPort: true}}},
+		{"pcp-port-0", "pcp", natlab.GatewayConfig{PCP: true, Misbehave: natlab.GatewayMisbehavior{ZeroPort: true}}},
+		{"upnp-loopback", "upnp", natlab.GatewayConfig{UPnP: true, Misbehave: natlab.GatewayMisbehavior{External: loopback}}},
+		{"system-all-lie", "system", natlab.GatewayConfig{NATPMP: true, PCP: true, UPnP: true,
+			Misbehave: natlab.GatewayMisbehavior{ZeroPort: true, External: loopback}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDeployment(t, natlab.Symmetric)
+			d.lab.Gateway = d.lab.StartGateway(t, d.lab.A, tc.gateway)
+			d.natPMP["token-a"] = tc.mode
+			body := randomBody(t, 1<<20)
+			d.serveHTTP(body)
+			d.startServer()
+			dst := d.startDestination("any")
+			d.startSource("any")
+			waitLogLine(t, dst.LogPath, "no port mapping")
+			if _, err := d.fetchEventually(body, fetchLimit); err != nil {
+				t.Fatal(err)
+			}
+			st, err := status(context.Background(), d.lab.A)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if pm := st.PortMapping; pm == nil || pm.External != "" || !st.Control.Connected {
+				t.Fatalf("port mapping %+v, control %+v: want no mapping and a connected client", pm, st.Control)
+			}
+			log, err := os.ReadFile(dst.LogPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(log), "connected to control server"); n != 1 {
+				t.Fatalf("the destination connected to the control server %d times, want once", n)
+			}
+			if !strings.Contains(string(log), "gateway answer refused") {
+				t.Fatal("the log does not say the gateway's answer was refused")
+			}
+		})
+	}
+}

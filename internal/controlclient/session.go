@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -474,10 +473,7 @@ func (s *Session) sendState(ctx context.Context, stream muxconn.Stream, observed
 	locals := s.cfg.LocalAddrs(observed)
 	for {
 		a, changed := s.announce.Get()
-		local := make([]*pb.AddrPort, 0, len(a.Mapped)+len(locals))
-		for _, ap := range append(slices.Clone(a.Mapped), locals...) {
-			local = append(local, wire.FromAddrPort(ap))
-		}
+		local := wireCandidates(a.Mapped, locals, s.cfg.Logger)
 		msg := &pb.ClientState{LocalAddrs: local, Endpoints: a.Endpoints, Relays: a.Relays, PunchSecret: a.PunchSecret, RelayObservations: a.RelayObservations}
 		if err := wire.Write(stream, msg); err != nil {
 			return err

@@ -41,6 +41,13 @@ func session(t *testing.T, addr string, pool *testcert.Cert, token, metadata str
 // to announce.
 func testSession(t *testing.T, cfg controlclient.Config) *controlclient.Session {
 	t.Helper()
+	return testSessionWith(t, cfg, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
+}
+
+// testSessionWith is testSession announcing announce, with the server's
+// states going to onState.
+func testSessionWith(t *testing.T, cfg controlclient.Config, announce *notify.Value[controlclient.Announcement], onState func(*pb.ServerState)) *controlclient.Session {
+	t.Helper()
 	id, err := identity.Generate("client")
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +64,7 @@ func testSession(t *testing.T, cfg controlclient.Config) *controlclient.Session 
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.LocalAddrs = func(netip.AddrPort) []netip.AddrPort { return nil }
-	return controlclient.New(cfg, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
+	return controlclient.New(cfg, announce, onState)
 }
 
 // TestMetadataOverTheLimitFailsUpFront: a session whose metadata the

@@ -60,7 +60,9 @@
 // SymmetricPortMap topology has one on A's router): NAT-PMP and PCP on the
 // LAN address's port 5351, UPnP-IGD through SSDP on the LAN, each mapping
 // forwarded by nftables rules in the router's table natlab_pm (DNAT in,
-// SNAT out) and let through the router's filter by a packet mark.
+// SNAT out) and let through the router's filter by a packet mark. Its
+// answers can be made to lie ([GatewayMisbehavior]), for tests of the
+// checks clients make.
 //
 // Use [Lab.VerifyNATs] to check by experiment ([Lab.Probe]) that every NAT
 // behaves as its topology says, and [Lab.PeerTraffic] to judge by what

@@ -26,6 +26,8 @@ type GatewayConfig struct {
 	// renewals (and a restart's lost mapping come back) within seconds.
 	// Zero means two hours.
 	MaxLifetime time.Duration
+	// Misbehave makes the answers lie, for tests of clients' checks.
+	Misbehave GatewayMisbehavior
 }
 
 // LabGateway is the gateway of topologies that have one: every protocol,
@@ -399,7 +401,7 @@ func (g *Gateway) answerPMP(b []byte, from netip.AddrPort) []byte {
 	epoch := g.epochLocked()
 	switch req.op {
 	case pmpOpAddress:
-		return pmpAddressResponse(pmpSuccess, epoch, g.wan.As4())
+		return pmpAddressResponse(pmpSuccess, epoch, g.answeredExternal().As4())
 	case pmpOpMapTCP:
 		// The lab maps UDP only, what connet needs.
 		return pmpMapResponse(req.op, pmpUnsuppOpcode, epoch, req.internalPort, 0, 0)
@@ -420,7 +422,7 @@ func (g *Gateway) answerPMP(b []byte, from netip.AddrPort) []byte {
 	if err != nil {
 		return pmpMapResponse(req.op, pmpNoResources, epoch, req.internalPort, 0, 0)
 	}
-	return pmpMapResponse(req.op, pmpSuccess, epoch, req.internalPort, m.External.Port(), uint32(time.Until(m.Expires).Round(time.Second)/time.Second))
+	return pmpMapResponse(req.op, pmpSuccess, epoch, req.internalPort, g.answeredPort(m), uint32(time.Until(m.Expires).Round(time.Second)/time.Second))
 }
 
 func (g *Gateway) answerPCP(b []byte, from netip.AddrPort) []byte {
@@ -454,7 +456,7 @@ func (g *Gateway) answerPCP(b []byte, from netip.AddrPort) []byte {
 		return fail(pcp.NotAuthorized)
 	}
 	resp.Lifetime = uint32(time.Until(m.Expires).Round(time.Second) / time.Second)
-	resp.ExternalPort = m.External.Port()
-	resp.External = g.wan
+	resp.ExternalPort = g.answeredPort(m)
+	resp.External = g.answeredExternal()
 	return resp.Marshal()
 }

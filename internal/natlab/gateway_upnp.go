@@ -12,21 +12,19 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/portmap/upnp"
 )
 
 // The lab gateway's UPnP-IGD: enough of UPnP Device Architecture 1.1 and
 // WANIPConnection:1 for a client to find the service and map a port.
 const (
-	ssdpGroup     = "239.255.255.250:1900"
 	upnpService   = "urn:schemas-upnp-org:service:WANIPConnection:1"
 	upnpDevice    = "urn:schemas-upnp-org:device:InternetGatewayDevice:1"
 	upnpUUID      = "uuid:6e61746c-6162-4000-8000-000000000001"
 	upnpControl   = "/ctl/IPConn"
 	upnpDescPath  = "/rootDesc.xml"
-	soapEnvelope  = "http://schemas.xmlsoap.org/soap/envelope/"
-	soapEncoding  = "http://schemas.xmlsoap.org/soap/encoding/"
 	upnpErrorArgs = 402
-	upnpConflict  = 718
 )
 
 // startUPnP listens for SSDP searches on the LAN interface and serves the
@@ -48,7 +46,7 @@ func (g *Gateway) startUPnP() error {
 		if err != nil {
 			return err
 		}
-		ssdp, err = net.ListenMulticastUDP("udp4", ifi, net.UDPAddrFromAddrPort(netip.MustParseAddrPort(ssdpGroup)))
+		ssdp, err = net.ListenMulticastUDP("udp4", ifi, net.UDPAddrFromAddrPort(upnp.Group))
 		return err
 	})
 	if err != nil {
@@ -124,25 +122,13 @@ const rootDesc = `<?xml version="1.0"?>
 </root>
 `
 
-// soapRequest is a SOAP call: the action element's name and its
-// arguments.
-type soapRequest struct {
-	Body struct {
-		Action struct {
-			XMLName xml.Name
-			Args    []struct {
-				XMLName xml.Name
-				Value   string `xml:",chardata"`
-			} `xml:",any"`
-		} `xml:",any"`
-	} `xml:"Body"`
-}
-
 func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == upnpDescPath && g.cfg.Misbehave.DescriptionRedirect != "":
+		http.Redirect(w, r, g.cfg.Misbehave.DescriptionRedirect, http.StatusFound)
 	case r.Method == http.MethodGet && r.URL.Path == upnpDescPath:
 		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
-		_, _ = io.WriteString(w, rootDesc)
+		_ = g.writeDescription(w)
 	case r.Method == http.MethodPost && r.URL.Path == upnpControl:
 		g.serveSOAP(w, r)
 	default:
@@ -151,7 +137,7 @@ func (g *Gateway) serveHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request) {
-	var req soapRequest
+	var req upnp.Envelope
 	if err := xml.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
 		soapFault(w, upnpErrorArgs, "Invalid Args")
 		return
@@ -170,7 +156,7 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request) {
 	defer g.mu.Unlock()
 	switch action {
 	case "GetExternalIPAddress":
-		soapReply(w, action, "<NewExternalIPAddress>"+g.wan.String()+"</NewExternalIPAddress>")
+		soapReply(w, action, "<NewExternalIPAddress>"+g.answeredExternal().String()+"</NewExternalIPAddress>")
 	case "AddPortMapping":
 		ext, err1 := strconv.ParseUint(args["NewExternalPort"], 10, 16)
 		port, err2 := strconv.ParseUint(args["NewInternalPort"], 10, 16)
@@ -189,7 +175,7 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		internal := netip.AddrPortFrom(client.Unmap(), uint16(port))
 		for _, m := range g.maps {
 			if m.External.Port() == uint16(ext) && m.Internal != internal {
-				soapFault(w, upnpConflict, "ConflictInMappingEntry")
+				soapFault(w, upnp.ConflictInMappingEntry, "ConflictInMappingEntry")
 				return
 			}
 		}
@@ -199,7 +185,7 @@ func (g *Gateway) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		}
 		m, err := g.grantLocked("upnp", internal, uint16(ext), life, [12]byte{})
 		if err != nil || m.External.Port() != uint16(ext) {
-			soapFault(w, upnpConflict, "ConflictInMappingEntry")
+			soapFault(w, upnp.ConflictInMappingEntry, "ConflictInMappingEntry")
 			return
 		}
 		soapReply(w, action, "")
@@ -228,7 +214,7 @@ func soapReply(w http.ResponseWriter, action, inner string) {
 	w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
 	fmt.Fprintf(w, `<?xml version="1.0"?>
 <s:Envelope xmlns:s="%s" s:encodingStyle="%s"><s:Body><u:%sResponse xmlns:u="%s">%s</u:%sResponse></s:Body></s:Envelope>`,
-		soapEnvelope, soapEncoding, action, upnpService, inner, action)
+		upnp.EnvelopeNS, upnp.EncodingNS, action, upnpService, inner, action)
 }
 
 func soapFault(w http.ResponseWriter, code int, desc string) {
@@ -236,5 +222,5 @@ func soapFault(w http.ResponseWriter, code int, desc string) {
 	w.WriteHeader(http.StatusInternalServerError)
 	fmt.Fprintf(w, `<?xml version="1.0"?>
 <s:Envelope xmlns:s="%s" s:encodingStyle="%s"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`,
-		soapEnvelope, soapEncoding, code, desc)
+		upnp.EnvelopeNS, upnp.EncodingNS, code, desc)
 }

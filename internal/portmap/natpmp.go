@@ -2,6 +2,7 @@ package portmap
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -38,6 +39,11 @@ func (n *natPMP) mapPort(ctx context.Context, port, ext uint16, lifetime time.Du
 	res, err := c.AddPortMapping("udp", int(port), int(ext), int(lifetime/time.Second))
 	if err != nil {
 		return result{}, err
+	}
+	// RFC 6886 section 3.3: the answer names the internal port asked for
+	// (the library does not check).
+	if res.InternalPort != port {
+		return result{}, fmt.Errorf("%w: an answer for internal port %d, not %d", errBadAnswer, res.InternalPort, port)
 	}
 	ip := netip.AddrFrom4(addr.ExternalIPAddress)
 	return result{

@@ -4,6 +4,11 @@
 // external address is then one more candidate that peers can dial: it
 // makes a direct path possible even behind a NAT that maps every
 // destination to a new port.
+//
+// Gateways and other LAN hosts may be broken or hostile: every answer is
+// checked before a mapping is used or announced (checkAnswer), and UPnP is
+// spoken to the gateway's address alone, by a bounded client of our own
+// (upnpClient).
 package portmap
 
 import (
@@ -163,10 +168,17 @@ func (m *Mapper) establish(ctx context.Context) (client, result, netip.Addr, Pro
 	for _, p := range m.cfg.Protocols {
 		c := m.newClient(p, gw, local)
 		rctx, cancel := context.WithTimeout(ctx, timeoutOf(p))
-		res, err := c.mapPort(rctx, m.cfg.Port, m.cfg.Port, requestLifetime)
+		res, err := mapChecked(rctx, c, m.cfg.Port, m.cfg.Port)
 		cancel()
 		if err == nil {
 			return c, res, gw, p, nil
+		}
+		if errors.Is(err, errBadAnswer) {
+			// As far as the gateway listens, it keeps no mapping that
+			// is not used.
+			dctx, cancel := context.WithTimeout(ctx, deleteTimeout)
+			_ = c.unmap(dctx, m.cfg.Port, res.external.Port())
+			cancel()
 		}
 		if ctx.Err() != nil {
 			return nil, result{}, gw, "", ctx.Err()
@@ -222,7 +234,7 @@ func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, 
 		var err error
 		for {
 			rctx, cancel := context.WithTimeout(ctx, timeoutOf(p))
-			res, err = c.mapPort(rctx, m.cfg.Port, last.external.Port(), requestLifetime)
+			res, err = mapChecked(rctx, c, m.cfg.Port, last.external.Port())
 			cancel()
 			if err == nil || ctx.Err() != nil || time.Now().After(expires) {
 				break

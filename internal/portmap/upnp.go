@@ -1,23 +1,22 @@
 package portmap
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"net/netip"
 	"net/url"
+	"strconv"
 	"time"
 
-	"github.com/huin/goupnp"
-	"github.com/huin/goupnp/dcps/internetgateway2"
-	"github.com/huin/goupnp/httpu"
-	"github.com/huin/goupnp/soap"
-	"github.com/huin/goupnp/ssdp"
+	"github.com/p2pconnet/connet/internal/portmap/upnp"
 )
 
-// upnpSearch is how long the SSDP search waits for answers; SSDP's MX is
-// in whole seconds, at least one.
+// upnpSearch is how long the SSDP search waits for the gateway's answer;
+// SSDP's MX is in whole seconds, at least one.
 const upnpSearch = 1500 * time.Millisecond
 
 // upnpTimeout bounds a UPnP attempt: the search, the device description
@@ -27,79 +26,114 @@ const upnpTimeout = upnpSearch + 3*time.Second
 // upnpDescription names the mapping in the gateway's table.
 const upnpDescription = "connet"
 
-// upnpClient speaks UPnP-IGD's WANIPConnection:1 through
-// github.com/huin/goupnp. The search goes out only from the address that
-// faces the gateway, and an answer from the gateway itself is preferred.
+// upnpClient speaks UPnP-IGD to the gateway, and to nothing else: the
+// search takes only the gateway's own answer (upnp_ssdp.go), and the
+// description and every control URL must be on the gateway's address
+// (exchange, in upnp_http.go, checks each request). It is our own, small
+// and bounded, since a LAN host or a broken router must not steer it
+// elsewhere or make it allocate without bound; package upnp holds the
+// message formats.
 type upnpClient struct {
 	gw, local netip.Addr
-	svc       *internetgateway2.WANIPConnection1
+	// svc is the gateway's service that answered, once found.
+	svc *upnp.Service
 }
 
 func newUPnP(gw, local netip.Addr) *upnpClient { return &upnpClient{gw: gw, local: local} }
 
-// discover finds the gateway's WANIPConnection service, once per client.
-func (u *upnpClient) discover(ctx context.Context) error {
-	if u.svc != nil {
-		return nil
-	}
+// discover finds the gateway's port mapping services, best first.
+func (u *upnpClient) discover(ctx context.Context) ([]upnp.Service, error) {
 	if !u.local.IsValid() {
-		return errors.New("upnp: no local address")
+		return nil, errors.New("no local address")
 	}
-	hc, err := httpu.NewHTTPUClientAddr(u.local.String())
+	loc, err := u.search(ctx)
 	if err != nil {
-		return fmt.Errorf("upnp: %w", err)
+		return nil, err
 	}
-	defer hc.Close()
-	sctx, cancel := context.WithTimeout(ctx, upnpSearch)
-	defer cancel()
-	resps, err := ssdp.RawSearch(sctx, hc, internetgateway2.URN_WANIPConnection_1, 2)
+	return u.description(ctx, loc)
+}
+
+// description fetches the device description at loc from the gateway and
+// returns its port mapping services. A redirect is refused, not followed:
+// the description is where the gateway said it is, or nowhere.
+func (u *upnpClient) description(ctx context.Context, loc *url.URL) ([]upnp.Service, error) {
+	status, body, err := u.exchange(ctx, http.MethodGet, loc, nil, nil)
 	if err != nil {
-		return fmt.Errorf("upnp: search: %w", err)
+		return nil, fmt.Errorf("device description: %w", err)
 	}
-	var locs []*url.URL
-	for _, r := range resps {
-		loc, err := r.Location()
-		if err != nil {
-			continue
-		}
-		if a, err := netip.ParseAddr(loc.Hostname()); err == nil && a == u.gw {
-			locs = append([]*url.URL{loc}, locs...)
-		} else {
-			locs = append(locs, loc)
-		}
+	if status/100 == 3 {
+		return nil, fmt.Errorf("device description %s: a redirect (%d), not followed", loc.Redacted(), status)
 	}
-	if len(locs) == 0 {
-		return errors.New("upnp: no internet gateway device answered")
+	if status != http.StatusOK {
+		return nil, fmt.Errorf("device description %s: status %d", loc.Redacted(), status)
+	}
+	return upnp.ParseDescription(bytes.TrimSpace(body), loc)
+}
+
+// call runs action on the gateway's service s.
+func (u *upnpClient) call(ctx context.Context, s upnp.Service, action string, args ...upnp.Arg) (map[string]string, error) {
+	header := http.Header{
+		"Content-Type": {`text/xml; charset="utf-8"`},
+		// Spelled as the specification does: some gateways compare
+		// header names case-sensitively.
+		"SOAPAction": {`"` + s.Type + "#" + action + `"`},
+	}
+	status, body, err := u.exchange(ctx, http.MethodPost, s.Control, header, upnp.EncodeCall(s.Type, action, args...))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", action, err)
+	}
+	// A fault comes with status 500; a 3xx is not followed.
+	if status != http.StatusOK && status != http.StatusInternalServerError {
+		return nil, fmt.Errorf("%s: status %d", action, status)
+	}
+	out, err := upnp.ParseAnswer(body, action)
+	if err == nil && status != http.StatusOK {
+		return nil, fmt.Errorf("%s: status %d", action, status)
+	}
+	return out, err
+}
+
+// externalAddr asks the gateway its external address. The first time, it
+// finds the service: the first of the description's that answers.
+func (u *upnpClient) externalAddr(ctx context.Context) (netip.Addr, error) {
+	if u.svc != nil {
+		return u.getExternal(ctx, *u.svc)
+	}
+	svcs, err := u.discover(ctx)
+	if err != nil {
+		return netip.Addr{}, err
 	}
 	var errs []error
-	for _, loc := range locs {
-		root, err := goupnp.DeviceByURLCtx(ctx, loc)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+	for _, s := range svcs {
+		ip, err := u.getExternal(ctx, s)
+		if err == nil {
+			u.svc = &s
+			return ip, nil
 		}
-		svcs, err := internetgateway2.NewWANIPConnection1ClientsFromRootDevice(root, loc)
-		if err != nil || len(svcs) == 0 {
-			errs = append(errs, fmt.Errorf("%s: no WANIPConnection: %w", loc, err))
-			continue
+		if ctx.Err() != nil {
+			return netip.Addr{}, err
 		}
-		u.svc = svcs[0]
-		return nil
+		errs = append(errs, fmt.Errorf("%s: %w", s.Type, err))
 	}
-	return fmt.Errorf("upnp: %w", errors.Join(errs...))
+	return netip.Addr{}, errors.Join(errs...)
+}
+
+func (u *upnpClient) getExternal(ctx context.Context, s upnp.Service) (netip.Addr, error) {
+	out, err := u.call(ctx, s, "GetExternalIPAddress")
+	if err != nil {
+		return netip.Addr{}, err
+	}
+	ip, err := netip.ParseAddr(out["NewExternalIPAddress"])
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("external address %.64q: %w", out["NewExternalIPAddress"], err)
+	}
+	return ip.Unmap(), nil
 }
 
 func (u *upnpClient) mapPort(ctx context.Context, port, ext uint16, lifetime time.Duration) (result, error) {
-	if err := u.discover(ctx); err != nil {
+	ip, err := u.externalAddr(ctx)
+	if err != nil {
 		return result{}, err
-	}
-	extIP, err := u.svc.GetExternalIPAddressCtx(ctx)
-	if err != nil {
-		return result{}, fmt.Errorf("upnp: external address: %w", err)
-	}
-	ip, err := netip.ParseAddr(extIP)
-	if err != nil {
-		return result{}, fmt.Errorf("upnp: external address %q: %w", extIP, err)
 	}
 	if ext == 0 {
 		ext = port
@@ -108,19 +142,28 @@ func (u *upnpClient) mapPort(ctx context.Context, port, ext uint16, lifetime tim
 	// A port taken by another host's mapping is refused (718
 	// ConflictInMappingEntry): try a few random ones.
 	for try := 0; ; try++ {
-		err = u.svc.AddPortMappingCtx(ctx, "", ext, "UDP", port, u.local.String(), true, upnpDescription, lease)
-		var se *soap.SOAPFaultError
-		if err == nil || try == 3 || !errors.As(err, &se) {
+		_, err = u.call(ctx, *u.svc, "AddPortMapping",
+			upnp.NewArg("NewRemoteHost", ""),
+			upnp.NewArg("NewExternalPort", strconv.Itoa(int(ext))),
+			upnp.NewArg("NewProtocol", "UDP"),
+			upnp.NewArg("NewInternalPort", strconv.Itoa(int(port))),
+			upnp.NewArg("NewInternalClient", u.local.String()),
+			upnp.NewArg("NewEnabled", "1"),
+			upnp.NewArg("NewPortMappingDescription", upnpDescription),
+			upnp.NewArg("NewLeaseDuration", strconv.FormatUint(uint64(lease), 10)),
+		)
+		var f *upnp.Fault
+		if err == nil || try == 3 || !errors.As(err, &f) {
 			break
 		}
-		if lease != 0 && se.Detail.UPnPError.Errorcode == 725 { // OnlyPermanentLeasesSupported
+		if lease != 0 && f.Code == upnp.OnlyPermanentLeasesSupported {
 			lease = 0
 			continue
 		}
 		ext = uint16(1024 + rand.IntN(65535-1024))
 	}
 	if err != nil {
-		return result{}, fmt.Errorf("upnp: add port mapping: %w", err)
+		return result{}, fmt.Errorf("add port mapping: %w", err)
 	}
 	life := time.Duration(lease) * time.Second
 	if lease == 0 {
@@ -128,6 +171,7 @@ func (u *upnpClient) mapPort(ctx context.Context, port, ext uint16, lifetime tim
 		// the gateway restarts and forgets it.
 		life = 2 * maxRenew
 	}
+	// The answer carries no port: the mapping is the one asked for.
 	return result{external: netip.AddrPortFrom(ip, ext), lifetime: life}, nil
 }
 
@@ -135,5 +179,10 @@ func (u *upnpClient) unmap(ctx context.Context, _, ext uint16) error {
 	if u.svc == nil {
 		return nil
 	}
-	return u.svc.DeletePortMappingCtx(ctx, "", ext, "UDP")
+	_, err := u.call(ctx, *u.svc, "DeletePortMapping",
+		upnp.NewArg("NewRemoteHost", ""),
+		upnp.NewArg("NewExternalPort", strconv.Itoa(int(ext))),
+		upnp.NewArg("NewProtocol", "UDP"),
+	)
+	return err
 }

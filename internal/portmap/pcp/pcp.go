@@ -170,6 +170,9 @@ func ParseMapResponse(b []byte) (MapResponse, error) {
 	if len(b) < ResponseLen {
 		return r, fmt.Errorf("pcp: MAP response of %d bytes", len(b))
 	}
+	if b[36] != protoUDP {
+		return r, fmt.Errorf("pcp: MAP response for protocol %d, want UDP", b[36])
+	}
 	copy(r.Nonce[:], b[24:36])
 	r.InternalPort = binary.BigEndian.Uint16(b[40:42])
 	r.ExternalPort = binary.BigEndian.Uint16(b[42:44])
