@@ -43,6 +43,13 @@ func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
 // startRelayAt runs a relay with the one ingress in until the test ends.
 func startRelayAt(t *testing.T, in Ingress) *testRelay {
 	t.Helper()
+	return startRelayQUIC(t, in, tuning.QUIC(0))
+}
+
+// startRelayQUIC is startRelayAt with the QUIC configuration qconf (its
+// handshake timeout is also how long a client has to present its grant).
+func startRelayQUIC(t *testing.T, in Ingress, qconf *quic.Config) *testRelay {
+	t.Helper()
 	signer, err := grant.LoadOrCreateSigner(filepath.Join(t.TempDir(), "grant.key"))
 	if err != nil {
 		t.Fatal(err)
@@ -54,7 +61,7 @@ func startRelayAt(t *testing.T, in Ingress) *testRelay {
 	s, err := New(Config{
 		Ingresses: []Ingress{in},
 		Identity:  id,
-		QUIC:      tuning.QUIC(0),
+		QUIC:      qconf,
 		Logger:    slog.New(slog.DiscardHandler),
 		GrantKey:  func() ed25519.PublicKey { return signer.PublicKey() },
 	})
@@ -80,6 +87,12 @@ type rawClient struct {
 
 func (r *testRelay) dial(id *identity.Identity) *rawClient {
 	r.t.Helper()
+	return r.dialWith(id, tuning.QUIC(0))
+}
+
+// dialWith is dial with the QUIC configuration qconf.
+func (r *testRelay) dialWith(id *identity.Identity, qconf *quic.Config) *rawClient {
+	r.t.Helper()
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		r.t.Fatal(err)
@@ -88,7 +101,7 @@ func (r *testRelay) dial(id *identity.Identity) *rawClient {
 	r.t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := tr.Dial(ctx, r.addr, id.PinnedClientConfig(r.id.DER(), wire.ALPNRelay), tuning.QUIC(0))
+	conn, err := tr.Dial(ctx, r.addr, id.PinnedClientConfig(r.id.DER(), wire.ALPNRelay), qconf)
 	if err != nil {
 		r.t.Fatal(err)
 	}
