@@ -22,7 +22,7 @@ import (
 // testRelay runs a relay with no control server at all: a grant key is
 // all it needs.
 type testRelay struct {
-	t      *testing.T
+	t      testing.TB
 	id     *identity.Identity
 	signer *grant.Signer
 	addr   net.Addr
@@ -41,14 +41,14 @@ func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
 }
 
 // startRelayAt runs a relay with the one ingress in until the test ends.
-func startRelayAt(t *testing.T, in Ingress) *testRelay {
+func startRelayAt(t testing.TB, in Ingress) *testRelay {
 	t.Helper()
 	return startRelayQUIC(t, in, tuning.QUIC(0))
 }
 
 // startRelayQUIC is startRelayAt with the QUIC configuration qconf (its
 // handshake timeout is also how long a client has to present its grant).
-func startRelayQUIC(t *testing.T, in Ingress, qconf *quic.Config) *testRelay {
+func startRelayQUIC(t testing.TB, in Ingress, qconf *quic.Config) *testRelay {
 	t.Helper()
 	signer, err := grant.LoadOrCreateSigner(filepath.Join(t.TempDir(), "grant.key"))
 	if err != nil {
@@ -168,7 +168,7 @@ func ep(name string, role pb.Role, route pb.Route) *pb.Endpoint {
 	return &pb.Endpoint{Name: name, Role: role, Route: route}
 }
 
-func newIdentity(t *testing.T) *identity.Identity {
+func newIdentity(t testing.TB) *identity.Identity {
 	t.Helper()
 	id, err := identity.Generate("client")
 	if err != nil {

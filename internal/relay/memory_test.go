@@ -122,10 +122,13 @@ func (h *healthyPair) check(t *testing.T) {
 	}
 }
 
-// muxDialer dials r's TCP ingress over one of the multiplexed transports.
+// muxDialer dials r over a transport.
 type muxDialer func(ctx context.Context, r *testRelay, id *identity.Identity) (muxconn.Conn, error)
 
 var muxDialers = map[string]muxDialer{
+	"quic": func(_ context.Context, r *testRelay, id *identity.Identity) (muxconn.Conn, error) {
+		return muxconn.FromQUIC(r.dial(id).conn), nil
+	},
 	"tcp": func(ctx context.Context, r *testRelay, id *identity.Identity) (muxconn.Conn, error) {
 		return muxconn.DialTCP(ctx, r.srv.TCPAddrs(ctx)[0].String(), id.PinnedClientConfig(r.id.DER(), wire.ALPNRelay))
 	},
@@ -152,7 +155,8 @@ const perGrantless = 4 << 20
 // them keeps working.
 func TestGrantlessMuxClientsHoldLittle(t *testing.T) {
 	const clients = 4
-	for name, dial := range muxDialers {
+	for _, name := range []string{"tcp", "wss"} {
+		dial := muxDialers[name]
 		t.Run(name, func(t *testing.T) {
 			r := startRelayQUIC(t, Ingress{Addr: "127.0.0.1:0", TCP: true, WSS: true}, tuning.QUIC(grantWait))
 			healthy := startHealthy(t, r)
@@ -276,19 +280,14 @@ func TestStalledStreamsHoldAtMostTheWindowBudget(t *testing.T) {
 			healthy := startHealthy(t, r)
 			dst := stallingDestination(t, r)
 			before := heapInUse()
-			var src connector
-			if transport == "quic" {
-				src = quicConnector{r.dial(newIdentity(t))}
-			} else {
-				src = dialMux(t, r, muxDialers[transport])
-			}
-			if err := src.present(t, r.grantFor(src.identity(), time.Now(), ep("web", pb.Role_ROLE_SOURCE, pb.Route_ROUTE_ANY))); err != nil {
+			src := dialMux(t, r, transport)
+			if err := src.present(r.grantFor(src.id, time.Now(), ep("web", pb.Role_ROLE_SOURCE, pb.Route_ROUTE_ANY))); err != nil {
 				t.Fatal(err)
 			}
-			var streams []deadlineWriter
+			var streams []muxconn.Stream
 			refused := 0
 			for i := range conns {
-				s, err := src.connect(t, dst.id.ID)
+				s, err := src.connect(dst.id.ID)
 				if code(err) == pb.ErrorCode_ERROR_CODE_LIMIT {
 					refused++
 					continue
@@ -350,44 +349,18 @@ func stallingDestination(t *testing.T, r *testRelay) *rawClient {
 	return dst
 }
 
-// connector is a client of the relay over some transport.
-type connector interface {
-	identity() *identity.Identity
-	present(t *testing.T, sg *pb.SignedGrant) error
-	connect(t *testing.T, peer identity.ID) (deadlineWriter, error)
-}
-
-// deadlineWriter is a relayed connection as the source fills it.
-type deadlineWriter interface {
-	io.Writer
-	SetWriteDeadline(time.Time) error
-}
-
-type quicConnector struct{ *rawClient }
-
-func (q quicConnector) identity() *identity.Identity { return q.id }
-
-func (q quicConnector) connect(t *testing.T, peer identity.ID) (deadlineWriter, error) {
-	t.Helper()
-	s, err := q.rawClient.connect(t, peer)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// muxClient is a client of the relay over TCP or WebSocket.
+// muxClient is a client of the relay over any transport.
 type muxClient struct {
 	id   *identity.Identity
 	conn muxconn.Conn
 }
 
-func dialMux(t *testing.T, r *testRelay, dial muxDialer) *muxClient {
+func dialMux(t testing.TB, r *testRelay, transport string) *muxClient {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	id := newIdentity(t)
-	c, err := dial(ctx, r, id)
+	c, err := muxDialers[transport](ctx, r, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,16 +368,14 @@ func dialMux(t *testing.T, r *testRelay, dial muxDialer) *muxClient {
 	return &muxClient{id: id, conn: c}
 }
 
-func (m *muxClient) identity() *identity.Identity { return m.id }
-
-func (m *muxClient) present(t *testing.T, sg *pb.SignedGrant) error {
-	t.Helper()
+// present sends the client's first grant.
+func (m *muxClient) present(sg *pb.SignedGrant) error {
 	_, err := m.request(sg)
 	return err
 }
 
-func (m *muxClient) connect(t *testing.T, peer identity.ID) (deadlineWriter, error) {
-	t.Helper()
+// connect asks the relay for a connection to peer.
+func (m *muxClient) connect(peer identity.ID) (muxconn.Stream, error) {
 	return m.request(&pb.RelayConnect{Peer: peer[:]})
 }
 
