@@ -26,6 +26,9 @@ import (
 //     refuse a new stream without ending the session, so the server asks
 //     HasWindowRoom before it takes on another stream, and refuses the
 //     stream itself when there is no room.
+//
+// A server whose protocol needs no more than the handshake's streams and
+// small messages (the control server) need not admit anyone.
 
 // StreamWindow is the receive window every yamux stream starts with: what
 // a stream can hold unread at the least.
@@ -170,15 +173,4 @@ func HasWindowRoom(c Conn, n int64) bool {
 		return m.windows.room() >= n
 	}
 	return true
-}
-
-// WindowsHeld is what c's stream windows hold in their budget (tests use
-// it); 0 for a connection without a budget.
-func WindowsHeld(c Conn) int64 {
-	if m, ok := c.(*muxConn); ok && m.windows != nil {
-		m.windows.mu.Lock()
-		defer m.windows.mu.Unlock()
-		return m.windows.reserved
-	}
-	return 0
 }

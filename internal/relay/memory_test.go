@@ -70,23 +70,10 @@ func startHealthy(t *testing.T, r *testRelay) *healthyPair {
 	if err := dst.present(t, r.grantFor(dst.id, now, ep("healthy", pb.Role_ROLE_DESTINATION, pb.Route_ROUTE_ANY))); err != nil {
 		t.Fatal(err)
 	}
-	// The echo ends with the destination's connection, closed when the
-	// test ends.
-	go func() {
-		for {
-			s, err := dst.conn.AcceptStream(context.Background())
-			if err != nil {
-				return
-			}
-			go func() {
-				var hello pb.RelayIncoming
-				if wire.Read(s, &hello, wire.MaxStreamHeader) == nil {
-					_, _ = io.Copy(s, s)
-				}
-				_ = s.Close()
-			}()
-		}
-	}()
+	serveRelayed(dst, func(s *quic.Stream) {
+		_, _ = io.Copy(s, s)
+		_ = s.Close()
+	})
 	h := &healthyPair{src: src, dst: dst}
 	h.long = h.open(t)
 	h.check(t)
@@ -334,19 +321,28 @@ func stallingDestination(t *testing.T, r *testRelay) *rawClient {
 	if err := dst.present(t, r.grantFor(dst.id, time.Now(), ep("web", pb.Role_ROLE_DESTINATION, pb.Route_ROUTE_ANY))); err != nil {
 		t.Fatal(err)
 	}
-	// It ends with the destination's connection, closed when the test
-	// ends.
+	serveRelayed(dst, func(*quic.Stream) {})
+	return dst
+}
+
+// serveRelayed runs serve for each relayed connection the relay opens
+// towards c, once its header is read, until c's connection closes (at the
+// end of the test).
+func serveRelayed(c *rawClient, serve func(*quic.Stream)) {
 	go func() {
 		for {
-			s, err := dst.conn.AcceptStream(context.Background())
+			s, err := c.conn.AcceptStream(context.Background())
 			if err != nil {
 				return
 			}
-			var hello pb.RelayIncoming
-			_ = wire.Read(s, &hello, wire.MaxStreamHeader)
+			go func() {
+				var hello pb.RelayIncoming
+				if wire.Read(s, &hello, wire.MaxStreamHeader) == nil {
+					serve(s)
+				}
+			}()
 		}
 	}()
-	return dst
 }
 
 // muxClient is a client of the relay over any transport.
