@@ -21,7 +21,10 @@ import (
 //     windows (muxconn.Admit) and refuses a stream that finds no room
 //     (LIMIT): such a client holds at most 256 streams at once (128 while
 //     two of them run at full speed), whatever its quotas allow. Before
-//     it is admitted it holds two, and their windows do not grow.
+//     it is admitted it holds two, and their windows do not grow. The
+//     windows count bytes; yamux keeps each frame it receives apart, so
+//     data sent one byte per frame costs it ~26 times its size, which
+//     nothing here bounds yet.
 //   - Its connections' big copy buffers are maxBursts at once; other
 //     directions copy through their small buffer (tunnel.BurstSharer).
 //   - Every stream it may open costs state before the relay sees it, so
