@@ -47,15 +47,18 @@ func Server(ctx context.Context, raw net.Conn, tlsConf *tls.Config, t Transport,
 }
 
 // serverMux runs the server side of the multiplexer over c, whose TLS
-// handshake (state st) is done; c is closed if it fails.
+// handshake (state st) is done; c is closed if it fails. The client's
+// stream windows are counted from the start, held to a handshake's needs
+// until the server admits it (see Admit).
 func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint32) (Conn, error) {
 	cc := &countingConn{Conn: c}
-	sess, err := yamux.Server(cc, muxConfig(maxIncoming), nil)
+	windows := &windowBudget{}
+	sess, err := yamux.Server(cc, muxConfig(maxIncoming), windows.span)
 	if err != nil {
 		_ = c.Close()
 		return nil, err
 	}
-	return newMuxConn(sess, st, cc, t), nil
+	return newMuxConn(sess, st, cc, t, windows), nil
 }
 
 // Client runs the client side of TLS over raw, then of the multiplexer.
@@ -78,7 +81,7 @@ func clientMux(c net.Conn, st tls.ConnectionState, t Transport) (Conn, error) {
 		_ = c.Close()
 		return nil, err
 	}
-	return newMuxConn(sess, st, cc, t), nil
+	return newMuxConn(sess, st, cc, t, nil), nil
 }
 
 // countingConn counts the reads that returned data, which keepalives
@@ -106,11 +109,14 @@ type muxConn struct {
 	// accepted hands the streams the accept goroutine takes to
 	// AcceptStream; that goroutine ends with the session.
 	accepted chan *yamux.Stream
+	// windows counts a server session's stream windows (nil for a
+	// client's session, which trusts its server).
+	windows *windowBudget
 }
 
-func newMuxConn(sess *yamux.Session, st tls.ConnectionState, raw *countingConn, t Transport) *muxConn {
+func newMuxConn(sess *yamux.Session, st tls.ConnectionState, raw *countingConn, t Transport, windows *windowBudget) *muxConn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	m := &muxConn{sess: sess, tls: st, raw: raw, transport: t, ctx: ctx, cancel: cancel, accepted: make(chan *yamux.Stream)}
+	m := &muxConn{sess: sess, tls: st, raw: raw, transport: t, ctx: ctx, cancel: cancel, accepted: make(chan *yamux.Stream), windows: windows}
 	go m.acceptLoop()
 	return m
 }

@@ -23,7 +23,7 @@ import (
 // testRelay runs a relay with no control server at all: a grant key is
 // all it needs.
 type testRelay struct {
-	t      *testing.T
+	t      testing.TB
 	id     *identity.Identity
 	signer *grant.Signer
 	addr   net.Addr
@@ -42,7 +42,14 @@ func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
 }
 
 // startRelayAt runs a relay with the one ingress in until the test ends.
-func startRelayAt(t *testing.T, in Ingress) *testRelay {
+func startRelayAt(t testing.TB, in Ingress) *testRelay {
+	t.Helper()
+	return startRelayQUIC(t, in, tuning.QUIC(0))
+}
+
+// startRelayQUIC is startRelayAt with the QUIC configuration qconf (its
+// handshake timeout is also how long a client has to present its grant).
+func startRelayQUIC(t testing.TB, in Ingress, qconf *quic.Config) *testRelay {
 	t.Helper()
 	signer, err := grant.LoadOrCreateSigner(filepath.Join(t.TempDir(), "grant.key"))
 	if err != nil {
@@ -55,7 +62,7 @@ func startRelayAt(t *testing.T, in Ingress) *testRelay {
 	s, err := New(Config{
 		Ingresses: []Ingress{in},
 		Identity:  id,
-		QUIC:      tuning.QUIC(0),
+		QUIC:      qconf,
 		Logger:    slog.New(slog.DiscardHandler),
 		GrantKey:  func() ed25519.PublicKey { return signer.PublicKey() },
 	})
@@ -81,6 +88,12 @@ type rawClient struct {
 
 func (r *testRelay) dial(id *identity.Identity) *rawClient {
 	r.t.Helper()
+	return r.dialWith(id, tuning.QUIC(0))
+}
+
+// dialWith is dial with the QUIC configuration qconf.
+func (r *testRelay) dialWith(id *identity.Identity, qconf *quic.Config) *rawClient {
+	r.t.Helper()
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		r.t.Fatal(err)
@@ -89,7 +102,7 @@ func (r *testRelay) dial(id *identity.Identity) *rawClient {
 	r.t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := tr.Dial(ctx, r.addr, id.PinnedClientConfig(r.id.DER(), wire.ALPNRelay), tuning.QUIC(0))
+	conn, err := tr.Dial(ctx, r.addr, id.PinnedClientConfig(r.id.DER(), wire.ALPNRelay), qconf)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -156,7 +169,7 @@ func ep(name string, role pb.Role, route pb.Route) *pb.Endpoint {
 	return &pb.Endpoint{Name: name, Role: role, Route: route}
 }
 
-func newIdentity(t *testing.T) *identity.Identity {
+func newIdentity(t testing.TB) *identity.Identity {
 	t.Helper()
 	id, err := identity.Generate("client")
 	if err != nil {

@@ -53,6 +53,9 @@ type client struct {
 	// waiting to pair with this client wait on it: only a grant of one of
 	// the two clients can change whether they pair.
 	grants notify.Value[uint64]
+	// bursts counts the big copy buffers the client's relayed
+	// connections hold (see clientEnd).
+	bursts atomic.Int64
 }
 
 // serve admits a client on its grant, then serves the streams it opens.
@@ -68,6 +71,9 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 		return
 	}
 	c.quotas = in.Quotas.withDefaults()
+	// Only now may the client open the streams its quotas allow, with
+	// windows that grow (see memory.go).
+	muxconn.Admit(conn, maxWindows)
 	log = log.With("client", c.id)
 	log.Info("relay client connected")
 	liveness.CloseWhenStale(conn, codeStale)
@@ -139,6 +145,12 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 		stream, err := conn.AcceptStream(ctx)
 		if err != nil {
 			return
+		}
+		// Its window is counted already.
+		if !muxconn.HasWindowRoom(conn, 0) {
+			s.cfg.Metrics.Refused(metrics.ReasonStreams)
+			watchers.Go(func() { refuseStream(stream, windowsFull(c)) })
+			continue
 		}
 		// Counted here, in the order the client opened its streams, so
 		// the quota holds whatever order their goroutines run in.
@@ -286,6 +298,12 @@ func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
 			return
 		}
 	}
+	// The stream opened towards dst gets a window there too.
+	if !hasWindowRoom(dst) {
+		s.cfg.Metrics.Refused(metrics.ReasonStreams)
+		refuseStream(stream, windowsFull(dst))
+		return
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)
 	defer cancel()
@@ -310,26 +328,35 @@ func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
 	defer src.streams.Add(-1)
 	defer dst.streams.Add(-1)
 	s.cfg.Metrics.StreamOpened()
-	var a, b tunnel.HalfCloser = in, out
-	if s.cfg.Tap != nil {
-		a, b = tapped{in, s.cfg.Tap}, tapped{out, s.cfg.Tap}
-	}
-	s.cfg.Metrics.StreamClosed(tunnel.Splice(a, b))
+	s.cfg.Metrics.StreamClosed(tunnel.Splice(clientEnd{in, src, s.cfg.Tap}, clientEnd{out, dst, s.cfg.Tap}))
 }
 
-// tapped shows what is read from a stream to a tap.
-type tapped struct {
+// clientEnd is a relayed connection's stream at one of its clients. What
+// the relay reads from it goes through the client's share of big copy
+// buffers (see memory.go), and is shown to the tap, if any.
+type clientEnd struct {
 	path.Stream
+	c   *client
 	tap func([]byte)
 }
 
-func (t tapped) Read(b []byte) (int, error) {
-	n, err := t.Stream.Read(b)
-	if n > 0 {
-		t.tap(b[:n])
+func (e clientEnd) Read(b []byte) (int, error) {
+	n, err := e.Stream.Read(b)
+	if n > 0 && e.tap != nil {
+		e.tap(b[:n])
 	}
 	return n, err
 }
+
+func (e clientEnd) TakeBurst() bool {
+	if e.c.bursts.Add(1) > maxBursts {
+		e.c.bursts.Add(-1)
+		return false
+	}
+	return true
+}
+
+func (e clientEnd) PutBurst() { e.c.bursts.Add(-1) }
 
 // pairWait is how long a connection between two clients whose grants do
 // not pair waits for a fresher grant. A client that just added an endpoint

@@ -16,7 +16,6 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
-	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -140,7 +139,7 @@ func (s *Server) Run(ctx context.Context) error {
 		tcp := s.cfg.PacketListener == nil
 		p, err := ingress.ListenPair(ingress.PairConfig{
 			Config: s.ingressConfig(in), QUIC: !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
-			TCPAddr: in.TCPAddr, MaxStreams: tuning.MaxStreams,
+			TCPAddr: in.TCPAddr, MaxStreams: maxIncoming(in.Quotas),
 		})
 		if err != nil {
 			cancel(err)
@@ -180,7 +179,7 @@ func (s *Server) ingressConfig(in Ingress) ingress.Config {
 			// Clients prove their identity; their grant says what it may do.
 			ClientAuth: tls.RequireAnyClientCert,
 		},
-		QUIC:              s.cfg.QUIC,
+		QUIC:              clientQUIC(s.cfg.QUIC, in.Quotas),
 		StatelessResetKey: s.cfg.StatelessResetKey,
 		AllowAddr:         in.AllowAddr,
 		Refused:           func() { s.cfg.Metrics.Refused(metrics.ReasonAddress) },

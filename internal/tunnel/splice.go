@@ -132,7 +132,7 @@ func copyData(dst io.Writer, src io.Reader, n *int64) error {
 			return werr
 		}
 		if err == nil && k == len(small) {
-			err = burst(dst, src.Read, n, nil)
+			err = sharedBurst(dst, src, n)
 		}
 		if err == io.EOF { // only a bare EOF is a clean end; a wrapped one reports a failure
 			return nil

@@ -1,0 +1,115 @@
+package muxconn_test
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/p2pconnet/connet/internal/muxconn"
+)
+
+// TestUnadmittedClientHoldsHandshakeStreams: before the server admits a
+// client, the client's streams keep yamux's initial window however fast
+// the server reads, and a third stream ends the connection (yamux cannot
+// refuse a stream otherwise): the server holds 512 KiB for it at most.
+func TestUnadmittedClientHoldsHandshakeStreams(t *testing.T) {
+	server, client := ids(t)
+	ln := listen(t, server, nil, nil)
+	cc, sc := pair(t, ln, server, client)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+
+	data := bytes.Repeat([]byte("handshake "), 400_000) // 4 MB, many windows
+	for range 2 {
+		cs, err := cc.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			_, _ = cs.Write(data)
+			_ = cs.CloseWrite()
+		}()
+		ss, err := sc.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = ss.SetReadDeadline(time.Now().Add(10 * time.Second))
+		got, err := io.ReadAll(ss)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("server read %d of %d bytes: %v", len(got), len(data), err)
+		}
+	}
+	if held := muxconn.WindowsHeld(sc); held != 2*muxconn.StreamWindow {
+		t.Fatalf("the windows of two streams hold %d bytes before admission, want %d", held, 2*muxconn.StreamWindow)
+	}
+
+	cs, err := cc.OpenStream(ctx)
+	if err == nil {
+		_, _ = cs.Write([]byte("one too many"))
+	}
+	for _, c := range []muxconn.Conn{cc, sc} {
+		select {
+		case <-c.Context().Done():
+		case <-ctx.Done():
+			t.Fatal("a third stream before admission did not end the connection")
+		}
+	}
+}
+
+// TestAdmittedClientStreamsWithinBudget: once admitted, a client may open
+// streams beyond the handshake's; HasWindowRoom tells the server when
+// their windows fill the budget, and a stream it ends gives its window
+// back. The connection goes on throughout.
+func TestAdmittedClientStreamsWithinBudget(t *testing.T) {
+	server, client := ids(t)
+	ln := listen(t, server, nil, nil)
+	cc, sc := pair(t, ln, server, client)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	muxconn.Admit(sc, 4*muxconn.StreamWindow)
+
+	open := func() (cs, ss muxconn.Stream) {
+		t.Helper()
+		cs, err := cc.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := cs.Write([]byte{1}); err != nil {
+			t.Fatal(err)
+		}
+		ss, err = sc.AcceptStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs, ss
+	}
+	var clientEnds []muxconn.Stream
+	for i := range 4 {
+		cs, _ := open()
+		clientEnds = append(clientEnds, cs)
+		if !muxconn.HasWindowRoom(sc, 0) {
+			t.Fatalf("no room for stream %d of 4 in a budget of 4", i+1)
+		}
+	}
+	if muxconn.HasWindowRoom(sc, muxconn.StreamWindow) {
+		t.Fatal("room for a fifth stream's window in a budget of 4")
+	}
+	_, extra := open()
+	if muxconn.HasWindowRoom(sc, 0) {
+		t.Fatal("five streams fit a budget of four")
+	}
+	extra.Reset()
+	if !muxconn.HasWindowRoom(sc, 0) {
+		t.Fatal("a stream ended kept its window")
+	}
+	for i, cs := range clientEnds {
+		if _, err := cs.Write([]byte("still here")); err != nil {
+			t.Fatalf("stream %d after the budget filled: %v", i+1, err)
+		}
+	}
+	if err := context.Cause(cc.Context()); err != nil {
+		t.Fatalf("the connection ended: %v", err)
+	}
+}

@@ -1,0 +1,66 @@
+package relay
+
+import (
+	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/p2pconnet/connet/internal/wire"
+	"github.com/p2pconnet/connet/internal/wire/pb"
+	"github.com/quic-go/quic-go"
+)
+
+// What one client can make the relay hold is what it sends that the relay
+// has not forwarded yet: a relayed connection whose other end stops
+// reading keeps its stream's receive window full at the relay, and the
+// copy buffer that waits to be written. Both are bounded per client,
+// whatever its transport (README, "Relays"):
+//
+//   - Its streams' receive windows hold maxWindows in all. Over QUIC that
+//     is the connection's flow-control window (tuning.MaxConnectionWindow).
+//     yamux, over TCP and WebSocket, has none, and every stream starts
+//     with muxconn.StreamWindow (256 KiB), so the relay counts the
+//     windows (muxconn.Admit) and refuses a stream that finds no room
+//     (LIMIT): such a client holds at most 256 streams at once (128 while
+//     two of them run at full speed), whatever its quotas allow. Before
+//     it is admitted it holds two, and their windows do not grow. The
+//     windows count bytes; yamux keeps each frame it receives apart, so
+//     data sent one byte per frame costs it ~26 times its size, which
+//     nothing here bounds yet.
+//   - Its connections' big copy buffers are maxBursts at once; other
+//     directions copy through their small buffer (tunnel.BurstSharer).
+//   - Every stream it may open costs state before the relay sees it, so
+//     it may open the ones its quotas allow and no more (maxIncoming).
+const (
+	maxWindows = tuning.MaxConnectionWindow
+	maxBursts  = 64
+)
+
+// streamSlack is the streams a client may open beyond its quotas: its
+// grant stream, and streams refused with LIMIT whose refusal is on its
+// way. The multiplexer keeps further streams waiting in the client.
+const streamSlack = 64
+
+// maxIncoming is how many streams a client may have open towards the
+// relay at once under quotas q. A grantless QUIC client that named stream
+// 131 071 (the limit was tuning.MaxStreams) made the relay allocate 210
+// MiB for the streams below it.
+func maxIncoming(q Quotas) uint32 {
+	q = q.withDefaults()
+	return uint32(q.Streams + q.Pending + streamSlack)
+}
+
+// clientQUIC is base for the QUIC connections of clients held to quotas q.
+func clientQUIC(base *quic.Config, q Quotas) *quic.Config {
+	c := base.Clone()
+	c.MaxIncomingStreams = int64(maxIncoming(q))
+	return c
+}
+
+// windowsFull refuses a stream of c, or towards it, when its windows
+// have no room left.
+func windowsFull(c *client) *wire.Error {
+	return wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "client %s has %d MiB of stream windows at the relay, the most it allows", c.id, maxWindows>>20)
+}
+
+// hasWindowRoom tells whether c has room for the window of a stream the
+// relay would open towards it.
+func hasWindowRoom(c *client) bool { return muxconn.HasWindowRoom(c.conn, muxconn.StreamWindow) }
