@@ -253,6 +253,7 @@ func (c *Client) start(ctx context.Context) error {
 		Connected:    c.connected(),
 		TCP:          c.controlTCP(),
 		QUICRetry:    cfg.quicRetry,
+		ProbeRefusal: cfg.onOSNetwork(),
 	}, &c.announce, c.applyServerState)
 
 	c.goRun(func(ctx context.Context) error {

@@ -46,6 +46,14 @@ type clientConfig struct {
 	birthdayPunch bool
 }
 
+// onOSNetwork tells whether the client reaches the network through the
+// operating system's sockets, not through a ClientPacketListener of its
+// owner's (a simulated network, in tests).
+func (c *clientConfig) onOSNetwork() bool {
+	_, ok := c.packetListener.(*net.ListenConfig)
+	return ok
+}
+
 func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 	cfg := &clientConfig{
 		controlAddr:      "127.0.0.1:19190",

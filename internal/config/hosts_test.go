@@ -11,10 +11,10 @@ func TestSourceAllowedHosts(t *testing.T) {
 	tests := []endpointCase{
 		{name: "http", body: "url = \"http://127.0.0.1:8080\"\nallowed-hosts = [\"App.Example.com\", \"api.example.com:8443\", \"tunnel.example.com.\", \"[::1]:8080\", \"*\"]"},
 		{name: "ws", body: "url = \"ws://:8081\"\nallowed-hosts = [\"app.example.com\"]"},
-		{name: "https", body: "url = \"https://:8443\"\ncert-file = \"c\"\nkey-file = \"k\"\nallowed-hosts = [\"app.example.com\"]"},
+		{name: "https", body: "url = \"https://:8443\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\"\nallowed-hosts = [\"app.example.com\"]"},
 		{name: "default", body: `url = "http://127.0.0.1:8080"`},
 		{name: "on tcp", body: "url = \"tcp://:1\"\nallowed-hosts = [\"app.example.com\"]", err: &wantErr{Key: ".allowed-hosts", Reason: "only applies to http, https, ws and wss sources (this source is tcp)"}},
-		{name: "on tls", body: "url = \"tls://:1\"\ncert-file = \"c\"\nkey-file = \"k\"\nallowed-hosts = [\"*\"]", err: &wantErr{Key: ".allowed-hosts", Reason: "a tls source sees no host names"}},
+		{name: "on tls", body: "url = \"tls://:1\"\ncert-file = \"c.pem\"\nkey-file = \"k.pem\"\nallowed-hosts = [\"*\"]", err: &wantErr{Key: ".allowed-hosts", Reason: "a tls source sees no host names"}},
 		{name: "a URL", body: "url = \"http://:1\"\nallowed-hosts = [\"https://app.example.com\"]", err: &wantErr{Key: ".allowed-hosts[0]", Reason: `invalid host "https://app.example.com": a host name, not a URL`}},
 		{name: "a path", body: "url = \"http://:1\"\nallowed-hosts = [\"app.example.com/x\"]", err: &wantErr{Key: ".allowed-hosts[0]", Reason: "not a URL"}},
 		{name: "subdomain wildcard", body: "url = \"http://:1\"\nallowed-hosts = [\"ok.example.com\", \"*.example.com\"]", err: &wantErr{Key: ".allowed-hosts[1]", Reason: `wildcards are not supported: list each name, or "*" alone for any`}},

@@ -59,6 +59,7 @@ func checkValue(v any, t reflect.Type, p keyPath, report func(keyPath, string)) 
 	case reflect.Bool:
 		if _, ok := v.(bool); !ok {
 			report(p, wrongType("boolean", v))
+			return false
 		}
 	case reflect.Struct:
 		m, ok := v.(map[string]any)

@@ -40,13 +40,12 @@ func (e *refusedError) Error() string {
 // dial.
 func (e *refusedError) Unwrap() error { return syscall.ECONNREFUSED }
 
-// watchRefusal probes addr (see above) until its host refuses, returning
-// a *refusedError, or until ctx ends or the probes are spent (nil): no
-// refusal is no news.
-func watchRefusal(ctx context.Context, addr *net.UDPAddr, name string) error {
+// watchRefusal probes addr (see above) until its host refuses (true), or
+// until ctx ends or the probes are spent (false): no refusal is no news.
+func watchRefusal(ctx context.Context, addr *net.UDPAddr) bool {
 	c, err := net.DialUDP("udp", nil, addr)
 	if err != nil {
-		return nil // no probe; the QUIC dial still says what it can
+		return false // no probe; the QUIC dial still says what it can
 	}
 	defer c.Close()
 	stop := context.AfterFunc(ctx, func() { _ = c.SetReadDeadline(time.Now()) })
@@ -54,21 +53,18 @@ func watchRefusal(ctx context.Context, addr *net.UDPAddr, name string) error {
 	var buf [1]byte
 	for range refusalProbes {
 		if ctx.Err() != nil {
-			return nil
+			return false
 		}
 		if _, err := c.Write(nil); err != nil {
-			if errors.Is(err, syscall.ECONNREFUSED) {
-				return &refusedError{Addr: name}
-			}
-			return nil
+			return errors.Is(err, syscall.ECONNREFUSED)
 		}
 		_ = c.SetReadDeadline(time.Now().Add(refusalInterval))
 		if ctx.Err() != nil {
-			return nil // ended while the deadline was set: do not wait it out
+			return false // ended while the deadline was set: do not wait it out
 		}
 		if _, err := c.Read(buf[:]); errors.Is(err, syscall.ECONNREFUSED) {
-			return &refusedError{Addr: name}
+			return true
 		}
 	}
-	return nil
+	return false
 }

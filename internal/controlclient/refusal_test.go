@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/control"
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/testcert"
@@ -38,9 +39,7 @@ func firstError(t *testing.T, ctx context.Context, s *controlclient.Session) str
 // TestServerDownSaysSo: a client pointed at a port where nothing listens
 // (the server is down; its host answers "port unreachable") says that
 // the server refuses connections, on one line, without calling it a
-// blocked path, with the TCP fallback and without. The handshake timeout
-// is a minute, beyond the test's bound: the refusal is what ends the QUIC
-// dial, not the timeout.
+// blocked path, with the TCP fallback and without.
 func TestServerDownSaysSo(t *testing.T) {
 	t.Parallel()
 	cert, err := testcert.New("localhost", "127.0.0.1")
@@ -58,19 +57,23 @@ func TestServerDownSaysSo(t *testing.T) {
 			addr := closedPort(t)
 			logs := &testprog.LockedBuffer{}
 			cfg := controlclient.Config{
-				ServerAddr: addr,
-				TLS:        &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost", RootCAs: cert.Pool},
-				QUIC:       tuning.QUIC(time.Minute),
-				Token:      "good",
-				Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				ServerAddr:   addr,
+				TLS:          &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost", RootCAs: cert.Pool},
+				QUIC:         tuning.QUIC(2 * time.Second),
+				Token:        "good",
+				Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+				ProbeRefusal: true,
 			}
 			if tc.tcp {
 				cfg.TCP = &muxconn.Fallback{Dialers: []muxconn.Dialer{muxconn.TCPDialer{Addr: addr}}}
 			}
 			got := firstError(t, ctx, testSession(t, cfg))
-			want := "control server " + addr + " refuses connections (is it running?): quic to " + addr + ": connection refused"
+			want := "control server " + addr + " refuses connections (is it running?): "
 			if !strings.HasPrefix(got, want) || strings.Contains(got, "\n") {
 				t.Errorf("last error %q, want one line starting %q", got, want)
+			}
+			if !strings.Contains(got, "quic to "+addr+": connection refused (nothing receives UDP at that port)") {
+				t.Errorf("last error %q does not say QUIC was refused", got)
 			}
 			if tc.tcp && !strings.Contains(got, "tcp: dial tcp "+addr+": connect: connection refused") {
 				t.Errorf("last error %q does not say TCP was refused too", got)
@@ -96,11 +99,12 @@ func TestSilentServerIsPossiblyBlocked(t *testing.T) {
 	tcpAddr := closedPort(t)
 	logs := &testprog.LockedBuffer{}
 	s := testSession(t, controlclient.Config{
-		ServerAddr: silentUDP(t),
-		TLS:        &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost", RootCAs: cert.Pool},
-		QUIC:       tuning.QUIC(300 * time.Millisecond),
-		Token:      "good",
-		Logger:     slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ServerAddr:   silentUDP(t),
+		TLS:          &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost", RootCAs: cert.Pool},
+		QUIC:         tuning.QUIC(300 * time.Millisecond),
+		Token:        "good",
+		Logger:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ProbeRefusal: true,
 		TCP: &muxconn.Fallback{Dialers: []muxconn.Dialer{
 			muxconn.TCPDialer{Addr: tcpAddr},
 			muxconn.TCPDialer{Addr: tcpAddr},
@@ -116,4 +120,60 @@ func TestSilentServerIsPossiblyBlocked(t *testing.T) {
 	if !strings.Contains(logs.String(), "(UDP blocked?): trying TCP beside it") {
 		t.Errorf("a silent QUIC server is not called a possibly blocked path:\n%s", logs)
 	}
+}
+
+// TestServerStartingLateIsReachedOverQUIC: a client that starts a moment
+// before its server has its first QUIC packets refused; the dial goes on,
+// and the handshake's retransmission reaches the server once it is up,
+// over QUIC: a refused port is no reason to settle on TCP at once (where
+// the client would have no direct paths until QUIC is tried again).
+func TestServerStartingLateIsReachedOverQUIC(t *testing.T) {
+	t.Parallel()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	addr := closedPort(t)
+	tcp := &countingDialer{TCPDialer: muxconn.TCPDialer{Addr: addr}}
+	s := testSession(t, controlclient.Config{
+		ServerAddr:   addr,
+		TLS:          &tls.Config{MinVersion: tls.VersionTLS13, ServerName: "localhost", RootCAs: cert.Pool},
+		QUIC:         tuning.QUIC(0),
+		Token:        "good",
+		ProbeRefusal: true,
+		TCP:          &muxconn.Fallback{Dialers: []muxconn.Dialer{tcp}},
+	})
+	go func() {
+		// The client's first packets find the port closed; the server is
+		// up well within the QUIC dial's head start over TCP.
+		time.Sleep(150 * time.Millisecond)
+		startServerAt(t, ctx, addr, cert)
+	}()
+	if st := runUntilConnected(t, ctx, s); st.Transport != muxconn.QUIC {
+		t.Fatalf("connected over %s to a server that came up late, want quic", st.Transport)
+	}
+	if n := tcp.dials.Load(); n != 0 {
+		t.Fatalf("TCP dialed %d times: a refused QUIC port sent the client to TCP at once", n)
+	}
+}
+
+// startServerAt runs a control server for token "good" on addr, over QUIC
+// and TCP, until the test ends.
+func startServerAt(t *testing.T, ctx context.Context, addr string, cert *testcert.Cert) {
+	srv, err := control.New(control.Config{
+		Ingresses: []control.Ingress{{Addr: addr, TCP: true, Cert: cert.TLS}},
+		Tokens:    []control.Token{control.NewToken("good")},
+		QUIC:      tuning.QUIC(0),
+		Logger:    slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(runCtx) }()
+	t.Cleanup(func() { cancel(); <-done })
 }

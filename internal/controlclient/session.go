@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -70,6 +71,11 @@ type Config struct {
 	// QUICRetry is how often a session on TCP tries QUIC again, to move
 	// back once UDP passes; zero means DefaultQUICRetry.
 	QUICRetry time.Duration
+	// ProbeRefusal lets a QUIC dial listen for the server's host refusing
+	// its port, on a socket of its own (see watchRefusal). Only a client
+	// on the operating system's network can: one on another (a simulated
+	// network in tests) must not send to the server's address outside it.
+	ProbeRefusal bool
 }
 
 // Dialer opens a connection to a server over a TCP transport.
@@ -248,7 +254,7 @@ func (s *Session) probeQUIC(ctx context.Context) bool {
 		case <-ctx.Done():
 			return false
 		}
-		conn, err := s.dialQUIC(ctx)
+		conn, err := s.dialQUIC(ctx, nil)
 		if err != nil {
 			s.cfg.Logger.Debug("QUIC to the control server still fails", "server", s.cfg.ServerAddr, logs.Err(err))
 			continue
@@ -259,27 +265,35 @@ func (s *Session) probeQUIC(ctx context.Context) bool {
 }
 
 // dialQUIC dials the server over QUIC. When the server's host answers
-// that nothing receives UDP at its port (see watchRefusal), the dial ends
-// at once with a *refusedError instead of waiting for its timeout.
-func (s *Session) dialQUIC(ctx context.Context) (*quic.Conn, error) {
+// that nothing receives UDP at its port (see watchRefusal), refused is
+// set at once, and a dial that fails then fails with a *refusedError: the
+// server is not running, or a firewall rejects UDP. The dial itself goes
+// on to its timeout all the same, since a server starting a moment after
+// its client is reached by the handshake's next retransmission. refused
+// may be nil.
+func (s *Session) dialQUIC(ctx context.Context, refused *atomic.Bool) (*quic.Conn, error) {
 	addr, err := net.ResolveUDPAddr("udp", s.cfg.ServerAddr)
 	if err != nil {
 		return nil, fmt.Errorf("resolve %s: %w", s.cfg.ServerAddr, err)
 	}
+	if refused == nil {
+		refused = new(atomic.Bool)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	wg.Go(func() {
-		if err := watchRefusal(ctx, addr, s.cfg.ServerAddr); err != nil {
-			cancel(err)
-		}
-	})
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if s.cfg.ProbeRefusal {
+		wg.Go(func() {
+			if watchRefusal(ctx, addr) {
+				refused.Store(true)
+			}
+		})
+	}
 	conn, err := s.cfg.Transport.Dial(ctx, addr, s.tlsConfig(), s.cfg.QUIC)
 	if err != nil {
-		var refused *refusedError
-		if errors.As(context.Cause(ctx), &refused) {
-			return nil, refused
+		if refused.Load() {
+			return nil, &refusedError{Addr: s.cfg.ServerAddr}
 		}
 		return nil, fmt.Errorf("dial %s: %w", s.cfg.ServerAddr, err)
 	}
@@ -300,11 +314,11 @@ func (s *Session) tlsConfig() *tls.Config {
 // start.
 const tcpHeadStart = time.Second
 
-// dial opens the connection: QUIC, or the TCP transport when QUIC does not
-// answer (UDP blocked) or its port is refused (a firewall that rejects UDP,
-// or a server listening on TCP only). A QUIC handshake the server refused
-// is not a reason to try TCP: the server is there, and TCP reaches the
-// same one.
+// dial opens the connection: QUIC, or the TCP transport when QUIC has not
+// succeeded within tcpHeadStart: it does not answer (UDP blocked) or its
+// port is refused (the server is down, a firewall rejects UDP, or the
+// server listens on TCP only). A QUIC handshake the server refused is not
+// a reason to try TCP: the server is there, and TCP reaches the same one.
 func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 	if s.next != nil {
 		conn := s.next
@@ -314,7 +328,7 @@ func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 	}
 	switch {
 	case s.cfg.TCP == nil:
-		conn, err := s.dialQUIC(ctx)
+		conn, err := s.dialQUIC(ctx, nil)
 		if err != nil {
 			return nil, dialFailure(s.cfg.ServerAddr, err)
 		}
@@ -341,8 +355,9 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 	defer cancel()
 	results := make(chan dialed, 2)
 	var wg sync.WaitGroup
+	var refused atomic.Bool
 	wg.Go(func() {
-		conn, err := s.dialQUIC(ctx)
+		conn, err := s.dialQUIC(ctx, &refused)
 		if err != nil {
 			results <- dialed{err: err}
 			return
@@ -376,7 +391,11 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 		select {
 		case <-headStart.C:
 			if !tcpStarted {
-				s.cfg.Logger.Warn("QUIC to the control server not answering yet (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+				if refused.Load() {
+					s.cfg.Logger.Warn("QUIC to the control server refused (nothing receives UDP at its port: not running, or UDP rejected): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+				} else {
+					s.cfg.Logger.Warn("QUIC to the control server not answering yet (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+				}
 				startTCP()
 			}
 		case r := <-results:
@@ -390,14 +409,14 @@ func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
 			}
 			errs = append(errs, r.err)
 			if !r.tcp && !tcpStarted {
-				var refused *refusedError
+				var refusal *refusedError
 				switch {
 				case isTimeout(r.err):
 					s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
-				case errors.As(r.err, &refused):
+				case errors.As(r.err, &refusal):
 					// Not the path: the host answered. A server on TCP
 					// only may still be there.
-					s.cfg.Logger.Debug("QUIC to the control server refused: trying TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
+					s.cfg.Logger.Warn("QUIC to the control server refused (nothing receives UDP at its port: not running, or UDP rejected): trying TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
 				default:
 					return nil, r.err
 				}
