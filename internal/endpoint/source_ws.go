@@ -68,7 +68,7 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn := websocket.NetConn(h.ctx, c, websocket.MessageBinary)
-	tunnel.Splice(tunnel.TCP(smallMessages{conn}), tunnel.TCP(remote))
+	tunnel.Splice(wsSession{Conn: conn, ws: c}, tunnel.TCP(remote))
 }
 
 // maxMessage bounds the binary messages a source sends. The tunnel copies
@@ -77,11 +77,21 @@ func (h *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // writes are split to fit them all.
 const maxMessage = 32 << 10
 
-// smallMessages is a WebSocket net.Conn whose writes become messages of at
-// most maxMessage bytes.
-type smallMessages struct{ net.Conn }
+// wsSession is a WebSocket session as the tunnel splices it: its writes
+// become messages of at most maxMessage bytes. WebSocket has no
+// half-close, so the end of the tunnel's data closes the session
+// normally (1000); a failed tunnel ends it without a close frame, which a
+// client sees as an abnormal closure (1006), WebSocket's reset: a cut
+// transfer never passes for a complete one.
+type wsSession struct {
+	net.Conn
+	ws *websocket.Conn
+}
 
-func (c smallMessages) Write(p []byte) (int, error) {
+func (c wsSession) CloseWrite() error { return c.Conn.Close() }
+func (c wsSession) Reset()            { _ = c.ws.CloseNow() }
+
+func (c wsSession) Write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		k := min(len(p), maxMessage)

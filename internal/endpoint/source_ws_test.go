@@ -3,6 +3,7 @@ package endpoint_test
 import (
 	"bytes"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -163,4 +164,46 @@ func TestSourceWSOrigins(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSourceWSTunnelFailureIsNoNormalClosure: when the tunnel under a
+// WebSocket session fails (here its far end resets after a first
+// message), the client sees an abnormal closure, never the normal one
+// (1000) that would make a cut transfer look complete.
+func TestSourceWSTunnelFailureIsNoNormalClosure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_, _ = c.Write([]byte("partial"))
+		time.Sleep(100 * time.Millisecond)
+		_ = c.(*net.TCPConn).SetLinger(0)
+		_ = c.Close()
+	}()
+	ft := &fakeTunnel{target: ln.Addr().String()}
+	src, _ := startSource(t, settings(t, "ws://127.0.0.1:0"), ft.dial)
+	ctx := t.Context()
+	c, _, err := websocket.Dial(ctx, "ws://"+src.Addr().String()+"/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseNow()
+	var got []byte
+	for range 100 {
+		_, part, err := c.Read(ctx)
+		if err != nil {
+			if string(got) != "partial" || websocket.CloseStatus(err) == websocket.StatusNormalClosure {
+				t.Fatalf("read %q, then %v; want %q, then an abnormal closure", got, err, "partial")
+			}
+			return
+		}
+		got = append(got, part...)
+	}
+	t.Fatal("the session did not end")
 }
