@@ -113,3 +113,45 @@ func TestAdmittedClientStreamsWithinBudget(t *testing.T) {
 		t.Fatalf("the connection ended: %v", err)
 	}
 }
+
+// TestStreamsNotTakenYetAreBounded: streams the server has not taken yet
+// hold windows its checks have not seen; a client that opens them faster
+// than the server takes them (here the server takes none) gets the
+// streams past the accept backlog reset, so their windows go at most 64
+// streams past the budget.
+func TestStreamsNotTakenYetAreBounded(t *testing.T) {
+	server, client := ids(t)
+	ln := listen(t, server, nil, nil)
+	cc, sc := pair(t, ln, server, client)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	muxconn.Admit(sc, 4*muxconn.StreamWindow)
+	const streams = 300
+	for range streams {
+		cs, err := cc.OpenStream(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = cs.Write([]byte{1})
+	}
+	// The server's session has seen every stream's opening once a round
+	// trip on the connection is done.
+	rt, err := cc.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = rt.Write([]byte{1})
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && muxconn.WindowsHeld(sc) < 4*muxconn.StreamWindow {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	// One stream may wait in the connection's own hand-off beside yamux's
+	// backlog of 64.
+	if held, most := muxconn.WindowsHeld(sc), int64(64+1)*muxconn.StreamWindow; held > most {
+		t.Fatalf("%d streams not taken hold %d KiB of windows, want at most %d KiB", streams, held>>10, most>>10)
+	}
+	if err := context.Cause(cc.Context()); err != nil {
+		t.Fatalf("the connection ended: %v", err)
+	}
+}

@@ -46,6 +46,15 @@ func Server(ctx context.Context, raw net.Conn, tlsConf *tls.Config, t Transport,
 	return serverMux(tc, tc.ConnectionState(), t, maxIncoming)
 }
 
+// serverAcceptBacklog is how many of a client's new streams a server
+// session keeps before the server takes them; yamux resets the streams
+// beyond it. Each holds a window (StreamWindow) that the server's own
+// checks (HasWindowRoom) have not seen yet, so this bounds how far a
+// client's windows can go past their budget: 64 streams, 16 MiB, where
+// yamux's default of 256 allowed 64 MiB. A server takes streams as they
+// come, each on its own goroutine, so 64 still covers a burst.
+const serverAcceptBacklog = 64
+
 // serverMux runs the server side of the multiplexer over c, whose TLS
 // handshake (state st) is done; c is closed if it fails. The client's
 // stream windows are counted from the start, held to a handshake's needs
@@ -53,7 +62,9 @@ func Server(ctx context.Context, raw net.Conn, tlsConf *tls.Config, t Transport,
 func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint32) (Conn, error) {
 	cc := &countingConn{Conn: c}
 	windows := &windowBudget{}
-	sess, err := yamux.Server(cc, muxConfig(maxIncoming), windows.span)
+	cfg := muxConfig(maxIncoming)
+	cfg.AcceptBacklog = serverAcceptBacklog
+	sess, err := yamux.Server(cc, cfg, windows.span)
 	if err != nil {
 		_ = c.Close()
 		return nil, err

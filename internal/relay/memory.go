@@ -20,7 +20,9 @@ import (
 //     with muxconn.StreamWindow (256 KiB), so the relay counts the
 //     windows (muxconn.Admit) and refuses a stream that finds no room
 //     (LIMIT): such a client holds at most 256 streams at once (128 while
-//     two of them run at full speed), whatever its quotas allow. Before
+//     two of them run at full speed), whatever its quotas allow, and up
+//     to 64 streams that arrived and were not taken yet may hold a window
+//     past that (muxconn's serverAcceptBacklog). Before
 //     it is admitted it holds two, and their windows do not grow. The
 //     windows count bytes; yamux keeps each frame it receives apart, so
 //     data sent one byte per frame costs it ~26 times its size, which
@@ -36,7 +38,8 @@ const (
 
 // streamSlack is the streams a client may open beyond its quotas: its
 // grant stream, and streams refused with LIMIT whose refusal is on its
-// way. The multiplexer keeps further streams waiting in the client.
+// way. Further streams are refused by the transport (QUIC keeps them
+// waiting in the client; yamux resets them).
 const streamSlack = 64
 
 // maxIncoming is how many streams a client may have open towards the
