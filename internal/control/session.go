@@ -70,6 +70,9 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 		_ = conn.CloseWithError(code, err.Error())
 		return
 	}
+	// Over TCP, the connection counted among unfinished handshakes until
+	// now (see muxconn.Authenticated).
+	muxconn.Authenticated(conn)
 	log = log.With("client", c.id, "metadata", c.metadata)
 	log.Info("client connected", "observed", c.observed)
 	liveness.CloseWhenStale(conn, codeStale)

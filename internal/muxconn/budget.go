@@ -155,11 +155,27 @@ func (s *streamWindow) Done() {
 // Admit lifts the limits c held its client to before the server admitted
 // it (a server-side yamux session allows the streams a handshake needs,
 // with windows that do not grow), and gives the client's stream windows a
-// budget of windows bytes in all. A QUIC connection needs nothing: its
-// connection window bounds what it buffers (see tuning.QUIC).
+// budget of windows bytes in all; it is Authenticated too. A QUIC
+// connection needs nothing: its connection window bounds what it buffers
+// (see tuning.QUIC).
 func Admit(c Conn, windows int64) {
+	Authenticated(c)
 	if m, ok := c.(*muxConn); ok && m.windows != nil {
 		m.windows.admit(windows)
+	}
+}
+
+// Authenticated tells the Listener that accepted c that the server knows
+// its client (its hello or its grant checked out). Until then the
+// connection counts among the listener's unfinished handshakes, whose
+// limits are far tighter than those on connections: TLS with a
+// certificate of its own making proves nothing, and such a client would
+// otherwise hold a connection, its buffers and its handshake streams'
+// windows under the loose limits for as long as the server waits for it.
+// Nothing for a connection that no Listener accepted (QUIC's).
+func Authenticated(c Conn) {
+	if m, ok := c.(*muxConn); ok && m.authenticated != nil {
+		m.authenticated()
 	}
 }
 

@@ -9,10 +9,11 @@ import (
 )
 
 // Default limits of a Listener. A connection counts from its accept to its
-// close; it is handshaking until its TLS handshake is done and, for a
-// WebSocket, its upgrade too. Whoever reaches a limit gets the connection
-// closed at once, before any cryptography: it costs a descriptor for a
-// moment, never for the handshake timeout.
+// close; it is handshaking until the server knows its client (see
+// Authenticated): through TLS, a WebSocket's upgrade, and the hello or the
+// grant that follows. Whoever reaches a limit gets the connection closed
+// at once, before any cryptography: it costs a descriptor for a moment,
+// never for the handshake timeout.
 const (
 	// DefaultHandshakesPerAddr: a connet client handshakes once at a
 	// time with each server, so 64 lets a NAT with many clients behind it
@@ -166,7 +167,7 @@ func (c *limitedConn) Close() error {
 }
 
 // handshakeDone ends the handshake of the connection under the TLS
-// connection c, if it is one of a Listener's.
+// connection c, if it is one of a Listener's (c may be nil).
 func handshakeDone(c net.Conn) {
 	if tc, ok := c.(interface{ NetConn() net.Conn }); ok {
 		if lc, ok := tc.NetConn().(*limitedConn); ok {

@@ -180,23 +180,32 @@ func TestConnLimits(t *testing.T) {
 	connectEventually(t, ln, "127.0.0.4", server, client)
 }
 
-// TestUpgradeEndsHandshake: a WebSocket's handshake ends with its upgrade,
-// a TLS client's with its TLS handshake: with one handshake allowed per
-// address, connections from one address follow each other while the
-// earlier ones stay open.
-func TestUpgradeEndsHandshake(t *testing.T) {
+// TestAuthenticationEndsHandshake: a connection counts among unfinished
+// handshakes through TLS, a WebSocket's upgrade and the multiplexer, until
+// the server knows its client (Authenticated): with one handshake allowed
+// per address, a second connection from it is refused until the server
+// authenticated the first, over TCP and over a WebSocket alike.
+func TestAuthenticationEndsHandshake(t *testing.T) {
 	server, client := ids(t)
 	ln := listenLimited(t, server, muxconn.Limits{HandshakesPerAddr: 1})
 	addr := ln.Addr().String()
-	for _, d := range []muxconn.Dialer{
-		muxconn.WSSDialer{Addr: addr},
-		muxconn.WSSDialer{Addr: addr},
-		muxconn.TCPDialer{Addr: addr},
-		muxconn.TCPDialer{Addr: addr},
-	} {
-		pairVia(t, ln.Listener, d, server, client)
-	}
-	if n := ln.limited.Load(); n != 0 {
-		t.Fatalf("%d connections refused", n)
+	for _, d := range []muxconn.Dialer{muxconn.WSSDialer{Addr: addr}, muxconn.TCPDialer{Addr: addr}} {
+		_, sc := pairVia(t, ln.Listener, d, server, client)
+		refused := ln.limited.Load()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if c, err := d.Dial(ctx, client.PinnedClientConfig(server.DER(), alpn)); err == nil {
+			// A refusal can come after the client's handshake: the
+			// connection then ends.
+			select {
+			case <-c.Context().Done():
+			case <-ctx.Done():
+				t.Fatalf("%s: a second connection while the first was not authenticated", d.Transport())
+			}
+		}
+		cancel()
+		ln.waitLimited(t, refused+1)
+		muxconn.Authenticated(sc)
+		_, next := pairVia(t, ln.Listener, d, server, client)
+		muxconn.Authenticated(next)
 	}
 }

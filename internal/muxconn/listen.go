@@ -172,8 +172,7 @@ func (l *Listener) handshake(raw *limitedConn) {
 		_ = tc.Close()
 		return
 	}
-	raw.established()
-	c, err := serverMux(tc, st, TCP, l.cfg.MaxIncomingStreams)
+	c, err := serverMux(tc, st, TCP, l.cfg.MaxIncomingStreams, raw.established)
 	if err != nil {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,7 +44,7 @@ func Server(ctx context.Context, raw net.Conn, tlsConf *tls.Config, t Transport,
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls handshake: %w", err)
 	}
-	return serverMux(tc, tc.ConnectionState(), t, maxIncoming)
+	return serverMux(tc, tc.ConnectionState(), t, maxIncoming, nil)
 }
 
 // serverAcceptBacklog is how many of a client's new streams a server
@@ -59,7 +60,10 @@ const serverAcceptBacklog = 64
 // handshake (state st) is done; c is closed if it fails. The client's
 // stream windows are counted from the start, held to a handshake's needs
 // until the server admits it (see Admit).
-func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint32) (Conn, error) {
+//
+// authenticated, if not nil, is called once when the server knows who the
+// client is (see Authenticated).
+func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint32, authenticated func()) (Conn, error) {
 	cc := &countingConn{Conn: c}
 	windows := &windowBudget{}
 	cfg := muxConfig(maxIncoming)
@@ -69,7 +73,11 @@ func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint
 		_ = c.Close()
 		return nil, err
 	}
-	return newMuxConn(sess, st, cc, t, windows), nil
+	m := newMuxConn(sess, st, cc, t, windows)
+	if authenticated != nil {
+		m.authenticated = sync.OnceFunc(authenticated)
+	}
+	return m, nil
 }
 
 // Client runs the client side of TLS over raw, then of the multiplexer.
@@ -123,6 +131,9 @@ type muxConn struct {
 	// windows counts a server session's stream windows (nil for a
 	// client's session, which trusts its server).
 	windows *windowBudget
+	// authenticated tells the listener that accepted the connection that
+	// its client is known (see Authenticated); nil when there is none.
+	authenticated func()
 }
 
 func newMuxConn(sess *yamux.Session, st tls.ConnectionState, raw *countingConn, t Transport, windows *windowBudget) *muxConn {

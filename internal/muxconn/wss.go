@@ -46,11 +46,10 @@ func newWSServer(l *Listener) *wsServer {
 		WriteTimeout:      timeout,
 		IdleTimeout:       timeout,
 		MaxHeaderBytes:    wsMaxHeaderBytes,
-		// The upgrade is its handshake's end (see Listener's limits).
-		ConnState: func(c net.Conn, s http.ConnState) {
-			if s == http.StateHijacked {
-				handshakeDone(c)
-			}
+		// The upgrade finds the connection's share of the Listener's
+		// limits here (see upgrade).
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(ctx, rawConnKey{}, c)
 		},
 		// The TLS handshake is done before a connection gets here.
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){},
@@ -92,6 +91,9 @@ func (w *wsServer) Accept() (net.Conn, error) {
 func (w *wsServer) Close() error   { w.once.Do(func() { close(w.done) }); return nil }
 func (w *wsServer) Addr() net.Addr { return w.l.Addr() }
 
+// rawConnKey is where a request's context holds its connection.
+type rawConnKey struct{}
+
 // upgrade accepts a WebSocket on any path and runs the multiplexer over
 // it. The client's certificate came with the TLS handshake, as over TCP.
 func (w *wsServer) upgrade(rw http.ResponseWriter, r *http.Request) {
@@ -106,7 +108,8 @@ func (w *wsServer) upgrade(rw http.ResponseWriter, r *http.Request) {
 	// The WebSocket outlives this handler (it is hijacked): its own
 	// context, ended by closing the multiplexer over it.
 	nc := websocket.NetConn(context.Background(), ws, websocket.MessageBinary)
-	c, err := serverMux(nc, *r.TLS, WSS, w.l.cfg.MaxIncomingStreams)
+	raw, _ := r.Context().Value(rawConnKey{}).(net.Conn)
+	c, err := serverMux(nc, *r.TLS, WSS, w.l.cfg.MaxIncomingStreams, func() { handshakeDone(raw) })
 	if err != nil {
 		return
 	}
