@@ -56,6 +56,9 @@ type client struct {
 	// bursts counts the big copy buffers the client's relayed
 	// connections hold (see clientEnd).
 	bursts atomic.Int64
+	// opening makes the check of the client's window room and the
+	// opening of a stream towards it one step (see openTowards).
+	opening sync.Mutex
 }
 
 // serve admits a client on its grant, then serves the streams it opens.
@@ -298,16 +301,12 @@ func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
 			return
 		}
 	}
-	// The stream opened towards dst gets a window there too.
-	if !hasWindowRoom(dst) {
+	out, err := openTowards(dst)
+	if errors.Is(err, errWindowsFull) {
 		s.cfg.Metrics.Refused(metrics.ReasonStreams)
 		refuseStream(stream, windowsFull(dst))
 		return
 	}
-
-	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)
-	defer cancel()
-	out, err := dst.conn.OpenStream(ctx)
 	if err != nil {
 		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
 		return

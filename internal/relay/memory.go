@@ -1,8 +1,12 @@
 package relay
 
 import (
+	"context"
+	"errors"
+
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/tuning"
+	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -64,6 +68,19 @@ func windowsFull(c *client) *wire.Error {
 	return wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "client %s has %d MiB of stream windows at the relay, the most it allows", c.id, maxWindows>>20)
 }
 
-// hasWindowRoom tells whether c has room for the window of a stream the
-// relay would open towards it.
-func hasWindowRoom(c *client) bool { return muxconn.HasWindowRoom(c.conn, muxconn.StreamWindow) }
+// errWindowsFull is openTowards finding no room for another window.
+var errWindowsFull = errors.New("stream windows full")
+
+// openTowards opens a stream towards c, whose window there must fit c's
+// budget. The check and the opening are one step per client, so streams
+// from many sources cannot all pass the check before any is counted.
+func openTowards(c *client) (muxconn.Stream, error) {
+	c.opening.Lock()
+	defer c.opening.Unlock()
+	if !muxconn.HasWindowRoom(c.conn, muxconn.StreamWindow) {
+		return nil, errWindowsFull
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)
+	defer cancel()
+	return c.conn.OpenStream(ctx)
+}
