@@ -52,7 +52,9 @@ const streamSlack = 64
 // MiB for the streams below it.
 func maxIncoming(q Quotas) uint32 {
 	q = q.withDefaults()
-	return uint32(q.Streams + q.Pending + streamSlack)
+	// Quotas past tuning.MaxStreams allow no more than that: the sum must
+	// not wrap around to a small number, or to 0 (the transports' default).
+	return uint32(min(int64(q.Streams)+int64(q.Pending)+streamSlack, tuning.MaxStreams))
 }
 
 // clientQUIC is base for the QUIC connections of clients held to quotas q.

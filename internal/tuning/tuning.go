@@ -29,8 +29,12 @@ const (
 	// MaxStreams is how many concurrent streams a peer may open on one
 	// connection; each tunnelled TCP connection is one stream. quic-go's
 	// default of 100 makes the 101st connection wait, which looks like a
-	// hang; streams cost memory only while they carry data.
-	MaxStreams = 1 << 17
+	// hang. The limit is no free ceiling, though: a peer that names the
+	// highest stream it may open makes quic-go open every stream below it
+	// at once, about 1.6 KiB each (131 072 of them cost a relay 210 MiB),
+	// so 32 768 keeps tens of thousands of connections per pair of peers
+	// (3× what TestScale runs) and such a burst to about 50 MiB.
+	MaxStreams = 1 << 15
 
 	// Flow-control windows sized for the bandwidth-delay product of fast
 	// links (1 Gbit/s at 100 ms is ~12 MiB in flight).
