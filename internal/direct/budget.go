@@ -1,6 +1,7 @@
 package direct
 
 import (
+	"github.com/p2pconnet/connet/internal/restrict"
 	"net/netip"
 	"sync"
 	"time"
@@ -46,7 +47,7 @@ type probeBucket struct {
 
 // take spends one probe towards to, if its budget has one left.
 func (b *probeBudget) take(to netip.Addr, now time.Time) bool {
-	key := budgetKey(to)
+	key := restrict.HostPrefix(to)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	bk := b.buckets[key]
@@ -85,15 +86,4 @@ func (bk *probeBucket) refill(now time.Time) {
 		bk.left = min(probeBurst, bk.left+float64(probeBurst)*d.Seconds()/probeRefill.Seconds())
 		bk.at = now
 	}
-}
-
-// budgetKey is the bucket of address a: itself for IPv4, its /64 for IPv6.
-func budgetKey(a netip.Addr) netip.Prefix {
-	a = a.Unmap()
-	bits := 32
-	if a.Is6() {
-		bits = 64
-	}
-	p, _ := a.Prefix(bits)
-	return p
 }

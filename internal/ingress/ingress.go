@@ -162,12 +162,12 @@ const floodLogEvery = time.Second
 // limitedLog counts and logs the connections a TCP listener at addr closes
 // for passing one of its limits.
 func limitedLog(cfg Config, addr string) func(netip.AddrPort, error) {
-	sampler := logs.NewSampler(floodLogEvery)
+	lines := &logs.Repeats{Quiet: floodLogEvery}
 	return func(a netip.AddrPort, err error) {
 		if cfg.Limited != nil {
 			cfg.Limited()
 		}
-		if ok, skipped := sampler.Allow(time.Now()); ok && cfg.Logger != nil {
+		if ok, skipped := lines.Allow("", time.Now()); ok && cfg.Logger != nil {
 			cfg.Logger.Warn("connection refused", "remote", a, "ingress", addr, logs.Err(err), "also_refused", skipped)
 		}
 	}
@@ -176,9 +176,9 @@ func limitedLog(cfg Config, addr string) func(netip.AddrPort, error) {
 // acceptFailedLog logs the failed accepts of a TCP listener at addr (out
 // of file descriptors, for one), which it retries.
 func acceptFailedLog(cfg Config, addr string) func(error, time.Duration) {
-	sampler := logs.NewSampler(floodLogEvery)
+	lines := &logs.Repeats{Quiet: floodLogEvery}
 	return func(err error, wait time.Duration) {
-		if ok, skipped := sampler.Allow(time.Now()); ok && cfg.Logger != nil {
+		if ok, skipped := lines.Allow("", time.Now()); ok && cfg.Logger != nil {
 			cfg.Logger.Warn("accept failed, retrying", "ingress", addr, "retry_in_ms", logs.Millis(wait), logs.Err(err), "also_failed", skipped)
 		}
 	}

@@ -15,8 +15,10 @@ const maxRepeatCauses = 64
 // Repeats decides which lines of a repeating failure to log: the first of
 // each distinct cause, then one per quiet period while it goes on, so that
 // a failure that hits every connection (a service refusing them all) gives
-// a line when it starts or changes, not one per connection. The zero value
-// is ready to use; it is safe for concurrent use.
+// a line when it starts or changes, not one per connection. With a single
+// cause ("") it is a plain rate limit, a line per quiet period, for what a
+// flood can repeat at will. The zero value is ready to use; it is safe
+// for concurrent use.
 type Repeats struct {
 	// Quiet is how long a cause is held back after its line; zero means
 	// DefaultRepeatQuiet.

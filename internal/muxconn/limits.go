@@ -3,6 +3,7 @@ package muxconn
 import (
 	"errors"
 	"fmt"
+	"github.com/p2pconnet/connet/internal/restrict"
 	"net"
 	"net/netip"
 	"sync"
@@ -79,19 +80,10 @@ func newAdmission(lim Limits) *admission {
 	return &admission{lim: lim.withDefaults(), byAddr: map[netip.Prefix]*share{}}
 }
 
-// addrKey is what a remote address counts as: itself, or its /64.
-func addrKey(a netip.Addr) netip.Prefix {
-	if a.Is4() {
-		return netip.PrefixFrom(a, 32)
-	}
-	p, _ := a.Prefix(64)
-	return p
-}
-
 // admit counts raw, from a, as a new connection in its handshake, or
 // returns which limit it would pass.
 func (ad *admission) admit(raw net.Conn, a netip.Addr) (*limitedConn, error) {
-	key := addrKey(a)
+	key := restrict.HostPrefix(a)
 	ad.mu.Lock()
 	defer ad.mu.Unlock()
 	sh := ad.byAddr[key]

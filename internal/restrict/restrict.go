@@ -82,3 +82,18 @@ func (r IP) Allowed(ip netip.Addr) bool {
 
 // Empty tells whether r accepts everything without looking.
 func (r IP) Empty() bool { return len(r.Allow) == 0 && len(r.Deny) == 0 }
+
+// HostPrefix is what one host, or one site, holds of the address space
+// around a: a itself for IPv4, its /64 for IPv6 (a site gets a /64 or
+// more, and a host picks any address in it at will). Limits per address
+// count by it, so that an IPv6 host cannot slip past them by changing
+// addresses.
+func HostPrefix(a netip.Addr) netip.Prefix {
+	a = a.Unmap()
+	bits := 32
+	if a.Is6() {
+		bits = 64
+	}
+	p, _ := a.Prefix(bits)
+	return p
+}

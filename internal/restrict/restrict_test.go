@@ -40,3 +40,15 @@ func TestAccepts(t *testing.T) {
 		t.Error("invalid CIDR accepted")
 	}
 }
+
+func TestHostPrefix(t *testing.T) {
+	for in, want := range map[string]string{
+		"192.0.2.7":            "192.0.2.7/32",
+		"::ffff:192.0.2.7":     "192.0.2.7/32",
+		"2001:db8:a:b:1:2:3:4": "2001:db8:a:b::/64",
+	} {
+		if got := HostPrefix(netip.MustParseAddr(in)); got.String() != want {
+			t.Errorf("HostPrefix(%s) = %s, want %s", in, got, want)
+		}
+	}
+}
