@@ -2,8 +2,8 @@ package connet
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"github.com/p2pconnet/connet/internal/logs"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -252,7 +252,7 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.
 	}
 	if caller.Err() != nil {
 		// The caller gave up: no reason of the destination's.
-		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, errors.Join(errs...))
+		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, logs.Join(errs...))
 	}
 	// Every peer tried refused: the destination's answer. Anything else
 	// (a path that failed, no answer in time) means the peer was not
@@ -261,7 +261,7 @@ func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.
 	if refused {
 		reason = ErrEndpointRefused
 	}
-	return nil, fmt.Errorf("source %q: %w: %w", s.cfg.Name, reason, errors.Join(errs...))
+	return nil, fmt.Errorf("source %q: %w: %w", s.cfg.Name, reason, logs.Join(errs...))
 }
 
 // attempt opens a connection to one destination peer, on its best path, or
@@ -291,7 +291,7 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 		}
 		errs = append(errs, fmt.Errorf("%s %s: %w", p.Kind(), p.RemoteAddr(), err))
 	}
-	return nil, errors.Join(errs...)
+	return nil, logs.Join(errs...)
 }
 
 // waitTargets returns the destination peers with usable paths. While a peer

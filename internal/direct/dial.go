@@ -78,5 +78,5 @@ func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPor
 	if winner != nil {
 		return winner, nil
 	}
-	return nil, errors.Join(errs...)
+	return nil, logs.Join(errs...)
 }

@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/p2pconnet/connet/internal/logs"
 	"log/slog"
 	"net/netip"
 	"time"
@@ -186,7 +187,7 @@ func (m *Mapper) establish(ctx context.Context) (client, result, netip.Addr, Pro
 		m.cfg.Logger.Debug("port mapping failed", "protocol", p, "gateway", gw, "err", err)
 		errs = append(errs, fmt.Errorf("%s: %w", p, err))
 	}
-	return nil, result{}, gw, "", fmt.Errorf("gateway %s: %w", gw, errors.Join(errs...))
+	return nil, result{}, gw, "", fmt.Errorf("gateway %s: %w", gw, logs.Join(errs...))
 }
 
 // keep renews the mapping until ctx ends (then deletes it) or it cannot

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/p2pconnet/connet/internal/logs"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -115,7 +116,7 @@ func (u *upnpClient) externalAddr(ctx context.Context) (netip.Addr, error) {
 		}
 		errs = append(errs, fmt.Errorf("%s: %w", s.Type, err))
 	}
-	return netip.Addr{}, errors.Join(errs...)
+	return netip.Addr{}, logs.Join(errs...)
 }
 
 func (u *upnpClient) getExternal(ctx context.Context, s upnp.Service) (netip.Addr, error) {

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/p2pconnet/connet/internal/logs"
 	"net/url"
 	"slices"
 )
@@ -87,7 +88,7 @@ func ParseDescription(b []byte, loc *url.URL) ([]Service, error) {
 	}
 	if len(found) == 0 {
 		if len(errs) > 0 {
-			return nil, fmt.Errorf("the device description lists no usable port mapping service: %w", errors.Join(errs...))
+			return nil, fmt.Errorf("the device description lists no usable port mapping service: %w", logs.Join(errs...))
 		}
 		return nil, errors.New("the device description lists no port mapping service")
 	}
