@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/spf13/cobra"
 )
 
@@ -110,7 +111,7 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 		for i, t := range f {
 			names[i] = string(t)
 		}
-		fmt.Fprintf(b, "  if QUIC times out (UDP blocked): falls back to %s at %s, trying QUIC again every %v\n",
+		fmt.Fprintf(b, "  if QUIC does not connect within 1 s (UDP blocked or refused): falls back to %s at %s, trying QUIC again every %v\n",
 			strings.Join(names, " then "), s.Fallback.Addr, s.Fallback.QUICRetry)
 	}
 	if len(s.Destinations) == 0 && len(s.Sources) == 0 {
@@ -125,6 +126,12 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 		fmt.Fprintf(b, "  source %q: listens on %s for destination %q (route %s)\n", name, src.URL, name, src.Route)
 	}
 	fmt.Fprintf(b, "  port mapping (nat-pmp %s): %s\n", s.NatPMP, describeNatPMP(s.NatPMP))
+	if s.BirthdayPunch != config.BirthdayPunchEnabled {
+		b.WriteString("  birthday punch: off (no probes sent or asked for; a symmetric NAT on either side stays relayed)\n")
+	}
+	if len(s.Destinations) > 0 {
+		fmt.Fprintf(b, "  each peer may have %d new connections waiting for an answer (max-pending-streams)\n", quota.Max(s.MaxPendingStreams))
+	}
 	if s.StatusAddr != "" {
 		fmt.Fprintf(b, "  status at http://%s\n", s.StatusAddr)
 	}

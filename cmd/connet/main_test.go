@@ -59,6 +59,7 @@ key-file = "key.pem"
 token = "client-d-token"
 server-addr = "192.0.2.1:19190"
 server-cas-file = "cert.pem"
+birthday-punch = "disabled"
 
 [client.destinations.serviceA]
 url = "tcp://:3000"
@@ -72,7 +73,9 @@ url = "tcp://:3000"
 		"client (connet): 1 destination, 0 sources; connects to the control server at 192.0.2.1:19190",
 		`destination "serviceA": exposes tcp://:3000 (route any)`,
 		"port mapping (nat-pmp system): NAT-PMP, then PCP, then UPnP, at the default route's gateway",
-		"if QUIC times out (UDP blocked): falls back to tcp then wss at 192.0.2.1:19190, trying QUIC again every 30s",
+		"birthday punch: off",
+		"each peer may have 1024 new connections waiting for an answer (max-pending-streams)",
+		"if QUIC does not connect within 1 s (UDP blocked or refused): falls back to tcp then wss at 192.0.2.1:19190, trying QUIC again every 30s",
 		"listens for clients on :19190 (UDP) and :19190 (TCP: TLS and WebSocket)",
 		"relays clients on :19191 (UDP) and :19191 (TCP: TLS and WebSocket), advertised as localhost:19191",
 	} {

@@ -16,7 +16,7 @@ const (
 	ReasonNotPaired = "not_paired" // the two clients' grants share no relayable endpoint
 	ReasonNoPeer    = "no_peer"    // the peer asked for is not at this relay
 	ReasonPending   = "pending"    // over the quota of streams waiting (to pair; at a client, for an answer)
-	ReasonStreams   = "streams"    // over the quota of relayed connections
+	ReasonStreams   = "streams"    // over the quota of relayed connections, or of stream windows
 	// and ReasonRequest, a malformed request.
 )
 
