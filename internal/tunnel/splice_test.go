@@ -87,23 +87,7 @@ func TestSpliceReadErrorIsTCPReset(t *testing.T) {
 			if useTLS {
 				app, svc = tlsPair(t, app, svc)
 			}
-			bs := newBrokenStream(truncated)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				tunnel.Splice(bs, tunnel.TCP(svc))
-			}()
-			buf := make([]byte, len("partial"))
-			_ = app.SetReadDeadline(time.Now().Add(testTimeout))
-			if _, err := io.ReadFull(app, buf); err != nil {
-				t.Fatal(err)
-			}
-			close(bs.fail)
-			wantReset(t, app, "")
-			<-done
-			if !bs.reset.Load() {
-				t.Fatal("the failed stream was not reset")
-			}
+			wantStreamFailureReset(t, truncated, app, svc)
 		})
 	}
 }
@@ -144,24 +128,32 @@ func TestSpliceConnectionLossIsTCPReset(t *testing.T) {
 	for _, lost := range []error{&quic.IdleTimeoutError{}, &quic.StatelessResetError{}, &quic.ApplicationError{Remote: true}} {
 		t.Run(lost.Error(), func(t *testing.T) {
 			app, svc := tcpPair(t)
-			bs := newBrokenStream(lost)
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				tunnel.Splice(bs, tunnel.TCP(svc))
-			}()
-			buf := make([]byte, len("partial"))
-			_ = app.SetReadDeadline(time.Now().Add(testTimeout))
-			if _, err := io.ReadFull(app, buf); err != nil {
-				t.Fatal(err)
-			}
-			close(bs.fail)
-			wantReset(t, app, "")
-			<-done
-			if !bs.reset.Load() {
-				t.Fatal("the stream was not reset")
-			}
+			wantStreamFailureReset(t, lost, app, svc)
 		})
+	}
+}
+
+// wantStreamFailureReset splices a stream that delivers "partial" and then
+// fails with err to svc, and checks that app, svc's far end, reads the
+// partial data and then a reset, and that the stream was reset.
+func wantStreamFailureReset(t *testing.T, err error, app, svc net.Conn) {
+	t.Helper()
+	bs := newBrokenStream(err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tunnel.Splice(bs, tunnel.TCP(svc))
+	}()
+	buf := make([]byte, len("partial"))
+	_ = app.SetReadDeadline(time.Now().Add(testTimeout))
+	if _, err := io.ReadFull(app, buf); err != nil {
+		t.Fatal(err)
+	}
+	close(bs.fail)
+	wantReset(t, app, "")
+	<-done
+	if !bs.reset.Load() {
+		t.Fatal("the failed stream was not reset")
 	}
 }
 
