@@ -73,7 +73,7 @@ func TestPeerDeathResets(t *testing.T) {
 	expectResets := func(t *testing.T, what string, since time.Time, ends ...*receiver) {
 		t.Helper()
 		for _, e := range ends {
-			err, took := e.wait(since, resetLimit)
+			took, err := e.wait(since, resetLimit)
 			if !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("%s: %s ended with %v after %v; want a connection reset", what, e.name, err, took.Round(time.Millisecond))
 				continue
@@ -141,7 +141,7 @@ func TestPeerDeathResets(t *testing.T) {
 		}
 		for _, port := range []string{sourcePort, relayedSourcePort} {
 			asked := time.Now()
-			err, took := dialAnswer(t, d.lab.B, port, asked)
+			took, err := dialAnswer(t, d.lab.B, port, asked)
 			if !errors.Is(err, syscall.ECONNRESET) {
 				t.Errorf("a connection to a dead destination on %s ended with %v after %v; want a reset at once", port, err, took)
 			}
@@ -239,12 +239,12 @@ func send(conn net.Conn) {
 
 // wait waits until limit after since for the end, and returns it with how
 // long after since it came.
-func (e *receiver) wait(since time.Time, limit time.Duration) (error, time.Duration) {
+func (e *receiver) wait(since time.Time, limit time.Duration) (time.Duration, error) {
 	select {
 	case err := <-e.ended:
-		return err, time.Since(since)
+		return time.Since(since), err
 	case <-time.After(time.Until(since.Add(limit))):
-		return fmt.Errorf("still open %v later", limit), limit
+		return limit, fmt.Errorf("still open %v later", limit)
 	}
 }
 
@@ -274,13 +274,13 @@ func dialFlow(t *testing.T, h *natlab.Host, port string, dir direction) *receive
 // dialAnswer connects to the source at port on h and waits up to
 // noPeerLimit after asked for the connection to end; a source that has no
 // tunnel to offer may reset it before the dial returns.
-func dialAnswer(t *testing.T, h *natlab.Host, port string, asked time.Time) (error, time.Duration) {
+func dialAnswer(t *testing.T, h *natlab.Host, port string, asked time.Time) (time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), noPeerLimit)
 	defer cancel()
 	conn, err := h.DialTCP(ctx, "127.0.0.1:"+port)
 	if err != nil {
-		return err, time.Since(asked)
+		return time.Since(asked), err
 	}
 	t.Cleanup(func() { _ = conn.Close() })
 	_, _ = fmt.Fprintf(conn, "down-late-%s\n", port)
