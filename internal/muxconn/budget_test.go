@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,5 +154,54 @@ func TestStreamsNotTakenYetAreBounded(t *testing.T) {
 	}
 	if err := context.Cause(cc.Context()); err != nil {
 		t.Fatalf("the connection ended: %v", err)
+	}
+}
+
+// TestTinyFramesEndTheSession: a client that sends a stream its data one
+// byte per frame while the server does not read it ends its session once
+// it has more than 65 536 frames unread, the most any of connet's clients
+// would leave (yamux keeps each frame apart: 6.7 MiB for one 256 KiB
+// window filled so). Frames of the size connet's clients send, read or
+// not, end nothing.
+func TestTinyFramesEndTheSession(t *testing.T) {
+	server, client := ids(t)
+	ln := listen(t, server, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	cc, sc := pair(t, ln, server, client)
+	big, err := cc.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := big.Write(make([]byte, 200<<10)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.AcceptStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	tiny, err := cc.OpenStream(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sc.AcceptStream(ctx); err != nil {
+		t.Fatal(err)
+	}
+	one := []byte{1}
+	for i := range 1 << 17 {
+		if _, err := tiny.Write(one); err != nil {
+			break // the server ended the session
+		}
+		if i == 1<<16-1 && sc.Context().Err() != nil {
+			t.Fatalf("the session ended at %d frames: %v", i+1, context.Cause(sc.Context()))
+		}
+	}
+	select {
+	case <-sc.Context().Done():
+	case <-ctx.Done():
+		t.Fatal("a client left 131 072 one-byte frames unread and its session goes on")
+	}
+	if err := context.Cause(sc.Context()); !strings.Contains(err.Error(), "too many small frames") {
+		t.Fatalf("the session ended with %v, want too many small frames", err)
 	}
 }

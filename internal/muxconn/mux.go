@@ -64,7 +64,7 @@ const serverAcceptBacklog = 64
 // authenticated, if not nil, is called once when the server knows who the
 // client is (see Authenticated).
 func serverMux(c net.Conn, st tls.ConnectionState, t Transport, maxIncoming uint32, authenticated func()) (Conn, error) {
-	cc := &countingConn{Conn: c}
+	cc := &countingConn{Conn: c, frames: newFrameMeter()}
 	windows := &windowBudget{}
 	cfg := muxConfig(maxIncoming)
 	cfg.AcceptBacklog = serverAcceptBacklog
@@ -104,16 +104,23 @@ func clientMux(c net.Conn, st tls.ConnectionState, t Transport) (Conn, error) {
 }
 
 // countingConn counts the reads that returned data, which keepalives
-// guarantee on a live connection.
+// guarantee on a live connection, and, under a server's session, the data
+// frames they bring (see frameMeter).
 type countingConn struct {
 	net.Conn
-	reads atomic.Uint64
+	reads  atomic.Uint64
+	frames *frameMeter // nil under a client's session
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	if n > 0 {
 		c.reads.Add(1)
+		if c.frames != nil {
+			if ferr := c.frames.observe(b[:n]); ferr != nil {
+				return n, ferr
+			}
+		}
 	}
 	return n, err
 }
@@ -168,13 +175,13 @@ func (m *muxConn) OpenStream(ctx context.Context) (Stream, error) {
 	if err != nil {
 		return nil, m.ended(err)
 	}
-	return &muxStream{s}, nil
+	return m.stream(s), nil
 }
 
 func (m *muxConn) AcceptStream(ctx context.Context) (Stream, error) {
 	select {
 	case s := <-m.accepted:
-		return &muxStream{s}, nil
+		return m.stream(s), nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-m.ctx.Done():
@@ -225,14 +232,37 @@ func convertErr(err error) error {
 	return err
 }
 
-type muxStream struct{ s *yamux.Stream }
+// stream wraps s, a stream of m's, and counts its frames as the server's.
+func (m *muxConn) stream(s *yamux.Stream) *muxStream {
+	if f := m.raw.frames; f != nil {
+		f.claim(s.StreamID())
+		return &muxStream{s: s, frames: f}
+	}
+	return &muxStream{s: s}
+}
+
+type muxStream struct {
+	s *yamux.Stream
+	// frames counts the session's unread frames (nil for a client's).
+	frames *frameMeter
+}
 
 func (m *muxStream) Read(b []byte) (int, error) {
 	n, err := m.s.Read(b)
+	if n > 0 && m.frames != nil {
+		m.frames.consume(m.s.StreamID(), n)
+	}
 	if err != nil && err != io.EOF {
 		err = convertErr(err)
 	}
 	return n, err
+}
+
+// ended forgets the stream's unread frames: yamux drops them with it.
+func (m *muxStream) ended() {
+	if m.frames != nil {
+		m.frames.forget(m.s.StreamID())
+	}
 }
 
 func (m *muxStream) Write(b []byte) (int, error) {
@@ -244,9 +274,9 @@ func (m *muxStream) Write(b []byte) (int, error) {
 }
 
 func (m *muxStream) CloseWrite() error                  { return m.s.CloseWrite() }
-func (m *muxStream) CloseRead()                         { _ = m.s.CloseRead() }
-func (m *muxStream) Close() error                       { return m.s.Close() }
-func (m *muxStream) Reset()                             { _ = m.s.ResetWithError(uint32(StreamAbort)) }
+func (m *muxStream) CloseRead()                         { _ = m.s.CloseRead(); m.ended() }
+func (m *muxStream) Close() error                       { defer m.ended(); return m.s.Close() }
+func (m *muxStream) Reset()                             { _ = m.s.ResetWithError(uint32(StreamAbort)); m.ended() }
 func (m *muxStream) SetDeadline(t time.Time) error      { return m.s.SetDeadline(t) }
 func (m *muxStream) SetReadDeadline(t time.Time) error  { return m.s.SetReadDeadline(t) }
 func (m *muxStream) SetWriteDeadline(t time.Time) error { return m.s.SetWriteDeadline(t) }

@@ -29,8 +29,8 @@ import (
 //     past that (muxconn's serverAcceptBacklog). Before
 //     it is admitted it holds two, and their windows do not grow. The
 //     windows count bytes; yamux keeps each frame it receives apart, so
-//     data sent one byte per frame costs it ~26 times its size, which
-//     nothing here bounds yet.
+//     data sent one byte per frame costs it ~26 times its size: muxconn
+//     also bounds the frames a client leaves unread (frames.go).
 //   - Its connections' big copy buffers are maxBursts at once; other
 //     directions copy through their small buffer (tunnel.BurstSharer).
 //   - Every stream it may open costs state before the relay sees it, so
