@@ -17,6 +17,19 @@ import (
 	"github.com/p2pconnet/connet/internal/tuning"
 )
 
+// certAndContext is a fresh certificate for localhost and 127.0.0.1, and
+// a context bounded by testTimeout for the test.
+func certAndContext(t *testing.T) (context.Context, *testcert.Cert) {
+	t.Helper()
+	cert, err := testcert.New("localhost", "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	t.Cleanup(cancel)
+	return ctx, cert
+}
+
 // closedPort is a loopback port where nothing listens, on UDP and on TCP.
 func closedPort(t *testing.T) string {
 	t.Helper()
@@ -90,12 +103,7 @@ func TestServerDownSaysSo(t *testing.T) {
 // tries TCP; the error that all transports failed is one line.
 func TestSilentServerIsPossiblyBlocked(t *testing.T) {
 	t.Parallel()
-	cert, err := testcert.New("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	ctx, cert := certAndContext(t)
 	tcpAddr := closedPort(t)
 	logs := &testprog.LockedBuffer{}
 	s := testSession(t, controlclient.Config{
@@ -129,12 +137,7 @@ func TestSilentServerIsPossiblyBlocked(t *testing.T) {
 // the client would have no direct paths until QUIC is tried again).
 func TestServerStartingLateIsReachedOverQUIC(t *testing.T) {
 	t.Parallel()
-	cert, err := testcert.New("localhost", "127.0.0.1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-	defer cancel()
+	ctx, cert := certAndContext(t)
 	addr := closedPort(t)
 	tcp := &countingDialer{TCPDialer: muxconn.TCPDialer{Addr: addr}}
 	s := testSession(t, controlclient.Config{
