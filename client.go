@@ -19,8 +19,8 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/notify"
-	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/relayclient"
@@ -186,7 +186,7 @@ func (c *Client) start(ctx context.Context) error {
 		Config:      qconf,
 		Logger:      cfg.logger,
 		AllowDirect: c.allowDirect,
-		OnPath:      func(p *peer.Peer, q *path.QUIC) { c.servePath(p, q) },
+		OnPath:      func(p *peer.Peer, q *netpath.QUIC) { c.servePath(p, q) },
 		SetupTime:   func(d time.Duration) { c.metrics.PathSetup("direct", d) },
 		NAT:         func() peer.NAT { return c.nat.Load().(peer.NAT) },
 		PunchSecret: punchSecret,
@@ -207,7 +207,7 @@ func (c *Client) start(ctx context.Context) error {
 		Peers:     c.registry,
 		Secure:    (*securer)(c),
 		Admit:     c.admitStream,
-		OnStream: func(p *peer.Peer, rp *relayclient.Path, s path.Stream, endpoint string, answered func()) {
+		OnStream: func(p *peer.Peer, rp *relayclient.Path, s netpath.Stream, endpoint string, answered func()) {
 			c.serveStream(p, rp, s, endpoint, answered)
 		},
 		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
@@ -445,7 +445,7 @@ func (c *Client) allowDirect(st peer.State) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, e := range st.Info.Endpoints {
-		var local path.Route
+		var local netpath.Route
 		switch e.Role {
 		case peer.Source:
 			d := c.destinations[e.Name]
@@ -460,7 +460,7 @@ func (c *Client) allowDirect(st peer.State) bool {
 			}
 			local = s.cfg.Route
 		}
-		if local.Direct() && e.Route.Direct() {
+		if local.AllowsDirect() && e.Route.AllowsDirect() {
 			return true
 		}
 	}

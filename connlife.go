@@ -11,7 +11,7 @@ import (
 	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/quic-go/quic-go"
 )
@@ -26,7 +26,7 @@ type connLife struct {
 	log        *slog.Logger
 	key        endpointKey
 	peer       identity.ID
-	kind       path.Kind
+	kind       netpath.Kind
 	remote     string
 	encryption string
 	opened     time.Time
@@ -48,7 +48,7 @@ type connLife struct {
 // openLife starts observing a connection of endpoint key with peer id on
 // p; encs are the endpoint's relay encryptions (what a relayed path uses is
 // the choice both ends' lists give).
-func (c *Client) openLife(key endpointKey, id identity.ID, p path.Path, encs []RelayEncryption) *connLife {
+func (c *Client) openLife(key endpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) *connLife {
 	l := &connLife{
 		log:        c.cfg.logger,
 		key:        key,
@@ -66,7 +66,7 @@ func (c *Client) openLife(key endpointKey, id identity.ID, p path.Path, encs []R
 // pathEncryption names how a connection on p is encrypted end to end:
 // "quic" on a direct path (its own TLS 1.3), else the relay encryption both
 // ends agree on, as SecureOutgoing and SecureIncoming choose it.
-func (c *Client) pathEncryption(key endpointKey, id identity.ID, p path.Path, encs []RelayEncryption) string {
+func (c *Client) pathEncryption(key endpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) string {
 	if p.Kind().Direct() {
 		return "quic"
 	}

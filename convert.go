@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -54,9 +54,9 @@ func peerInfo(p *pb.Peer) (peer.Info, error) {
 
 func roleFromPB(r pb.Role) peer.Role { return peer.Role(wire.RoleName(r)) }
 
-func routeFromPB(r pb.Route) path.Route { return path.Route(wire.RouteName(r)) }
+func routeFromPB(r pb.Route) netpath.Route { return netpath.Route(wire.RouteName(r)) }
 
-func routeToPB(r path.Route) pb.Route { return wire.RouteFromName(string(r)) }
+func routeToPB(r netpath.Route) pb.Route { return wire.RouteFromName(string(r)) }
 
 func errorFromPB(e *pb.Error) error {
 	if err := wire.FromPB(e); err != nil {

@@ -6,23 +6,23 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/metrics"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 )
 
 // Route says which kinds of path an endpoint may use.
-type Route = path.Route
+type Route = netpath.Route
 
 // Routes, as in the config files.
 const (
-	RouteAny    = path.RouteAny
-	RouteDirect = path.RouteDirect
-	RouteRelay  = path.RouteRelay
+	RouteAny    = netpath.RouteAny
+	RouteDirect = netpath.RouteDirect
+	RouteRelay  = netpath.RouteRelay
 )
 
 // ParseRoute parses "any", "direct" or "relay"; empty means any.
-func ParseRoute(s string) (Route, error) { return path.ParseRoute(s) }
+func ParseRoute(s string) (Route, error) { return netpath.ParseRoute(s) }
 
 // RelayEncryption is how a relayed connection is encrypted end to end, so
 // that the relay cannot read it.
@@ -72,7 +72,7 @@ type endpoint struct {
 func newEndpoint(c *Client, key endpointKey) endpoint {
 	return endpoint{
 		client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{}),
-		metrics: c.metrics.Endpoint(key.name, string(key.role), string(path.DirectOutgoing), string(path.DirectIncoming), string(path.Relay), string(path.RelayTCP)),
+		metrics: c.metrics.Endpoint(key.name, string(key.role), string(netpath.DirectOutgoing), string(netpath.DirectIncoming), string(netpath.Relay), string(netpath.RelayTCP)),
 	}
 }
 
@@ -139,7 +139,7 @@ func (e *endpoint) lastError() lastError {
 // track counts a connection with peer id on p from its start until its
 // Close, the one place where tunnelled connections of sources and
 // destinations are counted; encs are the endpoint's relay encryptions.
-func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, p path.Path, encs []RelayEncryption) *trackedConn {
+func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, p netpath.Path, encs []RelayEncryption) *trackedConn {
 	e.total.Add(1)
 	e.addActive(id, 1)
 	kind := string(p.Kind())
@@ -155,7 +155,7 @@ func (e *endpoint) track(conn *tunnel.Conn, id identity.ID, p path.Path, encs []
 // incoming is a stream a source opened to one of our destinations.
 type incoming struct {
 	*tunnel.Incoming
-	path path.Path
+	path netpath.Path
 	peer *peer.Peer
 	// answered ends the stream's wait, one of the peer's pending streams
 	// (see admitStream); Accept and Refuse call it.

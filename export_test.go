@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // Hooks for the tests of package connet_test, which make hostile peers out
@@ -15,7 +15,7 @@ import (
 // path to it that is relayed or direct as asked (waiting a few seconds for
 // one to come up), and writes the first byte of a stream request whose
 // rest never comes. A relayed stream has passed its hello and handshake.
-func (c *Client) StallStream(ctx context.Context, to *Client, endpoint string, relayed bool) (path.Stream, error) {
+func (c *Client) StallStream(ctx context.Context, to *Client, endpoint string, relayed bool) (netpath.Stream, error) {
 	pp, err := c.pathTo(ctx, to, relayed)
 	if err != nil {
 		return nil, err
@@ -33,7 +33,7 @@ func (c *Client) StallStream(ctx context.Context, to *Client, endpoint string, r
 
 // pathTo waits, for at most 10 s, for a usable path to the client to that
 // is relayed or direct as asked.
-func (c *Client) pathTo(ctx context.Context, to *Client, relayed bool) (path.Path, error) {
+func (c *Client) pathTo(ctx context.Context, to *Client, relayed bool) (netpath.Path, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {

@@ -17,7 +17,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
-	"github.com/p2pconnet/connet/internal/endpoint"
+	"github.com/p2pconnet/connet/internal/forward"
 	"github.com/p2pconnet/connet/internal/testprog"
 )
 
@@ -194,7 +194,7 @@ func startHostileEndpoints(t *testing.T, h *harness) *hostileEndpoints {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ed, err := endpoint.NewDestination(config.DestinationSettings{Name: name, URL: u}, testLogger(t))
+		ed, err := forward.NewDestination(config.DestinationSettings{Name: name, URL: u}, testLogger(t))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -220,7 +220,7 @@ func startHostileEndpoints(t *testing.T, h *harness) *hostileEndpoints {
 		if c := dialEventuallyRefused(t, s); c != nil {
 			_ = c.Close()
 		}
-		es, err := endpoint.NewSource(config.SourceSettings{Name: name, URL: &url.URL{Scheme: scheme, Host: "127.0.0.1:0"}}, srcLog.With("source", name))
+		es, err := forward.NewSource(config.SourceSettings{Name: name, URL: &url.URL{Scheme: scheme, Host: "127.0.0.1:0"}}, srcLog.With("source", name))
 		if err != nil {
 			t.Fatal(err)
 		}

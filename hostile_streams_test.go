@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // TestHostilePeerCannotPileUpStreams is a peer that opens streams to a
@@ -103,7 +103,7 @@ type stallFlood struct {
 	stopc   chan struct{}
 	done    sync.WaitGroup
 	mu      sync.Mutex
-	streams []path.Stream
+	streams []netpath.Stream
 	opened  atomic.Int64
 }
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
-	"github.com/p2pconnet/connet/internal/endpoint"
+	"github.com/p2pconnet/connet/internal/forward"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
 )
@@ -57,7 +57,7 @@ func TestTLSServiceRefusingTheClient(t *testing.T) {
 			}
 			_, port, _ := net.SplitHostPort(addr)
 			settings := config.DestinationSettings{Name: tc.name, URL: &url.URL{Scheme: "tls", Host: "localhost:" + port}, CAsFile: pki.CAFile}
-			svc, err := endpoint.NewDestination(settings, dstLog)
+			svc, err := forward.NewDestination(settings, dstLog)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -14,7 +14,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
-	"github.com/p2pconnet/connet/internal/endpoint"
+	"github.com/p2pconnet/connet/internal/forward"
 )
 
 // idleConns is how many connections BenchmarkIdleConnections holds open.
@@ -143,7 +143,7 @@ func idleTunnel(b *testing.B, route connet.Route, service string, accepted <-cha
 			b.Fatal("the first connection never reached the service")
 		}
 	}
-	ep, err := endpoint.NewSource(config.SourceSettings{Name: "svc", URL: &url.URL{Scheme: "tcp", Host: "127.0.0.1:0"}}, slog.New(slog.DiscardHandler))
+	ep, err := forward.NewSource(config.SourceSettings{Name: "svc", URL: &url.URL{Scheme: "tcp", Host: "127.0.0.1:0"}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		b.Fatal(err)
 	}

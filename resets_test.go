@@ -13,7 +13,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
-	"github.com/p2pconnet/connet/internal/endpoint"
+	"github.com/p2pconnet/connet/internal/forward"
 )
 
 // resetRig is a tcp:// source endpoint in front of a destination that
@@ -77,7 +77,7 @@ func newResetRig(t *testing.T, route connet.Route, enc connet.RelayEncryption) *
 	_ = dialEventually(t, src).Close()
 	_ = rig.service(t).Close()
 
-	es, err := endpoint.NewSource(config.SourceSettings{Name: "svc", URL: &url.URL{Scheme: "tcp", Host: "127.0.0.1:0"}}, testLogger(t))
+	es, err := forward.NewSource(config.SourceSettings{Name: "svc", URL: &url.URL{Scheme: "tcp", Host: "127.0.0.1:0"}}, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -23,7 +23,7 @@ var _ relayclient.Securer = (*securer)(nil)
 // SecureOutgoing starts a relayed stream to a peer for a source endpoint:
 // it picks the encryption both ends allow, says so in the clear hello, and
 // runs the handshake.
-func (c *securer) SecureOutgoing(ctx context.Context, id identity.ID, endpoint string, s path.Stream) (path.Stream, error) {
+func (c *securer) SecureOutgoing(ctx context.Context, id identity.ID, endpoint string, s netpath.Stream) (netpath.Stream, error) {
 	p := c.registry.Get(id)
 	if p == nil {
 		s.Reset()
@@ -55,7 +55,7 @@ func (c *securer) SecureOutgoing(ctx context.Context, id identity.ID, endpoint s
 // SecureIncoming checks the hello of a relayed stream from a peer against
 // our destination and what the control server says the peer allows, then
 // runs the handshake.
-func (c *securer) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s path.Stream) (path.Stream, error) {
+func (c *securer) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s netpath.Stream) (netpath.Stream, error) {
 	p := c.registry.Get(id)
 	if p == nil {
 		return nil, fmt.Errorf("unknown peer %s", id)
@@ -118,7 +118,7 @@ func (c *Client) warnMismatches(infos []peer.Info) {
 	for _, info := range infos {
 		for _, e := range info.Endpoints {
 			var local []RelayEncryption
-			var route path.Route
+			var route netpath.Route
 			switch e.Role {
 			case peer.Source:
 				if d := c.destinations[e.Name]; d != nil {
@@ -129,7 +129,7 @@ func (c *Client) warnMismatches(infos []peer.Info) {
 					local, route = s.cfg.RelayEncryptions, s.cfg.Route
 				}
 			}
-			if local == nil || !route.Allows(path.Relay) || !e.Route.Allows(path.Relay) {
+			if local == nil || !route.Allows(netpath.Relay) || !e.Route.Allows(netpath.Relay) {
 				continue
 			}
 			_, err := e2ee.Choose(encryptionsOf(local), encryptionsFrom(e.RelayEncryptions))

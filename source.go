@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/balance"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -341,14 +341,14 @@ func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
 	}
 	peers := c.registry.WithEndpoint(s.cfg.Name, peer.Destination)
 	mismatched := 0
-	var mismatch path.Route
+	var mismatch netpath.Route
 	for _, p := range peers {
 		st, _ := p.State()
 		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
 		paths := st.UsablePaths(s.cfg.Route, e.Route)
 		if len(paths) == 0 {
-			direct := s.cfg.Route.Allows(path.DirectOutgoing) && e.Route.Allows(path.DirectOutgoing)
-			relay := s.cfg.Route.Allows(path.Relay) && e.Route.Allows(path.Relay)
+			direct := s.cfg.Route.Allows(netpath.DirectOutgoing) && e.Route.Allows(netpath.DirectOutgoing)
+			relay := s.cfg.Route.Allows(netpath.Relay) && e.Route.Allows(netpath.Relay)
 			if !direct && !relay {
 				mismatched++
 				mismatch = e.Route

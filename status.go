@@ -6,7 +6,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/relayclient"
 )
@@ -140,7 +140,7 @@ func (c *Client) Status() ClientStatus {
 }
 
 // endpointStatus must be called with c.mu held.
-func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
+func (c *Client) endpointStatus(e *endpoint, route netpath.Route) EndpointStatus {
 	last := e.lastError()
 	es := EndpointStatus{
 		Name:              e.key.name,
@@ -165,7 +165,7 @@ func (c *Client) endpointStatus(e *endpoint, route path.Route) EndpointStatus {
 
 // peerStatus shows a peer of an endpoint with the paths both ends' routes
 // allow, best first, as sources choose them.
-func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route path.Route) PeerStatus {
+func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route netpath.Route) PeerStatus {
 	st, _ := p.State()
 	pe, _ := st.Endpoint(name, role)
 	ps := PeerStatus{
@@ -184,7 +184,7 @@ func (c *Client) peerStatus(p *peer.Peer, name string, role peer.Role, route pat
 			Kind:   string(pp.Kind()),
 			Remote: pp.RemoteAddr().String(),
 			RTTms:  float64(pp.RTT().Microseconds()) / 1000,
-			Stale:  path.Stale(pp),
+			Stale:  netpath.Stale(pp),
 		})
 	}
 	return ps

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -13,8 +13,8 @@ import (
 
 // acceptor is a path on which the peer can open streams to us.
 type acceptor interface {
-	path.Path
-	Accept(ctx context.Context) (path.Stream, error)
+	netpath.Path
+	Accept(ctx context.Context) (netpath.Stream, error)
 }
 
 // servePath serves the streams p opens on the direct path pp until the
@@ -46,7 +46,7 @@ func (c *Client) servePath(p *peer.Peer, pp acceptor) {
 // destination of ours for which the control server lists the peer as a
 // source (and, on a relayed stream, the endpoint its clear hello named).
 // answered ends the stream's wait (see admitStream), once it is answered.
-func (c *Client) serveStream(p *peer.Peer, pp path.Path, s path.Stream, named string, answered func()) {
+func (c *Client) serveStream(p *peer.Peer, pp netpath.Path, s netpath.Stream, named string, answered func()) {
 	req, err := tunnel.ReadRequest(s)
 	if err != nil {
 		defer answered()

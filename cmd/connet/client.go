@@ -12,7 +12,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
-	"github.com/p2pconnet/connet/internal/endpoint"
+	"github.com/p2pconnet/connet/internal/forward"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -252,22 +252,22 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 
 	// Bind the sources' listeners and load every endpoint's files first, so
 	// a taken port or a bad certificate fails at once.
-	sources := map[string]*endpoint.Source{}
+	sources := map[string]*forward.Source{}
 	defer func() {
 		for _, s := range sources {
 			_ = s.Close()
 		}
 	}()
 	for name, s := range cs.Sources {
-		src, err := endpoint.NewSource(s, log.With("source", name))
+		src, err := forward.NewSource(s, log.With("source", name))
 		if err != nil {
 			return fmt.Errorf("source %q: %w", name, err)
 		}
 		sources[name] = src
 	}
-	destinations := map[string]*endpoint.Destination{}
+	destinations := map[string]*forward.Destination{}
 	for name, d := range cs.Destinations {
-		dst, err := endpoint.NewDestination(d, log.With("destination", name))
+		dst, err := forward.NewDestination(d, log.With("destination", name))
 		if err != nil {
 			return fmt.Errorf("destination %q: %w", name, err)
 		}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // Policy orders the destination peers.
@@ -113,18 +113,18 @@ func (r Retry) Budget() time.Duration {
 // routes allow, best first.
 type Target struct {
 	Peer  identity.ID
-	Paths []path.Path
+	Paths []netpath.Path
 	// Active is the number of connections this source has open to the
 	// peer.
 	Active int64
 }
 
 // healthy tells whether the target has a path that is not silent.
-func (t Target) healthy() bool { return len(t.Paths) > 0 && !path.Stale(t.Paths[0]) }
+func (t Target) healthy() bool { return len(t.Paths) > 0 && !netpath.Stale(t.Paths[0]) }
 
 // byLatency orders targets by their best paths.
 func byLatency(a, b Target) int {
-	if c := path.Better(a.Paths[0], b.Paths[0]); c != 0 {
+	if c := netpath.Better(a.Paths[0], b.Paths[0]); c != 0 {
 		return c
 	}
 	return slices.Compare(a.Peer[:], b.Peer[:])

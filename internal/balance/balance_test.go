@@ -9,23 +9,23 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // fakePath is a path with a fixed kind, RTT and health.
 type fakePath struct {
-	kind  path.Kind
+	kind  netpath.Kind
 	rtt   time.Duration
 	stale bool
 }
 
-func (f fakePath) Kind() path.Kind       { return f.kind }
+func (f fakePath) Kind() netpath.Kind    { return f.kind }
 func (f fakePath) RemoteAddr() net.Addr  { return &net.UDPAddr{} }
 func (f fakePath) RTT() time.Duration    { return f.rtt }
 func (f fakePath) Done() <-chan struct{} { return nil }
 func (f fakePath) Close() error          { return nil }
 func (f fakePath) Stale() bool           { return f.stale }
-func (f fakePath) OpenStream(context.Context, string) (path.Stream, error) {
+func (f fakePath) OpenStream(context.Context, string) (netpath.Stream, error) {
 	panic("not used")
 }
 
@@ -52,10 +52,10 @@ func peers(ts []Target) []byte {
 }
 
 var (
-	direct10 = fakePath{kind: path.DirectOutgoing, rtt: 10 * time.Millisecond}
-	direct30 = fakePath{kind: path.DirectIncoming, rtt: 30 * time.Millisecond}
-	relay5   = fakePath{kind: path.Relay, rtt: 5 * time.Millisecond}
-	stale1   = fakePath{kind: path.DirectOutgoing, rtt: time.Millisecond, stale: true}
+	direct10 = fakePath{kind: netpath.DirectOutgoing, rtt: 10 * time.Millisecond}
+	direct30 = fakePath{kind: netpath.DirectIncoming, rtt: 30 * time.Millisecond}
+	relay5   = fakePath{kind: netpath.Relay, rtt: 5 * time.Millisecond}
+	stale1   = fakePath{kind: netpath.DirectOutgoing, rtt: time.Millisecond, stale: true}
 )
 
 func TestOrderByLatency(t *testing.T) {

@@ -14,7 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
@@ -48,7 +48,7 @@ type Node struct {
 	AllowDirect func(peer.State) bool
 	// OnPath is called for every new direct path, after it was added to its
 	// peer; the caller starts serving the peer's streams on it.
-	OnPath func(*peer.Peer, *path.QUIC)
+	OnPath func(*peer.Peer, *netpath.QUIC)
 	// SetupTime, if set, is told how long each successful punch took (the
 	// dial of the peer's candidates).
 	SetupTime func(time.Duration)
@@ -93,13 +93,13 @@ func (n *Node) Accept(ctx context.Context, ln *quic.Listener) error {
 		if err != nil {
 			return err
 		}
-		n.adopt(conn, path.DirectIncoming)
+		n.adopt(conn, netpath.DirectIncoming)
 	}
 }
 
 // adopt attaches an established connection to the peer whose pinned
 // certificate it carries.
-func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
+func (n *Node) adopt(conn *quic.Conn, kind netpath.Kind) {
 	id, err := identity.PeerID(conn.ConnectionState().TLS)
 	if err != nil {
 		_ = conn.CloseWithError(1, "no certificate")
@@ -115,7 +115,7 @@ func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
 		_ = conn.CloseWithError(1, "no endpoint allows direct routes")
 		return
 	}
-	qp := path.NewQUIC(conn, kind)
+	qp := netpath.NewQUIC(conn, kind)
 	n.Logger.Info("direct path up", "peer", id, "path", qp)
 	p.AddPath(qp)
 	n.OnPath(p, qp)
@@ -137,20 +137,20 @@ func (n *Node) adopt(conn *quic.Conn, kind path.Kind) {
 // without talking about it. A retired connection takes no new streams and
 // closes once the ones it carries have ended.
 func (n *Node) prune(p *peer.Peer) {
-	keep := path.DirectIncoming
+	keep := netpath.DirectIncoming
 	if bytes.Compare(n.Identity.ID[:], p.ID[:]) < 0 {
-		keep = path.DirectOutgoing
+		keep = netpath.DirectOutgoing
 	}
-	drop := path.DirectOutgoing
-	if keep == path.DirectOutgoing {
-		drop = path.DirectIncoming
+	drop := netpath.DirectOutgoing
+	if keep == netpath.DirectOutgoing {
+		drop = netpath.DirectIncoming
 	}
 	st, _ := p.State()
-	if !slices.ContainsFunc(st.Paths, func(pp path.Path) bool { return pp.Kind() == keep && path.Usable(pp) }) {
+	if !slices.ContainsFunc(st.Paths, func(pp netpath.Path) bool { return pp.Kind() == keep && netpath.Usable(pp) }) {
 		return
 	}
 	for _, pp := range st.Paths {
-		if q, ok := pp.(*path.QUIC); ok && q.Kind() == drop && !q.Retired() {
+		if q, ok := pp.(*netpath.QUIC); ok && q.Kind() == drop && !q.Retired() {
 			n.Logger.Debug("retiring redundant direct path", "peer", p.ID, "path", q)
 			q.Retire(&n.wg)
 		}
@@ -201,7 +201,7 @@ func (n *Node) Maintain(p *peer.Peer) {
 				n.SetupTime(time.Since(start))
 			}
 			bo.Reset()
-			n.adopt(conn, path.DirectOutgoing)
+			n.adopt(conn, netpath.DirectOutgoing)
 			continue
 		}
 		if ctx.Err() != nil {

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -36,7 +36,7 @@ func newTestNode(t *testing.T) *testNode {
 		Config:      tuning.QUIC(2 * time.Second),
 		Logger:      slog.New(slog.DiscardHandler),
 		AllowDirect: func(peer.State) bool { return true },
-		OnPath:      func(*peer.Peer, *path.QUIC) {},
+		OnPath:      func(*peer.Peer, *netpath.QUIC) {},
 	}
 	tn.registry = peer.NewRegistry(time.Hour, tn.node.Maintain)
 	tn.node.Registry = tn.registry

@@ -12,7 +12,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
@@ -349,7 +349,7 @@ func (n *Node) dialPunched(ctx context.Context, c net.PacketConn, p *peer.Peer, 
 		<-conn.Context().Done()
 		closeAll()
 	})
-	n.adopt(conn, path.DirectOutgoing)
+	n.adopt(conn, netpath.DirectOutgoing)
 	return nil
 }
 

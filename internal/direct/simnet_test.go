@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/simnet"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -41,7 +41,7 @@ type simClient struct {
 	reg      *peer.Registry
 	private  netip.AddrPort
 	observed netip.AddrPort
-	paths    chan *path.QUIC
+	paths    chan *netpath.QUIC
 }
 
 // newSimClient binds the client's socket on h, starts its node, and learns
@@ -56,7 +56,7 @@ func newSimClient(t *testing.T, h *simnet.Host, rv net.PacketConn, handshake tim
 		id:      newIdentity(t),
 		tr:      &quic.Transport{Conn: pc},
 		private: pc.LocalAddr().(*net.UDPAddr).AddrPort(),
-		paths:   make(chan *path.QUIC, 8),
+		paths:   make(chan *netpath.QUIC, 8),
 	}
 	conf := tuning.QUIC(handshake)
 	node := &Node{
@@ -65,7 +65,7 @@ func newSimClient(t *testing.T, h *simnet.Host, rv net.PacketConn, handshake tim
 		Config:      conf,
 		Logger:      slog.New(slog.DiscardHandler),
 		AllowDirect: func(peer.State) bool { return true },
-		OnPath:      func(_ *peer.Peer, q *path.QUIC) { c.paths <- q },
+		OnPath:      func(_ *peer.Peer, q *netpath.QUIC) { c.paths <- q },
 	}
 	c.reg = peer.NewRegistry(time.Minute, node.Maintain)
 	node.Registry = c.reg
@@ -145,7 +145,7 @@ func newSimWorld(t *testing.T, aMap, aFilter, bMap, bFilter simnet.Behaviour) *s
 
 // waitPath waits for c's first direct path, or gives up after d of the
 // bubble's time.
-func waitPath(c *simClient, d time.Duration) *path.QUIC {
+func waitPath(c *simClient, d time.Duration) *netpath.QUIC {
 	select {
 	case q := <-c.paths:
 		return q

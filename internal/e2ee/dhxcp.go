@@ -12,7 +12,7 @@ import (
 
 	"github.com/flynn/noise"
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // dhxcp: a Noise NN handshake (ephemeral X25519 on both sides, no static
@@ -37,7 +37,7 @@ func authMessage(initiator bool, binding []byte) []byte {
 	return append([]byte(label), binding...)
 }
 
-func wrapDHXCP(ctx context.Context, s path.Stream, initiator bool, local *identity.Identity, peerDER []byte) (path.Stream, error) {
+func wrapDHXCP(ctx context.Context, s netpath.Stream, initiator bool, local *identity.Identity, peerDER []byte) (netpath.Stream, error) {
 	localKey, ok := local.Cert.PrivateKey.(ed25519.PrivateKey)
 	if !ok {
 		return nil, errors.New("local identity is not an Ed25519 key")

@@ -10,18 +10,18 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 var modes = []Encryption{TLS, DHXCP}
 
 // secure runs both handshakes over l: a (initiator) pins bPin, b pins aPin.
-func secure(t testing.TB, l *link, mode Encryption, a, b *identity.Identity, aPins, bPins []byte) (path.Stream, path.Stream, error, error) {
+func secure(t testing.TB, l *link, mode Encryption, a, b *identity.Identity, aPins, bPins []byte) (netpath.Stream, netpath.Stream, error, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	type res struct {
-		s   path.Stream
+		s   netpath.Stream
 		err error
 	}
 	bc := make(chan res, 1)
@@ -34,7 +34,7 @@ func secure(t testing.TB, l *link, mode Encryption, a, b *identity.Identity, aPi
 	return sa, rb.s, errA, rb.err
 }
 
-func pair(t *testing.T, mode Encryption, aToB, bToA mangler) (path.Stream, path.Stream, *link) {
+func pair(t *testing.T, mode Encryption, aToB, bToA mangler) (netpath.Stream, netpath.Stream, *link) {
 	t.Helper()
 	l := newLink(t, mode == TLS, aToB, bToA)
 	a, b := newID(t), newID(t)
@@ -86,7 +86,7 @@ func TestRoundTrip(t *testing.T) {
 			sa, sb, l := pair(t, mode, nil, nil)
 			ab, ba := random(t, 3<<20), random(t, 2<<20)
 			errs := make(chan error, 2)
-			send := func(s path.Stream, data []byte) {
+			send := func(s netpath.Stream, data []byte) {
 				if _, err := s.Write(data); err != nil {
 					errs <- err
 					return

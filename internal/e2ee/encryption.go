@@ -13,7 +13,7 @@ import (
 	"slices"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // Encryption names a mode, as in the config's relay-encryptions.
@@ -54,8 +54,8 @@ func Choose(local, remote []Encryption) (Encryption, error) {
 // Wrap secures s with e. The initiator is the source, which opened the
 // stream; local is this end's identity and peerDER the certificate the
 // other end must prove. None returns s as it is. On failure s is reset.
-func Wrap(ctx context.Context, s path.Stream, e Encryption, initiator bool, local *identity.Identity, peerDER []byte) (path.Stream, error) {
-	var out path.Stream
+func Wrap(ctx context.Context, s netpath.Stream, e Encryption, initiator bool, local *identity.Identity, peerDER []byte) (netpath.Stream, error) {
+	var out netpath.Stream
 	var err error
 	switch e {
 	case None:

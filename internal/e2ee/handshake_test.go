@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
-// pipeStream is a path.Stream over net.Pipe with real deadlines.
+// pipeStream is a netpath.Stream over net.Pipe with real deadlines.
 type pipeStream struct {
 	net.Conn
 	reset bool
@@ -144,7 +144,7 @@ func TestSpliceHandshakeHalves(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 			var wg sync.WaitGroup
 			var iErr, rErr [2]error
-			var iS [2]path.Stream
+			var iS [2]netpath.Stream
 			for j := range 2 {
 				wg.Add(2)
 				go func() { defer wg.Done(); iS[j], iErr[j] = Wrap(ctx, ss[j].i, mode, true, a, b.DER()) }()
@@ -237,7 +237,7 @@ func TestTLSRecordManipulation(t *testing.T) {
 		}()
 		a, b := newID(t), newID(t)
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		var sb path.Stream
+		var sb netpath.Stream
 		var errB error
 		done := make(chan struct{})
 		go func() { sb, errB = Wrap(ctx, eb, TLS, false, b, a.DER()); close(done) }()

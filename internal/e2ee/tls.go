@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // alpnTLS names the protocol inside the relayed stream.
@@ -19,7 +19,7 @@ const alpnTLS = "connet-e2ee/1"
 // side presenting its identity certificate and accepting only the other's
 // pinned one. Records then travel inside TLS, so the end of each direction
 // is authenticated too (TLS alone reports a cut stream as a clean EOF).
-func wrapTLS(ctx context.Context, s path.Stream, initiator bool, local *identity.Identity, peerDER []byte) (path.Stream, error) {
+func wrapTLS(ctx context.Context, s netpath.Stream, initiator bool, local *identity.Identity, peerDER []byte) (netpath.Stream, error) {
 	var tc *tls.Conn
 	if initiator {
 		tc = tls.Client(streamConn{s}, local.PinnedClientConfig(peerDER, alpnTLS))
@@ -55,7 +55,7 @@ func (plain) overhead() int                              { return 0 }
 // tlsTransport carries records over TLS on the relayed stream.
 type tlsTransport struct {
 	*tls.Conn
-	s path.Stream
+	s netpath.Stream
 }
 
 // CloseWrite sends TLS close_notify, then ends the stream's sending side.
@@ -70,7 +70,7 @@ func (t tlsTransport) Close() error { return t.s.Close() }
 func (t tlsTransport) Reset()       { t.s.Reset() }
 
 // streamConn presents a stream as the net.Conn crypto/tls wants.
-type streamConn struct{ path.Stream }
+type streamConn struct{ netpath.Stream }
 
 func (streamConn) LocalAddr() net.Addr  { return relayedAddr{} }
 func (streamConn) RemoteAddr() net.Addr { return relayedAddr{} }

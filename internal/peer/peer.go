@@ -11,8 +11,8 @@ import (
 	"sync"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/notify"
-	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/quota"
 )
 
@@ -37,7 +37,7 @@ func (r Role) Opposite() Role {
 type Endpoint struct {
 	Name  string
 	Role  Role
-	Route path.Route
+	Route netpath.Route
 	// RelayEncryptions are the encryptions the peer accepts over relays.
 	RelayEncryptions []string
 }
@@ -84,7 +84,7 @@ type State struct {
 	// Its live paths stay usable for a while (the peer may only have lost
 	// its control connection), but no new paths are made to it.
 	Announced bool
-	Paths     []path.Path
+	Paths     []netpath.Path
 }
 
 // Endpoint returns the peer's endpoint of the given name and role.
@@ -99,20 +99,20 @@ func (s State) Endpoint(name string, role Role) (Endpoint, bool) {
 
 // HasDirect tells whether a direct path is usable.
 func (s State) HasDirect() bool {
-	return slices.ContainsFunc(s.Paths, func(p path.Path) bool { return p.Kind().Direct() && path.Usable(p) })
+	return slices.ContainsFunc(s.Paths, func(p netpath.Path) bool { return p.Kind().Direct() && netpath.Usable(p) })
 }
 
 // UsablePaths returns the paths that may take new streams and that every
 // route allows, best first. Sources, the load balancer and the status page
 // all see a peer's paths through it.
-func (s State) UsablePaths(routes ...path.Route) []path.Path {
-	var out []path.Path
+func (s State) UsablePaths(routes ...netpath.Route) []netpath.Path {
+	var out []netpath.Path
 	for _, pp := range s.Paths {
-		if path.Usable(pp) && !slices.ContainsFunc(routes, func(r path.Route) bool { return !r.Allows(pp.Kind()) }) {
+		if netpath.Usable(pp) && !slices.ContainsFunc(routes, func(r netpath.Route) bool { return !r.Allows(pp.Kind()) }) {
 			out = append(out, pp)
 		}
 	}
-	path.Sort(out)
+	netpath.Sort(out)
 	return out
 }
 
@@ -151,7 +151,7 @@ func (p *Peer) State() (State, <-chan struct{}) { return p.state.Get() }
 func (p *Peer) Gone() <-chan struct{} { return p.gone }
 
 // AddPath makes pp available for new streams until it is done.
-func (p *Peer) AddPath(pp path.Path) {
+func (p *Peer) AddPath(pp netpath.Path) {
 	if !p.watch(pp) {
 		_ = pp.Close()
 	}
@@ -160,7 +160,7 @@ func (p *Peer) AddPath(pp path.Path) {
 // watch adds pp and starts its watcher, unless the peer is gone. The
 // watcher ends when the path does or, at the latest, when the peer is
 // forgotten, so the registry's Close can wait for it.
-func (p *Peer) watch(pp path.Path) bool {
+func (p *Peer) watch(pp netpath.Path) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	select {
@@ -179,7 +179,7 @@ func (p *Peer) watch(pp path.Path) bool {
 			_ = pp.Close()
 		}
 		p.update(func(s State) State {
-			s.Paths = slices.DeleteFunc(slices.Clone(s.Paths), func(x path.Path) bool { return x == pp })
+			s.Paths = slices.DeleteFunc(slices.Clone(s.Paths), func(x netpath.Path) bool { return x == pp })
 			return s
 		})
 	})

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 func testInfo(b byte, endpoints ...Endpoint) Info {
@@ -25,7 +25,7 @@ func TestRegistryLifecycle(t *testing.T) {
 		<-p.Gone()
 	})
 	defer r.Close()
-	web := Endpoint{Name: "web", Role: Destination, Route: path.RouteAny}
+	web := Endpoint{Name: "web", Role: Destination, Route: netpath.RouteAny}
 
 	r.Apply([]Info{testInfo(1, web)})
 	p := <-started
@@ -96,7 +96,7 @@ func TestKnownWaitsForAnnouncement(t *testing.T) {
 
 // fakePath is a path that ends only when closed.
 type fakePath struct {
-	path.Path
+	netpath.Path
 	done chan struct{}
 }
 

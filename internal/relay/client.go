@@ -17,9 +17,9 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/observation"
-	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -334,7 +334,7 @@ func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
 // the relay reads from it goes through the client's share of big copy
 // buffers (see memory.go), and is shown to the tap, if any.
 type clientEnd struct {
-	path.Stream
+	netpath.Stream
 	c   *client
 	tap func([]byte)
 }

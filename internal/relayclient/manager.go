@@ -20,8 +20,8 @@ import (
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/notify"
-	"github.com/p2pconnet/connet/internal/path"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -59,7 +59,7 @@ type Config struct {
 	// OnStream handles a stream another client opened to us through a
 	// relay, once secured; endpoint is what its clear hello named. It
 	// calls answered, Admit's, once the stream is answered.
-	OnStream func(from *peer.Peer, p *Path, s path.Stream, endpoint string, answered func())
+	OnStream func(from *peer.Peer, p *Path, s netpath.Stream, endpoint string, answered func())
 	// SetupTime, if set, is told how long each connection to a relay took
 	// to set up: the dial and the relay's answer to the grant.
 	SetupTime func(time.Duration)

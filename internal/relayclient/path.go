@@ -9,7 +9,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/muxconn"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -21,10 +21,10 @@ import (
 type Securer interface {
 	// SecureOutgoing tells the peer, in the clear, which endpoint and
 	// encryption follow on s, then runs the handshake.
-	SecureOutgoing(ctx context.Context, peer identity.ID, endpoint string, s path.Stream) (path.Stream, error)
+	SecureOutgoing(ctx context.Context, peer identity.ID, endpoint string, s netpath.Stream) (netpath.Stream, error)
 	// SecureIncoming checks the clear hello of a stream the peer opened
 	// and runs the handshake.
-	SecureIncoming(peer identity.ID, hello *pb.RelayedHello, s path.Stream) (path.Stream, error)
+	SecureIncoming(peer identity.ID, hello *pb.RelayedHello, s netpath.Stream) (netpath.Stream, error)
 }
 
 // Path reaches one peer through one relay. It lives on the peer like a
@@ -40,7 +40,7 @@ type Path struct {
 	done    chan struct{}
 }
 
-var _ path.Path = (*Path)(nil)
+var _ netpath.Path = (*Path)(nil)
 
 func newPath(relay, peer identity.ID, rc *relayConn, secure Securer) *Path {
 	return &Path{Relay: relay, Peer: peer, rc: rc, secure: secure, done: make(chan struct{})}
@@ -50,11 +50,11 @@ func newPath(relay, peer identity.ID, rc *relayConn, secure Securer) *Path {
 func (p *Path) Stale() bool { return p.rc.health.Stale() }
 
 // Kind is relay-tcp when this client reaches the relay over TCP.
-func (p *Path) Kind() path.Kind {
+func (p *Path) Kind() netpath.Kind {
 	if p.rc.conn.Transport() != muxconn.QUIC {
-		return path.RelayTCP
+		return netpath.RelayTCP
 	}
-	return path.Relay
+	return netpath.Relay
 }
 
 func (p *Path) RemoteAddr() net.Addr  { return p.rc.conn.RemoteAddr() }
@@ -62,7 +62,7 @@ func (p *Path) Done() <-chan struct{} { return p.done }
 func (p *Path) String() string        { return string(p.Kind()) + " " + p.RemoteAddr().String() }
 
 // LogValue logs the path as its kind, the relay's address and the RTT.
-func (p *Path) LogValue() slog.Value { return path.LogValue(p) }
+func (p *Path) LogValue() slog.Value { return netpath.LogValue(p) }
 
 // RTT counts the relay twice: the peer's leg is not measured here, and the
 // relay's own leg is the best estimate of it.
@@ -86,7 +86,7 @@ func (p *Path) ended() bool {
 
 // OpenStream asks the relay for a stream to the peer, then secures it end
 // to end for the endpoint.
-func (p *Path) OpenStream(ctx context.Context, endpoint string) (path.Stream, error) {
+func (p *Path) OpenStream(ctx context.Context, endpoint string) (netpath.Stream, error) {
 	s, err := p.rc.conn.OpenStream(ctx)
 	if err != nil {
 		return nil, err

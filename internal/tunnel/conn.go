@@ -3,13 +3,13 @@ package tunnel
 import (
 	"net"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // Conn presents a stream as a net.Conn, with the addresses of the path
 // that carries it.
 type Conn struct {
-	path.Stream
+	netpath.Stream
 	Local, Remote net.Addr
 }
 

@@ -7,7 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // EarlyMax bounds the first bytes of a connection that travel right behind
@@ -61,7 +61,7 @@ func (e *Early) MayRetry(err error) bool {
 // From ends or EarlyMax bytes were sent, or stop is called. stop cuts a
 // read still waiting short and returns once reading has stopped, leaving
 // From without a read deadline.
-func (e *Early) start(s path.Stream) (stop func()) {
+func (e *Early) start(s netpath.Stream) (stop func()) {
 	if e == nil || e.From == nil {
 		return func() {}
 	}
@@ -107,7 +107,7 @@ func (e *Early) takeQueued(buf []byte) []byte {
 }
 
 // copyTo is start's reading loop.
-func (e *Early) copyTo(s path.Stream) {
+func (e *Early) copyTo(s netpath.Stream) {
 	bp := takeBig()
 	defer putBig(bp)
 	buf := (*bp)[:EarlyMax]

@@ -10,14 +10,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
 
 // openEarly runs Open with early in the background.
-func openEarly(ctx context.Context, p path.Path, early *tunnel.Early) <-chan opened {
+func openEarly(ctx context.Context, p netpath.Path, early *tunnel.Early) <-chan opened {
 	ch := make(chan opened, 1)
 	go func() {
 		s, err := tunnel.Open(ctx, p, tunnel.Request{Endpoint: "web"}, early)
@@ -29,7 +29,7 @@ func openEarly(ctx context.Context, p path.Path, early *tunnel.Early) <-chan ope
 // earlyPair is a path between two peers and a client connection (client
 // is the source's end, far the client's) for Early to read from.
 type earlyPair struct {
-	src, dst    *path.QUIC
+	src, dst    *netpath.QUIC
 	client, far net.Conn
 	early       *tunnel.Early
 }
@@ -55,7 +55,7 @@ func (p *earlyPair) open(ctx context.Context, t *testing.T) (<-chan opened, *tun
 }
 
 // accepted accepts in and returns the stream Open returned.
-func accepted(t *testing.T, in *tunnel.Incoming, ch <-chan opened) path.Stream {
+func accepted(t *testing.T, in *tunnel.Incoming, ch <-chan opened) netpath.Stream {
 	t.Helper()
 	if err := in.Accept(); err != nil {
 		t.Fatal(err)
@@ -81,7 +81,7 @@ func (p *earlyPair) clientReads(t *testing.T, msg string) {
 }
 
 // readN reads exactly n bytes from s within the test's time.
-func readN(t *testing.T, s path.Stream, n int) []byte {
+func readN(t *testing.T, s netpath.Stream, n int) []byte {
 	t.Helper()
 	_ = s.SetDeadline(time.Now().Add(testTimeout))
 	b := make([]byte, n)
@@ -176,7 +176,7 @@ func TestEarlyStopsAtItsBound(t *testing.T) {
 
 // writeCounter counts the writes made on a stream.
 type writeCounter struct {
-	path.Stream
+	netpath.Stream
 	writes int
 }
 

@@ -7,7 +7,7 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
@@ -28,7 +28,7 @@ type Request struct {
 // early, when not nil, is the start of the connection: what its client
 // sends while the answer is awaited travels behind the request (see
 // Early).
-func Open(ctx context.Context, p path.Path, req Request, early *Early) (path.Stream, error) {
+func Open(ctx context.Context, p netpath.Path, req Request, early *Early) (netpath.Stream, error) {
 	s, err := p.OpenStream(ctx, req.Endpoint)
 	if err != nil {
 		return nil, fmt.Errorf("open stream: %w", err)
@@ -41,7 +41,7 @@ func Open(ctx context.Context, p path.Path, req Request, early *Early) (path.Str
 
 // Ask sends req on a fresh stream (and early's bytes, see Open) and waits
 // for the destination's answer; on failure the stream is reset.
-func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
+func Ask(ctx context.Context, s netpath.Stream, req Request, early *Early) error {
 	deadline := time.Now().Add(HeaderTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
@@ -88,7 +88,7 @@ func Ask(ctx context.Context, s path.Stream, req Request, early *Early) error {
 // sendRequest writes the request's frame and, behind it in the same write
 // (so in one packet when they fit), what the client of early has sent by
 // now.
-func sendRequest(s path.Stream, msg *pb.StreamRequest, early *Early) error {
+func sendRequest(s netpath.Stream, msg *pb.StreamRequest, early *Early) error {
 	bp := takeBig()
 	defer putBig(bp)
 	frame, err := wire.Append((*bp)[:0], msg)
@@ -105,11 +105,11 @@ func sendRequest(s path.Stream, msg *pb.StreamRequest, early *Early) error {
 // Incoming is a stream a source opened, waiting for an answer.
 type Incoming struct {
 	Request
-	Stream path.Stream
+	Stream netpath.Stream
 }
 
 // ReadRequest reads the header of a stream a peer opened.
-func ReadRequest(s path.Stream) (*Incoming, error) {
+func ReadRequest(s netpath.Stream) (*Incoming, error) {
 	_ = s.SetDeadline(time.Now().Add(HeaderTimeout))
 	var msg pb.StreamRequest
 	if err := wire.Read(s, &msg, wire.MaxStreamHeader); err != nil {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -43,7 +43,7 @@ func udp(t testing.TB) *quic.Transport {
 
 // pathPair connects two peers over loopback QUIC, as the direct package
 // does: src dialed, dst accepted.
-func pathPair(t testing.TB) (src, dst *path.QUIC) {
+func pathPair(t testing.TB) (src, dst *netpath.QUIC) {
 	t.Helper()
 	ctx := testContext(t)
 	srcID, err := identity.Generate("src")
@@ -67,19 +67,19 @@ func pathPair(t testing.TB) (src, dst *path.QUIC) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, dst = path.NewQUIC(conn, path.DirectOutgoing), path.NewQUIC(accepted, path.DirectIncoming)
+	src, dst = netpath.NewQUIC(conn, netpath.DirectOutgoing), netpath.NewQUIC(accepted, netpath.DirectIncoming)
 	t.Cleanup(func() { _ = src.Close(); _ = dst.Close() })
 	return src, dst
 }
 
 type opened struct {
-	s   path.Stream
+	s   netpath.Stream
 	err error
 }
 
 // openAsync runs Open in the background; the destination side answers in
 // the test's goroutine.
-func openAsync(ctx context.Context, p path.Path, req tunnel.Request) <-chan opened {
+func openAsync(ctx context.Context, p netpath.Path, req tunnel.Request) <-chan opened {
 	ch := make(chan opened, 1)
 	go func() {
 		s, err := tunnel.Open(ctx, p, req, nil)
@@ -88,7 +88,7 @@ func openAsync(ctx context.Context, p path.Path, req tunnel.Request) <-chan open
 	return ch
 }
 
-func result(t testing.TB, ch <-chan opened) (path.Stream, error) {
+func result(t testing.TB, ch <-chan opened) (netpath.Stream, error) {
 	t.Helper()
 	select {
 	case r := <-ch:
@@ -99,7 +99,7 @@ func result(t testing.TB, ch <-chan opened) (path.Stream, error) {
 	}
 }
 
-func accept(ctx context.Context, t testing.TB, p *path.QUIC) path.Stream {
+func accept(ctx context.Context, t testing.TB, p *netpath.QUIC) netpath.Stream {
 	t.Helper()
 	s, err := p.Accept(ctx)
 	if err != nil {
@@ -189,7 +189,7 @@ func TestRefusal(t *testing.T) {
 
 // refuseBadRequest answers a stream the way the client does when
 // ReadRequest fails: a *wire.Error goes back as the refusal.
-func refuseBadRequest(t *testing.T, s path.Stream) {
+func refuseBadRequest(t *testing.T, s netpath.Stream) {
 	t.Helper()
 	_, err := tunnel.ReadRequest(s)
 	var werr *wire.Error
@@ -276,14 +276,14 @@ func TestOpenPathFailures(t *testing.T) {
 // splicePair opens a tunnel (source stream s, destination stream d) and a
 // TCP connection (app, the socket the destination dialed: tc), and splices
 // d with tc. The returned channel yields Splice's counts.
-func splicePair(t testing.TB) (s path.Stream, app *net.TCPConn, done <-chan [2]int64) {
+func splicePair(t testing.TB) (s netpath.Stream, app *net.TCPConn, done <-chan [2]int64) {
 	t.Helper()
 	src, dst := pathPair(t)
 	return spliceOn(t, src, dst)
 }
 
 // spliceOn is splicePair over the paths src and dst of one connection.
-func spliceOn(t testing.TB, src, dst *path.QUIC) (s path.Stream, app *net.TCPConn, done <-chan [2]int64) {
+func spliceOn(t testing.TB, src, dst *netpath.QUIC) (s netpath.Stream, app *net.TCPConn, done <-chan [2]int64) {
 	t.Helper()
 	ctx := testContext(t)
 	ch := openAsync(ctx, src, tunnel.Request{Endpoint: "web"})
@@ -403,7 +403,7 @@ func TestSpliceResetIsNotEOF(t *testing.T) {
 	}
 }
 
-// bytesStream is a path.Stream that reads from a byte slice and discards
+// bytesStream is a netpath.Stream that reads from a byte slice and discards
 // what is written.
 type bytesStream struct{ *bytes.Reader }
 
@@ -478,7 +478,7 @@ func FuzzReadRequest(f *testing.F) {
 			}
 			return
 		}
-		if in.Endpoint != msg.GetEndpoint() || in.Origin != origin || in.Stream != path.Stream(s) {
+		if in.Endpoint != msg.GetEndpoint() || in.Origin != origin || in.Stream != netpath.Stream(s) {
 			t.Fatalf("request %+v, want endpoint %q origin %v", in.Request, msg.GetEndpoint(), origin)
 		}
 		// The request survives being sent again.

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/path"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/quic-go/quic-go"
@@ -101,10 +101,10 @@ func TestSpliceConnectionLossIsTCPReset(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		// lose ends the connection under the destination's stream.
-		lose func(src, dst *path.QUIC)
+		lose func(src, dst *netpath.QUIC)
 	}{
-		{"the peer closes its connection", func(src, _ *path.QUIC) { _ = src.Close() }},
-		{"the connection is closed here", func(_, dst *path.QUIC) { _ = dst.Conn.CloseWithError(2, "peer gone") }},
+		{"the peer closes its connection", func(src, _ *netpath.QUIC) { _ = src.Close() }},
+		{"the connection is closed here", func(_, dst *netpath.QUIC) { _ = dst.Conn.CloseWithError(2, "peer gone") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			src, dst := pathPair(t)
