@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/spf13/cobra"
 )
@@ -138,17 +139,17 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 }
 
 // describeNatPMP says what a nat-pmp mode does.
-func describeNatPMP(m config.NatPMP) string {
+func describeNatPMP(m portmap.Mode) string {
 	switch m {
-	case config.NatPMPDisabled:
+	case portmap.ModeDisabled:
 		return "off"
-	case config.NatPMPDial:
+	case portmap.ModeDial:
 		return "NAT-PMP, then PCP, then UPnP, at the first address of the subnet facing the control server"
-	case config.NatPMPOnlyNATPMP:
+	case portmap.ModeOnlyNATPMP:
 		return "NAT-PMP only, at the default route's gateway"
-	case config.NatPMPOnlyPCP:
+	case portmap.ModeOnlyPCP:
 		return "PCP only, at the default route's gateway"
-	case config.NatPMPOnlyUPnP:
+	case portmap.ModeOnlyUPnP:
 		return "UPnP-IGD only, found by SSDP on the default route's network"
 	}
 	return "NAT-PMP, then PCP, then UPnP, at the default route's gateway"

@@ -281,9 +281,9 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		connet.ClientControlServerName(cs.ServerName),
 		connet.ClientDirectAddress(cs.DirectAddr),
 		connet.ClientHandshakeIdleTimeout(cs.HandshakeIdleTimeout),
-		connet.ClientNatPMP(connet.NatPMP(cs.NatPMP)),
+		connet.ClientNatPMP(cs.NatPMP),
 		connet.ClientBuildVersion(buildVersion()),
-		connet.ClientRelayEncryptions(encryptions(cs.RelayEncryptions)...),
+		connet.ClientRelayEncryptions(cs.RelayEncryptions...),
 		connet.ClientLogger(log),
 		connet.ClientTCPFallback(cs.Fallback.Addr),
 		connet.ClientFallbackTransports(fallbacks(cs.Fallback)...),
@@ -321,7 +321,7 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	defer cancel(nil)
 	for name, d := range cs.Destinations {
 		dst, err := cl.Destination(ctx, connet.DestinationConfig{
-			Name: name, Route: connet.Route(d.Route), RelayEncryptions: encryptions(d.RelayEncryptions),
+			Name: name, Route: d.Route, RelayEncryptions: d.RelayEncryptions,
 		})
 		if err != nil {
 			return err
@@ -331,8 +331,8 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 	}
 	for name, s := range cs.Sources {
 		src, err := cl.Source(ctx, connet.SourceConfig{
-			Name: name, Route: connet.Route(s.Route), DialTimeout: s.DialTimeout, RelayEncryptions: encryptions(s.RelayEncryptions),
-			LBPolicy: connet.LBPolicy(s.LBPolicy), LBRetry: connet.LBRetry(s.LBRetry), LBRetryMax: s.LBRetryMax,
+			Name: name, Route: s.Route, DialTimeout: s.DialTimeout, RelayEncryptions: s.RelayEncryptions,
+			LBPolicy: s.LBPolicy, LBRetry: s.LBRetry, LBRetryMax: s.LBRetryMax,
 		})
 		if err != nil {
 			return err
@@ -385,14 +385,6 @@ func resetKey(cs config.ClientSettings, log *slog.Logger) *[32]byte {
 func resetKeyFile(cacheDir, directAddr string) string {
 	name := "stateless-reset-" + strings.NewReplacer(":", "_", "/", "_", "[", "", "]", "").Replace(directAddr) + ".key"
 	return filepath.Join(cacheDir, name)
-}
-
-func encryptions(es []config.RelayEncryption) []connet.RelayEncryption {
-	out := make([]connet.RelayEncryption, len(es))
-	for i, e := range es {
-		out[i] = connet.RelayEncryption(e)
-	}
-	return out
 }
 
 // fallbacks lists the transports a client falls back to, in order.
