@@ -26,4 +26,3 @@ const (
 	// ModeOnlyUPnP uses only UPnP-IGD (WANIPConnection:1).
 	ModeOnlyUPnP Mode = "upnp"
 )
-
