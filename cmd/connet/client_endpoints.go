@@ -33,23 +33,28 @@ func openEndpoints(cs config.ClientSettings, log *slog.Logger) (*localEndpoints,
 		sources:      map[string]*forward.Source{},
 		log:          log,
 	}
-	for name, s := range cs.Sources {
-		src, err := forward.NewSource(s, log.With("source", name))
-		if err != nil {
-			e.closeUnserved()
-			return nil, fmt.Errorf("source %q: %w", name, err)
-		}
-		e.sources[name] = src
+	err := openEach(cs.Sources, "source", forward.NewSource, log, e.sources)
+	if err == nil {
+		err = openEach(cs.Destinations, "destination", forward.NewDestination, log, e.destinations)
 	}
-	for name, d := range cs.Destinations {
-		dst, err := forward.NewDestination(d, log.With("destination", name))
-		if err != nil {
-			e.closeUnserved()
-			return nil, fmt.Errorf("destination %q: %w", name, err)
-		}
-		e.destinations[name] = dst
+	if err != nil {
+		e.closeUnserved()
+		return nil, err
 	}
 	return e, nil
+}
+
+// openEach opens the endpoint of each of settings into opened; what is
+// the kind of endpoint, for logs and errors.
+func openEach[S, E any](settings map[string]S, what string, open func(S, *slog.Logger) (E, error), log *slog.Logger, opened map[string]E) error {
+	for name, s := range settings {
+		ep, err := open(s, log.With(what, name))
+		if err != nil {
+			return fmt.Errorf("%s %q: %w", what, name, err)
+		}
+		opened[name] = ep
+	}
+	return nil
 }
 
 // closeUnserved releases the listeners of the sources that never served.
