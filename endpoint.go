@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/netpath"
@@ -26,7 +27,7 @@ func ParseRoute(s string) (Route, error) { return netpath.ParseRoute(s) }
 
 // RelayEncryption is how a relayed connection is encrypted end to end, so
 // that the relay cannot read it.
-type RelayEncryption string
+type RelayEncryption = e2ee.Encryption
 
 // Relay encryptions. With several allowed, a connection uses the first of
 // tls, dhxcp, none that both ends allow; none at all is an error on both
@@ -34,13 +35,13 @@ type RelayEncryption string
 const (
 	// NoEncryption trusts the relay (it still cannot read the hops, which
 	// QUIC encrypts, but it sees what it forwards).
-	NoEncryption RelayEncryption = "none"
+	NoEncryption = e2ee.None
 	// TLSEncryption runs TLS 1.3 inside the relayed stream, with the
 	// clients' pinned certificates.
-	TLSEncryption RelayEncryption = "tls"
+	TLSEncryption = e2ee.TLS
 	// DHXCPEncryption is an ephemeral X25519 exchange signed with the
 	// pinned certificates, then ChaCha20-Poly1305 records.
-	DHXCPEncryption RelayEncryption = "dhxcp"
+	DHXCPEncryption = e2ee.DHXCP
 )
 
 func encryptionNames(es []RelayEncryption) []string {

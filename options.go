@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -227,26 +228,26 @@ func ClientStatusAddress(addr string) ClientOption {
 // to its socket (the spec's nat-pmp option). The mapped address is offered
 // to peers as one more candidate: with it, a peer can reach the client
 // directly even behind a NAT that maps every destination to a new port.
-type NatPMP string
+type NatPMP = portmap.Mode
 
 // The port mapping modes. System, Dial and Disabled are the spec's; the
 // last three force one protocol, with the gateway found as System does.
 const (
 	// NatPMPSystem reads the gateway from the routing table and tries
 	// NAT-PMP, then PCP, then UPnP-IGD. The default.
-	NatPMPSystem NatPMP = "system"
+	NatPMPSystem = portmap.ModeSystem
 	// NatPMPDial takes the local address of a UDP socket "connected" to the
 	// control server, and the first address of its subnet as the gateway,
 	// for systems (such as Android) that hide their routing table.
-	NatPMPDial NatPMP = "dial"
+	NatPMPDial = portmap.ModeDial
 	// NatPMPDisabled maps no port.
-	NatPMPDisabled NatPMP = "disabled"
+	NatPMPDisabled = portmap.ModeDisabled
 	// NatPMPOnlyNATPMP uses only NAT-PMP (RFC 6886).
-	NatPMPOnlyNATPMP NatPMP = "nat-pmp"
+	NatPMPOnlyNATPMP = portmap.ModeOnlyNATPMP
 	// NatPMPOnlyPCP uses only PCP (RFC 6887).
-	NatPMPOnlyPCP NatPMP = "pcp"
+	NatPMPOnlyPCP = portmap.ModeOnlyPCP
 	// NatPMPOnlyUPnP uses only UPnP-IGD (WANIPConnection:1).
-	NatPMPOnlyUPnP NatPMP = "upnp"
+	NatPMPOnlyUPnP = portmap.ModeOnlyUPnP
 )
 
 // ClientNatPMP sets how the client maps its port on its NAT gateway;

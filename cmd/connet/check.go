@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/spf13/cobra"
 )
@@ -47,52 +48,15 @@ func checkSections(cfg *config.Config) (string, error) {
 	if _, err := cfg.LogSettings(); err != nil {
 		errs = append(errs, err)
 	}
-	check := func(name string, section any, describe func(*strings.Builder) error) {
-		if reflect.ValueOf(section).IsZero() {
-			return
+	for _, sec := range sectionsOf(cfg) {
+		if reflect.ValueOf(sec.table).IsZero() {
+			continue
 		}
-		names = append(names, name)
-		if err := describe(&out); err != nil {
+		names = append(names, sec.name)
+		if err := sec.check(cfg, &out); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	check("client", cfg.Client, func(b *strings.Builder) error {
-		s, err := cfg.ClientSettings(os.Getenv)
-		if err == nil {
-			describeClient(b, s)
-		}
-		return err
-	})
-	check("server", cfg.Server, func(b *strings.Builder) error {
-		s, err := cfg.ServerSettings(os.Getenv)
-		if err == nil {
-			fmt.Fprintf(b, "server (connet server): %s\n", tokens(len(s.Tokens), "client"))
-			describeIngresses(b, "clients", s.Ingress)
-			describeRelayIngresses(b, s.RelayIngress)
-			describeCommon(b, s.StatusAddr, s.StoreDir)
-		}
-		return err
-	})
-	check("control", cfg.Control, func(b *strings.Builder) error {
-		s, err := cfg.ControlSettings(os.Getenv)
-		if err == nil {
-			fmt.Fprintf(b, "control server (connet control): %s, %s\n", tokens(len(s.ClientsTokens), "client"), tokens(len(s.RelaysTokens), "relay"))
-			describeIngresses(b, "clients", s.ClientsIngress)
-			describeIngresses(b, "relays", s.RelaysIngress)
-			describeCommon(b, s.StatusAddr, s.StoreDir)
-		}
-		return err
-	})
-	check("relay", cfg.Relay, func(b *strings.Builder) error {
-		s, err := cfg.RelaySettings(os.Getenv)
-		if err == nil {
-			fmt.Fprintf(b, "relay (connet relay): joins the control server at %s (certificate name %s, %s)\n",
-				s.ControlAddr, s.ControlName, trust(s.ControlCAs != nil, "control-cas-file"))
-			describeRelayIngresses(b, s.Ingress)
-			describeCommon(b, s.StatusAddr, s.StoreDir)
-		}
-		return err
-	})
 	if len(names) == 0 && len(errs) == 0 {
 		return "", errors.New("no client, server, control or relay section found")
 	}
@@ -100,6 +64,65 @@ func checkSections(cfg *config.Config) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("ok: %s\n", strings.Join(names, ", ")) + out.String(), nil
+}
+
+// section is one section a config file may hold: its table, and check,
+// which validates it and describes what it would run.
+type section struct {
+	name  string
+	table any
+	check func(*config.Config, *strings.Builder) error
+}
+
+// sectionsOf are the sections of cfg, in the order check describes them.
+func sectionsOf(cfg *config.Config) []section {
+	return []section{
+		{"client", cfg.Client, checkClient},
+		{"server", cfg.Server, checkServer},
+		{"control", cfg.Control, checkControl},
+		{"relay", cfg.Relay, checkRelay},
+	}
+}
+
+func checkClient(cfg *config.Config, b *strings.Builder) error {
+	s, err := cfg.ClientSettings(os.Getenv)
+	if err == nil {
+		describeClient(b, s)
+	}
+	return err
+}
+
+func checkServer(cfg *config.Config, b *strings.Builder) error {
+	s, err := cfg.ServerSettings(os.Getenv)
+	if err == nil {
+		fmt.Fprintf(b, "server (connet server): %s\n", tokens(len(s.Tokens), "client"))
+		describeIngresses(b, "clients", s.Ingress)
+		describeRelayIngresses(b, s.RelayIngress)
+		describeCommon(b, s.StatusAddr, s.StoreDir)
+	}
+	return err
+}
+
+func checkControl(cfg *config.Config, b *strings.Builder) error {
+	s, err := cfg.ControlSettings(os.Getenv)
+	if err == nil {
+		fmt.Fprintf(b, "control server (connet control): %s, %s\n", tokens(len(s.ClientsTokens), "client"), tokens(len(s.RelaysTokens), "relay"))
+		describeIngresses(b, "clients", s.ClientsIngress)
+		describeIngresses(b, "relays", s.RelaysIngress)
+		describeCommon(b, s.StatusAddr, s.StoreDir)
+	}
+	return err
+}
+
+func checkRelay(cfg *config.Config, b *strings.Builder) error {
+	s, err := cfg.RelaySettings(os.Getenv)
+	if err == nil {
+		fmt.Fprintf(b, "relay (connet relay): joins the control server at %s (certificate name %s, %s)\n",
+			s.ControlAddr, s.ControlName, trust(s.ControlCAs != nil, "control-cas-file"))
+		describeRelayIngresses(b, s.Ingress)
+		describeCommon(b, s.StatusAddr, s.StoreDir)
+	}
+	return err
 }
 
 func describeClient(b *strings.Builder, s config.ClientSettings) {
@@ -138,17 +161,17 @@ func describeClient(b *strings.Builder, s config.ClientSettings) {
 }
 
 // describeNatPMP says what a nat-pmp mode does.
-func describeNatPMP(m config.NatPMP) string {
+func describeNatPMP(m portmap.Mode) string {
 	switch m {
-	case config.NatPMPDisabled:
+	case portmap.ModeDisabled:
 		return "off"
-	case config.NatPMPDial:
+	case portmap.ModeDial:
 		return "NAT-PMP, then PCP, then UPnP, at the first address of the subnet facing the control server"
-	case config.NatPMPOnlyNATPMP:
+	case portmap.ModeOnlyNATPMP:
 		return "NAT-PMP only, at the default route's gateway"
-	case config.NatPMPOnlyPCP:
+	case portmap.ModeOnlyPCP:
 		return "PCP only, at the default route's gateway"
-	case config.NatPMPOnlyUPnP:
+	case portmap.ModeOnlyUPnP:
 		return "UPnP-IGD only, found by SSDP on the default route's network"
 	}
 	return "NAT-PMP, then PCP, then UPnP, at the default route's gateway"

@@ -2,22 +2,18 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/config"
-	"github.com/p2pconnet/connet/internal/forward"
-	"github.com/p2pconnet/connet/internal/store"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 )
 
+// clientFlags are the flags of the root command, which runs a client.
 type clientFlags struct {
 	configs              []string
 	token, tokenFile     string
@@ -34,19 +30,6 @@ type clientFlags struct {
 	relayEncryptions     []string
 	dst, src             endpointFlags
 	log                  logFlags
-}
-
-// endpointFlags describe the one destination or source the command line
-// can add (more need a config file).
-type endpointFlags struct {
-	prefix                                 string
-	name, url, route, dialTimeout          string
-	relayEncryptions                       []string
-	proxyProto, casFile, certFile, keyFile string
-	lbPolicy, lbRetry                      string
-	lbRetryMax                             int
-	allowedOrigins, allowedHosts           []string
-	serveDotfiles                          bool
 }
 
 func newRootCommand() *cobra.Command { return newClientCommand(runClient) }
@@ -71,7 +54,13 @@ reaching remote destinations) given by --config files and flags.`,
 			return run(cmd.Context(), cmd.Flags(), &f)
 		},
 	}
-	fs := cmd.Flags()
+	f.register(cmd.Flags())
+	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand(), newStatusCommand())
+	return cmd
+}
+
+// register adds the client's flags to fs.
+func (f *clientFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&f.configs, "config", nil, "TOML config file; repeat to merge several in order")
 	fs.StringVar(&f.token, "token", "", "token for the control server (else token-file, token, then $CONNET_TOKEN)")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the token for the control server")
@@ -90,9 +79,6 @@ reaching remote destinations) given by --config files and flags.`,
 	f.src.register(fs, "src", "source")
 	f.log.register(fs)
 	aliases(fs, map[string]string{"dst-relay-encryption": "dst-relay-encryptions", "src-relay-encryption": "src-relay-encryptions"})
-
-	cmd.AddCommand(newServerCommand(), newControlCommand(), newRelayCommand(), newCheckCommand(), newVersionCommand(), newStatusCommand())
-	return cmd
 }
 
 // unknownCommand rejects arguments to the root command, which takes none:
@@ -109,100 +95,7 @@ func unknownCommand(cmd *cobra.Command, args []string) error {
 	return fmt.Errorf("%s; run 'connet --help' for the commands", msg)
 }
 
-func (e *endpointFlags) register(fs *pflag.FlagSet, prefix, what string) {
-	e.prefix = prefix
-	fs.StringVar(&e.name, prefix+"-name", "", "name of the "+what)
-	fs.StringVar(&e.url, prefix+"-url", "", "URL of the "+what)
-	fs.StringVar(&e.route, prefix+"-route", "", "routes the "+what+" may use: any, direct or relay")
-	fs.StringVar(&e.dialTimeout, prefix+"-dial-timeout", "", "dial timeout of the "+what+" (default 0: wait)")
-	fs.StringSliceVar(&e.relayEncryptions, prefix+"-relay-encryptions", nil, "relay encryptions of the "+what)
-	fs.StringVar(&e.casFile, prefix+"-cas-file", "", "CAs file of the "+what+" (TLS)")
-	fs.StringVar(&e.certFile, prefix+"-cert-file", "", "certificate file of the "+what+" (TLS)")
-	fs.StringVar(&e.keyFile, prefix+"-key-file", "", "key file of the "+what+" (TLS)")
-	if prefix == "dst" {
-		fs.StringVar(&e.proxyProto, prefix+"-proxy-proto-version", "", "PROXY protocol version to send: v1 or v2")
-		fs.BoolVar(&e.serveDotfiles, prefix+"-serve-dotfiles", false, "serve names starting with '.' from a file:// destination (hidden by default)")
-	} else {
-		fs.StringVar(&e.lbPolicy, prefix+"-lb-policy", "", "load balancer policy")
-		fs.StringVar(&e.lbRetry, prefix+"-lb-retry", "", "load balancer retry policy")
-		fs.IntVar(&e.lbRetryMax, prefix+"-lb-retry-max", 0, "load balancer retry limit")
-		fs.StringSliceVar(&e.allowedOrigins, prefix+"-allowed-origins", nil, "browser origins a ws/wss source accepts besides its own (e.g. https://app.example.com, or *)")
-		fs.StringSliceVar(&e.allowedHosts, prefix+"-allowed-hosts", nil, "host names an http/https/ws/wss source answers to besides localhost, IP addresses and its URL's host (e.g. app.example.com, or *)")
-	}
-}
-
-// apply overlays the endpoint flags on the config.
-func (e *endpointFlags) apply(o overlay) error {
-	given := false
-	o.flags.VisitAll(func(fl *pflag.Flag) {
-		if fl.Changed && strings.HasPrefix(fl.Name, e.prefix+"-") {
-			given = true
-		}
-	})
-	if !given {
-		return nil
-	}
-	if e.name == "" {
-		return fmt.Errorf("--%s-name is required with the other --%s-* flags", e.prefix, e.prefix)
-	}
-	// An endpoint needs a URL: from the flag, or from the config files when
-	// the flags edit an endpoint they declare.
-	if !o.flags.Changed(e.prefix+"-url") && !e.declared(o.cfg) {
-		return fmt.Errorf("--%s-name %q needs --%s-url (or a [client.%s.%s] table with a url in a --config file)",
-			e.prefix, e.name, e.prefix, e.table(), e.name)
-	}
-	set := func(flag string, fn func(d *config.DestinationConfig, s *config.SourceConfig)) {
-		o.set(e.prefix+"-"+flag, func(c *config.Config) {
-			var d config.DestinationConfig
-			var s config.SourceConfig
-			fn(&d, &s)
-			if e.prefix == "dst" {
-				c.Client.Destinations = map[string]config.DestinationConfig{e.name: d}
-			} else {
-				c.Client.Sources = map[string]config.SourceConfig{e.name: s}
-			}
-		})
-	}
-	set("url", func(d *config.DestinationConfig, s *config.SourceConfig) { d.URL, s.URL = e.url, e.url })
-	set("route", func(d *config.DestinationConfig, s *config.SourceConfig) { d.Route, s.Route = e.route, e.route })
-	set("dial-timeout", func(d *config.DestinationConfig, s *config.SourceConfig) {
-		d.DialTimeout, s.DialTimeout = e.dialTimeout, e.dialTimeout
-	})
-	set("relay-encryptions", func(d *config.DestinationConfig, s *config.SourceConfig) {
-		d.RelayEncryptions, s.RelayEncryptions = e.relayEncryptions, e.relayEncryptions
-	})
-	set("cas-file", func(d *config.DestinationConfig, s *config.SourceConfig) { d.CAsFile, s.CAsFile = e.casFile, e.casFile })
-	set("cert-file", func(d *config.DestinationConfig, s *config.SourceConfig) {
-		d.CertFile, s.CertFile = e.certFile, e.certFile
-	})
-	set("key-file", func(d *config.DestinationConfig, s *config.SourceConfig) { d.KeyFile, s.KeyFile = e.keyFile, e.keyFile })
-	set("proxy-proto-version", func(d *config.DestinationConfig, _ *config.SourceConfig) { d.ProxyProtoVersion = e.proxyProto })
-	set("lb-policy", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBPolicy = e.lbPolicy })
-	set("lb-retry", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetry = e.lbRetry })
-	set("lb-retry-max", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.LBRetryMax = e.lbRetryMax })
-	set("allowed-origins", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.AllowedOrigins = e.allowedOrigins })
-	set("allowed-hosts", func(_ *config.DestinationConfig, s *config.SourceConfig) { s.AllowedHosts = e.allowedHosts })
-	set("serve-dotfiles", func(d *config.DestinationConfig, _ *config.SourceConfig) { d.ServeDotfiles = e.serveDotfiles })
-	return nil
-}
-
-// table is the config table of this kind of endpoint.
-func (e *endpointFlags) table() string {
-	if e.prefix == "dst" {
-		return "destinations"
-	}
-	return "sources"
-}
-
-// declared tells whether the config files declare this endpoint with a URL.
-func (e *endpointFlags) declared(cfg *config.Config) bool {
-	if e.prefix == "dst" {
-		return cfg.Client.Destinations[e.name].URL != ""
-	}
-	return cfg.Client.Sources[e.name].URL != ""
-}
-
-// clientConfig loads the config files and overlays the flags.
+// load loads the config files and overlays the flags.
 func (f *clientFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
 	cfg, err := config.Load(f.configs...)
 	if err != nil {
@@ -232,75 +125,40 @@ func (f *clientFlags) load(fs *pflag.FlagSet) (*config.Config, error) {
 	return cfg, nil
 }
 
-func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
+// settings loads the config and overlays the flags, builds the logger, and
+// validates the [client] section.
+func (f *clientFlags) settings(fs *pflag.FlagSet) (config.ClientSettings, *slog.Logger, error) {
 	cfg, err := f.load(fs)
 	if err != nil {
-		return err
+		return config.ClientSettings{}, nil, err
 	}
-	logSettings, err := cfg.LogSettings()
+	log, err := commandLogger(cfg)
 	if err != nil {
-		return err
+		return config.ClientSettings{}, nil, err
 	}
-	log := newLogger(os.Stderr, logSettings)
 	cs, err := cfg.ClientSettings(os.Getenv)
 	if err != nil {
-		return err
+		return config.ClientSettings{}, nil, err
 	}
 	if len(cs.Destinations) == 0 && len(cs.Sources) == 0 {
 		log.Warn("no destinations or sources configured; the client only connects")
 	}
+	return cs, log, nil
+}
 
-	// Bind the sources' listeners and load every endpoint's files first, so
-	// a taken port or a bad certificate fails at once.
-	sources := map[string]*forward.Source{}
-	defer func() {
-		for _, s := range sources {
-			_ = s.Close()
-		}
-	}()
-	for name, s := range cs.Sources {
-		src, err := forward.NewSource(s, log.With("source", name))
-		if err != nil {
-			return fmt.Errorf("source %q: %w", name, err)
-		}
-		sources[name] = src
+// runClient runs the client until ctx ends, an endpoint fails, or the
+// client stops.
+func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
+	cs, log, err := f.settings(fs)
+	if err != nil {
+		return err
 	}
-	destinations := map[string]*forward.Destination{}
-	for name, d := range cs.Destinations {
-		dst, err := forward.NewDestination(d, log.With("destination", name))
-		if err != nil {
-			return fmt.Errorf("destination %q: %w", name, err)
-		}
-		destinations[name] = dst
+	endpoints, err := openEndpoints(cs, log)
+	if err != nil {
+		return err
 	}
-
-	opts := []connet.ClientOption{
-		connet.ClientToken(cs.Token),
-		connet.ClientMetadata(cs.Metadata),
-		connet.ClientControlAddress(cs.ServerAddr),
-		connet.ClientControlServerName(cs.ServerName),
-		connet.ClientDirectAddress(cs.DirectAddr),
-		connet.ClientHandshakeIdleTimeout(cs.HandshakeIdleTimeout),
-		connet.ClientNatPMP(connet.NatPMP(cs.NatPMP)),
-		connet.ClientBuildVersion(buildVersion()),
-		connet.ClientRelayEncryptions(encryptions(cs.RelayEncryptions)...),
-		connet.ClientLogger(log),
-		connet.ClientTCPFallback(cs.Fallback.Addr),
-		connet.ClientFallbackTransports(fallbacks(cs.Fallback)...),
-		connet.ClientQUICRetry(cs.Fallback.QUICRetry),
-		connet.ClientMaxPendingStreams(cs.MaxPendingStreams),
-		connet.ClientBirthdayPunch(cs.BirthdayPunch == config.BirthdayPunchEnabled),
-	}
-	if cs.ServerCAs != nil {
-		opts = append(opts, connet.ClientControlCAs(cs.ServerCAs))
-	}
-	if cs.StatusAddr != "" {
-		opts = append(opts, connet.ClientStatusAddress(cs.StatusAddr))
-	}
-	if key := resetKey(cs, log); key != nil {
-		opts = append(opts, connet.ClientDirectStatelessResetKey(*key))
-	}
-
+	defer endpoints.closeUnserved()
+	opts := clientOptions(cs, log)
 	log.Info("connecting to control server", "server", cs.ServerAddr, "version", buildVersion())
 	// Start, not Connect: the sources answer their connections (refusing
 	// them with the reason) while the control server is not reached yet,
@@ -310,99 +168,5 @@ func runClient(ctx context.Context, fs *pflag.FlagSet, f *clientFlags) error {
 		return err
 	}
 	defer func() { _ = cl.Close() }()
-
-	// On the way out, the endpoints stop serving before the client
-	// closes: each resets the connections it carries and returns, so a
-	// client stopped mid-transfer cuts them at both ends with resets, not
-	// with clean ends that would pass a truncated stream off as complete.
-	var serving sync.WaitGroup
-	defer serving.Wait()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	for name, d := range cs.Destinations {
-		dst, err := cl.Destination(ctx, connet.DestinationConfig{
-			Name: name, Route: connet.Route(d.Route), RelayEncryptions: encryptions(d.RelayEncryptions),
-		})
-		if err != nil {
-			return err
-		}
-		log.Info("destination ready", "name", name, "url", d.URL.Redacted())
-		serving.Go(func() { cancel(ignoreClosed(destinations[name].Serve(ctx, dst))) })
-	}
-	for name, s := range cs.Sources {
-		src, err := cl.Source(ctx, connet.SourceConfig{
-			Name: name, Route: connet.Route(s.Route), DialTimeout: s.DialTimeout, RelayEncryptions: encryptions(s.RelayEncryptions),
-			LBPolicy: connet.LBPolicy(s.LBPolicy), LBRetry: connet.LBRetry(s.LBRetry), LBRetryMax: s.LBRetryMax,
-		})
-		if err != nil {
-			return err
-		}
-		ep := sources[name]
-		delete(sources, name)
-		serving.Go(func() { cancel(ignoreClosed(ep.Serve(ctx, src.DialEarly))) })
-	}
-
-	select {
-	case <-ctx.Done():
-		if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			return err
-		}
-		return nil
-	case <-cl.Done():
-		return trustHint(cl.Err(), "server-cas-file", "server-name")
-	}
-}
-
-func ignoreClosed(err error) error {
-	if errors.Is(err, connet.ErrClosed) {
-		return nil
-	}
-	return err
-}
-
-// resetKey returns the configured stateless reset key, else one kept in the
-// cache directory (named after the direct address, so several clients on a
-// host keep theirs apart), else nil for an ephemeral key, with a warning:
-// peers then cannot be told of a restart and notice it only by timeout.
-func resetKey(cs config.ClientSettings, log *slog.Logger) *[32]byte {
-	if cs.StatelessResetKey != nil {
-		return cs.StatelessResetKey
-	}
-	if cs.ResetKeyCacheDir == "" {
-		log.Warn("no cache directory ($CONNET_CACHE_DIR, $CACHE_DIRECTORY, $XDG_CACHE_HOME or $HOME): using an ephemeral stateless reset key")
-		return nil
-	}
-	key, err := store.LoadOrCreateKey(resetKeyFile(cs.ResetKeyCacheDir, cs.DirectAddr))
-	if err != nil {
-		log.Warn("cannot keep a stateless reset key, using an ephemeral one", "err", err)
-		return nil
-	}
-	return &key
-}
-
-// resetKeyFile is where the generated key of the client at directAddr is
-// kept: directly in the cache directory, which is connet's own already.
-func resetKeyFile(cacheDir, directAddr string) string {
-	name := "stateless-reset-" + strings.NewReplacer(":", "_", "/", "_", "[", "", "]", "").Replace(directAddr) + ".key"
-	return filepath.Join(cacheDir, name)
-}
-
-func encryptions(es []config.RelayEncryption) []connet.RelayEncryption {
-	out := make([]connet.RelayEncryption, len(es))
-	for i, e := range es {
-		out[i] = connet.RelayEncryption(e)
-	}
-	return out
-}
-
-// fallbacks lists the transports a client falls back to, in order.
-func fallbacks(t config.ClientTransports) []connet.Transport {
-	var out []connet.Transport
-	if t.TCP {
-		out = append(out, connet.TransportTCP)
-	}
-	if t.WSS {
-		out = append(out, connet.TransportWSS)
-	}
-	return out
+	return endpoints.serve(ctx, cl)
 }

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/spf13/cobra"
 )
@@ -175,10 +177,10 @@ func TestAliasesOfTheOriginalSpellings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Destinations["d"].RelayEncryptions; !slices.Equal(got, []config.RelayEncryption{config.RelayEncryptionTLS}) {
+	if got := s.Destinations["d"].RelayEncryptions; !slices.Equal(got, []e2ee.Encryption{e2ee.TLS}) {
 		t.Errorf("destination encryptions %q", got)
 	}
-	if got := s.Sources["s"].RelayEncryptions; !slices.Equal(got, []config.RelayEncryption{config.RelayEncryptionDHXCP}) {
+	if got := s.Sources["s"].RelayEncryptions; !slices.Equal(got, []e2ee.Encryption{e2ee.DHXCP}) {
 		t.Errorf("source encryptions %q", got)
 	}
 
@@ -188,7 +190,7 @@ func TestAliasesOfTheOriginalSpellings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []config.RelayEncryption{config.RelayEncryptionTLS, config.RelayEncryptionDHXCP}
+	want := []e2ee.Encryption{e2ee.TLS, e2ee.DHXCP}
 	if got := s.Sources["s"].RelayEncryptions; !slices.Equal(got, want) {
 		t.Errorf("source encryptions %q, want %q", got, want)
 	}
@@ -227,7 +229,7 @@ func TestEndpointNameNeedsAURL(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d := s.Destinations["web"]; d.Route != config.RouteRelay || d.URL.String() != "tcp://localhost:3000" {
+	if d := s.Destinations["web"]; d.Route != netpath.RouteRelay || d.URL.String() != "tcp://localhost:3000" {
 		t.Fatalf("destination %+v", d)
 	}
 }

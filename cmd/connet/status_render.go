@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -128,9 +129,20 @@ func (p *printer) client(st connet.ClientStatus) {
 	p.line("direct   %s", st.DirectAddr)
 	p.control(st.Control)
 	p.portMapping(st.PortMapping)
+	p.clientRelays(st.Relays)
+	p.endpoints(st.Destinations, st.Sources)
+	p.errors(clientErrors(st))
+}
 
-	relays := [][]string{}
-	for _, r := range st.Relays {
+// clientRelays prints the relays offered to the client.
+func (p *printer) clientRelays(rs []connet.RelayStatus) {
+	if len(rs) == 0 {
+		p.line("")
+		p.line("no relays offered")
+		return
+	}
+	rows := [][]string{}
+	for _, r := range rs {
 		rtt := "-"
 		if r.Connected {
 			rtt = ms(r.RTTms)
@@ -139,54 +151,70 @@ func (p *printer) client(st connet.ClientStatus) {
 		if r.Connected && r.Transport != "" && r.Transport != "quic" {
 			connected += " (" + r.Transport + ")"
 		}
-		relays = append(relays, []string{r.ID, strings.Join(r.Hostports, ","), connected, dash(r.Remote), rtt})
+		rows = append(rows, []string{r.ID, strings.Join(r.Hostports, ","), connected, dash(r.Remote), rtt})
 	}
-	if len(relays) == 0 {
-		p.line("")
-		p.line("no relays offered")
-	} else {
-		p.table("RELAY HOSTPORTS CONNECTED REMOTE RTT", relays)
-	}
+	p.table("RELAY HOSTPORTS CONNECTED REMOTE RTT", rows)
+}
 
-	rows := [][]string{}
-	add := func(role string, es []connet.EndpointStatus) {
-		for _, e := range es {
-			conns := fmt.Sprintf("%d/%d", e.ActiveConnections, e.TotalConnections)
-			if len(e.Peers) == 0 {
-				rows = append(rows, []string{e.Name, role, e.Route, conns, "-", "-", "-", "-"})
-				continue
-			}
-			for i, peer := range e.Peers {
-				row := []string{"", "", "", "", peer.ID}
-				if i == 0 {
-					copy(row, []string{e.Name, role, e.Route, conns})
-				}
-				if len(peer.Paths) == 0 {
-					rows = append(rows, append(row, "none", "-", "-"))
-					continue
-				}
-				for j, pa := range peer.Paths {
-					if j > 0 {
-						row = []string{"", "", "", "", ""}
-					}
-					kind := pa.Kind
-					if pa.Stale {
-						kind += " (stale)"
-					}
-					rows = append(rows, append(row, kind, pa.Remote, ms(pa.RTTms)))
-				}
-			}
-		}
-	}
-	add("destination", st.Destinations)
-	add("source", st.Sources)
+// endpoints prints the client's destinations and sources, a row for each
+// path to each of their peers.
+func (p *printer) endpoints(destinations, sources []connet.EndpointStatus) {
+	rows := append(endpointRows("destination", destinations), endpointRows("source", sources)...)
 	if len(rows) == 0 {
 		p.line("")
 		p.line("no destinations or sources")
-	} else {
-		p.table("ENDPOINT ROLE ROUTE CONNS(ACTIVE/TOTAL) PEER PATH REMOTE RTT", rows)
+		return
 	}
+	p.table("ENDPOINT ROLE ROUTE CONNS(ACTIVE/TOTAL) PEER PATH REMOTE RTT", rows)
+}
 
+// endpointRows are the rows of the endpoints of a role: an endpoint is
+// named on its first row only, and one without peers has a row of its own.
+func endpointRows(role string, es []connet.EndpointStatus) [][]string {
+	rows := [][]string{}
+	for _, e := range es {
+		conns := fmt.Sprintf("%d/%d", e.ActiveConnections, e.TotalConnections)
+		if len(e.Peers) == 0 {
+			rows = append(rows, []string{e.Name, role, e.Route, conns, "-", "-", "-", "-"})
+			continue
+		}
+		for i, peer := range e.Peers {
+			lead := []string{"", "", "", ""}
+			if i == 0 {
+				lead = []string{e.Name, role, e.Route, conns}
+			}
+			rows = append(rows, peerRows(lead, peer)...)
+		}
+	}
+	return rows
+}
+
+// peerRows are the rows of the paths to a peer, the first one led by lead
+// (the endpoint's columns) and the peer's ID; a peer without paths has a
+// row saying so.
+func peerRows(lead []string, peer connet.PeerStatus) [][]string {
+	first := slices.Concat(lead, []string{peer.ID})
+	if len(peer.Paths) == 0 {
+		return [][]string{slices.Concat(first, []string{"none", "-", "-"})}
+	}
+	rows := make([][]string, 0, len(peer.Paths))
+	for j, pa := range peer.Paths {
+		row := first
+		if j > 0 {
+			row = []string{"", "", "", "", ""}
+		}
+		kind := pa.Kind
+		if pa.Stale {
+			kind += " (stale)"
+		}
+		rows = append(rows, slices.Concat(row, []string{kind, pa.Remote, ms(pa.RTTms)}))
+	}
+	return rows
+}
+
+// clientErrors are the last errors of the client's control connection,
+// relays and endpoints, and the refusals of its endpoints.
+func clientErrors(st connet.ClientStatus) []string {
 	var errs []string
 	if st.Control.LastError != "" {
 		errs = append(errs, "control: "+st.Control.LastError)
@@ -196,19 +224,23 @@ func (p *printer) client(st connet.ClientStatus) {
 			errs = append(errs, "relay "+r.ID+": "+r.LastError)
 		}
 	}
-	endpointErrors := func(role string, es []connet.EndpointStatus) {
-		for _, e := range es {
-			if e.Refused != "" {
-				errs = append(errs, role+" "+e.Name+": "+e.Refused)
-			}
-			if e.LastError != "" {
-				errs = append(errs, role+" "+e.Name+": "+e.LastError)
-			}
+	errs = append(errs, endpointErrors("destination", st.Destinations)...)
+	return append(errs, endpointErrors("source", st.Sources)...)
+}
+
+// endpointErrors are the refusals and last errors of the endpoints of a
+// role.
+func endpointErrors(role string, es []connet.EndpointStatus) []string {
+	var errs []string
+	for _, e := range es {
+		if e.Refused != "" {
+			errs = append(errs, role+" "+e.Name+": "+e.Refused)
+		}
+		if e.LastError != "" {
+			errs = append(errs, role+" "+e.Name+": "+e.LastError)
 		}
 	}
-	endpointErrors("destination", st.Destinations)
-	endpointErrors("source", st.Sources)
-	p.errors(errs)
+	return errs
 }
 
 // errors prints the last errors, if there are any.

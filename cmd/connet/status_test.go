@@ -254,3 +254,48 @@ func TestRenderClientPortMapping(t *testing.T) {
 		}
 	}
 }
+
+// TestRenderClientEndpointsAndErrors renders every part of a client's
+// tables: relays connected or not, an endpoint with a peer on two paths
+// (one stale) and a peer with none, an endpoint without peers, and the
+// last errors of each part, in order.
+func TestRenderClientEndpointsAndErrors(t *testing.T) {
+	doc := `{"kind": "client", "id": "C", "direct_addr": "[::]:19192",
+  "control": {"server": "ctl:19190", "connected": true, "transport": "tcp", "last_error": "control flaked"},
+  "relays": [
+    {"id": "R1", "hostports": ["r1:19191", "r1b:19191"], "connected": true, "transport": "tcp", "remote": "10.0.0.1:19191", "rtt_ms": 1.5},
+    {"id": "R2", "hostports": ["r2:19191"], "connected": false, "last_error": "relay down"}],
+  "destinations": [{"name": "web", "route": "any", "active_connections": 1, "total_connections": 3, "refused": "name not allowed",
+    "peers": [
+      {"id": "P1", "paths": [{"kind": "direct-out", "remote": "192.0.2.4:5", "rtt_ms": 2},
+                             {"kind": "relay", "remote": "r1:19191", "rtt_ms": 9.25, "stale": true}]},
+      {"id": "P2", "paths": []}]}],
+  "sources": [{"name": "db", "route": "relay", "active_connections": 0, "total_connections": 0, "last_error": "no peer"}]}`
+	var out bytes.Buffer
+	if err := renderStatus(&out, []byte(doc), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	want := `connet client C, version unknown
+direct   [::]:19192
+control  ctl:19190  connected over tcp since -
+
+RELAY  HOSTPORTS           CONNECTED  REMOTE          RTT
+R1     r1:19191,r1b:19191  yes (tcp)  10.0.0.1:19191  1.50ms
+R2     r2:19191            no         -               -
+
+ENDPOINT  ROLE         ROUTE  CONNS(ACTIVE/TOTAL)  PEER  PATH           REMOTE       RTT
+web       destination  any    1/3                  P1    direct-out     192.0.2.4:5  2.00ms
+                                                         relay (stale)  r1:19191     9.25ms
+                                                   P2    none           -            -
+db        source       relay  0/0                  -     -              -            -
+
+LAST ERRORS
+  control: control flaked
+  relay R2: relay down
+  destination web: name not allowed
+  source db: no peer
+`
+	if got := out.String(); got != want {
+		t.Fatalf("rendered:\n%s\nwant:\n%s", got, want)
+	}
+}

@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/portmap"
 )
 
 // Client defaults from the spec.
@@ -13,27 +16,6 @@ const (
 	DefaultServerAddr           = "127.0.0.1:19190"
 	DefaultDirectAddr           = ":19192"
 	DefaultHandshakeIdleTimeout = 5 * time.Second
-)
-
-// NatPMP selects how the client asks its router for a port mapping.
-type NatPMP string
-
-// NAT-PMP modes, see the spec's "NAT Management" section. The first three
-// are the spec's; the last three are ours, to force one protocol.
-const (
-	// NatPMPSystem asks the operating system for the local IP and gateway,
-	// and tries NAT-PMP, then PCP, then UPnP-IGD.
-	NatPMPSystem NatPMP = "system"
-	// NatPMPDial discovers them by dialing the control server, for systems
-	// (such as Android) that hide routing information.
-	NatPMPDial NatPMP = "dial"
-	// NatPMPDisabled turns port mapping off.
-	NatPMPDisabled NatPMP = "disabled"
-	// NatPMPOnlyNATPMP, NatPMPOnlyPCP and NatPMPOnlyUPnP find the gateway
-	// as system does and use only that protocol.
-	NatPMPOnlyNATPMP NatPMP = "nat-pmp"
-	NatPMPOnlyPCP    NatPMP = "pcp"
-	NatPMPOnlyUPnP   NatPMP = "upnp"
 )
 
 // ClientSettings is the validated [client] section.
@@ -62,12 +44,13 @@ type ClientSettings struct {
 	ResetKeyCacheDir string
 
 	// StatusAddr is where to serve status over HTTP; empty means disabled.
-	StatusAddr           string
-	NatPMP               NatPMP
+	StatusAddr string
+	// NatPMP is how the client asks its router for a port mapping.
+	NatPMP               portmap.Mode
 	HandshakeIdleTimeout time.Duration
 	// RelayEncryptions is the client-wide default for endpoints, in the
 	// order written.
-	RelayEncryptions []RelayEncryption
+	RelayEncryptions []e2ee.Encryption
 	// MaxPendingStreams is how many streams one peer may have waiting for
 	// an answer at the client's destinations; 0 means the default.
 	MaxPendingStreams int
@@ -129,10 +112,10 @@ func (r *resolver) client() ClientSettings {
 	}
 
 	s.StatusAddr = r.listenAddr(p.key("status-addr"), cc.StatusAddr, "")
-	s.NatPMP = oneOf(r, p.key("nat-pmp"), cc.NatPMP, NatPMPSystem,
-		NatPMPSystem, NatPMPDial, NatPMPDisabled, NatPMPOnlyNATPMP, NatPMPOnlyPCP, NatPMPOnlyUPnP)
+	s.NatPMP = oneOf(r, p.key("nat-pmp"), cc.NatPMP, portmap.ModeSystem,
+		portmap.ModeSystem, portmap.ModeDial, portmap.ModeDisabled, portmap.ModeOnlyNATPMP, portmap.ModeOnlyPCP, portmap.ModeOnlyUPnP)
 	s.HandshakeIdleTimeout = r.duration(p.key("handshake-idle-timeout"), cc.HandshakeIdleTimeout, DefaultHandshakeIdleTimeout, true)
-	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []RelayEncryption{RelayEncryptionNone})
+	s.RelayEncryptions = r.relayEncryptions(p.key("relay-encryptions"), cc.RelayEncryptions, []e2ee.Encryption{e2ee.None})
 	s.MaxPendingStreams = r.nonNegative(p.key("max-pending-streams"), cc.MaxPendingStreams)
 
 	s.Fallback = r.clientTransports(p, cc, s.ServerAddr)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/portmap"
 )
 
 func TestClientToken(t *testing.T) {
@@ -66,7 +68,7 @@ func TestClientDefaults(t *testing.T) {
 	if s.ServerAddr != "127.0.0.1:19190" || s.ServerName != "127.0.0.1" || s.ServerCAs != nil {
 		t.Errorf("server defaults: %q %q %v", s.ServerAddr, s.ServerName, s.ServerCAs)
 	}
-	if s.DirectAddr != ":19192" || s.StatusAddr != "" || s.NatPMP != config.NatPMPSystem {
+	if s.DirectAddr != ":19192" || s.StatusAddr != "" || s.NatPMP != portmap.ModeSystem {
 		t.Errorf("defaults: %q %q %q", s.DirectAddr, s.StatusAddr, s.NatPMP)
 	}
 	if s.HandshakeIdleTimeout != 5*time.Second {
@@ -75,7 +77,7 @@ func TestClientDefaults(t *testing.T) {
 	if s.MaxPendingStreams != 0 {
 		t.Errorf("max pending streams = %d, want 0 (the default)", s.MaxPendingStreams)
 	}
-	if !reflect.DeepEqual(s.RelayEncryptions, []config.RelayEncryption{config.RelayEncryptionNone}) {
+	if !reflect.DeepEqual(s.RelayEncryptions, []e2ee.Encryption{e2ee.None}) {
 		t.Errorf("relay encryptions = %v", s.RelayEncryptions)
 	}
 	if s.StatelessResetKey != nil || s.ResetKeyCacheDir != "" {
@@ -167,22 +169,22 @@ func TestClientFields(t *testing.T) {
 		}},
 		{name: "reset key bad file", extra: `direct-stateless-reset-key-file = "` + shortKeyFile + `"`, err: &wantErr{Key: "client.direct-stateless-reset-key-file", Reason: "want 32 raw bytes"}},
 		{name: "nat-pmp dial", extra: `nat-pmp = "dial"`, check: func(t *testing.T, s config.ClientSettings) {
-			if s.NatPMP != config.NatPMPDial {
+			if s.NatPMP != portmap.ModeDial {
 				t.Errorf("nat-pmp %q", s.NatPMP)
 			}
 		}},
 		{name: "nat-pmp system", extra: `nat-pmp = "system"`, check: func(t *testing.T, s config.ClientSettings) {
-			if s.NatPMP != config.NatPMPSystem {
+			if s.NatPMP != portmap.ModeSystem {
 				t.Errorf("nat-pmp %q", s.NatPMP)
 			}
 		}},
 		{name: "nat-pmp forced pcp", extra: `nat-pmp = "pcp"`, check: func(t *testing.T, s config.ClientSettings) {
-			if s.NatPMP != config.NatPMPOnlyPCP {
+			if s.NatPMP != portmap.ModeOnlyPCP {
 				t.Errorf("nat-pmp %q", s.NatPMP)
 			}
 		}},
 		{name: "nat-pmp disabled", extra: `nat-pmp = "disabled"`, check: func(t *testing.T, s config.ClientSettings) {
-			if s.NatPMP != config.NatPMPDisabled {
+			if s.NatPMP != portmap.ModeDisabled {
 				t.Errorf("nat-pmp %q", s.NatPMP)
 			}
 		}},
@@ -202,7 +204,7 @@ func TestClientFields(t *testing.T) {
 		}},
 		{name: "max-pending-streams negative", extra: `max-pending-streams = -1`, err: &wantErr{Key: "client.max-pending-streams", Reason: "invalid value -1: must not be negative"}},
 		{name: "relay-encryptions", extra: `relay-encryptions = ["none", "dhxcp", "tls"]`, check: func(t *testing.T, s config.ClientSettings) {
-			want := []config.RelayEncryption{config.RelayEncryptionNone, config.RelayEncryptionDHXCP, config.RelayEncryptionTLS}
+			want := []e2ee.Encryption{e2ee.None, e2ee.DHXCP, e2ee.TLS}
 			if !reflect.DeepEqual(s.RelayEncryptions, want) {
 				t.Errorf("encryptions %v", s.RelayEncryptions)
 			}

@@ -6,16 +6,10 @@ import (
 	"net/url"
 	"strings"
 	"time"
-)
 
-// Route limits how peers may reach each other for an endpoint.
-type Route string
-
-// Routes accepted by the route key.
-const (
-	RouteAny    Route = "any"
-	RouteDirect Route = "direct"
-	RouteRelay  Route = "relay"
+	"github.com/p2pconnet/connet/internal/balance"
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // ProxyProtoVersion selects the PROXY protocol header a destination sends to
@@ -29,35 +23,6 @@ const (
 	ProxyProtoV2   ProxyProtoVersion = "v2"
 )
 
-// LBPolicy orders the destination peers a source tries.
-type LBPolicy string
-
-// Load balancer policies, see the spec's "Source load balancer" section.
-const (
-	LBPolicyNone         LBPolicy = ""
-	LBPolicyLeastLatency LBPolicy = "least-latency"
-	LBPolicyLeastConns   LBPolicy = "least-conns"
-	LBPolicyRoundRobin   LBPolicy = "round-robin"
-	LBPolicyRandom       LBPolicy = "random"
-)
-
-// LBRetry decides how many of the ordered peers a source tries.
-type LBRetry string
-
-// Load balancer retry policies.
-const (
-	LBRetryNever LBRetry = ""
-	LBRetryCount LBRetry = "count"
-	LBRetryTimed LBRetry = "timed"
-	LBRetryAll   LBRetry = "all"
-)
-
-// Defaults for lb-retry-max, from the spec.
-const (
-	DefaultLBRetryCount   = 2
-	DefaultLBRetryTimedMs = 1000
-)
-
 // InsecureSkipVerify is the special cas-file value that disables server
 // certificate verification for TLS/HTTPS destinations.
 const InsecureSkipVerify = "insecure-skip-verify"
@@ -65,8 +30,8 @@ const InsecureSkipVerify = "insecure-skip-verify"
 // DestinationSettings is a validated [client.destinations.NAME] table.
 type DestinationSettings struct {
 	Name              string
-	Route             Route
-	RelayEncryptions  []RelayEncryption
+	Route             netpath.Route
+	RelayEncryptions  []e2ee.Encryption
 	ProxyProtoVersion ProxyProtoVersion
 	// DialTimeout bounds connecting to the service; 0 waits forever.
 	DialTimeout time.Duration
@@ -99,8 +64,8 @@ func (d DestinationSettings) FilePath() string {
 // SourceSettings is a validated [client.sources.NAME] table.
 type SourceSettings struct {
 	Name             string
-	Route            Route
-	RelayEncryptions []RelayEncryption
+	Route            netpath.Route
+	RelayEncryptions []e2ee.Encryption
 	// DialTimeout bounds each attempt to reach a destination peer; 0 waits
 	// forever.
 	DialTimeout time.Duration
@@ -114,10 +79,10 @@ type SourceSettings struct {
 	KeyFile  string
 	CAsFile  string
 
-	LBPolicy LBPolicy
-	LBRetry  LBRetry
-	// LBRetryMax is the number of peers to try (LBRetryCount) or the number
-	// of milliseconds to keep trying (LBRetryTimed), defaults applied; it is
+	LBPolicy balance.Policy
+	LBRetry  balance.RetryPolicy
+	// LBRetryMax is the number of peers to try (balance.Count) or the number
+	// of milliseconds to keep trying (balance.Timed), defaults applied; it is
 	// 0 for the other retry policies, which ignore it.
 	LBRetryMax int
 
@@ -140,11 +105,11 @@ func (r *resolver) endpointName(p keyPath, name string) {
 	}
 }
 
-func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, defEnc []RelayEncryption) DestinationSettings {
+func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, defEnc []e2ee.Encryption) DestinationSettings {
 	r.endpointName(p, name)
 	d := DestinationSettings{
 		Name:              name,
-		Route:             oneOf(r, p.key("route"), dc.Route, RouteAny, RouteAny, RouteDirect, RouteRelay),
+		Route:             oneOf(r, p.key("route"), dc.Route, netpath.RouteAny, netpath.RouteAny, netpath.RouteDirect, netpath.RouteRelay),
 		RelayEncryptions:  r.relayEncryptions(p.key("relay-encryptions"), dc.RelayEncryptions, defEnc),
 		ProxyProtoVersion: oneOf(r, p.key("proxy-proto-version"), dc.ProxyProtoVersion, ProxyProtoNone, ProxyProtoV1, ProxyProtoV2),
 		DialTimeout:       r.duration(p.key("dial-timeout"), dc.DialTimeout, 0, false),
@@ -183,19 +148,19 @@ func (r *resolver) destination(p keyPath, name string, dc DestinationConfig, def
 	return d
 }
 
-func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []RelayEncryption) SourceSettings {
+func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []e2ee.Encryption) SourceSettings {
 	r.endpointName(p, name)
 	s := SourceSettings{
 		Name:             name,
-		Route:            oneOf(r, p.key("route"), sc.Route, RouteAny, RouteAny, RouteDirect, RouteRelay),
+		Route:            oneOf(r, p.key("route"), sc.Route, netpath.RouteAny, netpath.RouteAny, netpath.RouteDirect, netpath.RouteRelay),
 		RelayEncryptions: r.relayEncryptions(p.key("relay-encryptions"), sc.RelayEncryptions, defEnc),
 		DialTimeout:      r.duration(p.key("dial-timeout"), sc.DialTimeout, 0, false),
 		CertFile:         sc.CertFile,
 		KeyFile:          sc.KeyFile,
 		CAsFile:          sc.CAsFile,
-		LBPolicy: oneOf(r, p.key("lb-policy"), sc.LBPolicy, LBPolicyNone,
-			LBPolicyLeastLatency, LBPolicyLeastConns, LBPolicyRoundRobin, LBPolicyRandom),
-		LBRetry: oneOf(r, p.key("lb-retry"), sc.LBRetry, LBRetryNever, LBRetryCount, LBRetryTimed, LBRetryAll),
+		LBPolicy: oneOf(r, p.key("lb-policy"), sc.LBPolicy, balance.Default,
+			balance.LeastLatency, balance.LeastConns, balance.RoundRobin, balance.Random),
+		LBRetry: oneOf(r, p.key("lb-retry"), sc.LBRetry, balance.Never, balance.Count, balance.Timed, balance.All),
 	}
 	var rule urlRule
 	s.URL, rule, _ = r.endpointURL(p.key("url"), sc.URL, sourceSchemes)
@@ -204,7 +169,7 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 			r.appliesTo(p.key(kv[0]), kv[1] != "", rule.tls, "tls, https and wss sources", s.URL.Scheme)
 		}
 	}
-	r.appliesTo(p.key("lb-retry-max"), sc.LBRetryMax != 0, sc.LBRetry == string(LBRetryCount) || sc.LBRetry == string(LBRetryTimed),
+	r.appliesTo(p.key("lb-retry-max"), sc.LBRetryMax != 0, sc.LBRetry == string(balance.Count) || sc.LBRetry == string(balance.Timed),
 		`lb-retry "count" and "timed"`, retryName(sc.LBRetry))
 	if s.URL != nil && rule.tls && (sc.CertFile == "" || sc.KeyFile == "") {
 		r.failf(p, "a %s source needs cert-file and key-file for its server certificate", s.URL.Scheme)
@@ -225,10 +190,10 @@ func (r *resolver) source(p keyPath, name string, sc SourceConfig, defEnc []Rela
 		r.failf(p.key("lb-retry-max"), "invalid value %d: must not be negative", sc.LBRetryMax)
 	}
 	switch s.LBRetry {
-	case LBRetryCount:
-		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), DefaultLBRetryCount)
-	case LBRetryTimed:
-		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), DefaultLBRetryTimedMs)
+	case balance.Count:
+		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), balance.DefaultCount)
+	case balance.Timed:
+		s.LBRetryMax = cmp.Or(max(sc.LBRetryMax, 0), balance.DefaultTimeMs)
 	}
 	return s
 }

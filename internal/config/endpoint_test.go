@@ -6,7 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/balance"
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/netpath"
 )
 
 // endpointCase describes one [client.destinations.x] or [client.sources.x]
@@ -117,11 +120,11 @@ key-file = "k.pem"`},
 	}
 	check := map[string]func(*testing.T, config.DestinationSettings){
 		"defaults": func(t *testing.T, d config.DestinationSettings) {
-			if d.Name != "x" || d.Route != config.RouteAny || d.DialTimeout != 0 || d.ProxyProtoVersion != config.ProxyProtoNone {
+			if d.Name != "x" || d.Route != netpath.RouteAny || d.DialTimeout != 0 || d.ProxyProtoVersion != config.ProxyProtoNone {
 				t.Errorf("defaults: %+v", d)
 			}
 			// Endpoints inherit the client's relay encryptions.
-			if !reflect.DeepEqual(d.RelayEncryptions, []config.RelayEncryption{config.RelayEncryptionTLS}) {
+			if !reflect.DeepEqual(d.RelayEncryptions, []e2ee.Encryption{e2ee.TLS}) {
 				t.Errorf("inherited encryptions: %v", d.RelayEncryptions)
 			}
 			if d.URL.Scheme != "tcp" || d.URL.Host != ":3000" {
@@ -130,8 +133,8 @@ key-file = "k.pem"`},
 		},
 		"all fields": func(t *testing.T, d config.DestinationSettings) {
 			want := config.DestinationSettings{
-				Name: "x", Route: config.RouteRelay,
-				RelayEncryptions:  []config.RelayEncryption{config.RelayEncryptionDHXCP, config.RelayEncryptionNone},
+				Name: "x", Route: netpath.RouteRelay,
+				RelayEncryptions:  []e2ee.Encryption{e2ee.DHXCP, e2ee.None},
 				ProxyProtoVersion: config.ProxyProtoV1, DialTimeout: 2 * time.Second,
 				URL: d.URL, CAsFile: "ca.pem", CertFile: "c.pem", KeyFile: "k.pem",
 			}
@@ -160,7 +163,7 @@ key-file = "k.pem"`},
 			}
 		},
 		"route direct": func(t *testing.T, d config.DestinationSettings) {
-			if d.Route != config.RouteDirect || d.FilePath() != "" {
+			if d.Route != netpath.RouteDirect || d.FilePath() != "" {
 				t.Errorf("route %q, file path %q", d.Route, d.FilePath())
 			}
 		},
@@ -238,10 +241,10 @@ lb-retry-max = 250`},
 			}
 		},
 		"defaults": func(t *testing.T, s config.SourceSettings) {
-			if s.Name != "x" || s.Route != config.RouteAny || s.LBPolicy != config.LBPolicyNone || s.LBRetry != config.LBRetryNever || s.LBRetryMax != 0 {
+			if s.Name != "x" || s.Route != netpath.RouteAny || s.LBPolicy != balance.Default || s.LBRetry != balance.Never || s.LBRetryMax != 0 {
 				t.Errorf("defaults: %+v", s)
 			}
-			if !reflect.DeepEqual(s.RelayEncryptions, []config.RelayEncryption{config.RelayEncryptionTLS}) {
+			if !reflect.DeepEqual(s.RelayEncryptions, []e2ee.Encryption{e2ee.TLS}) {
 				t.Errorf("inherited encryptions: %v", s.RelayEncryptions)
 			}
 			if s.URL.Hostname() != "" || s.URL.Port() != "8000" {
@@ -250,11 +253,11 @@ lb-retry-max = 250`},
 		},
 		"all fields": func(t *testing.T, s config.SourceSettings) {
 			want := config.SourceSettings{
-				Name: "x", Route: config.RouteDirect,
-				RelayEncryptions: []config.RelayEncryption{config.RelayEncryptionDHXCP},
+				Name: "x", Route: netpath.RouteDirect,
+				RelayEncryptions: []e2ee.Encryption{e2ee.DHXCP},
 				DialTimeout:      5 * time.Second, URL: s.URL,
 				CertFile: "c.pem", KeyFile: "k.pem", CAsFile: "ca.pem",
-				LBPolicy: config.LBPolicyLeastConns, LBRetry: config.LBRetryTimed, LBRetryMax: 250,
+				LBPolicy: balance.LeastConns, LBRetry: balance.Timed, LBRetryMax: 250,
 			}
 			if !reflect.DeepEqual(s, want) || s.URL.String() != "https://:8443/app" {
 				t.Errorf("got %+v", s)
@@ -276,7 +279,7 @@ lb-retry-max = 250`},
 			}
 		},
 		"lb policies": func(t *testing.T, s config.SourceSettings) {
-			if s.LBPolicy != config.LBPolicyRoundRobin {
+			if s.LBPolicy != balance.RoundRobin {
 				t.Errorf("policy %q", s.LBPolicy)
 			}
 		},

@@ -6,23 +6,13 @@ import (
 	"net/netip"
 	"regexp"
 
+	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/restrict"
 )
 
 // CIDRRestriction limits which remote IP addresses may connect, by the
 // spec's "IP Restrictions" rule; see restrict.IP, which the servers use.
 type CIDRRestriction = restrict.IP
-
-// Role is what a client may act as for its endpoints.
-type Role string
-
-// Roles accepted by role-matches. RoleAny (the empty string) places no
-// restriction.
-const (
-	RoleAny         Role = ""
-	RoleSource      Role = "source"
-	RoleDestination Role = "destination"
-)
 
 // TokenRestriction is what a single client token is allowed to do.
 type TokenRestriction struct {
@@ -32,8 +22,9 @@ type TokenRestriction struct {
 	// does; anchor it with ^...$ for a full match) the name of every
 	// destination or source the client announces.
 	NameMatches *regexp.Regexp
-	// Role, when not RoleAny, is the only role the client may take.
-	Role Role
+	// Role, when set, is the only role the client may take; empty allows
+	// both.
+	Role peer.Role
 }
 
 // AllowsName reports whether an endpoint called name may be used.
@@ -42,8 +33,8 @@ func (t TokenRestriction) AllowsName(name string) bool {
 }
 
 // AllowsRole reports whether the client may act as role.
-func (t TokenRestriction) AllowsRole(role Role) bool {
-	return t.Role == RoleAny || t.Role == role
+func (t TokenRestriction) AllowsRole(role peer.Role) bool {
+	return t.Role == "" || t.Role == role
 }
 
 // cidrRestriction parses the allow-cidrs / deny-cidrs pair found in ingress
@@ -89,7 +80,7 @@ func (r *resolver) tokenRestrictions(p keyPath, raw []TokenRestrictionConfig, to
 			}
 			out[i].NameMatches = re
 		}
-		out[i].Role = oneOf(r, ip.key("role-matches"), tr.RoleMatches, RoleAny, RoleSource, RoleDestination)
+		out[i].Role = oneOf(r, ip.key("role-matches"), tr.RoleMatches, "", peer.Source, peer.Destination)
 	}
 	return out
 }

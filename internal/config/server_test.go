@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/p2pconnet/connet/internal/config"
+	"github.com/p2pconnet/connet/internal/peer"
 )
 
 // serverFixture creates the files server configs refer to and returns the
@@ -113,14 +114,14 @@ role-matches = "source"
 				if !reflect.DeepEqual(r.CIDRs.Allow, wantAllow) {
 					t.Errorf("allow %v", r.CIDRs.Allow)
 				}
-				if !r.AllowsName("web-1") || r.AllowsName("db") || r.Role != config.RoleDestination {
+				if !r.AllowsName("web-1") || r.AllowsName("db") || r.Role != peer.Destination {
 					t.Errorf("restriction %+v", r)
 				}
-				if !r.AllowsRole(config.RoleDestination) || r.AllowsRole(config.RoleSource) {
+				if !r.AllowsRole(peer.Destination) || r.AllowsRole(peer.Source) {
 					t.Errorf("role check")
 				}
 				r2 := s.TokenRestrictions[1]
-				if r2.NameMatches != nil || !r2.AllowsName("anything") || r2.Role != config.RoleSource {
+				if r2.NameMatches != nil || !r2.AllowsName("anything") || r2.Role != peer.Source {
 					t.Errorf("restriction 2 %+v", r2)
 				}
 			},

@@ -16,6 +16,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/balance"
+	"github.com/p2pconnet/connet/internal/e2ee"
+	"github.com/p2pconnet/connet/internal/netpath"
+	"github.com/p2pconnet/connet/internal/portmap"
 )
 
 // fakeFS serves file contents by exact path.
@@ -155,22 +160,22 @@ func TestSpecFullClient(t *testing.T) {
 	if cl.Token != "token-from-file" || cl.Metadata != "home" || cl.ServerAddr != "localhost:19190" || cl.ServerName != "localhost" {
 		t.Errorf("client: %+v", cl)
 	}
-	if cl.StatelessResetKey == nil || cl.StatusAddr != "127.0.0.1:19182" || cl.NatPMP != NatPMPSystem || cl.HandshakeIdleTimeout != time.Minute {
+	if cl.StatelessResetKey == nil || cl.StatusAddr != "127.0.0.1:19182" || cl.NatPMP != portmap.ModeSystem || cl.HandshakeIdleTimeout != time.Minute {
 		t.Errorf("client: %+v", cl)
 	}
 	x := cl.Destinations["serviceX"]
-	if x.Route != RouteAny || !reflect.DeepEqual(x.RelayEncryptions, []RelayEncryption{RelayEncryptionTLS, RelayEncryptionDHXCP}) ||
+	if x.Route != netpath.RouteAny || !reflect.DeepEqual(x.RelayEncryptions, []e2ee.Encryption{e2ee.TLS, e2ee.DHXCP}) ||
 		x.DialTimeout != 2*time.Second || x.URL.String() != "tcp://localhost:3000" || x.CAsFile != "/path/to/cas/file" {
 		t.Errorf("destinations.serviceX: %+v", x)
 	}
-	if y := cl.Destinations["serviceY"]; y.Route != RouteDirect || y.URL.Host != "192.168.1.100:8000" {
+	if y := cl.Destinations["serviceY"]; y.Route != netpath.RouteDirect || y.URL.Host != "192.168.1.100:8000" {
 		t.Errorf("destinations.serviceY: %+v", y)
 	}
 	sx := cl.Sources["serviceX"]
-	if sx.Route != RouteRelay || sx.URL.String() != "tcp://:8000" || sx.DialTimeout != 5*time.Second || sx.LBPolicy != LBPolicyNone || sx.LBRetry != LBRetryNever {
+	if sx.Route != netpath.RouteRelay || sx.URL.String() != "tcp://:8000" || sx.DialTimeout != 5*time.Second || sx.LBPolicy != balance.Default || sx.LBRetry != balance.Never {
 		t.Errorf("sources.serviceX: %+v", sx)
 	}
-	if sy := cl.Sources["serviceY"]; sy.Route != RouteDirect || sy.URL.String() != "tcp://:8001" {
+	if sy := cl.Sources["serviceY"]; sy.Route != netpath.RouteDirect || sy.URL.String() != "tcp://:8001" {
 		t.Errorf("sources.serviceY: %+v", sy)
 	}
 }

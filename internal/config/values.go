@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/p2pconnet/connet/internal/e2ee"
 )
 
 // This file holds the small parsers shared by all roles. Each one takes the
@@ -100,26 +102,15 @@ func checkPort(port string, allowZero bool) error {
 	return nil
 }
 
-// RelayEncryption is a way to protect source/destination traffic that passes
-// through a relay. See the "Relay Encryption" section of the spec.
-type RelayEncryption string
-
-// The relay encryptions connet knows about.
-const (
-	RelayEncryptionNone  RelayEncryption = "none"
-	RelayEncryptionTLS   RelayEncryption = "tls"
-	RelayEncryptionDHXCP RelayEncryption = "dhxcp"
-)
-
 // relayEncryptions parses a relay-encryptions list; an empty list means
 // def. Duplicates are rejected because they usually hide a typo elsewhere.
-func (r *resolver) relayEncryptions(p keyPath, raw []string, def []RelayEncryption) []RelayEncryption {
+func (r *resolver) relayEncryptions(p keyPath, raw []string, def []e2ee.Encryption) []e2ee.Encryption {
 	if len(raw) == 0 {
 		return slices.Clone(def)
 	}
-	out := make([]RelayEncryption, 0, len(raw))
+	out := make([]e2ee.Encryption, 0, len(raw))
 	for i, v := range raw {
-		e := oneOf(r, p.index(i), v, "", RelayEncryptionNone, RelayEncryptionTLS, RelayEncryptionDHXCP)
+		e := oneOf(r, p.index(i), v, "", e2ee.None, e2ee.TLS, e2ee.DHXCP)
 		switch {
 		case v == "":
 			r.failf(p.index(i), "empty value: must be one of \"none\", \"tls\", \"dhxcp\"")
