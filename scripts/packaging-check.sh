@@ -123,7 +123,7 @@ elif have buildah "building the image" && have busybox "building the image"; the
 	echo "image built: connet version $got, user $user, size $size"
 
 	# The image at work: a server and a client, each in its own container
-	# as the README runs them (config mounted at /config, relative paths,
+	# as docs/operations.md runs them (config mounted at /config, relative paths,
 	# state and cache volumes), in a network and PID namespace of their
 	# own: loopback only, and every process ends with the namespace.
 	have openssl "running the image" || fail "openssl is needed to run the image"
