@@ -9,29 +9,21 @@
 #   bash scripts/deps.sh parts              # lists the parts
 set -euo pipefail
 
-# part: the programs that tell it is installed | its Debian packages.
+# part="the programs that tell it is installed | its Debian packages".
 # "websockets" stands for python3's websockets module, as the tests import
 # it (testprog: /usr/bin/python3 when there is one).
-declare -A programs=(
-	[lab]="ip nft conntrack"
-	[protoc]="protoc"
-	[programs]="curl openssl nginx python3 websockets"
-	[browser]="chromium"
-	[packaging]="systemd-analyze file"
-	[image]="buildah busybox openssl file"
-	[nix]="nix-instantiate nix-hash"
-	[bench]="wrk"
+declare -A parts=(
+	[lab]="ip nft conntrack | nftables iproute2 conntrack"
+	[protoc]="protoc | protobuf-compiler"
+	[programs]="curl openssl nginx python3 websockets | curl openssl nginx-light python3 python3-websockets"
+	[browser]="chromium | chromium"
+	[packaging]="systemd-analyze file | systemd file"
+	[image]="buildah busybox openssl file | buildah busybox-static openssl file"
+	[nix]="nix-instantiate nix-hash | nix-bin"
+	[bench]="wrk | wrk"
 )
-declare -A packages=(
-	[lab]="nftables iproute2 conntrack"
-	[protoc]="protobuf-compiler"
-	[programs]="curl openssl nginx-light python3 python3-websockets"
-	[browser]="chromium"
-	[packaging]="systemd file"
-	[image]="buildah busybox-static openssl file"
-	[nix]="nix-bin"
-	[bench]="wrk"
-)
+programs() { echo "${parts[$1]%% |*}"; }
+packages() { echo "${parts[$1]#*| }"; }
 # Parts that need root as well: the lab's network namespaces, and the
 # image, built and run with buildah.
 declare -A needs_root=([lab]=1 [image]=1)
@@ -50,7 +42,7 @@ has_program() {
 known() {
 	local part
 	for part in "$@"; do
-		[[ -n "${programs[$part]:-}" ]] || { echo "deps.sh: no part '$part' (parts: ${all_parts[*]})" >&2; exit 2; }
+		[[ -n "${parts[$part]:-}" ]] || { echo "deps.sh: no part '$part' (parts: ${all_parts[*]})" >&2; exit 2; }
 	done
 }
 
@@ -60,7 +52,7 @@ check() {
 	known "$@"
 	local part prog missing=() root=()
 	for part in "$@"; do
-		for prog in ${programs[$part]}; do
+		for prog in $(programs "$part"); do
 			has_program "$prog" || missing+=("$part")
 		done
 		[[ -z "${needs_root[$part]:-}" || $EUID -eq 0 ]] || root+=("$part")
@@ -68,7 +60,7 @@ check() {
 	mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u | grep .)
 	((${#missing[@]} + ${#root[@]})) || return 0
 	for part in "${missing[@]}"; do
-		echo "missing for $part: $(for prog in ${programs[$part]}; do has_program "$prog" || printf '%s ' "$prog"; done)(Debian packages: ${packages[$part]})"
+		echo "missing for $part: $(for prog in $(programs "$part"); do has_program "$prog" || printf '%s ' "$prog"; done)(Debian packages: $(packages "$part"))"
 	done
 	((${#root[@]} == 0)) || echo "not root: ${root[*]} need root (run as root)"
 	if ((${#missing[@]})); then
@@ -88,7 +80,7 @@ install() {
 	known "$@"
 	local part pkg missing=()
 	for part in "$@"; do
-		for pkg in ${packages[$part]}; do
+		for pkg in $(packages "$part"); do
 			dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
 		done
 	done
