@@ -47,7 +47,8 @@ known() {
 }
 
 # check PART...: prints each missing program with its part and package,
-# then the command that installs them; fails if any is missing.
+# then the command that installs them; fails if any is missing (or a part
+# that needs root runs without it).
 check() {
 	known "$@"
 	local part prog missing=() root=()
@@ -62,14 +63,10 @@ check() {
 	for part in "${missing[@]}"; do
 		echo "missing for $part: $(for prog in $(programs "$part"); do has_program "$prog" || printf '%s ' "$prog"; done)(Debian packages: $(packages "$part"))"
 	done
-	((${#root[@]} == 0)) || echo "not root: ${root[*]} need root (run as root)"
+	((${#root[@]} == 0)) || echo "needs root: ${root[*]} (run as root)"
 	if ((${#missing[@]})); then
 		echo "install them with:  sudo bash scripts/deps.sh install ${missing[*]}"
 	fi
-	# The parts to leave out: these, and those left out already.
-	local skip given=${CONNET_TEST_SKIP:-}
-	skip=$(printf '%s\n' ${given//,/ } "${missing[@]}" "${root[@]}" | sort -u | grep . | paste -sd,)
-	echo "or leave those parts out:  CONNET_TEST_SKIP=$skip bash scripts/test.sh"
 	return 1
 }
 

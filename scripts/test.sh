@@ -35,7 +35,14 @@ export CONNET_TEST_SKIP # scripts/packaging-check.sh reads it
 echo "== what the tests need"
 need=()
 for part in "${parts[@]}"; do skipping "$part" || need+=("$part"); done
-bash scripts/deps.sh check "${need[@]}" || exit 1
+if ! bash scripts/deps.sh check "${need[@]}"; then
+	missing=("${skip[@]}")
+	for part in "${need[@]}"; do
+		bash scripts/deps.sh check "$part" >/dev/null || missing+=("$part")
+	done
+	echo "or leave those parts out:  CONNET_TEST_SKIP=$(IFS=,; echo "${missing[*]}") bash scripts/test.sh"
+	exit 1
+fi
 # With every Go test's programs here, a test that skips for a missing one
 # is a broken setup: CI=true makes the test helpers (testprog, natlab)
 # fail it instead, as on CI.
