@@ -15,6 +15,7 @@
 # connection), and 200 new connections a second for a minute.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh check lab bench || exit 1
 bindir=$(mktemp -d)
 trap 'rm -rf "$bindir"' EXIT
 go build -o "$bindir/quicceiling" ./bench/quicceiling

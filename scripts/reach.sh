@@ -13,6 +13,7 @@
 #                                       # whose MEASURE lines to include
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/deps.sh check lab || exit 1
 tests=${REACH_TESTS:-TestReach|TestNATForgetsMidTransfer}
 before_log=docs/reach-before.log
 work=$(mktemp -d)
