@@ -67,7 +67,7 @@ type Config struct {
 	// TCP, if set, is where the session falls back to TLS over TCP (or a
 	// WebSocket) when QUIC handshakes time out: UDP is blocked on the way.
 	// Nil means QUIC only.
-	TCP Dialer
+	TCP muxconn.Dialer
 	// QUICRetry is how often a session on TCP tries QUIC again, to move
 	// back once UDP passes; zero means DefaultQUICRetry.
 	QUICRetry time.Duration
@@ -77,9 +77,6 @@ type Config struct {
 	// network in tests) must not send to the server's address outside it.
 	ProbeRefusal bool
 }
-
-// Dialer opens a connection to a server over a TCP transport.
-type Dialer = muxconn.Dialer
 
 // DefaultQUICRetry is how often a session that fell back to TCP tries
 // QUIC again.

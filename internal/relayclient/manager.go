@@ -14,8 +14,6 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/backoff"
-	"github.com/p2pconnet/connet/internal/controlclient"
-	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
@@ -23,6 +21,7 @@ import (
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/quicdial"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -66,7 +65,7 @@ type Config struct {
 	// TCP, if set, dials a relay's hostport over a TCP transport: used
 	// while the client is on TCP (see SetTransport) and when a QUIC
 	// handshake to the relay times out. Nil means QUIC only.
-	TCP func(hostport string) controlclient.Dialer
+	TCP func(hostport string) muxconn.Dialer
 }
 
 // Status is one relay as the client's status page shows it.
@@ -460,7 +459,7 @@ func (m *Manager) dial(ctx context.Context, id identity.ID, info *pb.Relay) (mux
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("no address for hostports %v", info.GetHostports())
 		}
-		conn, err := direct.DialAny(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, log)
+		conn, err := quicdial.Any(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, log)
 		if err == nil {
 			return muxconn.FromQUIC(conn), nil
 		}
