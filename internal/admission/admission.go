@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/wire"
 	"google.golang.org/protobuf/proto"
@@ -20,18 +21,30 @@ import (
 // closes the connection; the peer normally closes it first.
 const Linger = time.Second
 
-// Request is the stream a peer opened to ask for admission, until the
-// server answers. It has a deadline: a peer that is slow to ask, or to
-// read the answer, is not waited for.
+// Request is a peer's request for admission, on the stream it opened,
+// until the server answers. The stream has a deadline: a peer that is slow
+// to ask, or to read the answer, is not waited for.
 type Request struct {
+	// Peer is who asks: the id of its certificate.
+	Peer   identity.ID
 	conn   muxconn.Conn
 	stream muxconn.Stream
 }
 
-// Accept waits up to timeout for the stream a peer opens on conn to ask
-// for admission; what names the request in the error when none comes. The
-// stream keeps that deadline until Admit.
-func Accept(ctx context.Context, conn muxconn.Conn, timeout time.Duration, what string) (*Request, error) {
+// Receive waits up to timeout for the stream a peer opens on conn to ask
+// for admission, and reads its request into msg; what names the request
+// in the error when none comes. The request comes before the peer is
+// admitted, so it is read under a small cap, limit bytes: a stranger
+// cannot make the server hold much. A request that cannot be read is an
+// error, returned with the Request all the same, so that one over the cap
+// (wire.ErrTooLarge) can be refused; the peer's write of the rest is
+// stopped, so that it gets to read why rather than block until the
+// connection closes. The stream keeps its deadline until Admit.
+func Receive(ctx context.Context, conn muxconn.Conn, timeout time.Duration, what string, msg proto.Message, limit int) (*Request, error) {
+	id, err := identity.PeerID(conn.TLS())
+	if err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	stream, err := conn.AcceptStream(ctx)
@@ -40,20 +53,12 @@ func Accept(ctx context.Context, conn muxconn.Conn, timeout time.Duration, what 
 	}
 	deadline, _ := ctx.Deadline()
 	_ = stream.SetDeadline(deadline)
-	return &Request{conn: conn, stream: stream}, nil
-}
-
-// Read reads the peer's request into msg, of at most limit bytes: it comes
-// before the peer is admitted, so a small cap keeps a stranger from making
-// the server hold much. A request over the cap stops the peer's write of
-// the rest, so that it gets to read a refusal rather than block until the
-// connection closes.
-func (r *Request) Read(msg proto.Message, limit int) error {
-	err := wire.Read(r.stream, msg, limit)
+	r := &Request{Peer: id, conn: conn, stream: stream}
+	err = wire.Read(stream, msg, limit)
 	if errors.Is(err, wire.ErrTooLarge) {
-		r.stream.CloseRead()
+		stream.CloseRead()
 	}
-	return err
+	return r, err
 }
 
 // Refuse sends reply, which says why the peer is refused, and gives the

@@ -62,18 +62,12 @@ func (s *Server) serveRelay(ctx context.Context, conn muxconn.Conn, in Ingress) 
 // authenticateRelay admits a relay on its hello: its token, its address
 // and the hostports it advertises.
 func (s *Server) authenticateRelay(ctx context.Context, conn muxconn.Conn) (identity.ID, *pb.RelayHello, error) {
-	id, err := identity.PeerID(conn.TLS())
-	if err != nil {
-		return id, nil, err
-	}
-	req, err := admission.Accept(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello")
-	if err != nil {
-		return id, nil, err
-	}
 	var hello pb.RelayHello
-	if err := req.Read(&hello, wire.MaxHello); err != nil {
-		return id, nil, err
+	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello", &hello, wire.MaxHello)
+	if err != nil {
+		return identity.ID{}, nil, err
 	}
+	id := req.Peer
 	refusal, err := s.checkRelayHello(&hello, conn.RemoteAddr())
 	if err != nil {
 		return id, nil, err

@@ -116,21 +116,14 @@ var errLimit = errors.New("hello over the limits")
 // authenticate admits a client on its hello: its token, its address and
 // the size of its metadata.
 func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, muxconn.Stream, error) {
-	id, err := identity.PeerID(conn.TLS())
-	if err != nil {
-		return nil, nil, err
-	}
-	req, err := admission.Accept(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello")
-	if err != nil {
-		return nil, nil, err
-	}
 	var hello pb.Hello
-	if err := req.Read(&hello, wire.MaxHello); err != nil {
-		if !errors.Is(err, wire.ErrTooLarge) {
-			return nil, nil, err
-		}
+	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello", &hello, wire.MaxHello)
+	if errors.Is(err, wire.ErrTooLarge) {
 		return nil, nil, refuseClient(req, errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
 			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err))
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	observed, err := observedAddr(conn.RemoteAddr())
 	if err != nil {
@@ -140,12 +133,12 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 	if refusal != nil {
 		return nil, nil, refuseClient(req, kind, refusal)
 	}
-	stream, err := req.Admit(&pb.HelloReply{Observed: wire.FromAddrPort(observed), ClientId: id[:]})
+	stream, err := req.Admit(&pb.HelloReply{Observed: wire.FromAddrPort(observed), ClientId: req.Peer[:]})
 	if err != nil {
 		return nil, nil, err
 	}
 	c := &client{
-		id:       id,
+		id:       req.Peer,
 		cert:     conn.TLS().PeerCertificates[0].Raw,
 		metadata: hello.GetMetadata(),
 		observed: observed,

@@ -2,15 +2,13 @@ package quicdial
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
 	"net/netip"
 	"testing"
 
-	"github.com/p2pconnet/connet/internal/identity"
-	"github.com/p2pconnet/connet/internal/tuning"
-	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 	"go.uber.org/goleak"
 )
@@ -18,34 +16,20 @@ import (
 // The dials Any starts must all be gone after the tests.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func newTransport(t *testing.T) *quic.Transport {
-	t.Helper()
+// TestNoUsableCandidate: from an IPv4 socket, IPv6 and link-local
+// candidates are not dialed, and Any says there is nothing to dial.
+func TestNoUsableCandidate(t *testing.T) {
 	udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	tr := &quic.Transport{Conn: udp}
-	t.Cleanup(func() { _ = tr.Close(); _ = udp.Close() })
-	return tr
-}
-
-func newIdentity(t *testing.T) *identity.Identity {
-	t.Helper()
-	id, err := identity.Generate("test")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return id
-}
-
-func TestNoUsableCandidate(t *testing.T) {
-	client, server := newIdentity(t), newIdentity(t)
-	// An IPv4-only socket cannot reach IPv6 or link-local candidates.
+	defer func() { _ = tr.Close(); _ = udp.Close() }()
 	candidates := []netip.AddrPort{
 		netip.MustParseAddrPort("[2001:db8::1]:1000"),
 		netip.MustParseAddrPort("169.254.1.1:1000"),
 	}
-	_, err := Any(context.Background(), newTransport(t), candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(0), slog.New(slog.DiscardHandler))
+	_, err = Any(context.Background(), tr, candidates, &tls.Config{}, nil, slog.New(slog.DiscardHandler))
 	if !errors.Is(err, ErrNoCandidates) {
 		t.Fatalf("got %v, want ErrNoCandidates", err)
 	}

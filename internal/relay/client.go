@@ -197,21 +197,14 @@ func (s *Server) acceptStreams(ctx context.Context, c *client, watchers *sync.Wa
 // admit reads and checks the client's first grant; the caller registers the
 // client and then admits it on the returned request.
 func (s *Server) admit(ctx context.Context, conn muxconn.Conn) (*client, *admission.Request, error) {
-	id, err := identity.PeerID(conn.TLS())
-	if err != nil {
-		return nil, nil, err
-	}
-	req, err := admission.Accept(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "grant")
-	if err != nil {
-		return nil, nil, err
-	}
-	c := &client{id: id, conn: conn}
 	// The first grant is read under the cap for grants, not the far
 	// larger one for control messages.
 	var sg pb.SignedGrant
-	if err := req.Read(&sg, wire.MaxGrant); err != nil {
+	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "grant", &sg, wire.MaxGrant)
+	if err != nil {
 		return nil, nil, err
 	}
+	c := &client{id: req.Peer, conn: conn}
 	if err := s.checkGrant(c, &sg); err != nil {
 		req.Refuse(&pb.RelayReply{Error: wire.ToPB(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err))})
 		return nil, nil, fmt.Errorf("%w: %w", errGrant, err)
