@@ -68,13 +68,13 @@ func (s *Server) authenticateRelay(ctx context.Context, conn muxconn.Conn) (iden
 		return identity.ID{}, nil, err
 	}
 	id := req.Peer
-	refusal, err := s.checkRelayHello(&hello, conn.RemoteAddr())
+	reason, err := s.checkRelayHello(&hello, conn.RemoteAddr())
 	if err != nil {
 		return id, nil, err
 	}
-	if refusal != nil {
-		req.Refuse(&pb.RelayHelloReply{Error: wire.ToPB(refusal)})
-		return id, nil, fmt.Errorf("%w: %w", errAuth, refusal)
+	if reason != nil {
+		req.Refuse(&pb.RelayHelloReply{Error: wire.ToPB(reason)})
+		return id, nil, fmt.Errorf("%w: %w", errAuth, reason)
 	}
 	if s.cfg.Grants == nil {
 		return id, nil, errors.New("no grant key to hand out")
@@ -86,9 +86,9 @@ func (s *Server) authenticateRelay(ctx context.Context, conn muxconn.Conn) (iden
 }
 
 // checkRelayHello checks a relay's token, its address (remote) and its
-// hostports; a relay refused gets refusal. err is a remote address that
+// hostports; a relay refused is told reason. err is a remote address that
 // is no IP address.
-func (s *Server) checkRelayHello(hello *pb.RelayHello, remote net.Addr) (refusal *wire.Error, err error) {
+func (s *Server) checkRelayHello(hello *pb.RelayHello, remote net.Addr) (reason *wire.Error, err error) {
 	idx, ok := match(s.cfg.RelayTokens, hello.GetToken())
 	if !ok {
 		return wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown relay token"), nil

@@ -119,8 +119,8 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 	var hello pb.Hello
 	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello", &hello, wire.MaxHello)
 	if errors.Is(err, wire.ErrTooLarge) {
-		return nil, nil, refuseClient(req, errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
-			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err))
+		return nil, nil, refuseClient(req, &refusal{errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
+			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err)})
 	}
 	if err != nil {
 		return nil, nil, err
@@ -129,9 +129,9 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 	if err != nil {
 		return nil, nil, err
 	}
-	idx, kind, refusal := s.checkHello(&hello, observed)
-	if refusal != nil {
-		return nil, nil, refuseClient(req, kind, refusal)
+	idx, r := s.checkHello(&hello, observed)
+	if r != nil {
+		return nil, nil, refuseClient(req, r)
 	}
 	stream, err := req.Admit(&pb.HelloReply{Observed: wire.FromAddrPort(observed), ClientId: req.Peer[:]})
 	if err != nil {
@@ -151,30 +151,36 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 	return c, stream, nil
 }
 
+// refusal is why a client is refused: the reason it is told, and kind,
+// which marks the error for the close code (errAuth or errLimit).
+type refusal struct {
+	kind   error
+	reason *wire.Error
+}
+
 // checkHello finds the token of a client's hello and checks the client's
-// address and metadata against it. A client refused gets refusal, and kind
-// marks the error for the close code (errAuth or errLimit).
-func (s *Server) checkHello(hello *pb.Hello, observed netip.AddrPort) (idx int, kind error, refusal *wire.Error) {
+// address and metadata against it; nil admits the client.
+func (s *Server) checkHello(hello *pb.Hello, observed netip.AddrPort) (idx int, r *refusal) {
 	idx, ok := match(s.cfg.Tokens, hello.GetToken())
 	if !ok {
-		return 0, errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown token")
+		return 0, &refusal{errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown token")}
 	}
 	if allow := s.cfg.Tokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
-		return 0, errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this token", observed.Addr())
+		return 0, &refusal{errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this token", observed.Addr())}
 	}
 	// Metadata goes to every peer sharing a name with the client, in the
 	// state each of them reads under a cap.
 	if n := len(hello.GetMetadata()); n > wire.MaxMetadata {
-		return 0, errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "metadata of %d bytes (at most %d)", n, wire.MaxMetadata)
+		return 0, &refusal{errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "metadata of %d bytes (at most %d)", n, wire.MaxMetadata)}
 	}
-	return idx, nil, nil
+	return idx, nil
 }
 
 // refuseClient tells a client why it is refused, in the reply it waits
-// for, and returns the refusal marked with kind.
-func refuseClient(req *admission.Request, kind error, refusal *wire.Error) error {
-	req.Refuse(&pb.HelloReply{Error: wire.ToPB(refusal)})
-	return fmt.Errorf("%w: %w", kind, refusal)
+// for, and returns the refusal as an error.
+func refuseClient(req *admission.Request, r *refusal) error {
+	req.Refuse(&pb.HelloReply{Error: wire.ToPB(r.reason)})
+	return fmt.Errorf("%w: %w", r.kind, r.reason)
 }
 
 // observedAddr is where the client's connection comes from: over TCP, the
