@@ -303,7 +303,7 @@ func (c *Client) connected() func() {
 }
 
 // controlTCP is the session's fallback, nil when turned off.
-func (c *Client) controlTCP() controlclient.Dialer {
+func (c *Client) controlTCP() muxconn.Dialer {
 	if c.cfg.tcpFallback == "" || len(c.cfg.fallbacks) == 0 {
 		return nil
 	}
@@ -312,11 +312,11 @@ func (c *Client) controlTCP() controlclient.Dialer {
 
 // relayTCP dials relays over the fallback transports at the hostports
 // they advertise, nil when the fallback is turned off.
-func (c *Client) relayTCP() func(string) controlclient.Dialer {
+func (c *Client) relayTCP() func(string) muxconn.Dialer {
 	if c.cfg.tcpFallback == "" || len(c.cfg.fallbacks) == 0 {
 		return nil
 	}
-	return func(hostport string) controlclient.Dialer { return c.fallback(hostport) }
+	return func(hostport string) muxconn.Dialer { return c.fallback(hostport) }
 }
 
 // fallback dials addr over the fallback transports in order, each bounded

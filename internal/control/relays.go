@@ -4,9 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
-	"time"
 
+	"github.com/p2pconnet/connet/internal/admission"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
@@ -58,54 +59,51 @@ func (s *Server) serveRelay(ctx context.Context, conn muxconn.Conn, in Ingress) 
 	_ = conn.CloseWithError(codeOK, "")
 }
 
+// authenticateRelay admits a relay on its hello: its token, its address
+// and the hostports it advertises.
 func (s *Server) authenticateRelay(ctx context.Context, conn muxconn.Conn) (identity.ID, *pb.RelayHello, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
-	defer cancel()
-	id, err := identity.PeerID(conn.TLS())
-	if err != nil {
-		return id, nil, err
-	}
-	stream, err := conn.AcceptStream(ctx)
-	if err != nil {
-		return id, nil, fmt.Errorf("waiting for hello: %w", err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = stream.SetDeadline(deadline)
-	// Read before the relay is authenticated: a small cap.
 	var hello pb.RelayHello
-	if err := wire.Read(stream, &hello, wire.MaxHello); err != nil {
-		return id, nil, err
+	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello", &hello, wire.MaxHello)
+	if err != nil {
+		return identity.ID{}, nil, err
 	}
-	refuse := func(e *wire.Error) (identity.ID, *pb.RelayHello, error) {
-		_ = wire.Write(stream, &pb.RelayHelloReply{Error: wire.ToPB(e)})
-		_ = stream.CloseWrite()
-		select {
-		case <-conn.Context().Done():
-		case <-time.After(refuseLinger):
-		}
-		return id, nil, fmt.Errorf("%w: %w", errAuth, e)
-	}
-	idx, ok := match(s.cfg.RelayTokens, hello.GetToken())
-	if !ok {
-		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown relay token"))
-	}
-	observed, err := observedAddr(conn.RemoteAddr())
+	id := req.Peer
+	reason, err := s.checkRelayHello(&hello, conn.RemoteAddr())
 	if err != nil {
 		return id, nil, err
 	}
-	if allow := s.cfg.RelayTokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
-		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this relay token", observed.Addr()))
-	}
-	if n := len(hello.GetHostports()); n == 0 || n > maxHostports {
-		return refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "%d hostports (want 1 to %d)", n, maxHostports))
+	if reason != nil {
+		req.Refuse(&pb.RelayHelloReply{Error: wire.ToPB(reason)})
+		return id, nil, fmt.Errorf("%w: %w", errAuth, reason)
 	}
 	if s.cfg.Grants == nil {
 		return id, nil, errors.New("no grant key to hand out")
 	}
-	if err := wire.Write(stream, &pb.RelayHelloReply{GrantKey: s.cfg.Grants.PublicKey()}); err != nil {
+	if _, err := req.Admit(&pb.RelayHelloReply{GrantKey: s.cfg.Grants.PublicKey()}); err != nil {
 		return id, nil, err
 	}
 	return id, &hello, nil
+}
+
+// checkRelayHello checks a relay's token, its address (remote) and its
+// hostports; a relay refused is told reason. err is a remote address that
+// is no IP address.
+func (s *Server) checkRelayHello(hello *pb.RelayHello, remote net.Addr) (reason *wire.Error, err error) {
+	idx, ok := match(s.cfg.RelayTokens, hello.GetToken())
+	if !ok {
+		return wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown relay token"), nil
+	}
+	observed, err := observedAddr(remote)
+	if err != nil {
+		return nil, err
+	}
+	if allow := s.cfg.RelayTokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
+		return wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this relay token", observed.Addr()), nil
+	}
+	if n := len(hello.GetHostports()); n == 0 || n > maxHostports {
+		return wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "%d hostports (want 1 to %d)", n, maxHostports), nil
+	}
+	return nil, nil
 }
 
 // countRefusal counts an authentication that ended in a refusal (an

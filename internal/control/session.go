@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/p2pconnet/connet/internal/admission"
 	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
@@ -36,9 +37,6 @@ const (
 	maxLocalAddrs = 64
 	maxRelays     = 64
 	maxNameLen    = wire.MaxNameLen
-
-	// refuseLinger is how long a refused client has to read why.
-	refuseLinger = time.Second
 )
 
 // Connection close codes sent to clients.
@@ -115,67 +113,32 @@ var errAuth = errors.New("access denied")
 // errLimit marks a hello refused for its size.
 var errLimit = errors.New("hello over the limits")
 
+// authenticate admits a client on its hello: its token, its address and
+// the size of its metadata.
 func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, muxconn.Stream, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
-	defer cancel()
-	id, err := identity.PeerID(conn.TLS())
+	var hello pb.Hello
+	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "hello", &hello, wire.MaxHello)
+	if errors.Is(err, wire.ErrTooLarge) {
+		return nil, nil, refuseClient(req, &refusal{errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
+			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err)})
+	}
 	if err != nil {
 		return nil, nil, err
-	}
-	stream, err := conn.AcceptStream(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("waiting for hello: %w", err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = stream.SetDeadline(deadline)
-	// refuse tells the client why in the reply it waits for; kind marks
-	// the error for the close code (errAuth or errLimit).
-	refuse := func(kind error, e *wire.Error) (*client, muxconn.Stream, error) {
-		_ = wire.Write(stream, &pb.HelloReply{Error: wire.ToPB(e)})
-		_ = stream.CloseWrite()
-		// Give the client a moment to read the reason before the
-		// connection closes; it normally closes first.
-		select {
-		case <-conn.Context().Done():
-		case <-time.After(refuseLinger):
-		}
-		return nil, nil, fmt.Errorf("%w: %w", kind, e)
-	}
-	// The hello comes before authentication: a small cap, so that a
-	// stranger cannot make the server hold much.
-	var hello pb.Hello
-	if err := wire.Read(stream, &hello, wire.MaxHello); err != nil {
-		if !errors.Is(err, wire.ErrTooLarge) {
-			return nil, nil, err
-		}
-		// Stop the client's write of the rest, so that it gets to read
-		// the reason rather than block until the connection closes.
-		stream.CloseRead()
-		return refuse(errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT,
-			"hello too large (at most %d bytes, metadata at most %d): %v", wire.MaxHello, wire.MaxMetadata, err))
 	}
 	observed, err := observedAddr(conn.RemoteAddr())
 	if err != nil {
 		return nil, nil, err
 	}
-	idx, ok := match(s.cfg.Tokens, hello.GetToken())
-	if !ok {
-		return refuse(errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown token"))
+	idx, r := s.checkHello(&hello, observed)
+	if r != nil {
+		return nil, nil, refuseClient(req, r)
 	}
-	if allow := s.cfg.Tokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
-		return refuse(errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this token", observed.Addr()))
-	}
-	// Metadata goes to every peer sharing a name with the client, in the
-	// state each of them reads under a cap.
-	if n := len(hello.GetMetadata()); n > wire.MaxMetadata {
-		return refuse(errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "metadata of %d bytes (at most %d)", n, wire.MaxMetadata))
-	}
-	if err := wire.Write(stream, &pb.HelloReply{Observed: wire.FromAddrPort(observed), ClientId: id[:]}); err != nil {
+	stream, err := req.Admit(&pb.HelloReply{Observed: wire.FromAddrPort(observed), ClientId: req.Peer[:]})
+	if err != nil {
 		return nil, nil, err
 	}
-	_ = stream.SetDeadline(time.Time{})
 	c := &client{
-		id:       id,
+		id:       req.Peer,
 		cert:     conn.TLS().PeerCertificates[0].Raw,
 		metadata: hello.GetMetadata(),
 		observed: observed,
@@ -186,6 +149,38 @@ func (s *Server) authenticate(ctx context.Context, conn muxconn.Conn) (*client, 
 		},
 	}
 	return c, stream, nil
+}
+
+// refusal is why a client is refused: the reason it is told, and kind,
+// which marks the error for the close code (errAuth or errLimit).
+type refusal struct {
+	kind   error
+	reason *wire.Error
+}
+
+// checkHello finds the token of a client's hello and checks the client's
+// address and metadata against it; nil admits the client.
+func (s *Server) checkHello(hello *pb.Hello, observed netip.AddrPort) (idx int, r *refusal) {
+	idx, ok := match(s.cfg.Tokens, hello.GetToken())
+	if !ok {
+		return 0, &refusal{errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_AUTH_FAILED, "unknown token")}
+	}
+	if allow := s.cfg.Tokens[idx].AllowAddr; allow != nil && !allow(observed.Addr()) {
+		return 0, &refusal{errAuth, wire.Errorf(pb.ErrorCode_ERROR_CODE_ADDR_FORBIDDEN, "address %s not allowed for this token", observed.Addr())}
+	}
+	// Metadata goes to every peer sharing a name with the client, in the
+	// state each of them reads under a cap.
+	if n := len(hello.GetMetadata()); n > wire.MaxMetadata {
+		return 0, &refusal{errLimit, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "metadata of %d bytes (at most %d)", n, wire.MaxMetadata)}
+	}
+	return idx, nil
+}
+
+// refuseClient tells a client why it is refused, in the reply it waits
+// for, and returns the refusal as an error.
+func refuseClient(req *admission.Request, r *refusal) error {
+	req.Refuse(&pb.HelloReply{Error: wire.ToPB(r.reason)})
+	return fmt.Errorf("%w: %w", r.kind, r.reason)
 }
 
 // observedAddr is where the client's connection comes from: over TCP, the
@@ -266,54 +261,78 @@ func (s *Server) check(c *client, msg *pb.ClientState) ([]netip.AddrPort, []*pb.
 	if len(msg.GetEndpoints()) > maxEndpoints || len(msg.GetLocalAddrs()) > maxLocalAddrs || len(msg.GetRelays()) > maxRelays {
 		return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "too many endpoints or addresses")
 	}
+	locals, err := checkLocalAddrs(msg.GetLocalAddrs())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	endpoints, refused, err := checkEndpoints(s.cfg.Tokens[c.token], msg.GetEndpoints())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return locals, endpoints, refused, nil
+}
+
+// checkLocalAddrs decodes the addresses a client has on its own networks.
+func checkLocalAddrs(addrs []*pb.AddrPort) ([]netip.AddrPort, error) {
 	var locals []netip.AddrPort
-	for _, a := range msg.GetLocalAddrs() {
+	for _, a := range addrs {
 		ap, err := wire.ToAddrPort(a)
 		if err != nil {
-			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "local address: %v", err)
+			return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "local address: %v", err)
 		}
 		locals = append(locals, ap)
 	}
-	tok := s.cfg.Tokens[c.token]
+	return locals, nil
+}
+
+// checkEndpoints sorts the endpoints a client announces into those it may
+// have under tok and those refused; a malformed one (no name, an unknown
+// role, announced twice) is an error.
+func checkEndpoints(tok Token, announced []*pb.Endpoint) (endpoints []*pb.Endpoint, refused []*pb.EndpointStatus, err error) {
 	seen := map[string]bool{}
-	var endpoints []*pb.Endpoint
-	var refused []*pb.EndpointStatus
-	for _, e := range msg.GetEndpoints() {
+	for _, e := range announced {
 		name, role := e.GetName(), e.GetRole()
 		if name == "" {
-			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "empty endpoint name")
+			return nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "empty endpoint name")
 		}
 		if role != pb.Role_ROLE_DESTINATION && role != pb.Role_ROLE_SOURCE {
-			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %q: unknown role %d", name, role)
+			return nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %q: unknown role %d", name, role)
 		}
 		key := wire.RoleName(role) + "/" + name
 		if seen[key] {
-			return nil, nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %s announced twice", key)
+			return nil, nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "endpoint %s announced twice", key)
 		}
 		seen[key] = true
-		if err := checkEndpoint(e); err != nil {
-			// Only this endpoint is refused; the name is echoed cut to
-			// the limit so the refusal stays small.
-			refused = append(refused, &pb.EndpointStatus{Name: truncate(name, maxNameLen), Role: role, Error: wire.ToPB(err)})
-			continue
-		}
-		var reason string
-		switch {
-		case tok.NameMatches != nil && !tok.NameMatches.MatchString(name):
-			reason = fmt.Sprintf("name %q does not match this token's name restriction", name)
-		case tok.Role != "" && tok.Role != wire.RoleName(role):
-			reason = fmt.Sprintf("this token may only be used for %s endpoints", tok.Role)
-		}
-		if reason != "" {
-			refused = append(refused, &pb.EndpointStatus{Name: name, Role: role,
-				Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_ENDPOINT_FORBIDDEN, Message: reason}})
+		if r := endpointRefusal(tok, e); r != nil {
+			refused = append(refused, r)
 			continue
 		}
 		// A copy of the known fields: unknown ones would travel into
 		// the client's grant unchecked.
 		endpoints = append(endpoints, &pb.Endpoint{Name: name, Role: role, Route: e.GetRoute(), RelayEncryptions: e.GetRelayEncryptions()})
 	}
-	return locals, endpoints, refused, nil
+	return endpoints, refused, nil
+}
+
+// endpointRefusal is why an endpoint is refused alone, nil if it is not:
+// it is over the per-endpoint limits, or tok does not allow it.
+func endpointRefusal(tok Token, e *pb.Endpoint) *pb.EndpointStatus {
+	name, role := e.GetName(), e.GetRole()
+	if err := checkEndpoint(e); err != nil {
+		// The name is echoed cut to the limit so the refusal stays small.
+		return &pb.EndpointStatus{Name: truncate(name, maxNameLen), Role: role, Error: wire.ToPB(err)}
+	}
+	var reason string
+	switch {
+	case tok.NameMatches != nil && !tok.NameMatches.MatchString(name):
+		reason = fmt.Sprintf("name %q does not match this token's name restriction", name)
+	case tok.Role != "" && tok.Role != wire.RoleName(role):
+		reason = fmt.Sprintf("this token may only be used for %s endpoints", tok.Role)
+	default:
+		return nil
+	}
+	return &pb.EndpointStatus{Name: name, Role: role,
+		Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_ENDPOINT_FORBIDDEN, Message: reason}}
 }
 
 // checkPunch validates what a client sends for punching through NATs: a

@@ -69,7 +69,7 @@ func tcpServer(t *testing.T, quic bool) (ctx context.Context, cert *testcert.Cer
 
 // fallbackSession is a session to udpAddr over QUIC (handshakes time out
 // after handshake) with the TCP fallback d.
-func fallbackSession(t *testing.T, udpAddr string, cert *testcert.Cert, serverName, token string, handshake time.Duration, d controlclient.Dialer) *controlclient.Session {
+func fallbackSession(t *testing.T, udpAddr string, cert *testcert.Cert, serverName, token string, handshake time.Duration, d muxconn.Dialer) *controlclient.Session {
 	t.Helper()
 	return testSession(t, controlclient.Config{
 		ServerAddr: udpAddr,

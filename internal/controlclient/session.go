@@ -19,12 +19,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
-	"github.com/p2pconnet/connet/internal/untrusted"
+	"github.com/p2pconnet/connet/internal/redial"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -67,7 +66,7 @@ type Config struct {
 	// TCP, if set, is where the session falls back to TLS over TCP (or a
 	// WebSocket) when QUIC handshakes time out: UDP is blocked on the way.
 	// Nil means QUIC only.
-	TCP Dialer
+	TCP muxconn.Dialer
 	// QUICRetry is how often a session on TCP tries QUIC again, to move
 	// back once UDP passes; zero means DefaultQUICRetry.
 	QUICRetry time.Duration
@@ -77,9 +76,6 @@ type Config struct {
 	// network in tests) must not send to the server's address outside it.
 	ProbeRefusal bool
 }
-
-// Dialer opens a connection to a server over a TCP transport.
-type Dialer = muxconn.Dialer
 
 // DefaultQUICRetry is how often a session that fell back to TCP tries
 // QUIC again.
@@ -145,57 +141,51 @@ func (s *Session) Run(ctx context.Context) error {
 	if n := len(s.cfg.Metadata); n > wire.MaxMetadata {
 		return fmt.Errorf("%w: metadata of %d bytes (at most %d)", ErrTooLarge, n, wire.MaxMetadata)
 	}
-	bo := backoff.Backoff{Min: reconnectMin, Max: reconnectMax}
-	// Until the first success, a certificate that fails verification is a
-	// mistake in the configuration, which retrying cannot fix; later it may
-	// be a server in the middle of a certificate change, so it is retried.
-	reached := false
-	for {
-		connected, err := s.runOnce(ctx, &bo)
-		reached = reached || connected
-		if ctx.Err() != nil {
-			if s.next != nil {
-				_ = s.next.CloseWithError(0, "client leaving")
-			}
-			return context.Cause(ctx)
-		}
-		if errors.Is(err, errQUICBack) {
-			continue
-		}
-		s.status.Set(Status{LastError: err.Error(), Since: time.Now()})
-		if errors.Is(err, ErrAuth) {
-			s.cfg.Logger.Error("control server refused this client", "err", err)
-			return err
-		}
-		if !reached {
-			if cerr := untrusted.Check(s.cfg.ServerAddr, err); cerr != nil {
-				s.cfg.Logger.Error("control server's certificate is not trusted", "server", s.cfg.ServerAddr, "err", cerr)
-				return cerr
+	defer s.closeNext()
+	loop := redial.Loop{
+		Min:          reconnectMin,
+		Max:          reconnectMax,
+		Logger:       s.cfg.Logger.With("server", s.cfg.ServerAddr),
+		Unreached:    "cannot reach control server, retrying",
+		Lost:         "control connection lost, reconnecting",
+		Refused:      ErrAuth,
+		RefusedMsg:   "control server refused this client",
+		TrustAddr:    s.cfg.ServerAddr,
+		UntrustedMsg: "control server's certificate is not trusted",
+		Failed: func(err error) slog.Level {
+			s.status.Set(Status{LastError: err.Error(), Since: time.Now()})
+			return slog.LevelWarn
+		},
+	}
+	return loop.Run(ctx, func(ctx context.Context, connected func()) error {
+		for {
+			// Moving back to QUIC is no failure: connect again at once.
+			err := s.runOnce(ctx, connected)
+			if !errors.Is(err, errQUICBack) || ctx.Err() != nil {
+				return err
 			}
 		}
-		delay := bo.Next()
-		if reached {
-			s.cfg.Logger.Warn("control connection lost, reconnecting", "server", s.cfg.ServerAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
-		} else {
-			s.cfg.Logger.Warn("cannot reach control server, retrying", "server", s.cfg.ServerAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
-		}
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
+	})
+}
+
+// closeNext closes the QUIC connection the probe made, if the session
+// ends before it takes it.
+func (s *Session) closeNext() {
+	if s.next != nil {
+		_ = s.next.CloseWithError(0, "client leaving")
+		s.next = nil
 	}
 }
 
 // codeStale closes a control connection that went silent.
 const codeStale quic.ApplicationErrorCode = 2
 
-// runOnce connects and serves one connection; connected tells whether the
-// server accepted the client before the connection ended.
-func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected bool, err error) {
+// runOnce connects and serves one connection; it calls connected once the
+// server accepted the client.
+func (s *Session) runOnce(ctx context.Context, connected func()) error {
 	conn, stream, reply, err := s.connect(ctx)
 	if err != nil {
-		return false, err
+		return err
 	}
 	s.onTCP = conn.Transport() != muxconn.QUIC
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
@@ -203,12 +193,11 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 	// broke) goes silent: give up on it after the silence limit servers
 	// apply to clients, not after the much longer idle timeout.
 	liveness.CloseWhenStale(conn, codeStale)
-	bo.Reset()
-
 	observed, err := wire.ToAddrPort(reply.GetObserved())
 	if err != nil {
-		return false, fmt.Errorf("server reply: observed address: %w", err)
+		return fmt.Errorf("server reply: observed address: %w", err)
 	}
+	connected()
 	s.status.Set(Status{Connected: true, Transport: conn.Transport(), Observed: observed, Since: time.Now()})
 	if s.cfg.Connected != nil {
 		s.cfg.Connected()
@@ -232,7 +221,7 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 		})
 	}
 	<-ctx.Done()
-	return true, logs.Closed(context.Cause(ctx), "control server")
+	return logs.Closed(context.Cause(ctx), "control server")
 }
 
 // errQUICBack ends a session on TCP once QUIC works again; the next
@@ -337,94 +326,6 @@ func (s *Session) dial(ctx context.Context) (muxconn.Conn, error) {
 		return s.dialTCP(ctx)
 	}
 	return s.dialRace(ctx)
-}
-
-// dialed is the outcome of one transport's dial.
-type dialed struct {
-	conn muxconn.Conn
-	err  error
-	tcp  bool
-}
-
-// dialRace dials QUIC and, once it has gone tcpHeadStart without an
-// answer or timed out, the TCP transport beside it. The first connection
-// wins; the other dial is cancelled and waited for, and closed if it
-// succeeded meanwhile, so no goroutine or connection outlives the call.
-func (s *Session) dialRace(ctx context.Context) (muxconn.Conn, error) {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	results := make(chan dialed, 2)
-	var wg sync.WaitGroup
-	var refused atomic.Bool
-	wg.Go(func() {
-		conn, err := s.dialQUIC(ctx, &refused)
-		if err != nil {
-			results <- dialed{err: err}
-			return
-		}
-		results <- dialed{conn: muxconn.FromQUIC(conn)}
-	})
-	pending, tcpStarted := 1, false
-	startTCP := func() {
-		tcpStarted = true
-		pending++
-		wg.Go(func() {
-			conn, err := s.dialTCP(ctx)
-			results <- dialed{conn: conn, err: err, tcp: true}
-		})
-	}
-	// closeLosers ends the other dial and closes what it made.
-	closeLosers := func() {
-		cancel()
-		wg.Wait()
-		close(results)
-		for r := range results {
-			if r.conn != nil {
-				_ = r.conn.CloseWithError(0, "another transport won")
-			}
-		}
-	}
-	headStart := time.NewTimer(tcpHeadStart)
-	defer headStart.Stop()
-	var errs []error
-	for pending > 0 {
-		select {
-		case <-headStart.C:
-			if !tcpStarted {
-				if refused.Load() {
-					s.cfg.Logger.Warn("QUIC to the control server refused (nothing receives UDP at its port: not running, or UDP rejected): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
-				} else {
-					s.cfg.Logger.Warn("QUIC to the control server not answering yet (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
-				}
-				startTCP()
-			}
-		case r := <-results:
-			pending--
-			if r.err == nil {
-				if r.tcp {
-					s.cfg.Logger.Warn("control server reached over TCP: QUIC does not pass", "server", s.cfg.ServerAddr, "transport", r.conn.Transport())
-				}
-				closeLosers()
-				return r.conn, nil
-			}
-			errs = append(errs, r.err)
-			if !r.tcp && !tcpStarted {
-				var refusal *refusedError
-				switch {
-				case isTimeout(r.err):
-					s.cfg.Logger.Warn("QUIC to the control server timed out (UDP blocked?): trying TCP beside it", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
-				case errors.As(r.err, &refusal):
-					// Not the path: the host answered. A server on TCP
-					// only may still be there.
-					s.cfg.Logger.Warn("QUIC to the control server refused (nothing receives UDP at its port: not running, or UDP rejected): trying TCP", "server", s.cfg.ServerAddr, "first", s.cfg.TCP.Transport())
-				default:
-					return nil, r.err
-				}
-				startTCP()
-			}
-		}
-	}
-	return nil, dialFailure(s.cfg.ServerAddr, errs...)
 }
 
 // dialFailure is the error of a failed connection attempt, on one line:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/quicdial"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
@@ -86,9 +87,9 @@ func TestDeadCandidateDoesNotDelay(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	candidates := []netip.AddrPort{dead.LocalAddr().(*net.UDPAddr).AddrPort(), addrOf(srvTr)}
-	conn, err := DialAny(ctx, newTransport(t), candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler))
+	conn, err := quicdial.Any(ctx, newTransport(t), candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler))
 	if err != nil {
-		t.Fatalf("DialAny: %v", err)
+		t.Fatalf("quicdial.Any: %v", err)
 	}
 	defer conn.CloseWithError(0, "")
 	if got := conn.RemoteAddr().(*net.UDPAddr).AddrPort(); got != addrOf(srvTr) {
@@ -108,7 +109,7 @@ func TestPinning(t *testing.T) {
 	target := []netip.AddrPort{addrOf(srvTr)}
 
 	// The right pair connects.
-	conn, err := DialAny(ctx, newTransport(t), target, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler))
+	conn, err := quicdial.Any(ctx, newTransport(t), target, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("pinned pair: %v", err)
 	}
@@ -122,14 +123,14 @@ func TestPinning(t *testing.T) {
 	_ = conn.CloseWithError(0, "")
 
 	// Expecting the stranger's certificate, the client refuses the server.
-	if _, err := DialAny(ctx, newTransport(t), target, client.PinnedClientConfig(stranger.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler)); !errors.Is(err, identity.ErrPinMismatch) {
+	if _, err := quicdial.Any(ctx, newTransport(t), target, client.PinnedClientConfig(stranger.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler)); !errors.Is(err, identity.ErrPinMismatch) {
 		t.Fatalf("client with another pinned certificate: %v, want ErrPinMismatch", err)
 	}
 	// The stranger, though it pins the right server, is refused. In TLS
 	// 1.3 the client finishes its handshake before the server has checked
 	// the client certificate, so the refusal may arrive as the server
 	// closing the connection right after.
-	conn, err = DialAny(ctx, newTransport(t), target, stranger.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler))
+	conn, err = quicdial.Any(ctx, newTransport(t), target, stranger.PinnedClientConfig(server.DER(), wire.ALPNPeer), conf, slog.New(slog.DiscardHandler))
 	if err == nil {
 		select {
 		case <-conn.Context().Done():
@@ -146,64 +147,6 @@ func TestPinning(t *testing.T) {
 	case c := <-conns:
 		t.Fatalf("listener produced a connection from %v", c.RemoteAddr())
 	default:
-	}
-}
-
-func TestNoUsableCandidate(t *testing.T) {
-	client, server := newIdentity(t), newIdentity(t)
-	// An IPv4-only socket cannot reach IPv6 or link-local candidates.
-	candidates := []netip.AddrPort{
-		netip.MustParseAddrPort("[2001:db8::1]:1000"),
-		netip.MustParseAddrPort("169.254.1.1:1000"),
-	}
-	_, err := DialAny(context.Background(), newTransport(t), candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(0), slog.New(slog.DiscardHandler))
-	if !errors.Is(err, ErrNoCandidates) {
-		t.Fatalf("got %v, want ErrNoCandidates", err)
-	}
-}
-
-func TestUsableAndFamilies(t *testing.T) {
-	v4, v6 := Families(&net.UDPAddr{IP: net.IPv6unspecified, Port: 1})
-	if !v4 || !v6 {
-		t.Fatalf("unspecified IPv6 socket: v4=%v v6=%v, want dual-stack", v4, v6)
-	}
-	v4, v6 = Families(&net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 1})
-	if !v4 || v6 {
-		t.Fatalf("IPv4 socket: v4=%v v6=%v", v4, v6)
-	}
-	for addr, want := range map[string]bool{
-		"192.0.2.1":        true,
-		"::ffff:192.0.2.1": true,
-		"2001:db8::1":      false, // IPv6 from an IPv4-only socket
-		"fe80::1":          false, // link-local needs a zone
-		"169.254.0.1":      false,
-		"0.0.0.0":          false,
-		"224.0.0.1":        false,
-	} {
-		if got := Usable(netip.MustParseAddr(addr), true, false); got != want {
-			t.Errorf("Usable(%s) = %v, want %v", addr, got, want)
-		}
-	}
-}
-
-// TestUsableDualStack: from a dual-stack socket, global IPv6 addresses
-// (the documentation range included, as in the NAT lab) and unique local
-// ones (same site, like RFC 1918 for IPv4) are candidates; link-local ones
-// are not.
-func TestUsableDualStack(t *testing.T) {
-	v4, v6 := Families(&net.UDPAddr{IP: net.IPv6unspecified, Port: 19192})
-	for addr, want := range map[string]bool{
-		"2001:db8:a::2": true,
-		"2a01:4f8::1":   true,
-		"fd12:3456::1":  true,
-		"192.0.2.2":     true,
-		"fe80::1":       false,
-		"::":            false,
-		"ff02::1":       false,
-	} {
-		if got := Usable(netip.MustParseAddr(addr), v4, v6); got != want {
-			t.Errorf("Usable(%s) from [::] = %v, want %v", addr, got, want)
-		}
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/quicdial"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -194,7 +195,7 @@ func (n *Node) Maintain(p *peer.Peer) {
 		n.Logger.Log(ctx, logs.LevelFine, "probing peer", "peer", p.ID, "candidates", st.Info.Candidates)
 		start := time.Now()
 		dctx, dcancel := untilCandidatesChange(ctx, p, st.Info.Candidates)
-		conn, err := DialAny(dctx, n.Transport, st.Info.Candidates, tlsConf, n.Config, n.Logger.With("peer", p.ID))
+		conn, err := quicdial.Any(dctx, n.Transport, st.Info.Candidates, tlsConf, n.Config, n.Logger.With("peer", p.ID))
 		dcancel()
 		if err == nil {
 			if n.SetupTime != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/quicdial"
 	"github.com/p2pconnet/connet/internal/simnet"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -233,7 +234,7 @@ func TestPunchSymmetricVsFullCone(t *testing.T) {
 	})
 }
 
-// TestDeadCandidateSimnet: DialAny over the simulated network, with a
+// TestDeadCandidateSimnet: quicdial.Any over the simulated network, with a
 // candidate that swallows packets listed before the live one and a
 // handshake timeout of an hour. On the bubble's clock the connection must
 // take a few round trips of simLatency, not the dead candidate's timeout:
@@ -274,7 +275,7 @@ func TestDeadCandidateSimnet(t *testing.T) {
 		start := time.Now()
 		live := srvPC.LocalAddr().(*net.UDPAddr).AddrPort()
 		candidates := []netip.AddrPort{dead.LocalAddr().(*net.UDPAddr).AddrPort(), live}
-		conn, err := DialAny(context.Background(), cliTr, candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(time.Hour), slog.New(slog.DiscardHandler))
+		conn, err := quicdial.Any(context.Background(), cliTr, candidates, client.PinnedClientConfig(server.DER(), wire.ALPNPeer), tuning.QUIC(time.Hour), slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/admission"
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
@@ -26,9 +28,6 @@ import (
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
 )
-
-// refuseLinger is how long a refused client has to read why.
-const refuseLinger = time.Second
 
 // Connection close codes sent to clients.
 const (
@@ -64,7 +63,7 @@ type client struct {
 // serve admits a client on its grant, then serves the streams it opens.
 func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	log := s.cfg.Logger.With("remote", logs.Addr(conn.RemoteAddr()))
-	c, auth, err := s.admit(ctx, conn)
+	c, req, err := s.admit(ctx, conn)
 	if err != nil {
 		if errors.Is(err, errGrant) {
 			s.cfg.Metrics.Refused(metrics.ReasonGrant)
@@ -86,16 +85,33 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	var watchers sync.WaitGroup
 	defer watchers.Wait()
 	defer func() { _ = conn.CloseWithError(codeOK, "") }()
-	// A client that moves (QUIC migration) is held to the ingress's
-	// address rules at its new address.
-	watchers.Go(func() {
-		ingress.WatchMoves(ctx, conn, codeRefused, func(a netip.Addr) error {
-			if in.AllowAddr != nil && !in.AllowAddr(a) {
-				return fmt.Errorf("address %s not allowed", a)
-			}
-			return nil
-		}, nil)
-	})
+	watchers.Go(func() { watchMoves(ctx, conn, in.AllowAddr) })
+	s.register(c)
+	defer s.unregister(ctx, c, log)
+	// Acknowledge only now that the client is registered, so a peer that
+	// hears of it can reach it at once.
+	stream, err := req.Admit(s.admittedReply(c, log))
+	if err != nil {
+		return
+	}
+	watchers.Go(func() { s.watchGrants(stream, c, log) })
+	s.acceptStreams(ctx, c, &watchers)
+}
+
+// watchMoves holds a client that moves (QUIC migration) to the ingress's
+// address rules at its new address.
+func watchMoves(ctx context.Context, conn muxconn.Conn, allowAddr func(netip.Addr) bool) {
+	ingress.WatchMoves(ctx, conn, codeRefused, func(a netip.Addr) error {
+		if allowAddr != nil && !allowAddr(a) {
+			return fmt.Errorf("address %s not allowed", a)
+		}
+		return nil
+	}, nil)
+}
+
+// register makes c the client of its id, ending the connection it
+// replaces.
+func (s *Server) register(c *client) {
 	s.mu.Lock()
 	old := s.clients[c.id]
 	s.clients[c.id] = c
@@ -103,54 +119,63 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	if old != nil {
 		_ = old.conn.CloseWithError(codeReplaced, "replaced by a new connection")
 	}
-	defer func() {
-		s.mu.Lock()
-		if s.clients[c.id] == c {
-			delete(s.clients, c.id)
-		}
-		s.mu.Unlock()
-		// A connection still open was ended from this side: the relay
-		// is stopping, and ctx says why.
-		reason := context.Cause(conn.Context())
-		if reason == nil {
-			reason = context.Cause(ctx)
-		}
-		log.Info("relay client disconnected", logs.ErrKey("reason", logs.Closed(reason, "client")))
-	}()
-	// Acknowledge only now that the client is registered, so a peer that
-	// hears of it can reach it at once. Over QUIC, the reply carries where
-	// we see the client, signed: the control server compares it with where
-	// it sees the client to tell how the client's NAT maps (see package
-	// observation). Over TCP there is no UDP mapping to speak of.
+}
+
+// unregister forgets c, unless a newer connection replaced it, and logs
+// why it left.
+func (s *Server) unregister(ctx context.Context, c *client, log *slog.Logger) {
+	s.mu.Lock()
+	if s.clients[c.id] == c {
+		delete(s.clients, c.id)
+	}
+	s.mu.Unlock()
+	// A connection still open was ended from this side: the relay is
+	// stopping, and ctx says why.
+	reason := context.Cause(c.conn.Context())
+	if reason == nil {
+		reason = context.Cause(ctx)
+	}
+	log.Info("relay client disconnected", logs.ErrKey("reason", logs.Closed(reason, "client")))
+}
+
+// admittedReply is the answer that admits c. Over QUIC, it carries where
+// we see the client, signed: the control server compares it with where it
+// sees the client to tell how the client's NAT maps (see package
+// observation). Over TCP there is no UDP mapping to speak of.
+func (s *Server) admittedReply(c *client, log *slog.Logger) *pb.RelayReply {
 	reply := &pb.RelayReply{}
-	if ua, ok := conn.RemoteAddr().(*net.UDPAddr); ok && conn.Transport() == muxconn.QUIC {
+	if ua, ok := c.conn.RemoteAddr().(*net.UDPAddr); ok && c.conn.Transport() == muxconn.QUIC {
 		so, err := observation.Sign(s.cfg.Identity, c.id, ua.AddrPort())
 		if err != nil {
 			log.Warn("cannot sign where the client is seen", logs.Err(err))
 		}
 		reply.SignedObserved = so
 	}
-	if err := wire.Write(auth, reply); err != nil {
-		return
-	}
-	_ = auth.SetDeadline(time.Time{})
+	return reply
+}
 
-	watchers.Go(func() {
-		if err := s.readGrants(auth, c); err != nil && conn.Context().Err() == nil {
-			if errors.Is(err, errGrant) {
-				s.cfg.Metrics.Refused(metrics.ReasonGrant)
-			}
-			log.Warn("relay client sent a bad grant", "err", err)
-			_ = conn.CloseWithError(codeRefused, err.Error())
+// watchGrants takes the fresh grants c sends on stream, and ends its
+// connection at a bad one.
+func (s *Server) watchGrants(stream muxconn.Stream, c *client, log *slog.Logger) {
+	if err := s.readGrants(stream, c); err != nil && c.conn.Context().Err() == nil {
+		if errors.Is(err, errGrant) {
+			s.cfg.Metrics.Refused(metrics.ReasonGrant)
 		}
-	})
+		log.Warn("relay client sent a bad grant", "err", err)
+		_ = c.conn.CloseWithError(codeRefused, err.Error())
+	}
+}
+
+// acceptStreams serves the streams c opens, each in watchers, until its
+// connection ends. A stream over c's quotas is refused.
+func (s *Server) acceptStreams(ctx context.Context, c *client, watchers *sync.WaitGroup) {
 	for {
-		stream, err := conn.AcceptStream(ctx)
+		stream, err := c.conn.AcceptStream(ctx)
 		if err != nil {
 			return
 		}
 		// Its window is counted already.
-		if !muxconn.HasWindowRoom(conn, 0) {
+		if !muxconn.HasWindowRoom(c.conn, 0) {
 			s.cfg.Metrics.Refused(metrics.ReasonStreams)
 			watchers.Go(func() { refuseStream(stream, windowsFull(c)) })
 			continue
@@ -170,39 +195,21 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 }
 
 // admit reads and checks the client's first grant; the caller registers the
-// client and then acknowledges on the returned stream.
-func (s *Server) admit(ctx context.Context, conn muxconn.Conn) (*client, muxconn.Stream, error) {
-	id, err := identity.PeerID(conn.TLS())
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.QUIC.HandshakeIdleTimeout)
-	defer cancel()
-	stream, err := conn.AcceptStream(ctx)
-	if err != nil {
-		return nil, nil, fmt.Errorf("waiting for grant: %w", err)
-	}
-	deadline, _ := ctx.Deadline()
-	_ = stream.SetDeadline(deadline)
-	c := &client{id: id, conn: conn}
-	// The first grant comes before the client is admitted: read it under
-	// the cap for grants, not the far larger one for control messages.
+// client and then admits it on the returned request.
+func (s *Server) admit(ctx context.Context, conn muxconn.Conn) (*client, *admission.Request, error) {
+	// The first grant is read under the cap for grants, not the far
+	// larger one for control messages.
 	var sg pb.SignedGrant
-	if err := wire.Read(stream, &sg, wire.MaxGrant); err != nil {
+	req, err := admission.Receive(ctx, conn, s.cfg.QUIC.HandshakeIdleTimeout, "grant", &sg, wire.MaxGrant)
+	if err != nil {
 		return nil, nil, err
 	}
+	c := &client{id: req.Peer, conn: conn}
 	if err := s.checkGrant(c, &sg); err != nil {
-		_ = wire.Write(stream, &pb.RelayReply{Error: wire.ToPB(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err))})
-		_ = stream.CloseWrite()
-		// Give the client a moment to read why before the connection
-		// closes; it normally closes first.
-		select {
-		case <-conn.Context().Done():
-		case <-time.After(refuseLinger):
-		}
+		req.Refuse(&pb.RelayReply{Error: wire.ToPB(wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err))})
 		return nil, nil, fmt.Errorf("%w: %w", errGrant, err)
 	}
-	return c, stream, nil
+	return c, req, nil
 }
 
 // errGrant marks a grant the relay refused (the metrics' reason).
@@ -263,62 +270,26 @@ func refuseStream(stream muxconn.Stream, reason *wire.Error) {
 // client. The stream counts as one of src's pending ones until it is
 // paired or refused: paired ends that.
 func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
-	in := stream
 	_ = stream.SetDeadline(time.Now().Add(tunnel.HeaderTimeout))
-	refuse := func(code pb.ErrorCode, format string, args ...any) {
-		refuseStream(stream, wire.Errorf(code, format, args...))
-	}
 	defer paired()
 	var req pb.RelayConnect
 	if err := wire.Read(stream, &req, wire.MaxStreamHeader); err != nil {
-		in.Reset()
+		stream.Reset()
 		return
 	}
-	dstID, err := identity.ParseID(req.GetPeer())
-	if err != nil {
-		s.cfg.Metrics.Refused(metrics.ReasonRequest)
-		refuse(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "peer: %v", err)
+	dst, refusal := s.pairedPeer(src, &req, paired)
+	if refusal != nil {
+		refuseStream(stream, refusal)
 		return
 	}
-	s.mu.Lock()
-	dst := s.clients[dstID]
-	s.mu.Unlock()
-	if dst == nil {
-		s.cfg.Metrics.Refused(metrics.ReasonNoPeer)
-		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s is not at this relay", dstID)
-		return
-	}
-	if err := s.waitPaired(src, dst, src.conn.Context().Done()); err != nil {
-		s.cfg.Metrics.Refused(metrics.ReasonNotPaired)
-		refuse(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
-		return
-	}
-	paired()
-	for _, c := range []*client{src, dst} {
-		if c.streams.Load() >= int64(c.quotas.Streams) {
-			s.cfg.Metrics.Refused(metrics.ReasonStreams)
-			refuse(pb.ErrorCode_ERROR_CODE_LIMIT, "client %s has %d relayed connections, the most this relay allows", c.id, c.quotas.Streams)
-			return
-		}
-	}
-	out, err := openTowards(dst)
-	if errors.Is(err, errWindowsFull) {
-		s.cfg.Metrics.Refused(metrics.ReasonStreams)
-		refuseStream(stream, windowsFull(dst))
-		return
-	}
-	if err != nil {
-		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
-		return
-	}
-	if err := wire.Write(out, &pb.RelayIncoming{Peer: src.id[:]}); err != nil {
-		out.Reset()
-		refuse(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dstID, err)
+	out, refusal := s.connectTo(src, dst)
+	if refusal != nil {
+		refuseStream(stream, refusal)
 		return
 	}
 	if err := wire.Write(stream, &pb.RelayReply{}); err != nil {
 		out.Reset()
-		in.Reset()
+		stream.Reset()
 		return
 	}
 	_ = stream.SetDeadline(time.Time{})
@@ -327,7 +298,55 @@ func (s *Server) relay(src *client, stream muxconn.Stream, paired func()) {
 	defer src.streams.Add(-1)
 	defer dst.streams.Add(-1)
 	s.cfg.Metrics.StreamOpened()
-	s.cfg.Metrics.StreamClosed(tunnel.Splice(clientEnd{in, src, s.cfg.Tap}, clientEnd{out, dst, s.cfg.Tap}))
+	s.cfg.Metrics.StreamClosed(tunnel.Splice(clientEnd{stream, src, s.cfg.Tap}, clientEnd{out, dst, s.cfg.Tap}))
+}
+
+// pairedPeer finds the client src asks for, and checks that the two pair
+// (paired is called then) and that both have room for another relayed
+// connection. A refusal is counted by its reason.
+func (s *Server) pairedPeer(src *client, req *pb.RelayConnect, paired func()) (*client, *wire.Error) {
+	dstID, err := identity.ParseID(req.GetPeer())
+	if err != nil {
+		s.cfg.Metrics.Refused(metrics.ReasonRequest)
+		return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_BAD_REQUEST, "peer: %v", err)
+	}
+	s.mu.Lock()
+	dst := s.clients[dstID]
+	s.mu.Unlock()
+	if dst == nil {
+		s.cfg.Metrics.Refused(metrics.ReasonNoPeer)
+		return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s is not at this relay", dstID)
+	}
+	if err := s.waitPaired(src, dst, src.conn.Context().Done()); err != nil {
+		s.cfg.Metrics.Refused(metrics.ReasonNotPaired)
+		return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_NOT_AUTHORIZED, "%v", err)
+	}
+	paired()
+	for _, c := range []*client{src, dst} {
+		if c.streams.Load() >= int64(c.quotas.Streams) {
+			s.cfg.Metrics.Refused(metrics.ReasonStreams)
+			return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "client %s has %d relayed connections, the most this relay allows", c.id, c.quotas.Streams)
+		}
+	}
+	return dst, nil
+}
+
+// connectTo opens the stream towards dst for a connection from src, and
+// tells dst whom it comes from.
+func (s *Server) connectTo(src, dst *client) (muxconn.Stream, *wire.Error) {
+	out, err := openTowards(dst)
+	if errors.Is(err, errWindowsFull) {
+		s.cfg.Metrics.Refused(metrics.ReasonStreams)
+		return nil, windowsFull(dst)
+	}
+	if err != nil {
+		return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dst.id, err)
+	}
+	if err := wire.Write(out, &pb.RelayIncoming{Peer: src.id[:]}); err != nil {
+		out.Reset()
+		return nil, wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "peer %s: %v", dst.id, err)
+	}
+	return out, nil
 }
 
 // clientEnd is a relayed connection's stream at one of its clients. What

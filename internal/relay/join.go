@@ -12,14 +12,13 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/backoff"
 	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/notify"
+	"github.com/p2pconnet/connet/internal/redial"
 	"github.com/p2pconnet/connet/internal/store"
-	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -109,50 +108,68 @@ const (
 
 // Join keeps the relay registered at the control server until ctx ends, the
 // server refuses it, or the server's certificate fails verification before
-// the first success (an error wrapping untrusted.ErrCertificate). While the server is unreachable the relay goes on
-// serving the clients it has, on the grants they hold.
+// the first success (an error wrapping untrusted.ErrCertificate). While the
+// server is unreachable the relay goes on serving the clients it has, on
+// the grants they hold.
 func Join(ctx context.Context, cfg JoinConfig) error {
-	bo := backoff.Backoff{Min: joinRetryMin, Max: joinRetryMax}
-	// As for clients: a certificate that fails verification before the
-	// first success is a configuration mistake and ends the relay.
-	reached := false
-	for {
-		joined, err := joinOnce(ctx, &cfg, &bo)
-		reached = reached || joined
-		if ctx.Err() != nil {
-			return nil
-		}
-		cfg.setStatus(JoinStatus{LastError: err.Error()})
-		if errors.Is(err, ErrRefused) {
-			cfg.Logger.Error("control server refused this relay", "err", err)
-			return err
-		}
-		if !reached {
-			if cerr := untrusted.Check(cfg.ControlAddr, err); cerr != nil {
-				cfg.Logger.Error("control server's certificate is not trusted", "control", cfg.ControlAddr, "err", cerr)
-				return cerr
-			}
-		}
-		delay := bo.Next()
-		if reached {
-			cfg.Logger.Warn("control connection lost, reconnecting", "control", cfg.ControlAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
-		} else {
-			cfg.Logger.Warn("cannot reach control server, retrying", "control", cfg.ControlAddr, "retry_in_ms", logs.Millis(delay), logs.Err(err))
-		}
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return nil
-		}
+	loop := redial.Loop{
+		Min:          joinRetryMin,
+		Max:          joinRetryMax,
+		Logger:       cfg.Logger.With("control", cfg.ControlAddr),
+		Unreached:    "cannot reach control server, retrying",
+		Lost:         "control connection lost, reconnecting",
+		Refused:      ErrRefused,
+		RefusedMsg:   "control server refused this relay",
+		TrustAddr:    cfg.ControlAddr,
+		UntrustedMsg: "control server's certificate is not trusted",
+		Failed: func(err error) slog.Level {
+			cfg.setStatus(JoinStatus{LastError: err.Error()})
+			return slog.LevelWarn
+		},
+	}
+	err := loop.Run(ctx, func(ctx context.Context, joined func()) error { return joinOnce(ctx, &cfg, joined) })
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// joinOnce joins and stays joined until the connection ends; it calls
+// joined once the control server accepted the relay.
+func joinOnce(ctx context.Context, cfg *JoinConfig, joined func()) error {
+	conn, leave, err := dialControl(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer leave()
+	key, err := sayHello(ctx, cfg, conn)
+	if err != nil {
+		return err
+	}
+	if err := cfg.Key.set(key); err != nil {
+		cfg.Logger.Warn("cannot remember the grant key", logs.Err(err))
+	}
+	// A control server that died without its close reaching us goes
+	// silent: rejoin after the silence limit, not the idle timeout, or
+	// clients are not offered this relay all that time.
+	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)
+	joined()
+	cfg.setStatus(JoinStatus{Connected: true})
+	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
+	select {
+	case <-conn.Context().Done():
+		return logs.Closed(context.Cause(conn.Context()), "control server")
+	case <-ctx.Done():
+		return nil
 	}
 }
 
-// joinOnce joins and stays joined until the connection ends; joined tells
-// whether the control server accepted the relay.
-func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined bool, err error) {
+// dialControl dials the control server over QUIC, from a socket of its
+// own; leave closes the connection and the socket.
+func dialControl(ctx context.Context, cfg *JoinConfig) (conn *quic.Conn, leave func(), err error) {
 	addr, err := net.ResolveUDPAddr("udp", cfg.ControlAddr)
 	if err != nil {
-		return false, fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
+		return nil, nil, fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
 	}
 	var udp net.PacketConn
 	if cfg.PacketListener != nil {
@@ -161,50 +178,41 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined
 		udp, err = net.ListenUDP("udp", nil)
 	}
 	if err != nil {
-		return false, err
+		return nil, nil, err
 	}
 	tr := &quic.Transport{Conn: udp}
-	defer func() { _ = tr.Close(); _ = udp.Close() }()
+	closeSocket := func() { _ = tr.Close(); _ = udp.Close() }
 	tlsConf := cfg.TLS.Clone()
 	tlsConf.NextProtos = []string{wire.ALPNRelayControl}
-	conn, err := tr.Dial(ctx, addr, tlsConf, cfg.QUIC)
+	conn, err = tr.Dial(ctx, addr, tlsConf, cfg.QUIC)
 	if err != nil {
-		return false, fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
+		closeSocket()
+		return nil, nil, fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
 	}
-	defer func() { _ = conn.CloseWithError(0, "relay leaving") }()
+	return conn, func() { _ = conn.CloseWithError(0, "relay leaving"); closeSocket() }, nil
+}
+
+// sayHello sends the relay's hello and returns the grant key the control
+// server answers with.
+func sayHello(ctx context.Context, cfg *JoinConfig, conn *quic.Conn) (ed25519.PublicKey, error) {
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	_ = stream.SetDeadline(time.Now().Add(cfg.QUIC.HandshakeIdleTimeout))
 	hello := &pb.RelayHello{Token: cfg.Token, Metadata: cfg.Metadata, Hostports: cfg.Hostports, BuildVersion: cfg.BuildVersion}
 	if err := wire.Write(stream, hello); err != nil {
-		return false, err
+		return nil, err
 	}
 	var reply pb.RelayHelloReply
 	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
-		return false, err
+		return nil, err
 	}
 	if e := wire.FromPB(reply.GetError()); e != nil {
-		return false, fmt.Errorf("%w: %w", ErrRefused, e)
+		return nil, fmt.Errorf("%w: %w", ErrRefused, e)
 	}
 	if len(reply.GetGrantKey()) != ed25519.PublicKeySize {
-		return false, fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
+		return nil, fmt.Errorf("control server sent a grant key of %d bytes", len(reply.GetGrantKey()))
 	}
-	if err := cfg.Key.set(reply.GetGrantKey()); err != nil {
-		cfg.Logger.Warn("cannot remember the grant key", logs.Err(err))
-	}
-	// A control server that died without its close reaching us goes
-	// silent: rejoin after the silence limit, not the idle timeout, or
-	// clients are not offered this relay all that time.
-	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)
-	bo.Reset()
-	cfg.setStatus(JoinStatus{Connected: true})
-	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)
-	select {
-	case <-conn.Context().Done():
-		return true, logs.Closed(context.Cause(conn.Context()), "control server")
-	case <-ctx.Done():
-		return true, nil
-	}
+	return reply.GetGrantKey(), nil
 }

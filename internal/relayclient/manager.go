@@ -9,13 +9,11 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/backoff"
-	"github.com/p2pconnet/connet/internal/controlclient"
-	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
@@ -23,6 +21,8 @@ import (
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/peer"
+	"github.com/p2pconnet/connet/internal/quicdial"
+	"github.com/p2pconnet/connet/internal/redial"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -66,7 +66,7 @@ type Config struct {
 	// TCP, if set, dials a relay's hostport over a TCP transport: used
 	// while the client is on TCP (see SetTransport) and when a QUIC
 	// handshake to the relay times out. Nil means QUIC only.
-	TCP func(hostport string) controlclient.Dialer
+	TCP func(hostport string) muxconn.Dialer
 }
 
 // Status is one relay as the client's status page shows it.
@@ -332,46 +332,37 @@ func (m *Manager) Status() []Status {
 		}
 		out = append(out, st)
 	}
-	slices.SortFunc(out, func(a, b Status) int {
-		if a.ID < b.ID {
-			return -1
-		}
-		if a.ID > b.ID {
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.ID, b.ID) })
 	return out
 }
 
 // maintain keeps a connection to one relay until ctx ends.
 func (m *Manager) maintain(ctx context.Context, id identity.ID, r *relay) {
-	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
-	for {
-		err := m.connectOnce(ctx, id, r, &bo)
-		if ctx.Err() != nil {
-			return
-		}
-		m.mu.Lock()
-		repeated := r.lastErr == err.Error()
-		r.lastErr = err.Error()
-		m.mu.Unlock()
-		delay := bo.Next()
-		level := slog.LevelDebug
-		if errors.Is(err, ErrIdentityChanged) && !repeated {
-			// Nothing the client can do fixes it: the operator must.
-			level = slog.LevelWarn
-		}
-		m.cfg.Logger.Log(ctx, level, "relay connection lost", "relay", id, "retry_in_ms", logs.Millis(delay), logs.Err(err))
-		select {
-		case <-time.After(delay):
-		case <-ctx.Done():
-			return
-		}
+	loop := redial.Loop{
+		Min:       retryMin,
+		Max:       retryMax,
+		Logger:    m.cfg.Logger.With("relay", id),
+		Unreached: "cannot reach relay, retrying",
+		Lost:      "relay connection lost, reconnecting",
+		Failed: func(err error) slog.Level {
+			m.mu.Lock()
+			repeated := r.lastErr == err.Error()
+			r.lastErr = err.Error()
+			m.mu.Unlock()
+			if errors.Is(err, ErrIdentityChanged) && !repeated {
+				// Nothing the client can do fixes it: the operator must.
+				return slog.LevelWarn
+			}
+			return slog.LevelDebug
+		},
 	}
+	_ = loop.Run(ctx, func(ctx context.Context, connected func()) error { return m.connectOnce(ctx, id, r, connected) })
 }
 
-func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo *backoff.Backoff) error {
+// connectOnce connects to the relay, presents the client's grant and
+// serves the connection until it ends; it calls connected once the relay
+// accepted the grant.
+func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, connected func()) error {
 	m.mu.Lock()
 	info := r.info
 	m.mu.Unlock()
@@ -389,23 +380,11 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 		return err
 	}
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
-	stream, err := conn.OpenStream(ctx)
+	stream, reply, err := presentGrant(ctx, conn, g, m.cfg.QUIC.HandshakeIdleTimeout)
 	if err != nil {
 		return err
 	}
-	_ = stream.SetDeadline(time.Now().Add(m.cfg.QUIC.HandshakeIdleTimeout))
-	if err := wire.Write(stream, g); err != nil {
-		return err
-	}
-	var reply pb.RelayReply
-	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
-		return err
-	}
-	if err := wire.FromPB(reply.GetError()); err != nil {
-		return fmt.Errorf("relay refused the grant: %w", err)
-	}
-	_ = stream.SetDeadline(time.Time{})
-	bo.Reset()
+	connected()
 	if m.cfg.SetupTime != nil {
 		m.cfg.SetupTime(time.Since(start))
 	}
@@ -413,6 +392,35 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
 	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale), observed: reply.GetSignedObserved()}
+	m.addConn(id, rc)
+	defer m.removeConn(id, rc)
+	return m.serve(ctx, id, rc, stream, g)
+}
+
+// presentGrant sends the client's grant g on a new stream and reads the
+// relay's answer; the stream stays open for the grants that follow.
+func presentGrant(ctx context.Context, conn muxconn.Conn, g *pb.SignedGrant, timeout time.Duration) (muxconn.Stream, *pb.RelayReply, error) {
+	stream, err := conn.OpenStream(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	_ = stream.SetDeadline(time.Now().Add(timeout))
+	if err := wire.Write(stream, g); err != nil {
+		return nil, nil, err
+	}
+	var reply pb.RelayReply
+	if err := wire.Read(stream, &reply, wire.MaxControlMessage); err != nil {
+		return nil, nil, err
+	}
+	if err := wire.FromPB(reply.GetError()); err != nil {
+		return nil, nil, fmt.Errorf("relay refused the grant: %w", err)
+	}
+	_ = stream.SetDeadline(time.Time{})
+	return stream, &reply, nil
+}
+
+// addConn makes rc the connection to relay id.
+func (m *Manager) addConn(id identity.ID, rc *relayConn) {
 	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
 		next := maps.Clone(old)
 		if next == nil {
@@ -421,34 +429,42 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 		next[id] = rc
 		return next
 	})
-	defer m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
+}
+
+// removeConn forgets rc, unless a newer connection to relay id replaced it.
+func (m *Manager) removeConn(id identity.ID, rc *relayConn) {
+	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
 		next := maps.Clone(old)
 		if next[id] == rc {
 			delete(next, id)
 		}
 		return next
 	})
+}
 
+// serve sends the client's new grants to the relay on stream (the relay
+// has sent) and takes the streams the relay opens, until ctx ends or the
+// connection does.
+func (m *Manager) serve(ctx context.Context, id identity.ID, rc *relayConn, stream muxconn.Stream, sent *pb.SignedGrant) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	// The goroutines below, and the streams accept serves, end when ctx
 	// does or the connection closes: wait for them after both, so they
-	// never outlive this connection (the deferred CloseWithError above
+	// never outlive this connection (connectOnce's deferred CloseWithError
 	// would run too late).
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	defer func() { _ = rc.conn.CloseWithError(0, "client leaving") }()
 	defer cancel(nil)
-	wg.Go(func() { cancel(m.sendGrants(ctx, stream, g)) })
+	wg.Go(func() { cancel(m.sendGrants(ctx, stream, sent)) })
 	wg.Go(func() { cancel(m.accept(ctx, id, rc, &wg)) })
 	select {
 	case <-ctx.Done():
 		return logs.Closed(context.Cause(ctx), "relay")
-	case <-conn.Context().Done():
-		return logs.Closed(context.Cause(conn.Context()), "relay")
+	case <-rc.conn.Context().Done():
+		return logs.Closed(context.Cause(rc.conn.Context()), "relay")
 	}
 }
 
-// sendGrants sends each new grant after the one the relay already has.
 // dial connects to a relay: over QUIC unless the client is on TCP, and
 // over TCP too when a QUIC handshake times out (UDP blocked on the way to
 // this relay only).
@@ -460,7 +476,7 @@ func (m *Manager) dial(ctx context.Context, id identity.ID, info *pb.Relay) (mux
 		if len(addrs) == 0 {
 			return nil, fmt.Errorf("no address for hostports %v", info.GetHostports())
 		}
-		conn, err := direct.DialAny(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, log)
+		conn, err := quicdial.Any(ctx, m.cfg.Transport, addrs, tlsConf, m.cfg.QUIC, log)
 		if err == nil {
 			return muxconn.FromQUIC(conn), nil
 		}
@@ -484,6 +500,7 @@ func (m *Manager) dial(ctx context.Context, id identity.ID, info *pb.Relay) (mux
 	return nil, fmt.Errorf("relay over TCP: %w", logs.Join(errs...))
 }
 
+// sendGrants sends each new grant after the one the relay already has.
 func (m *Manager) sendGrants(ctx context.Context, stream muxconn.Stream, sent *pb.SignedGrant) error {
 	for {
 		g, changed := m.grant.Get()

@@ -1,4 +1,8 @@
-package direct
+// Package quicdial dials a server or peer over QUIC at several candidate
+// addresses at once, and tells which addresses a socket can send to. The
+// direct paths between peers and the client's relay connections both dial
+// this way.
+package quicdial
 
 import (
 	"context"
@@ -15,14 +19,14 @@ import (
 )
 
 // ErrNoCandidates reports a peer with no address this socket can reach.
-var ErrNoCandidates = errors.New("direct: no usable candidate address")
+var ErrNoCandidates = errors.New("no usable candidate address")
 
-// DialAny dials every candidate at once and returns the first connection
+// Any dials every candidate at once and returns the first connection
 // whose handshake completes; the other attempts are cancelled, and
 // connections that complete anyway are closed. A dead candidate therefore
 // never delays a live one. Each candidate's fate is logged to log at the
 // fine level.
-func DialAny(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPort, tlsConf *tls.Config, conf *quic.Config, log *slog.Logger) (*quic.Conn, error) {
+func Any(ctx context.Context, tr *quic.Transport, candidates []netip.AddrPort, tlsConf *tls.Config, conf *quic.Config, log *slog.Logger) (*quic.Conn, error) {
 	v4, v6 := Families(tr.Conn.LocalAddr())
 	var usable []netip.AddrPort
 	for _, c := range candidates {
