@@ -198,11 +198,13 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 		return false, err
 	}
 	s.onTCP = conn.Transport() != muxconn.QUIC
+	var watching sync.WaitGroup
+	defer watching.Wait() // the liveness watch, which ends with conn
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
 	// A server that died without its close reaching us (or a path that
 	// broke) goes silent: give up on it after the silence limit servers
 	// apply to clients, not after the much longer idle timeout.
-	liveness.CloseWhenStale(conn, codeStale)
+	liveness.CloseWhenStale(conn, codeStale, &watching)
 	bo.Reset()
 
 	observed, err := wire.ToAddrPort(reply.GetObserved())

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -171,6 +172,8 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined
 	if err != nil {
 		return false, fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
 	}
+	var watching sync.WaitGroup
+	defer watching.Wait() // the liveness watch, which ends with conn
 	defer func() { _ = conn.CloseWithError(0, "relay leaving") }()
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
@@ -197,7 +200,7 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined
 	// A control server that died without its close reaching us goes
 	// silent: rejoin after the silence limit, not the idle timeout, or
 	// clients are not offered this relay all that time.
-	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)
+	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale, &watching)
 	bo.Reset()
 	cfg.setStatus(JoinStatus{Connected: true})
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)

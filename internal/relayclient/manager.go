@@ -388,6 +388,8 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	if err != nil {
 		return err
 	}
+	var watching sync.WaitGroup
+	defer watching.Wait() // the liveness watch, which ends with conn
 	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
 	stream, err := conn.OpenStream(ctx)
 	if err != nil {
@@ -412,7 +414,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()), "transport", conn.Transport())
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
-	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale), observed: reply.GetSignedObserved()}
+	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale, &watching), observed: reply.GetSignedObserved()}
 	m.conns.Update(func(old map[identity.ID]*relayConn) map[identity.ID]*relayConn {
 		next := maps.Clone(old)
 		if next == nil {
