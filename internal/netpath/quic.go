@@ -109,9 +109,6 @@ func (p *QUIC) OpenStream(ctx context.Context, _ string) (Stream, error) {
 	return p.track(s), nil
 }
 
-// WrapQUIC adapts a QUIC stream to Stream.
-func WrapQUIC(s *quic.Stream) Stream { return muxconn.WrapQUIC(s) }
-
 // trackedStream runs onDone once when the stream is closed or reset.
 type trackedStream struct {
 	muxconn.Stream
