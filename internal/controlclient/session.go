@@ -198,9 +198,8 @@ func (s *Session) runOnce(ctx context.Context, bo *backoff.Backoff) (connected b
 		return false, err
 	}
 	s.onTCP = conn.Transport() != muxconn.QUIC
-	var watching sync.WaitGroup
-	defer watching.Wait() // the liveness watch, which ends with conn
-	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	var watching sync.WaitGroup // the liveness watch, which ends with conn
+	defer func() { _ = conn.CloseWithError(0, "client leaving"); watching.Wait() }()
 	// A server that died without its close reaching us (or a path that
 	// broke) goes silent: give up on it after the silence limit servers
 	// apply to clients, not after the much longer idle timeout.

@@ -172,9 +172,8 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, bo *backoff.Backoff) (joined
 	if err != nil {
 		return false, fmt.Errorf("dial %s: %w", cfg.ControlAddr, err)
 	}
-	var watching sync.WaitGroup
-	defer watching.Wait() // the liveness watch, which ends with conn
-	defer func() { _ = conn.CloseWithError(0, "relay leaving") }()
+	var watching sync.WaitGroup // the liveness watch, which ends with conn
+	defer func() { _ = conn.CloseWithError(0, "relay leaving"); watching.Wait() }()
 	stream, err := conn.OpenStreamSync(ctx)
 	if err != nil {
 		return false, err

@@ -388,9 +388,8 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, bo 
 	if err != nil {
 		return err
 	}
-	var watching sync.WaitGroup
-	defer watching.Wait() // the liveness watch, which ends with conn
-	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	var watching sync.WaitGroup // the liveness watch, which ends with conn
+	defer func() { _ = conn.CloseWithError(0, "client leaving"); watching.Wait() }()
 	stream, err := conn.OpenStream(ctx)
 	if err != nil {
 		return err
