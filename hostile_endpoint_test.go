@@ -19,6 +19,7 @@ import (
 	"github.com/p2pconnet/connet/internal/config"
 	"github.com/p2pconnet/connet/internal/forward"
 	"github.com/p2pconnet/connet/internal/testprog"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // TestHostileEndpointRequests sends what a hostile web page or a curious
@@ -229,7 +230,7 @@ func startHostileEndpoints(t *testing.T, h *harness) *hostileEndpoints {
 	}
 	// The first connection of each tunnel was the wait above's; the echo
 	// service may count its own only after the dial returned.
-	waitFor(t, func() bool { return ep.echoConns.Load() >= 1 }, "the echo service's first connection")
+	testwait.For(t, 10*time.Second, func() bool { return ep.echoConns.Load() >= 1 }, "the echo service's first connection")
 	ep.echoConns.Store(0)
 	ep.mu.Lock()
 	ep.hosts = nil
@@ -334,7 +335,7 @@ type logLines struct{ testprog.LockedBuffer }
 // wait polls for a line holding every part, for at most 10 s.
 func (l *logLines) wait(t *testing.T, parts ...string) {
 	t.Helper()
-	waitFor(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		for line := range strings.SplitSeq(l.String(), "\n") {
 			all := true
 			for _, p := range parts {

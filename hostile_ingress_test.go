@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
+	"github.com/p2pconnet/connet/internal/testwait"
 	"github.com/p2pconnet/connet/internal/wire"
 )
 
@@ -101,7 +102,7 @@ func TestHostileIngressFloods(t *testing.T) {
 				expectAllClosed(t, conns)
 			}
 			if c.logged != "" {
-				waitFor(t, func() bool { return strings.Contains(logs.String(), c.logged) }, "log line %q", c.logged)
+				testwait.For(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), c.logged) }, "log line %q", c.logged)
 			}
 		})
 	}

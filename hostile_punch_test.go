@@ -14,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/simnet"
+	"github.com/p2pconnet/connet/internal/testwait"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -86,7 +87,7 @@ func peersOf(c *connet.Client, name string) int {
 func TestHostilePunchClaim(t *testing.T) {
 	simTest(t, func(t *testing.T) {
 		w := newPunchWorld(t, simnet.EndpointIndependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, false)
-		if !waitUntil(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
+		if !testwait.Until(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
 			t.Fatalf("no direct path between the honest clients after a minute: paths %v", pathKinds(w.sc))
 		}
 		simEcho(t, w.src, "healthy before")
@@ -119,7 +120,7 @@ func TestHostilePunchClaim(t *testing.T) {
 		}
 		defer func() { _ = qc.CloseWithError(0, "test over") }()
 		hostileHello(ctx, t, muxconn.FromQUIC(qc), "token-s", "echo")
-		if !waitUntil(time.Minute, func() bool { return peersOf(w.dc, "echo") == 2 }) {
+		if !testwait.Until(time.Minute, func() bool { return peersOf(w.dc, "echo") == 2 }) {
 			t.Fatal("the destination never learnt of the hostile source")
 		}
 		time.Sleep(time.Minute)
@@ -172,7 +173,7 @@ func TestHostilePunchOverTCP(t *testing.T) {
 		t.Fatal(err)
 	}
 	go echo(dst)
-	waitFor(t, func() bool { return dc.Status().Control.NAT == "independent" }, "the destination to learn its NAT maps independently (it would be the easy side)")
+	testwait.For(t, 10*time.Second, func() bool { return dc.Status().Control.NAT == "independent" }, "the destination to learn its NAT maps independently (it would be the easy side)")
 
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -205,7 +206,7 @@ func TestHostilePunchOverTCP(t *testing.T) {
 	if err := wire.Write(stream, claimSymmetricNAT(withObservation)); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return peersOf(dc, "victim") == 1 }, "the destination to learn of the client over TCP")
+	testwait.For(t, 10*time.Second, func() bool { return peersOf(dc, "victim") == 1 }, "the destination to learn of the client over TCP")
 	// An easy side's attempt starts half a second after it learns of the
 	// peer and sends 250 probes a second.
 	time.Sleep(3 * time.Second)

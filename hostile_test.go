@@ -19,6 +19,7 @@ import (
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
+	"github.com/p2pconnet/connet/internal/testwait"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
@@ -168,7 +169,7 @@ func TestHostileInputTable(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.run(t)
 			if c.logged != "" {
-				waitFor(t, func() bool { return strings.Contains(logs.String(), c.logged) }, "log line %q", c.logged)
+				testwait.For(t, 10*time.Second, func() bool { return strings.Contains(logs.String(), c.logged) }, "log line %q", c.logged)
 			}
 		})
 	}
@@ -215,7 +216,7 @@ func refusedEndpoint(t *testing.T, h *harness, token, bad, good string, badIsDes
 			t.Fatal(err)
 		}
 	}
-	waitFor(t, func() bool {
+	testwait.For(t, 10*time.Second, func() bool {
 		st := cl.Status()
 		refused := map[string]bool{}
 		for _, e := range append(st.Destinations, st.Sources...) {
@@ -280,17 +281,6 @@ func expectClosed(t *testing.T, c *rawConn) {
 	case <-c.conn.Context().Done():
 	case <-time.After(15 * time.Second):
 		t.Fatal("the server kept a connection that sent a bad frame")
-	}
-}
-
-func waitFor(t *testing.T, ok func() bool, what string, args ...any) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for "+what, args...)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

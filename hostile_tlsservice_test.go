@@ -18,6 +18,7 @@ import (
 	"github.com/p2pconnet/connet/internal/forward"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // TestTLSServiceRefusingTheClient puts a real openssl s_server that demands
@@ -78,7 +79,7 @@ func TestTLSServiceRefusingTheClient(t *testing.T) {
 
 			want := fmt.Sprintf("tls service localhost:%s refused the connection: remote error: tls: %s (it requires a client certificate: set cert-file and key-file)", port, tc.alert)
 			var st connet.EndpointStatus
-			waitFor(t, func() bool {
+			testwait.For(t, 10*time.Second, func() bool {
 				for _, e := range dstClient.Status().Destinations {
 					if e.Name == tc.name {
 						st = e

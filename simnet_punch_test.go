@@ -11,6 +11,7 @@ import (
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/direct"
 	"github.com/p2pconnet/connet/internal/simnet"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // Tests of punching through a symmetric NAT (internal/direct/punch.go) on
@@ -160,7 +161,7 @@ func TestSimnetDirectThroughSymmetricNAT(t *testing.T) {
 				start := time.Now()
 				// An attempt finds a pair with a probability over 99.9%; the
 				// wait covers a second one after the cool-down.
-				if !waitUntil(3*time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
+				if !testwait.Until(3*time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
 					t.Fatalf("no direct path after 3 minutes: paths %v, stats %+v, NAT kinds %q %q",
 						pathKinds(w.sc), w.net.Stats(), w.dc.Status().Control.NAT, w.sc.Status().Control.NAT)
 				}
@@ -197,7 +198,7 @@ func TestSimnetDirectThroughSymmetricNAT(t *testing.T) {
 func TestSimnetSymmetricFacingOpenNAT(t *testing.T) {
 	simTest(t, func(t *testing.T) {
 		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.EndpointIndependent, false)
-		if !waitUntil(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
+		if !testwait.Until(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
 			t.Fatalf("no direct path after a minute: paths %v", pathKinds(w.sc))
 		}
 		simEcho(t, w.src, "direct without probes")
@@ -226,7 +227,7 @@ func hardStatus(w *punchWorld, sMap simnet.Behaviour) string {
 func TestSimnetRelayWhenPunchingFails(t *testing.T) {
 	simTest(t, func(t *testing.T) {
 		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, false)
-		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+		if !testwait.Until(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
 			t.Fatalf("no relay path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
 		}
 		simEcho(t, w.src, "through the relay")
@@ -261,7 +262,7 @@ func TestSimnetRelayWhenPunchingFails(t *testing.T) {
 func TestSimnetPunchBounds(t *testing.T) {
 	simTest(t, func(t *testing.T) {
 		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, true)
-		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+		if !testwait.Until(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
 			t.Fatalf("no relay path after a minute: paths %v", pathKinds(w.sc))
 		}
 		time.Sleep(5 * time.Minute)
@@ -319,7 +320,7 @@ func TestSimnetBirthdayPunchOff(t *testing.T) {
 					dOpts, sOpts = nil, off
 				}
 				w := newPunchWorldWith(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, false, dOpts, sOpts)
-				if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+				if !testwait.Until(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
 					t.Fatalf("no relay path after a minute: paths %v", pathKinds(w.sc))
 				}
 				simEcho(t, w.src, "through the relay")
@@ -352,7 +353,7 @@ func TestSimnetPunchBudgetSurvivesReconnect(t *testing.T) {
 	simTest(t, func(t *testing.T) {
 		w := newPunchWorld(t, simnet.AddressAndPortDependent, simnet.EndpointIndependent, simnet.AddressAndPortDependent, true)
 		start := time.Now()
-		if !waitUntil(time.Minute, func() bool { easy, _, _ := w.slog.counts(); return easy >= 2048 }) {
+		if !testwait.Until(time.Minute, func() bool { easy, _, _ := w.slog.counts(); return easy >= 2048 }) {
 			easy, _, _ := w.slog.counts()
 			t.Fatalf("the easy side sent %d probes in a minute, want a full attempt of 2048", easy)
 		}
@@ -366,7 +367,7 @@ func TestSimnetPunchBudgetSurvivesReconnect(t *testing.T) {
 		go echo(dst)
 		// The new peer's attempt starts at once, on both sides; wait out
 		// its window.
-		if !waitUntil(time.Minute, func() bool { _, fresh, _ := again.counts(); return fresh > 0 }) {
+		if !testwait.Until(time.Minute, func() bool { _, fresh, _ := again.counts(); return fresh > 0 }) {
 			t.Fatal("the peer that came back never punched")
 		}
 		time.Sleep(20 * time.Second)

@@ -12,6 +12,7 @@ import (
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/simnet"
 	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // These tests run a real server (control server and in-process relay) and
@@ -197,18 +198,6 @@ func hasRelay(kinds []string) bool {
 	return false
 }
 
-// waitUntil polls cond on the bubble's clock for up to d.
-func waitUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return true
-}
-
 // simEcho dials the source and checks that msg comes back.
 func simEcho(t *testing.T, src *connet.Source, msg string) {
 	t.Helper()
@@ -251,7 +240,7 @@ func TestSimnetDirectThroughConeNATs(t *testing.T) {
 		w := newSimWorldClients(t,
 			simnet.EndpointIndependent, simnet.AddressAndPortDependent,
 			simnet.EndpointIndependent, simnet.AddressAndPortDependent)
-		if !waitUntil(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
+		if !testwait.Until(time.Minute, func() bool { return hasDirect(pathKinds(w.sc)) }) {
 			t.Fatalf("no direct path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
 		}
 		simEcho(t, w.src, "direct through two cone NATs")
@@ -270,26 +259,26 @@ func TestSimnetServerRestart(t *testing.T) {
 		w := newSimWorldClients(t,
 			simnet.EndpointIndependent, simnet.AddressAndPortDependent,
 			simnet.EndpointIndependent, simnet.AddressAndPortDependent)
-		if !waitUntil(time.Minute, func() bool { return len(pathKinds(w.sc)) > 0 }) {
+		if !testwait.Until(time.Minute, func() bool { return len(pathKinds(w.sc)) > 0 }) {
 			t.Fatalf("no path after a minute: stats %+v", w.net.Stats())
 		}
 		simEcho(t, w.src, "before the restart")
 
 		w.server.stop()
 		connected := func(c *connet.Client) bool { return c.Status().Control.Connected }
-		if !waitUntil(time.Minute, func() bool { return !connected(w.dc) && !connected(w.sc) }) {
+		if !testwait.Until(time.Minute, func() bool { return !connected(w.dc) && !connected(w.sc) }) {
 			t.Fatal("the clients did not notice that the server stopped")
 		}
 		down := time.Now()
 		w.server.start()
-		if !waitUntil(time.Minute, func() bool {
+		if !testwait.Until(time.Minute, func() bool {
 			return connected(w.dc) && connected(w.sc) && len(w.server.srv.Status().Control.Clients) == 2
 		}) {
 			t.Fatalf("clients not back after a minute: d %+v, s %+v, server sees %d",
 				w.dc.Status().Control, w.sc.Status().Control, len(w.server.srv.Status().Control.Clients))
 		}
 		t.Logf("clients back %v (virtual) after the server was", time.Since(down))
-		if !waitUntil(time.Minute, func() bool { return len(pathKinds(w.sc)) > 0 }) {
+		if !testwait.Until(time.Minute, func() bool { return len(pathKinds(w.sc)) > 0 }) {
 			t.Fatalf("no path after the restart: stats %+v", w.net.Stats())
 		}
 		simEcho(t, w.src, "after the restart")
@@ -332,7 +321,7 @@ func TestSimnetSplitRelay(t *testing.T) {
 		w := newSimWorldOn(t, n, srv,
 			simnet.AddressAndPortDependent, simnet.AddressAndPortDependent, // symmetric
 			simnet.EndpointIndependent, simnet.AddressAndPortDependent) // port-restricted cone
-		if !waitUntil(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
+		if !testwait.Until(time.Minute, func() bool { return hasRelay(pathKinds(w.sc)) }) {
 			t.Fatalf("no relay path after a minute: paths %v, stats %+v", pathKinds(w.sc), w.net.Stats())
 		}
 		simEcho(t, w.src, "through a relay of its own")

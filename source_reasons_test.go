@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // dialReason dials src until the error is no longer ErrNoPeer (the control
@@ -111,7 +112,7 @@ func TestSourceFailureReasons(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, func() bool { return sc.Status().Sources[0].Refused != "" }, "source refused")
+		testwait.For(t, 10*time.Second, func() bool { return sc.Status().Sources[0].Refused != "" }, "source refused")
 		_, err = src.Dial(ctx)
 		wantReason(t, sc, err, connet.ErrEndpointRefused)
 		if !strings.Contains(err.Error(), "refused by control server") {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/natlab"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // The scale measurement: how many connections are held at once, how many
@@ -103,7 +104,7 @@ func TestScale(t *testing.T) {
 		for _, c := range conns {
 			_ = c.Close()
 		}
-		waitFor(t, "the destination's connections to close", func() bool { return active() == 0 })
+		testwait.For(t, scaleLimit, func() bool { return active() == 0 }, "the destination's connections to close")
 		closed := settle(t, procs, idle)
 		for _, p := range procs {
 			name := p.name
@@ -269,7 +270,7 @@ func openAll(t *testing.T, h *natlab.Host, addr string, active func() int64) []n
 			}
 			conns[i] = c
 		}
-		waitFor(t, fmt.Sprintf("%d connections open at the destination", end), func() bool { return active() >= int64(end) })
+		testwait.For(t, scaleLimit, func() bool { return active() >= int64(end) }, "%d connections open at the destination", end)
 	}
 	return conns
 }
@@ -347,16 +348,4 @@ func openAtRate(h *natlab.Host, addr string) (ok, failed int64) {
 	}
 	wg.Wait()
 	return okN.Load(), failedN.Load()
-}
-
-// waitFor polls cond until it holds, failing the test after scaleLimit.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(scaleLimit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited %v for %s", scaleLimit, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
+	"go.uber.org/goleak"
 )
 
 // nofileEnv, when set, makes this test binary run connet's main with its
@@ -42,7 +43,9 @@ func TestMain(m *testing.M) {
 		}
 		main()
 	}
-	os.Exit(m.Run())
+	// The tests that run connet in process must leave no goroutine
+	// behind once what they started has stopped.
+	goleak.VerifyTestMain(m)
 }
 
 // limitedServer is a `connet server` process under a low RLIMIT_NOFILE.

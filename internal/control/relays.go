@@ -44,7 +44,7 @@ func (s *Server) serveRelay(ctx context.Context, conn muxconn.Conn, in Ingress) 
 	// A relay killed without its close reaching us goes silent: withdraw
 	// it after the silence limit, not the idle timeout, so that clients
 	// are not offered it (nor the status page shows it) all that time.
-	liveness.CloseWhenStale(conn, codeStale)
+	liveness.CloseWhenStale(conn, codeStale, &watchers)
 	remove := s.offerRelay(id, cert, RelayStatus{
 		Hostports: hello.GetHostports(), Remote: conn.RemoteAddr().String(),
 		Metadata: hello.GetMetadata(), Version: hello.GetBuildVersion(),

@@ -73,7 +73,7 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	muxconn.Authenticated(conn)
 	log = log.With("client", c.id, "metadata", c.metadata)
 	log.Info("client connected", "observed", c.observed)
-	liveness.CloseWhenStale(conn, codeStale)
+	liveness.CloseWhenStale(conn, codeStale, &watchers)
 	// A client that moves (QUIC migration) is held to the same address
 	// rules at its new address, and its peers learn where it is now.
 	allowed := addrPolicy(in.AllowAddr, s.cfg.Tokens[c.token].AllowAddr)

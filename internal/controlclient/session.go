@@ -188,11 +188,12 @@ func (s *Session) runOnce(ctx context.Context, connected func()) error {
 		return err
 	}
 	s.onTCP = conn.Transport() != muxconn.QUIC
-	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	var watching sync.WaitGroup // the liveness watch, which ends with conn
+	defer func() { _ = conn.CloseWithError(0, "client leaving"); watching.Wait() }()
 	// A server that died without its close reaching us (or a path that
 	// broke) goes silent: give up on it after the silence limit servers
 	// apply to clients, not after the much longer idle timeout.
-	liveness.CloseWhenStale(conn, codeStale)
+	liveness.CloseWhenStale(conn, codeStale, &watching)
 	observed, err := wire.ToAddrPort(reply.GetObserved())
 	if err != nil {
 		return fmt.Errorf("server reply: observed address: %w", err)

@@ -116,7 +116,7 @@ func (n *Node) adopt(conn *quic.Conn, kind netpath.Kind) {
 		_ = conn.CloseWithError(1, "no endpoint allows direct routes")
 		return
 	}
-	qp := netpath.NewQUIC(conn, kind)
+	qp := netpath.NewQUIC(conn, kind, &n.wg)
 	n.Logger.Info("direct path up", "peer", id, "path", qp)
 	p.AddPath(qp)
 	n.OnPath(p, qp)

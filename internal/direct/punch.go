@@ -225,109 +225,156 @@ var errNoSockets = errors.New("no socket for probes")
 func (n *Node) punchHard(ctx context.Context, p *peer.Peer, info peer.Info) (int, error) {
 	wctx, cancel := context.WithTimeout(ctx, punchWindow)
 	defer cancel()
-	target := net.UDPAddrFromAddrPort(info.Observed)
-	probe := makeProbe(n.Identity.ID, p.ID, info.PunchSecret)
-
-	won := make(chan net.PacketConn, 1)
-	var socks []net.PacketConn
-	var taken net.PacketConn
-	var readers sync.WaitGroup
-	defer func() {
-		cancel()
-		for _, c := range socks {
-			if c != taken {
-				_ = c.Close()
-			}
-		}
-		readers.Wait()
-	}()
+	h := &hardPunch{
+		n: n, p: p, info: info,
+		target: net.UDPAddrFromAddrPort(info.Observed),
+		probe:  makeProbe(n.Identity.ID, p.ID, info.PunchSecret),
+		won:    make(chan net.PacketConn, 1),
+	}
+	defer h.stop(cancel)
 	// A direct path that comes up another way (the peer's dial, say) ends
 	// the attempt.
-	readers.Go(func() {
+	h.readers.Go(func() {
 		if waitDirect(wctx, p) {
 			cancel()
 		}
 	})
-	read := func(c net.PacketConn) {
-		defer readers.Done()
-		buf := make([]byte, 2*probeLen)
-		for {
-			nr, from, err := c.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			ua, ok := from.(*net.UDPAddr)
-			if !ok || !sameAddr(ua.AddrPort(), info.Observed) || !probeValid(buf[:nr], p.ID, n.Identity.ID, n.PunchSecret) {
-				continue
-			}
-			select {
-			case won <- c:
-			default:
-			}
-			return
-		}
+	c, err := h.probeRounds(wctx)
+	if c == nil {
+		return h.sent, err
 	}
+	// Keep the socket that heard the peer and dial from it.
+	h.taken = c
+	return h.sent, n.dialPunched(ctx, c, p, info)
+}
 
-	sent := 0
-	// win keeps the socket that heard the peer and dials from it.
-	win := func(c net.PacketConn) (int, error) {
-		taken = c
-		return sent, n.dialPunched(ctx, c, p, info)
-	}
+// hardPunch is one attempt of the hard side: the sockets it opened, their
+// readers listening for the peer's probes, and the probes it sent.
+type hardPunch struct {
+	n      *Node
+	p      *peer.Peer
+	info   peer.Info
+	target *net.UDPAddr
+	probe  []byte
+	// won takes the first socket that heard the peer.
+	won   chan net.PacketConn
+	socks []net.PacketConn
+	// taken is the socket dialed from, which stays open.
+	taken   net.PacketConn
+	readers sync.WaitGroup
+	sent    int
+	// openErr is why no more sockets could be opened.
+	openErr error
+}
+
+// probeRounds sends probes from up to punchSockets sockets, opened in the
+// first round, again every punchResend until the window ends. It returns
+// the socket that heard the peer, or nil when the window ended first.
+func (h *hardPunch) probeRounds(wctx context.Context) (net.PacketConn, error) {
 	tick := time.NewTicker(time.Second / punchRate)
 	defer tick.Stop()
-	var openErr error
 	for round := range punchWindow / punchResend {
 		roundStart := time.Now()
 		for i := range punchSockets {
 			select {
 			case <-tick.C:
-			case c := <-won:
-				return win(c)
+			case c := <-h.won:
+				return c, nil
 			case <-wctx.Done():
-				return sent, nil
+				return nil, nil
 			}
-			if round == 0 && openErr == nil {
-				c, err := n.ListenPacket(wctx)
-				if err != nil {
-					// Out of descriptors, say: go on with what is open.
-					openErr = err
-					n.Logger.Debug("cannot open more sockets for probes", "open", len(socks), logs.Err(err))
-				} else {
-					socks = append(socks, c)
-					readers.Add(1)
-					go read(c)
-				}
+			if round == 0 && h.openErr == nil {
+				h.openSocket(wctx)
 			}
-			if i >= len(socks) || !n.probes.take(info.Observed.Addr(), time.Now()) {
-				continue
-			}
-			if _, err := socks[i].WriteTo(probe, target); err == nil {
-				sent++
-			}
+			h.sendProbe(i)
 		}
-		if len(socks) == 0 {
-			return sent, fmt.Errorf("%w: %w", errNoSockets, openErr)
+		if len(h.socks) == 0 {
+			return nil, fmt.Errorf("%w: %w", errNoSockets, h.openErr)
 		}
 		// Resend after punchResend; after the last round, wait out the
 		// window for the peer's probes.
-		wait := time.NewTimer(punchResend - time.Since(roundStart))
-		select {
-		case <-wait.C:
-		case c := <-won:
-			wait.Stop()
-			return win(c)
-		case <-wctx.Done():
-			wait.Stop()
-			return sent, nil
+		if c, ended := h.awaitPeer(wctx, punchResend-time.Since(roundStart)); c != nil || ended {
+			return c, nil
 		}
 	}
 	select {
-	case c := <-won:
-		return win(c)
+	case c := <-h.won:
+		return c, nil
 	case <-wctx.Done():
-		return sent, nil
+		return nil, nil
 	}
+}
+
+// openSocket opens one more socket for probes and starts reading it.
+func (h *hardPunch) openSocket(ctx context.Context) {
+	c, err := h.n.ListenPacket(ctx)
+	if err != nil {
+		// Out of descriptors, say: go on with what is open.
+		h.openErr = err
+		h.n.Logger.Debug("cannot open more sockets for probes", "open", len(h.socks), logs.Err(err))
+		return
+	}
+	h.socks = append(h.socks, c)
+	h.readers.Go(func() { h.readProbes(c) })
+}
+
+// sendProbe sends a probe from socket i, if it is open and the target's
+// probe budget allows one.
+func (h *hardPunch) sendProbe(i int) {
+	if i >= len(h.socks) || !h.n.probes.take(h.info.Observed.Addr(), time.Now()) {
+		return
+	}
+	if _, err := h.socks[i].WriteTo(h.probe, h.target); err == nil {
+		h.sent++
+	}
+}
+
+// readProbes reads c until it closes or hears a valid probe from the
+// peer, and then offers c as the winner.
+func (h *hardPunch) readProbes(c net.PacketConn) {
+	buf := make([]byte, 2*probeLen)
+	for {
+		nr, from, err := c.ReadFrom(buf)
+		if err != nil {
+			return
+		}
+		ua, ok := from.(*net.UDPAddr)
+		if !ok || !sameAddr(ua.AddrPort(), h.info.Observed) || !probeValid(buf[:nr], h.p.ID, h.n.Identity.ID, h.n.PunchSecret) {
+			continue
+		}
+		select {
+		case h.won <- c:
+		default:
+		}
+		return
+	}
+}
+
+// awaitPeer waits up to d for a socket to hear the peer; ended tells that
+// the window closed first.
+func (h *hardPunch) awaitPeer(wctx context.Context, d time.Duration) (c net.PacketConn, ended bool) {
+	wait := time.NewTimer(d)
+	defer wait.Stop()
+	select {
+	case <-wait.C:
+		return nil, false
+	case c := <-h.won:
+		return c, false
+	case <-wctx.Done():
+		return nil, true
+	}
+}
+
+// stop ends the attempt: it closes every socket but the one taken and
+// waits for the readers.
+func (h *hardPunch) stop(cancel context.CancelFunc) {
+	cancel()
+	for _, c := range h.socks {
+		if c != h.taken {
+			_ = c.Close()
+		}
+	}
+	h.readers.Wait()
 }
 
 // dialPunched runs QUIC on the socket c whose probe pair got through and

@@ -37,6 +37,9 @@ func authMessage(initiator bool, binding []byte) []byte {
 	return append([]byte(label), binding...)
 }
 
+// wrapDHXCP runs the dhxcp handshake over s: Noise NN for the keys, then
+// each side's signature of the binding. ctx bounds it through s's
+// deadlines.
 func wrapDHXCP(ctx context.Context, s netpath.Stream, initiator bool, local *identity.Identity, peerDER []byte) (netpath.Stream, error) {
 	localKey, ok := local.Cert.PrivateKey.(ed25519.PrivateKey)
 	if !ok {
@@ -52,6 +55,26 @@ func wrapDHXCP(ctx context.Context, s netpath.Stream, initiator bool, local *ide
 	stop := context.AfterFunc(ctx, func() { _ = s.SetDeadline(time.Now()) })
 	defer stop()
 
+	r, binding, err := exchangeKeys(s, initiator)
+	if err != nil {
+		return nil, err
+	}
+	if err := proveIdentities(r, initiator, localKey, peerKey, binding); err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		return nil, err
+	}
+	if !stop() && ctx.Err() != nil {
+		return nil, context.Cause(ctx)
+	}
+	_ = s.SetDeadline(time.Time{})
+	return r, nil
+}
+
+// exchangeKeys runs the Noise NN handshake over s and returns the records
+// it keys and the handshake's channel binding.
+func exchangeKeys(s netpath.Stream, initiator bool) (*records, []byte, error) {
 	hs, err := noise.NewHandshakeState(noise.Config{
 		CipherSuite: dhxcpSuite,
 		Pattern:     noise.HandshakeNN,
@@ -59,43 +82,20 @@ func wrapDHXCP(ctx context.Context, s netpath.Stream, initiator bool, local *ide
 		Prologue:    []byte(dhxcpPrologue),
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Split yields the initiator-to-responder state first.
 	var toResponder, toInitiator *noise.CipherState
 	if initiator {
-		msg, _, _, err := hs.WriteMessage(nil, nil)
-		if err != nil {
-			return nil, err
-		}
-		if err := writeFrame(s, msg); err != nil {
-			return nil, err
-		}
-		reply, err := readFrame(s)
-		if err != nil {
-			return nil, err
-		}
-		if _, toResponder, toInitiator, err = hs.ReadMessage(nil, reply); err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
+		toResponder, toInitiator, err = initiateNoise(s, hs)
 	} else {
-		first, err := readFrame(s)
-		if err != nil {
-			return nil, err
-		}
-		if _, _, _, err := hs.ReadMessage(nil, first); err != nil {
-			return nil, fmt.Errorf("handshake: %w", err)
-		}
-		var msg []byte
-		if msg, toResponder, toInitiator, err = hs.WriteMessage(nil, nil); err != nil {
-			return nil, err
-		}
-		if err := writeFrame(s, msg); err != nil {
-			return nil, err
-		}
+		toResponder, toInitiator, err = respondNoise(s, hs)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	if toResponder == nil || toInitiator == nil {
-		return nil, errors.New("handshake did not complete")
+		return nil, nil, errors.New("handshake did not complete")
 	}
 	send, recv := toInitiator, toResponder
 	if initiator {
@@ -103,17 +103,57 @@ func wrapDHXCP(ctx context.Context, s netpath.Stream, initiator bool, local *ide
 	}
 	out, err := newChachaSealer(send)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	in, err := newChachaSealer(recv)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	r := newRecords(s, out, in)
-	binding := hs.ChannelBinding()
+	return newRecords(s, out, in), hs.ChannelBinding(), nil
+}
 
-	// The responder proves itself first; the initiator answers only once
-	// it has checked that proof.
+// initiateNoise sends the initiator's message and reads the responder's.
+func initiateNoise(s netpath.Stream, hs *noise.HandshakeState) (toResponder, toInitiator *noise.CipherState, err error) {
+	msg, _, _, err := hs.WriteMessage(nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := writeFrame(s, msg); err != nil {
+		return nil, nil, err
+	}
+	reply, err := readFrame(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, toResponder, toInitiator, err = hs.ReadMessage(nil, reply); err != nil {
+		return nil, nil, fmt.Errorf("handshake: %w", err)
+	}
+	return toResponder, toInitiator, nil
+}
+
+// respondNoise reads the initiator's message and sends the responder's.
+func respondNoise(s netpath.Stream, hs *noise.HandshakeState) (toResponder, toInitiator *noise.CipherState, err error) {
+	first, err := readFrame(s)
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, _, _, err := hs.ReadMessage(nil, first); err != nil {
+		return nil, nil, fmt.Errorf("handshake: %w", err)
+	}
+	var msg []byte
+	if msg, toResponder, toInitiator, err = hs.WriteMessage(nil, nil); err != nil {
+		return nil, nil, err
+	}
+	if err := writeFrame(s, msg); err != nil {
+		return nil, nil, err
+	}
+	return toResponder, toInitiator, nil
+}
+
+// proveIdentities exchanges the signatures of the binding over r. The
+// responder proves itself first; the initiator answers only once it has
+// checked that proof.
+func proveIdentities(r *records, initiator bool, localKey ed25519.PrivateKey, peerKey ed25519.PublicKey, binding []byte) error {
 	proveSelf := func() error {
 		return r.writeRecord(recordAuth, ed25519.Sign(localKey, authMessage(initiator, binding)))
 	}
@@ -133,17 +173,10 @@ func wrapDHXCP(ctx context.Context, s netpath.Stream, initiator bool, local *ide
 	}
 	for _, step := range steps {
 		if err := step(); err != nil {
-			if ctx.Err() != nil {
-				return nil, context.Cause(ctx)
-			}
-			return nil, err
+			return err
 		}
 	}
-	if !stop() && ctx.Err() != nil {
-		return nil, context.Cause(ctx)
-	}
-	_ = s.SetDeadline(time.Time{})
-	return r, nil
+	return nil
 }
 
 func ed25519Key(der []byte) (ed25519.PublicKey, error) {

@@ -79,6 +79,15 @@ func (p *bpipe) closeRead(err error) {
 	p.cond.Broadcast()
 }
 
+// resetPipes fails every read and write of ps, which ends the goroutines
+// that copy between them.
+func resetPipes(ps ...*bpipe) {
+	for _, p := range ps {
+		p.closeWrite(errReset)
+		p.closeRead(errReset)
+	}
+}
+
 // end is one side of an in-memory stream: it reads what the middle
 // forwards to it and writes to the middle.
 type end struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/p2pconnet/connet/internal/forward"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
+	"github.com/p2pconnet/connet/internal/testwait"
 )
 
 // pki is a throwaway CA with a server certificate for 127.0.0.1/localhost
@@ -46,20 +47,21 @@ type logBuffer struct {
 	testprog.LockedBuffer
 }
 
-// waitLog polls the log for a line containing all parts, for a bounded
-// number of rounds (logging may trail what the client observed).
+// waitLog waits a bounded time for a line of the log containing all
+// parts, and returns it (logging may trail what the client observed).
 func (b *logBuffer) waitLog(t *testing.T, parts ...string) string {
 	t.Helper()
-	for range 500 {
+	var found string
+	testwait.For(t, 5*time.Second, func() bool {
 		for line := range strings.SplitSeq(b.String(), "\n") {
 			if containsAll(line, parts...) {
-				return line
+				found = line
+				return true
 			}
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("no log line with %q in:\n%s", parts, b.String())
-	return ""
+		return false
+	}, "a log line with %q in:\n%s", parts, b)
+	return found
 }
 
 func containsAll(s string, parts ...string) bool {

@@ -61,28 +61,44 @@ type datagramSender interface {
 	SendDatagram(b []byte) error
 }
 
-// Watch samples conn's received count until the connection ends.
-func Watch(conn Conn) *Health {
+// Watch samples conn's received count until the connection ends, on a
+// goroutine in owner: the owner waits for it after closing conn.
+func Watch(conn Conn, owner *sync.WaitGroup) *Health {
+	return watch(conn, owner, nil)
+}
+
+// watch is Watch that also calls onStale, and stops, once the connection
+// goes silent (onStale nil: never).
+func watch(conn Conn, owner *sync.WaitGroup, onStale func()) *Health {
 	h := &Health{received: conn.Received(), since: time.Now()}
-	go func() {
+	owner.Go(func() {
 		t := time.NewTicker(healthTick)
 		defer t.Stop()
 		for {
 			select {
 			case now := <-t.C:
 				if h.observe(conn.Received(), now) {
-					if d, ok := conn.(datagramSender); ok {
-						// Fails only if the peer does not take datagrams
-						// (an older version) or the connection is closing.
-						_ = d.SendDatagram(pokeMessage)
-					}
+					poke(conn)
+				}
+				if onStale != nil && h.Stale() {
+					onStale()
+					return
 				}
 			case <-conn.Context().Done():
 				return
 			}
 		}
-	}()
+	})
 	return h
+}
+
+// poke sends conn one small datagram, where it can.
+func poke(conn Conn) {
+	if d, ok := conn.(datagramSender); ok {
+		// Fails only if the peer does not take datagrams (an older
+		// version) or the connection is closing.
+		_ = d.SendDatagram(pokeMessage)
+	}
 }
 
 // observe records the received-packet count sampled at now, and tells
@@ -108,25 +124,12 @@ func (h *Health) Stale() bool {
 }
 
 // CloseWhenStale closes conn with code once it goes silent, and returns
-// its health. Servers use it to drop dead clients quickly, so their peers
-// learn of it in seconds; clients, to redial a server or relay that died
-// without its close reaching them.
-func CloseWhenStale(conn Conn, code quic.ApplicationErrorCode) *Health {
-	h := Watch(conn)
-	go func() {
-		t := time.NewTicker(healthTick)
-		defer t.Stop()
-		for {
-			select {
-			case <-t.C:
-				if h.Stale() {
-					_ = conn.CloseWithError(code, "no packets received: peer or path gone")
-					return
-				}
-			case <-conn.Context().Done():
-				return
-			}
-		}
-	}()
-	return h
+// its health; its goroutine is in owner, which waits for it after closing
+// conn. Servers use it to drop dead clients quickly, so their peers learn
+// of it in seconds; clients, to redial a server or relay that died without
+// its close reaching them.
+func CloseWhenStale(conn Conn, code quic.ApplicationErrorCode, owner *sync.WaitGroup) *Health {
+	return watch(conn, owner, func() {
+		_ = conn.CloseWithError(code, "no packets received: peer or path gone")
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -90,7 +91,10 @@ func pairBoth(t *testing.T) (*quic.Conn, *quic.Conn, *simnet.Network) {
 func TestPoke(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		cli, srv, _ := pairBoth(t)
-		Watch(muxconn.FromQUIC(cli))
+		var watching sync.WaitGroup
+		defer watching.Wait() // the watch ends with the connection
+		defer func() { _ = cli.CloseWithError(0, "") }()
+		Watch(muxconn.FromQUIC(cli), &watching)
 
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		_, err := srv.ReceiveDatagram(ctx)
@@ -139,7 +143,9 @@ func TestCloseWhenStale(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		conn, n := pair(t)
 		const code = 42
-		h := CloseWhenStale(muxconn.FromQUIC(conn), code)
+		var watching sync.WaitGroup
+		defer watching.Wait() // the watch ends with the connection
+		h := CloseWhenStale(muxconn.FromQUIC(conn), code, &watching)
 
 		time.Sleep(time.Minute)
 		if h.Stale() || conn.Context().Err() != nil {

@@ -133,8 +133,10 @@ type muxConn struct {
 	ctx       context.Context
 	cancel    context.CancelCauseFunc
 	// accepted hands the streams the accept goroutine takes to
-	// AcceptStream; that goroutine ends with the session.
-	accepted chan *yamux.Stream
+	// AcceptStream; that goroutine ends with the session, and closes
+	// acceptDone then (CloseWithError waits for it).
+	accepted   chan *yamux.Stream
+	acceptDone chan struct{}
 	// windows counts a server session's stream windows (nil for a
 	// client's session, which trusts its server).
 	windows *windowBudget
@@ -145,7 +147,7 @@ type muxConn struct {
 
 func newMuxConn(sess *yamux.Session, st tls.ConnectionState, raw *countingConn, t Transport, windows *windowBudget) *muxConn {
 	ctx, cancel := context.WithCancelCause(context.Background())
-	m := &muxConn{sess: sess, tls: st, raw: raw, transport: t, ctx: ctx, cancel: cancel, accepted: make(chan *yamux.Stream), windows: windows}
+	m := &muxConn{sess: sess, tls: st, raw: raw, transport: t, ctx: ctx, cancel: cancel, accepted: make(chan *yamux.Stream), acceptDone: make(chan struct{}), windows: windows}
 	go m.acceptLoop()
 	return m
 }
@@ -154,6 +156,7 @@ func newMuxConn(sess *yamux.Session, st tls.ConnectionState, raw *countingConn, 
 // ends the context with why (the first cause set wins: a local close sets
 // its own before the session ends).
 func (m *muxConn) acceptLoop() {
+	defer close(m.acceptDone)
 	defer func() { _ = m.sess.Close() }()
 	for {
 		s, err := m.sess.AcceptStream()
@@ -207,11 +210,13 @@ func (m *muxConn) Received() uint64         { return m.raw.reads.Load() }
 func (m *muxConn) Transport() Transport     { return m.transport }
 
 // CloseWithError sends the code in the multiplexer's go-away; the reason
-// stays local (yamux carries no text).
+// stays local (yamux carries no text). It returns once the goroutine that
+// accepts the peer's streams has ended.
 func (m *muxConn) CloseWithError(code quic.ApplicationErrorCode, reason string) error {
 	m.cancel(&quic.ApplicationError{ErrorCode: code, ErrorMessage: reason})
 	err := m.sess.CloseWithError(uint32(code))
 	_ = m.raw.Close()
+	<-m.acceptDone
 	return err
 }
 

@@ -19,13 +19,6 @@ import (
 
 // TestMain lets the test binary double as a helper process that the lab
 // runs inside a namespace (see helperMain).
-func TestMain(m *testing.M) {
-	if mode := os.Getenv("NATLAB_HELPER"); mode != "" {
-		os.Exit(helperMain(mode, os.Args[len(os.Args)-1]))
-	}
-	os.Exit(m.Run())
-}
-
 // helperMain "udpecho ADDR" serves the probe echo protocol on ADDR for at
 // most a minute.
 func helperMain(mode, addr string) int {

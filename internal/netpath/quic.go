@@ -67,9 +67,10 @@ const codeStale quic.ApplicationErrorCode = 2
 // silent clients: a peer killed without a word is then declared dead in
 // seconds, not after the idle timeout, so the streams it carried reach
 // their applications as resets at once and new connections never wait on
-// it.
-func NewQUIC(conn *quic.Conn, kind Kind) *QUIC {
-	return &QUIC{Conn: conn, kind: kind, health: liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)}
+// it. The goroutine that watches for silence runs in wg and ends with the
+// connection.
+func NewQUIC(conn *quic.Conn, kind Kind, wg *sync.WaitGroup) *QUIC {
+	return &QUIC{Conn: conn, kind: kind, health: liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale, wg)}
 }
 
 func (p *QUIC) Kind() Kind            { return p.kind }
@@ -107,9 +108,6 @@ func (p *QUIC) OpenStream(ctx context.Context, _ string) (Stream, error) {
 	}
 	return p.track(s), nil
 }
-
-// WrapQUIC adapts a QUIC stream to Stream.
-func WrapQUIC(s *quic.Stream) Stream { return muxconn.WrapQUIC(s) }
 
 // trackedStream runs onDone once when the stream is closed or reset.
 type trackedStream struct {

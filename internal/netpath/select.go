@@ -24,20 +24,6 @@ func Better(a, b Path) int {
 	return cmp.Compare(a.RTT(), b.RTT())
 }
 
-// Best returns the preferred usable path, or nil if none is.
-func Best(paths []Path) Path {
-	var best Path
-	for _, p := range paths {
-		if !Usable(p) {
-			continue
-		}
-		if best == nil || Better(p, best) < 0 {
-			best = p
-		}
-	}
-	return best
-}
-
 // Sort orders paths best first.
 func Sort(paths []Path) { slices.SortStableFunc(paths, Better) }
 

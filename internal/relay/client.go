@@ -78,13 +78,13 @@ func (s *Server) serve(ctx context.Context, conn muxconn.Conn, in Ingress) {
 	muxconn.Admit(conn, maxWindows)
 	log = log.With("client", c.id)
 	log.Info("relay client connected")
-	liveness.CloseWhenStale(conn, codeStale)
 	// watchers are the goroutines serving this client: its grants, its
-	// streams, its moves. They end with conn, closed before they are
-	// waited for.
+	// streams, its moves, its liveness. They end with conn, closed before
+	// they are waited for.
 	var watchers sync.WaitGroup
 	defer watchers.Wait()
 	defer func() { _ = conn.CloseWithError(codeOK, "") }()
+	liveness.CloseWhenStale(conn, codeStale, &watchers)
 	watchers.Go(func() { watchMoves(ctx, conn, in.AllowAddr) })
 	s.register(c)
 	defer s.unregister(ctx, c, log)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -141,7 +142,8 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, joined func()) error {
 	if err != nil {
 		return err
 	}
-	defer leave()
+	var watching sync.WaitGroup // the liveness watch, which ends with conn
+	defer func() { leave(); watching.Wait() }()
 	key, err := sayHello(ctx, cfg, conn)
 	if err != nil {
 		return err
@@ -152,7 +154,7 @@ func joinOnce(ctx context.Context, cfg *JoinConfig, joined func()) error {
 	// A control server that died without its close reaching us goes
 	// silent: rejoin after the silence limit, not the idle timeout, or
 	// clients are not offered this relay all that time.
-	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale)
+	liveness.CloseWhenStale(muxconn.FromQUIC(conn), codeStale, &watching)
 	joined()
 	cfg.setStatus(JoinStatus{Connected: true})
 	cfg.Logger.Info("relay joined the control server", "control", cfg.ControlAddr, "hostports", cfg.Hostports)

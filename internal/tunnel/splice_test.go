@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/testcert"
+	"github.com/p2pconnet/connet/internal/testwait"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/quic-go/quic-go"
 )
@@ -254,13 +255,7 @@ func TestIdleSplicesHoldNoBigBuffers(t *testing.T) {
 			}
 		}
 	}
-	deadline := time.Now().Add(testTimeout)
-	for tunnel.BigBuffersHeld() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d big buffers still held by %d idle splices", tunnel.BigBuffersHeld(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, testTimeout, func() bool { return tunnel.BigBuffersHeld() == 0 }, "the big buffers of %d idle splices to be released", n)
 	idle := heapInuse()
 	perSplice := (int64(idle) - int64(before)) / n
 	t.Logf("heap in use per idle splice (four sockets, two directions): %d bytes; each direction waits with %d", perSplice, tunnel.SmallSize)
@@ -315,13 +310,7 @@ func TestIdleTCPDirectionsHoldNoBuffer(t *testing.T) {
 // testTimeout.
 func waitHeld(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(testTimeout)
-	for tunnel.SmallBuffersHeld() != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("splices hold %d small buffers, want %d", tunnel.SmallBuffersHeld(), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, testTimeout, func() bool { return tunnel.SmallBuffersHeld() == n }, "splices to hold %d small buffers", n)
 }
 
 // TestSpliceCarriesEveryByte sends data shaped to cross every boundary of
