@@ -93,7 +93,7 @@ func TestRelayIdentityChanged(t *testing.T) {
 	// One warning per change of error, not one per retry: once a retry
 	// has failed the same way (logged, below warning level), there is
 	// still one warning.
-	testwait.For(t, 10*time.Second, func() bool { return linesWith(logs.String(), `msg="relay connection lost"`, want) >= 2 },
+	testwait.For(t, 10*time.Second, func() bool { return linesWith(logs.String(), `msg="cannot reach relay, retrying"`, want) >= 2 },
 		"a retry to fail with %q; log:\n%s", want, logs)
 	if warned := linesWith(logs.String(), "level=WARN", want); warned != 1 {
 		t.Errorf("%d warnings about the changed identity, want 1:\n%s", warned, logs)
