@@ -77,13 +77,8 @@ type Client struct {
 	mu           sync.Mutex
 	destinations map[string]*Destination
 	sources      map[string]*Source
-	refused      map[endpointKey]error
+	refused      map[peer.EndpointKey]error
 	mismatches   map[mismatchKey]bool
-}
-
-type endpointKey struct {
-	name string
-	role peer.Role
 }
 
 // Connect starts a client and blocks until it is authenticated by the
@@ -122,7 +117,7 @@ func Start(ctx context.Context, opts ...ClientOption) (*Client, error) {
 		cfg:          cfg,
 		destinations: map[string]*Destination{},
 		sources:      map[string]*Source{},
-		refused:      map[endpointKey]error{},
+		refused:      map[peer.EndpointKey]error{},
 		mismatches:   map[mismatchKey]bool{},
 	}
 	if err := c.start(ctx); err != nil {
@@ -406,35 +401,21 @@ func (c *Client) localAddrs(observed netip.AddrPort) []netip.AddrPort {
 }
 
 // applyServerState takes the control server's latest word.
-func (c *Client) applyServerState(st *pb.ServerState) {
-	infos := make([]peer.Info, 0, len(st.GetPeers()))
-	for _, p := range st.GetPeers() {
-		info, err := peerInfo(p)
-		if err != nil {
-			c.cfg.logger.Warn("ignoring malformed peer from control server", "err", err)
-			continue
-		}
-		infos = append(infos, info)
+func (c *Client) applyServerState(st controlclient.State) {
+	c.registry.Apply(st.Peers)
+	c.relays.Apply(st.Relays, st.Grant)
+	if c.nat.Swap(st.NAT) != st.NAT && st.NAT != peer.NATUnknown {
+		c.cfg.logger.Info("NAT mapping detected", "mapping", string(st.NAT))
 	}
-	c.registry.Apply(infos)
-	c.relays.Apply(st.GetRelays(), st.GetGrant())
-	if nat := natFromPB(st.GetNatMapping()); c.nat.Swap(nat) != nat && nat != peer.NATUnknown {
-		c.cfg.logger.Info("NAT mapping detected", "mapping", string(nat))
-	}
-	c.warnMismatches(infos)
+	c.warnMismatches(st.Peers)
 
-	refused := map[endpointKey]error{}
-	for _, r := range st.GetRefused() {
-		key := endpointKey{r.GetName(), roleFromPB(r.GetRole())}
-		refused[key] = fmt.Errorf("refused by control server: %w", errorFromPB(r.GetError()))
-	}
 	c.mu.Lock()
 	old := c.refused
-	c.refused = refused
+	c.refused = st.Refused
 	c.mu.Unlock()
-	for key, err := range refused {
+	for key, err := range st.Refused {
 		if old[key] == nil {
-			c.cfg.logger.Error("endpoint refused", "name", key.name, "role", key.role, "err", err)
+			c.cfg.logger.Error("endpoint refused", "name", key.Name, "role", key.Role, "err", err)
 		}
 	}
 }
@@ -471,11 +452,11 @@ func (c *Client) allowDirect(st peer.State) bool {
 func (c *Client) updateAnnounceLocked() {
 	var eps []*pb.Endpoint
 	for _, d := range c.destinations {
-		eps = append(eps, &pb.Endpoint{Name: d.cfg.Name, Role: pb.Role_ROLE_DESTINATION, Route: routeToPB(d.cfg.Route),
+		eps = append(eps, &pb.Endpoint{Name: d.cfg.Name, Role: pb.Role_ROLE_DESTINATION, Route: wire.RouteFromName(string(d.cfg.Route)),
 			RelayEncryptions: encryptionNames(d.cfg.RelayEncryptions)})
 	}
 	for _, s := range c.sources {
-		eps = append(eps, &pb.Endpoint{Name: s.cfg.Name, Role: pb.Role_ROLE_SOURCE, Route: routeToPB(s.cfg.Route),
+		eps = append(eps, &pb.Endpoint{Name: s.cfg.Name, Role: pb.Role_ROLE_SOURCE, Route: wire.RouteFromName(string(s.cfg.Route)),
 			RelayEncryptions: encryptionNames(s.cfg.RelayEncryptions)})
 	}
 	slices.SortFunc(eps, func(a, b *pb.Endpoint) int {

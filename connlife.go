@@ -12,6 +12,7 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/netpath"
+	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/quic-go/quic-go"
 )
@@ -24,7 +25,7 @@ import (
 // Read and Write call, never per packet.
 type connLife struct {
 	log        *slog.Logger
-	key        endpointKey
+	key        peer.EndpointKey
 	peer       identity.ID
 	kind       netpath.Kind
 	remote     string
@@ -48,7 +49,7 @@ type connLife struct {
 // openLife starts observing a connection of endpoint key with peer id on
 // p; encs are the endpoint's relay encryptions (what a relayed path uses is
 // the choice both ends' lists give).
-func (c *Client) openLife(key endpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) *connLife {
+func (c *Client) openLife(key peer.EndpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) *connLife {
 	l := &connLife{
 		log:        c.cfg.logger,
 		key:        key,
@@ -58,7 +59,7 @@ func (c *Client) openLife(key endpointKey, id identity.ID, p netpath.Path, encs 
 		encryption: c.pathEncryption(key, id, p, encs),
 		opened:     time.Now(),
 	}
-	l.log.Debug("connection opened", "name", key.name, "role", string(key.role), "peer", id,
+	l.log.Debug("connection opened", "name", key.Name, "role", string(key.Role), "peer", id,
 		"path", string(l.kind), "remote", l.remote, "encryption", l.encryption)
 	return l
 }
@@ -66,7 +67,7 @@ func (c *Client) openLife(key endpointKey, id identity.ID, p netpath.Path, encs 
 // pathEncryption names how a connection on p is encrypted end to end:
 // "quic" on a direct path (its own TLS 1.3), else the relay encryption both
 // ends agree on, as SecureOutgoing and SecureIncoming choose it.
-func (c *Client) pathEncryption(key endpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) string {
+func (c *Client) pathEncryption(key peer.EndpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) string {
 	if p.Kind().Direct() {
 		return "quic"
 	}
@@ -75,7 +76,7 @@ func (c *Client) pathEncryption(key endpointKey, id identity.ID, p netpath.Path,
 		return "unknown"
 	}
 	st, _ := pp.State()
-	pe, _ := st.Endpoint(key.name, key.role.Opposite())
+	pe, _ := st.Endpoint(key.Name, key.Role.Opposite())
 	enc, err := e2ee.Choose(encryptionsOf(encs), encryptionsFrom(pe.RelayEncryptions))
 	if err != nil {
 		return "unknown"
@@ -121,7 +122,7 @@ func (l *connLife) close() {
 	l.closed = true
 	end := l.endingLocked()
 	l.mu.Unlock()
-	l.log.Debug("connection closed", "name", l.key.name, "role", string(l.key.role), "peer", l.peer,
+	l.log.Debug("connection closed", "name", l.key.Name, "role", string(l.key.Role), "peer", l.peer,
 		"path", string(l.kind), "bytes_sent", l.sent.Load(), "bytes_received", l.received.Load(),
 		"duration_ms", logs.Millis(time.Since(l.opened)), "end", end)
 }

@@ -79,7 +79,7 @@ func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Desti
 		return nil, fmt.Errorf("destination %q: negative DialTimeout", cfg.Name)
 	}
 	d := &Destination{
-		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Destination}),
+		endpoint: newEndpoint(c, peer.EndpointKey{Name: cfg.Name, Role: peer.Destination}),
 		cfg:      cfg,
 		queue:    make(chan *incoming),
 	}

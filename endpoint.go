@@ -55,7 +55,7 @@ func encryptionNames(es []RelayEncryption) []string {
 // client, connection counters and closing.
 type endpoint struct {
 	client *Client
-	key    endpointKey
+	key    peer.EndpointKey
 
 	active, total atomic.Int64
 	lastErr       atomic.Pointer[lastError]
@@ -69,10 +69,10 @@ type endpoint struct {
 	closed    chan struct{}
 }
 
-func newEndpoint(c *Client, key endpointKey) endpoint {
+func newEndpoint(c *Client, key peer.EndpointKey) endpoint {
 	return endpoint{
 		client: c, key: key, perPeer: map[identity.ID]int64{}, closed: make(chan struct{}),
-		metrics: c.metrics.Endpoint(key.name, string(key.role), string(netpath.DirectOutgoing), string(netpath.DirectIncoming), string(netpath.Relay), string(netpath.RelayTCP)),
+		metrics: c.metrics.Endpoint(key.Name, string(key.Role), string(netpath.DirectOutgoing), string(netpath.DirectIncoming), string(netpath.Relay), string(netpath.RelayTCP)),
 	}
 }
 
@@ -111,7 +111,7 @@ func (e *endpoint) close(remove func()) {
 		remove()
 		c.updateAnnounceLocked()
 		c.mu.Unlock()
-		c.cfg.logger.Info("endpoint removed", "name", e.key.name, "role", e.key.role)
+		c.cfg.logger.Info("endpoint removed", "name", e.key.Name, "role", e.key.Role)
 	})
 }
 

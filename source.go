@@ -133,7 +133,7 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 		return nil, fmt.Errorf("source %q: negative LBRetryMax or DialTimeout", cfg.Name)
 	}
 	s := &Source{
-		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Source}),
+		endpoint: newEndpoint(c, peer.EndpointKey{Name: cfg.Name, Role: peer.Source}),
 		cfg:      cfg,
 		retry:    balance.Effective(cfg.LBPolicy, balance.Retry{Policy: cfg.LBRetry, Max: cfg.LBRetryMax}),
 	}

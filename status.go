@@ -143,7 +143,7 @@ func (c *Client) Status() ClientStatus {
 func (c *Client) endpointStatus(e *endpoint, route netpath.Route) EndpointStatus {
 	last := e.lastError()
 	es := EndpointStatus{
-		Name:              e.key.name,
+		Name:              e.key.Name,
 		Route:             string(route),
 		LastError:         last.msg,
 		LastReason:        last.reason,
@@ -154,8 +154,8 @@ func (c *Client) endpointStatus(e *endpoint, route netpath.Route) EndpointStatus
 	if err := c.refused[e.key]; err != nil {
 		es.Refused = err.Error()
 	}
-	for _, p := range c.registry.WithEndpoint(e.key.name, e.key.role.Opposite()) {
-		ps := c.peerStatus(p, e.key.name, e.key.role.Opposite(), route)
+	for _, p := range c.registry.WithEndpoint(e.key.Name, e.key.Role.Opposite()) {
+		ps := c.peerStatus(p, e.key.Name, e.key.Role.Opposite(), route)
 		ps.ActiveConnections = e.activeWith(p.ID)
 		es.Peers = append(es.Peers, ps)
 	}
