@@ -4,17 +4,17 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"errors"
 	"fmt"
-	"maps"
 	"net"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/direct"
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
@@ -74,11 +74,8 @@ type Client struct {
 	// server last said.
 	nat atomic.Value
 
-	mu           sync.Mutex
-	destinations map[string]*Destination
-	sources      map[string]*Source
-	refused      map[peer.EndpointKey]error
-	mismatches   map[mismatchKey]bool
+	// endpoints is the table of the client's destinations and sources.
+	endpoints *endpoints.Table
 }
 
 // Connect starts a client and blocks until it is authenticated by the
@@ -113,13 +110,7 @@ func Start(ctx context.Context, opts ...ClientOption) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{
-		cfg:          cfg,
-		destinations: map[string]*Destination{},
-		sources:      map[string]*Source{},
-		refused:      map[peer.EndpointKey]error{},
-		mismatches:   map[mismatchKey]bool{},
-	}
+	c := &Client{cfg: cfg}
 	if err := c.start(ctx); err != nil {
 		return nil, err
 	}
@@ -174,14 +165,14 @@ func (c *Client) start(ctx context.Context) error {
 	c.started = time.Now()
 	c.metricsReg = metrics.NewRegistry(cfg.buildVersion)
 	// The status server, the only scraper, starts after the session.
-	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected }, c.pendingStreams)
+	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected }, func() int { return c.endpoints.PendingStreams() })
 	c.node = &direct.Node{
 		Transport:   c.tr,
 		Identity:    c.id,
 		Config:      qconf,
 		Logger:      cfg.logger,
-		AllowDirect: c.allowDirect,
-		OnPath:      func(p *peer.Peer, q *netpath.QUIC) { c.servePath(p, q) },
+		AllowDirect: func(st peer.State) bool { return c.endpoints.AllowDirect(st) },
+		OnPath:      func(p *peer.Peer, q *netpath.QUIC) { c.endpoints.ServePath(c.ctx, p, q) },
 		SetupTime:   func(d time.Duration) { c.metrics.PathSetup("direct", d) },
 		NAT:         func() peer.NAT { return c.nat.Load().(peer.NAT) },
 		PunchSecret: punchSecret,
@@ -194,16 +185,25 @@ func (c *Client) start(ctx context.Context) error {
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
+	c.endpoints = endpoints.New(endpoints.Config{
+		Logger:     cfg.logger,
+		Metrics:    c.metrics,
+		Registry:   c.registry,
+		Identity:   c.id,
+		LocalAddr:  c.udp.LocalAddr(),
+		Announce:   c.announceEndpoints,
+		MaxPending: cfg.maxPendingStreams,
+	})
 	c.relays = relayclient.New(relayclient.Config{
 		Transport: c.tr,
 		Identity:  c.id,
 		QUIC:      qconf,
 		Logger:    cfg.logger,
 		Peers:     c.registry,
-		Secure:    (*securer)(c),
-		Admit:     c.admitStream,
+		Secure:    c.endpoints,
+		Admit:     c.endpoints.Admit,
 		OnStream: func(p *peer.Peer, rp *relayclient.Path, s netpath.Stream, endpoint string, answered func()) {
-			c.serveStream(p, rp, s, endpoint, answered)
+			c.endpoints.ServeStream(p, rp, s, endpoint, answered)
 		},
 		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
 		TCP:       c.relayTCP(),
@@ -351,16 +351,7 @@ func (c *Client) goRun(fn func(context.Context) error) {
 // Close disconnects the client and ends its destinations and sources.
 func (c *Client) Close() error {
 	c.cancel(ErrClosed)
-	c.mu.Lock()
-	dsts := slices.Collect(maps.Values(c.destinations))
-	srcs := slices.Collect(maps.Values(c.sources))
-	c.mu.Unlock()
-	for _, d := range dsts {
-		_ = d.Close()
-	}
-	for _, s := range srcs {
-		_ = s.Close()
-	}
+	c.endpoints.Close()
 	// Each Close below waits for the goroutines its component started;
 	// the order matters. The registry first: its peers' maintainers are
 	// the node's dialers, and ending the peers ends their paths. Then the
@@ -371,6 +362,7 @@ func (c *Client) Close() error {
 	_ = c.tr.Close()
 	err := c.udp.Close()
 	c.wg.Wait()
+	c.endpoints.Wait()
 	c.node.Wait()
 	return err
 }
@@ -407,71 +399,27 @@ func (c *Client) applyServerState(st controlclient.State) {
 	if c.nat.Swap(st.NAT) != st.NAT && st.NAT != peer.NATUnknown {
 		c.cfg.logger.Info("NAT mapping detected", "mapping", string(st.NAT))
 	}
-	c.warnMismatches(st.Peers)
-
-	c.mu.Lock()
-	old := c.refused
-	c.refused = st.Refused
-	c.mu.Unlock()
-	for key, err := range st.Refused {
-		if old[key] == nil {
-			c.cfg.logger.Error("endpoint refused", "name", key.Name, "role", key.Role, "err", err)
-		}
-	}
+	c.endpoints.Apply(st.Peers, st.Refused)
 }
 
-// allowDirect tells whether some endpoint shared with the peer lets both
-// sides go direct.
-func (c *Client) allowDirect(st peer.State) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, e := range st.Info.Endpoints {
-		var local netpath.Route
-		switch e.Role {
-		case peer.Source:
-			d := c.destinations[e.Name]
-			if d == nil {
-				continue
-			}
-			local = d.cfg.Route
-		case peer.Destination:
-			s := c.sources[e.Name]
-			if s == nil {
-				continue
-			}
-			local = s.cfg.Route
-		}
-		if local.AllowsDirect() && e.Route.AllowsDirect() {
-			return true
-		}
-	}
-	return false
-}
-
-// updateAnnounceLocked recomputes what the control server is told.
-func (c *Client) updateAnnounceLocked() {
-	var eps []*pb.Endpoint
-	for _, d := range c.destinations {
-		eps = append(eps, &pb.Endpoint{Name: d.cfg.Name, Role: pb.Role_ROLE_DESTINATION, Route: wire.RouteFromName(string(d.cfg.Route)),
-			RelayEncryptions: encryptionNames(d.cfg.RelayEncryptions)})
-	}
-	for _, s := range c.sources {
-		eps = append(eps, &pb.Endpoint{Name: s.cfg.Name, Role: pb.Role_ROLE_SOURCE, Route: wire.RouteFromName(string(s.cfg.Route)),
-			RelayEncryptions: encryptionNames(s.cfg.RelayEncryptions)})
-	}
-	slices.SortFunc(eps, func(a, b *pb.Endpoint) int {
-		if a.GetName() != b.GetName() {
-			if a.GetName() < b.GetName() {
-				return -1
-			}
-			return 1
-		}
-		return int(a.GetRole()) - int(b.GetRole())
-	})
+// announceEndpoints tells the control server the client's endpoints.
+func (c *Client) announceEndpoints(eps []*pb.Endpoint) {
 	c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
 		a.Endpoints = eps
 		return a
 	})
+}
+
+// addEndpoint registers a destination or source with the table.
+func (c *Client) addEndpoint(key peer.EndpointKey, route Route, encs []RelayEncryption) (*endpoints.Endpoint, error) {
+	if c.ctx.Err() != nil {
+		return nil, ErrClosed
+	}
+	ep, err := c.endpoints.Add(key, endpoints.Options{Route: route, Encryptions: endpoints.Encryptions(encs)})
+	if errors.Is(err, ErrEndpointExists) {
+		return nil, fmt.Errorf("%w: %s %q", err, key.Role, key.Name)
+	}
+	return ep, err
 }
 
 // announceRelays tells the control server which relays the client is at,

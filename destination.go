@@ -8,16 +8,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
-
-// acceptWait is how long a connection from a source waits for the
-// destination to take it before the source is told it is busy.
-const acceptWait = 10 * time.Second
 
 // DestinationConfig describes a destination: a service this client
 // exposes under a name.
@@ -46,9 +43,9 @@ func (cfg DestinationConfig) WithRoute(r Route) DestinationConfig {
 
 // Destination receives the connections sources open to its name.
 type Destination struct {
-	endpoint
-	cfg   DestinationConfig
-	queue chan *incoming
+	client *Client
+	ep     *endpoints.Endpoint
+	cfg    DestinationConfig
 	// failures keeps a service that fails every connection from logging
 	// a line per connection.
 	failures logs.Repeats
@@ -78,23 +75,12 @@ func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Desti
 	if cfg.DialTimeout < 0 {
 		return nil, fmt.Errorf("destination %q: negative DialTimeout", cfg.Name)
 	}
-	d := &Destination{
-		endpoint: newEndpoint(c, peer.EndpointKey{Name: cfg.Name, Role: peer.Destination}),
-		cfg:      cfg,
-		queue:    make(chan *incoming),
+	ep, err := c.addEndpoint(peer.EndpointKey{Name: cfg.Name, Role: peer.Destination}, cfg.Route, cfg.RelayEncryptions)
+	if err != nil {
+		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return nil, ErrClosed
-	}
-	if c.destinations[cfg.Name] != nil {
-		return nil, fmt.Errorf("%w: destination %q", ErrEndpointExists, cfg.Name)
-	}
-	c.destinations[cfg.Name] = d
-	c.updateAnnounceLocked()
 	c.cfg.logger.Info("destination added", "name", cfg.Name, "route", cfg.Route)
-	return d, nil
+	return &Destination{client: c, ep: ep, cfg: cfg}, nil
 }
 
 // Config returns the destination's config.
@@ -103,48 +89,8 @@ func (d *Destination) Config() DestinationConfig { return d.cfg }
 // Close removes the destination; connections already accepted go on
 // (those that Serve forwards end with it).
 func (d *Destination) Close() error {
-	d.close(func() {
-		if d.client.destinations[d.cfg.Name] == d {
-			delete(d.client.destinations, d.cfg.Name)
-		}
-	})
+	d.ep.Close()
 	return nil
-}
-
-// deliver hands a stream to Accept or Serve, or refuses it.
-func (d *Destination) deliver(in *incoming) {
-	timer := time.NewTimer(acceptWait)
-	defer timer.Stop()
-	select {
-	case d.queue <- in:
-	case <-d.closed:
-		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "destination %q closed", d.cfg.Name))
-	case <-timer.C:
-		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "destination %q is not accepting connections", d.cfg.Name))
-	}
-}
-
-func (d *Destination) next(ctx context.Context) (*incoming, error) {
-	select {
-	case in := <-d.queue:
-		return in, nil
-	case <-d.closed:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-}
-
-// conn presents an accepted stream as a net.Conn whose RemoteAddr is the
-// client that connected to the source when the source knows it (so a
-// service sees its real client, as in X-Forwarded-For), else the peer's end
-// of the path.
-func (d *Destination) conn(in *incoming) *tunnel.Conn {
-	var remote net.Addr = in.path.RemoteAddr()
-	if in.Origin.IsValid() {
-		remote = net.TCPAddrFromAddrPort(in.Origin)
-	}
-	return &tunnel.Conn{Stream: in.Stream, Local: d.client.udp.LocalAddr(), Remote: remote}
 }
 
 // Accept waits for the next connection from a source.
@@ -154,15 +100,13 @@ func (d *Destination) Accept() (net.Conn, error) { return d.AcceptContext(contex
 // end.
 func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
 	for {
-		in, err := d.next(ctx)
+		in, err := d.ep.Next(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := in.Accept(); err != nil {
-			in.Stream.Reset()
-			continue
+		if conn, err := d.ep.Take(in); err == nil {
+			return conn, nil
 		}
-		return d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions), nil
 	}
 }
 
@@ -181,7 +125,7 @@ func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
 	defer forwards.Wait()
 	defer splices.Stop()
 	for {
-		in, err := d.next(ctx)
+		in, err := d.ep.Next(ctx)
 		if err != nil {
 			return err
 		}
@@ -189,7 +133,7 @@ func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
 	}
 }
 
-func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, splices *tunnel.Splices) {
+func (d *Destination) forward(ctx context.Context, in *endpoints.Incoming, dial DialFunc, splices *tunnel.Splices) {
 	if d.cfg.DialTimeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)
@@ -197,17 +141,16 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, 
 	}
 	conn, err := dial(ctx, in.Origin)
 	if err != nil {
-		d.serviceFailed("destination dial failed", err, "peer", in.peer.ID)
+		d.serviceFailed("destination dial failed", err, "peer", in.Peer.ID)
 		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))
 		return
 	}
-	d.recordError(nil)
-	if err := in.Accept(); err != nil {
+	d.ep.RecordError(nil, "")
+	tc, err := d.ep.Take(in)
+	if err != nil {
 		_ = conn.Close()
-		in.Stream.Reset()
 		return
 	}
-	tc := d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions)
 	// On a fresh goroutine: this one's stack grew while dialing, and the
 	// splice keeps its goroutine for the connection's life, mostly idle
 	// (issue 10: an idle connection's cost per client).
@@ -228,7 +171,7 @@ func (d *Destination) ReportServiceError(err error) {
 // and quiet period (a service that refuses every connection makes one
 // line, not one per connection; the line says how many were held back).
 func (d *Destination) serviceFailed(msg string, err error, attrs ...any) {
-	d.recordError(err)
+	d.ep.RecordError(err, ReasonOf(err))
 	ok, skipped := d.failures.Allow(err.Error(), time.Now())
 	if !ok {
 		return

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
 )
@@ -13,7 +14,7 @@ var (
 	// reach right now. Every error of a failed Source.Dial that names why
 	// (ErrNoPeer, ErrPeerUnreachable, ErrRouteMismatch, ErrEndpointRefused)
 	// matches it too.
-	ErrNoDestination = errors.New("no reachable destination")
+	ErrNoDestination = endpoints.ErrNoDestination
 	// ErrNoPeer reports that no destination of the source's name is online:
 	// none announced itself to the control server (or the control server has
 	// not been reached).
@@ -30,10 +31,10 @@ var (
 	// source), or the control server refused the source.
 	ErrEndpointRefused error = &DialReason{"endpoint-refused", "endpoint refused"}
 	// ErrClosed reports use of a closed client, destination or source.
-	ErrClosed = errors.New("closed")
+	ErrClosed = endpoints.ErrClosed
 	// ErrEndpointExists reports a second destination or source of a name
 	// the client already has.
-	ErrEndpointExists = errors.New("endpoint already exists")
+	ErrEndpointExists = endpoints.ErrExists
 	// ErrRefused reports that the control server refused the client (a bad
 	// token or a forbidden address). It is wrapped with an *Error.
 	ErrRefused = controlclient.ErrAuth

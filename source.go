@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/balance"
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
@@ -95,9 +96,10 @@ func (cfg SourceConfig) WithLoadBalancer(p LBPolicy, r LBRetry, max int) SourceC
 
 // Source opens connections to the destinations of its name.
 type Source struct {
-	endpoint
-	cfg   SourceConfig
-	retry balance.Retry
+	client *Client
+	ep     *endpoints.Endpoint
+	cfg    SourceConfig
+	retry  balance.Retry
 	// turn counts connections, for round-robin.
 	turn atomic.Uint64
 }
@@ -132,21 +134,16 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 	if cfg.LBRetryMax < 0 || cfg.DialTimeout < 0 {
 		return nil, fmt.Errorf("source %q: negative LBRetryMax or DialTimeout", cfg.Name)
 	}
+	ep, err := c.addEndpoint(peer.EndpointKey{Name: cfg.Name, Role: peer.Source}, cfg.Route, cfg.RelayEncryptions)
+	if err != nil {
+		return nil, err
+	}
 	s := &Source{
-		endpoint: newEndpoint(c, peer.EndpointKey{Name: cfg.Name, Role: peer.Source}),
-		cfg:      cfg,
-		retry:    balance.Effective(cfg.LBPolicy, balance.Retry{Policy: cfg.LBRetry, Max: cfg.LBRetryMax}),
+		client: c,
+		ep:     ep,
+		cfg:    cfg,
+		retry:  balance.Effective(cfg.LBPolicy, balance.Retry{Policy: cfg.LBRetry, Max: cfg.LBRetryMax}),
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return nil, ErrClosed
-	}
-	if c.sources[cfg.Name] != nil {
-		return nil, fmt.Errorf("%w: source %q", ErrEndpointExists, cfg.Name)
-	}
-	c.sources[cfg.Name] = s
-	c.updateAnnounceLocked()
 	policy := string(cfg.LBPolicy)
 	if policy == "" {
 		policy = "default"
@@ -160,11 +157,7 @@ func (s *Source) Config() SourceConfig { return s.cfg }
 
 // Close removes the source; connections already open go on.
 func (s *Source) Close() error {
-	s.close(func() {
-		if s.client.sources[s.cfg.Name] == s {
-			delete(s.client.sources, s.cfg.Name)
-		}
-	})
+	s.ep.Close()
 	return nil
 }
 
@@ -205,14 +198,14 @@ func (s *Source) DialEarly(ctx context.Context, origin netip.AddrPort, client ne
 		early = &tunnel.Early{From: client}
 	}
 	conn, err := s.dial(ctx, origin, early)
-	s.recordError(err)
+	s.ep.RecordError(err, ReasonOf(err))
 	return conn, err
 }
 
 // dial tries the destination peers in the load balancer's order, as many
 // as its retry policy allows.
 func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.Early) (net.Conn, error) {
-	if s.isClosed() {
+	if s.ep.IsClosed() {
 		return nil, ErrClosed
 	}
 	targets, err := s.waitTargets(ctx)
@@ -278,11 +271,9 @@ func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.Add
 	for _, p := range t.Paths {
 		stream, err := tunnel.Open(ctx, p, req, early)
 		if err == nil {
-			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
-			tracked := s.track(conn, t.Peer, p, s.cfg.RelayEncryptions)
+			tracked := s.ep.Track(stream, t.Peer, p, p.RemoteAddr())
 			if early != nil {
-				// Sent on the stream before it was tracked.
-				tracked.life.wrote(early.Sent, nil)
+				tracked.SentEarly(early.Sent)
 			}
 			return tracked, nil
 		}
@@ -325,7 +316,7 @@ func (s *Source) waitTargets(ctx context.Context) ([]balance.Target, error) {
 			return nil, fmt.Errorf("%w: no path came up in %v", ErrPeerUnreachable, wait)
 		case <-ctx.Done():
 			return nil, context.Cause(ctx)
-		case <-s.closed:
+		case <-s.ep.Closed():
 			return nil, ErrClosed
 		}
 	}
@@ -336,7 +327,7 @@ func (s *Source) waitTargets(ctx context.Context) ([]balance.Target, error) {
 // With neither, err says why no peer can be used.
 func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
 	c := s.client
-	if err := s.refusal(); err != nil {
+	if err := c.endpoints.Refusal(s.ep.Key); err != nil {
 		return nil, false, fmt.Errorf("%w: %w", ErrEndpointRefused, err)
 	}
 	peers := c.registry.WithEndpoint(s.cfg.Name, peer.Destination)
@@ -356,7 +347,7 @@ func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
 			pending = pending || (st.Announced && (direct && !st.HasDirect() || relay && c.relays.Offered()))
 			continue
 		}
-		targets = append(targets, balance.Target{Peer: p.ID, Paths: paths, Active: s.activeWith(p.ID)})
+		targets = append(targets, balance.Target{Peer: p.ID, Paths: paths, Active: s.ep.ActiveWith(p.ID)})
 	}
 	switch {
 	case len(targets) > 0 || pending:
@@ -367,14 +358,6 @@ func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
 		return nil, false, fmt.Errorf("%w: source route %s, destination route %s", ErrRouteMismatch, s.cfg.Route, mismatch)
 	}
 	return nil, false, fmt.Errorf("%w: %d destination peer(s) online, none with a path", ErrPeerUnreachable, len(peers))
-}
-
-// refusal is the control server's refusal of this source, if any.
-func (s *Source) refusal() error {
-	c := s.client
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.refused[s.key]
 }
 
 // controlHint explains an empty peer list by a control server not reached.

@@ -1,4 +1,4 @@
-package connet
+package endpoints
 
 import (
 	"errors"
@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/netpath"
@@ -46,42 +45,20 @@ type connLife struct {
 	closed            bool
 }
 
-// openLife starts observing a connection of endpoint key with peer id on
-// p; encs are the endpoint's relay encryptions (what a relayed path uses is
-// the choice both ends' lists give).
-func (c *Client) openLife(key peer.EndpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) *connLife {
+// openLife starts observing a connection of e with peer id on p.
+func (e *Endpoint) openLife(id identity.ID, p netpath.Path) *connLife {
 	l := &connLife{
-		log:        c.cfg.logger,
-		key:        key,
+		log:        e.table.cfg.Logger,
+		key:        e.Key,
 		peer:       id,
 		kind:       p.Kind(),
 		remote:     p.RemoteAddr().String(),
-		encryption: c.pathEncryption(key, id, p, encs),
+		encryption: e.pathEncryption(id, p),
 		opened:     time.Now(),
 	}
-	l.log.Debug("connection opened", "name", key.Name, "role", string(key.Role), "peer", id,
+	l.log.Debug("connection opened", "name", e.Key.Name, "role", string(e.Key.Role), "peer", id,
 		"path", string(l.kind), "remote", l.remote, "encryption", l.encryption)
 	return l
-}
-
-// pathEncryption names how a connection on p is encrypted end to end:
-// "quic" on a direct path (its own TLS 1.3), else the relay encryption both
-// ends agree on, as SecureOutgoing and SecureIncoming choose it.
-func (c *Client) pathEncryption(key peer.EndpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) string {
-	if p.Kind().Direct() {
-		return "quic"
-	}
-	pp := c.registry.Get(id)
-	if pp == nil {
-		return "unknown"
-	}
-	st, _ := pp.State()
-	pe, _ := st.Endpoint(key.Name, key.Role.Opposite())
-	enc, err := e2ee.Choose(encryptionsOf(encs), encryptionsFrom(pe.RelayEncryptions))
-	if err != nil {
-		return "unknown"
-	}
-	return string(enc)
 }
 
 func (l *connLife) read(n int, err error) {
@@ -154,22 +131,22 @@ func describeEnd(err error) string {
 	return logs.Closed(err, "peer").Error()
 }
 
-// trackedConn is a tunnelled connection as handed to users: a net.Conn
-// with CloseWrite, counted by its endpoint and observed by its connLife.
-type trackedConn struct {
+// Conn is a tunnelled connection as handed to users: a net.Conn with
+// CloseWrite, counted by its endpoint and observed by its connLife.
+type Conn struct {
 	*tunnel.Conn
 	life *connLife
 	once sync.Once
 	done func()
 }
 
-func (t *trackedConn) Read(b []byte) (int, error) {
+func (t *Conn) Read(b []byte) (int, error) {
 	n, err := t.Conn.Read(b)
 	t.life.read(n, err)
 	return n, err
 }
 
-func (t *trackedConn) Write(b []byte) (int, error) {
+func (t *Conn) Write(b []byte) (int, error) {
 	n, err := t.Conn.Write(b)
 	t.life.wrote(n, err)
 	return n, err
@@ -177,15 +154,19 @@ func (t *trackedConn) Write(b []byte) (int, error) {
 
 // Reset abandons the connection; tunnel.Splice calls it when the other
 // end failed.
-func (t *trackedConn) Reset() {
+func (t *Conn) Reset() {
 	t.life.resetHere()
 	t.Conn.Reset()
 }
 
-func (t *trackedConn) Close() error {
+func (t *Conn) Close() error {
 	t.once.Do(func() {
 		t.done()
 		t.life.close()
 	})
 	return t.Conn.Close()
 }
+
+// SentEarly counts n bytes sent on the stream before it was tracked (see
+// tunnel.Early).
+func (t *Conn) SentEarly(n int) { t.life.wrote(n, nil) }
