@@ -133,7 +133,33 @@ func waitConnected(ctx context.Context, c *Client) (controlclient.Status, error)
 	}
 }
 
+// start builds the client's parts, in the order each needs the ones
+// before, and runs them until Close.
 func (c *Client) start(ctx context.Context) error {
+	if err := c.openSocket(ctx); err != nil {
+		return err
+	}
+	qconf := tuning.QUIC(c.cfg.handshakeTimeout)
+	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.started = time.Now()
+	c.metricsReg = metrics.NewRegistry(c.cfg.buildVersion)
+	// The status server, the only scraper, starts after the session.
+	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected }, func() int { return c.endpoints.PendingStreams() })
+	c.buildDirectNode(qconf)
+	c.buildEndpointTable()
+	c.buildRelays(qconf)
+	ln, err := c.listen(qconf)
+	if err != nil {
+		return err
+	}
+	c.buildControlSession(qconf)
+	c.runParts(ln)
+	return nil
+}
+
+// openSocket makes the client's identity and its one UDP socket, with the
+// QUIC transport on it.
+func (c *Client) openSocket(ctx context.Context) error {
 	cfg := c.cfg
 	var err error
 	if c.id, err = identity.Generate("connet-client"); err != nil {
@@ -142,6 +168,18 @@ func (c *Client) start(ctx context.Context) error {
 	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
 		return fmt.Errorf("direct address %q: %w", cfg.directAddr, err)
 	}
+	c.tr = &quic.Transport{Conn: c.udp}
+	if cfg.statelessResetKey != nil {
+		key := quic.StatelessResetKey(*cfg.statelessResetKey)
+		c.tr.StatelessResetKey = &key
+	}
+	return nil
+}
+
+// buildDirectNode builds the node that connects to peers directly, and the
+// registry of peers whose maintainers it runs.
+func (c *Client) buildDirectNode(qconf *quic.Config) {
+	cfg := c.cfg
 	// Without a punch secret peers send this client no probes, and it
 	// sends none (see package direct).
 	var punchSecret []byte
@@ -154,18 +192,6 @@ func (c *Client) start(ctx context.Context) error {
 		a.PunchSecret = punchSecret
 		return a
 	})
-	c.tr = &quic.Transport{Conn: c.udp}
-	if cfg.statelessResetKey != nil {
-		key := quic.StatelessResetKey(*cfg.statelessResetKey)
-		c.tr.StatelessResetKey = &key
-	}
-	qconf := tuning.QUIC(cfg.handshakeTimeout)
-
-	c.ctx, c.cancel = context.WithCancelCause(context.Background())
-	c.started = time.Now()
-	c.metricsReg = metrics.NewRegistry(cfg.buildVersion)
-	// The status server, the only scraper, starts after the session.
-	c.metrics = metrics.NewClient(c.metricsReg, func() bool { st, _ := c.session.Status(); return st.Connected }, func() int { return c.endpoints.PendingStreams() })
 	c.node = &direct.Node{
 		Transport:   c.tr,
 		Identity:    c.id,
@@ -185,20 +211,29 @@ func (c *Client) start(ctx context.Context) error {
 	}
 	c.registry = peer.NewRegistry(peerLinger, c.node.Maintain)
 	c.node.Registry = c.registry
+}
+
+// buildEndpointTable builds the table of the client's destinations and
+// sources.
+func (c *Client) buildEndpointTable() {
 	c.endpoints = endpoints.New(endpoints.Config{
-		Logger:     cfg.logger,
+		Logger:     c.cfg.logger,
 		Metrics:    c.metrics,
 		Registry:   c.registry,
 		Identity:   c.id,
 		LocalAddr:  c.udp.LocalAddr(),
 		Announce:   c.announceEndpoints,
-		MaxPending: cfg.maxPendingStreams,
+		MaxPending: c.cfg.maxPendingStreams,
 	})
+}
+
+// buildRelays builds the manager of the client's relay connections.
+func (c *Client) buildRelays(qconf *quic.Config) {
 	c.relays = relayclient.New(relayclient.Config{
 		Transport: c.tr,
 		Identity:  c.id,
 		QUIC:      qconf,
-		Logger:    cfg.logger,
+		Logger:    c.cfg.logger,
 		Peers:     c.registry,
 		Secure:    c.endpoints,
 		Admit:     c.endpoints.Admit,
@@ -208,22 +243,30 @@ func (c *Client) start(ctx context.Context) error {
 		SetupTime: func(d time.Duration) { c.metrics.PathSetup("relay", d) },
 		TCP:       c.relayTCP(),
 	})
+}
 
+// listen listens for peers on the socket, and opens the status server's
+// listener when there is one; on failure it closes what start opened.
+func (c *Client) listen(qconf *quic.Config) (*quic.Listener, error) {
 	ln, err := c.tr.Listen(c.id.PinnedServerConfig(wire.ALPNPeer, c.registry.Known, knownPeerWait), qconf)
 	if err != nil {
 		_ = c.udp.Close()
-		return fmt.Errorf("listen for peers: %w", err)
+		return nil, fmt.Errorf("listen for peers: %w", err)
 	}
-
-	if cfg.statusAddr != "" {
-		if c.status, err = status.Listen(cfg.statusAddr); err != nil {
+	if c.cfg.statusAddr != "" {
+		if c.status, err = status.Listen(c.cfg.statusAddr); err != nil {
 			_ = ln.Close()
 			_ = c.tr.Close()
 			_ = c.udp.Close()
-			return err
+			return nil, err
 		}
 	}
+	return ln, nil
+}
 
+// buildControlSession builds the session with the control server.
+func (c *Client) buildControlSession(qconf *quic.Config) {
+	cfg := c.cfg
 	controlName := cfg.controlName
 	if controlName == "" {
 		if host, _, err := net.SplitHostPort(cfg.controlAddr); err == nil {
@@ -250,7 +293,12 @@ func (c *Client) start(ctx context.Context) error {
 		QUICRetry:    cfg.quicRetry,
 		ProbeRefusal: cfg.onOSNetwork(),
 	}, &c.announce, c.applyServerState)
+}
 
+// runParts runs every part of the client until Close: accepting peers on
+// ln, the control session, the announcements, punch probes, port mapping,
+// relays and the status server.
+func (c *Client) runParts(ln *quic.Listener) {
 	c.goRun(func(ctx context.Context) error {
 		err := c.node.Accept(ctx, ln)
 		if direct.IsClosed(err) {
@@ -277,10 +325,9 @@ func (c *Client) start(ctx context.Context) error {
 	c.goRun(c.relays.Run)
 	if c.status != nil {
 		c.goRun(func(ctx context.Context) error {
-			return status.Serve(ctx, c.status, func() any { return c.Status() }, metrics.Handler(c.metricsReg), cfg.logger)
+			return status.Serve(ctx, c.status, func() any { return c.Status() }, metrics.Handler(c.metricsReg), c.cfg.logger)
 		})
 	}
-	return nil
 }
 
 // connected returns the session's hook for every control connection: it
