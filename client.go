@@ -224,6 +224,13 @@ func (c *Client) buildEndpointTable() {
 		LocalAddr:  c.udp.LocalAddr(),
 		Announce:   c.announceEndpoints,
 		MaxPending: c.cfg.maxPendingStreams,
+
+		HandshakeTimeout: c.cfg.handshakeTimeout,
+		RelaysOffered:    func() bool { return c.relays.Offered() },
+		Control: func() (bool, string) {
+			st, _ := c.session.Status()
+			return st.Connected, st.LastError
+		},
 	})
 }
 
@@ -457,12 +464,37 @@ func (c *Client) announceEndpoints(eps []*pb.Endpoint) {
 	})
 }
 
+// checkEndpoint checks the name, route and relay encryptions of a
+// destination's or source's config, and returns the route and encryptions
+// with the client's defaults filled in.
+func (c *Client) checkEndpoint(role peer.Role, name string, route Route, encs []RelayEncryption) (Route, []RelayEncryption, error) {
+	if name == "" {
+		return "", nil, fmt.Errorf("%s needs a name", role)
+	}
+	if len(name) > wire.MaxNameLen {
+		return "", nil, fmt.Errorf("%s name of %d bytes (at most %d)", role, len(name), wire.MaxNameLen)
+	}
+	if route == "" {
+		route = RouteAny
+	}
+	if _, err := ParseRoute(string(route)); err != nil {
+		return "", nil, fmt.Errorf("%s %q: %w", role, name, err)
+	}
+	if len(encs) == 0 {
+		encs = c.cfg.relayEncryptions
+	}
+	if err := checkEncryptions(encs); err != nil {
+		return "", nil, fmt.Errorf("%s %q: %w", role, name, err)
+	}
+	return route, encs, nil
+}
+
 // addEndpoint registers a destination or source with the table.
-func (c *Client) addEndpoint(key peer.EndpointKey, route Route, encs []RelayEncryption) (*endpoints.Endpoint, error) {
+func (c *Client) addEndpoint(key peer.EndpointKey, opts endpoints.Options) (*endpoints.Endpoint, error) {
 	if c.ctx.Err() != nil {
 		return nil, ErrClosed
 	}
-	ep, err := c.endpoints.Add(key, endpoints.Options{Route: route, Encryptions: endpoints.Encryptions(encs)})
+	ep, err := c.endpoints.Add(key, opts)
 	if errors.Is(err, ErrEndpointExists) {
 		return nil, fmt.Errorf("%w: %s %q", err, key.Role, key.Name)
 	}

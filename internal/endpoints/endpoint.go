@@ -7,8 +7,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/balance"
 	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
@@ -26,6 +28,13 @@ type Options struct {
 	Route netpath.Route
 	// Encryptions are the relay encryptions the endpoint accepts.
 	Encryptions []e2ee.Encryption
+	// DialTimeout bounds a destination's dial of its service, and a
+	// source's attempt at one destination peer; 0 leaves it to the
+	// caller's context.
+	DialTimeout time.Duration
+	// Policy and Retry are a source's load balancing.
+	Policy balance.Policy
+	Retry  balance.Retry
 }
 
 // Endpoint is one destination or source of the client: its registration
@@ -44,7 +53,14 @@ type Endpoint struct {
 	perPeerMu sync.Mutex
 	perPeer   map[identity.ID]int64
 
-	queue     chan *Incoming
+	// queue holds a destination's connections until they are taken;
+	// failures keeps a service that fails every connection from logging
+	// a line per connection.
+	queue    chan *Incoming
+	failures logs.Repeats
+	// turn counts a source's connections, for round-robin.
+	turn atomic.Uint64
+
 	closeOnce sync.Once
 	closed    chan struct{}
 }

@@ -12,6 +12,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/metrics"
@@ -42,6 +43,15 @@ type Config struct {
 	// Announce is given the endpoints to announce to the control server
 	// whenever they change.
 	Announce func([]*pb.Endpoint)
+	// HandshakeTimeout bounds a source's wait for a path to a peer that
+	// is still being reached.
+	HandshakeTimeout time.Duration
+	// RelaysOffered tells whether the control server offers relays (a
+	// relayed path may still come up).
+	RelaysOffered func() bool
+	// Control tells whether the control server is reached, and if not,
+	// the last error; a source with no peer says so.
+	Control func() (connected bool, lastErr string)
 	// MaxPending is how many streams one peer may have waiting for an
 	// answer here (see Admit).
 	MaxPending int
