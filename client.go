@@ -409,8 +409,9 @@ func (c *Client) Close() error {
 	// Each Close below waits for the goroutines its component started;
 	// the order matters. The registry first: its peers' maintainers are
 	// the node's dialers, and ending the peers ends their paths. Then the
-	// relays, then the socket, then the client's own goroutines, and last
-	// the node's, which only Accept and the maintainers start.
+	// relays, then the socket, then the client's own goroutines and those
+	// serving peers' streams, and last the node's, which only Accept and
+	// the maintainers start.
 	c.registry.Close()
 	c.relays.Close()
 	_ = c.tr.Close()

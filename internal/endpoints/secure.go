@@ -8,15 +8,13 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
-	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
 
 // The table is the client's end-to-end encryption policy for relayed
-// streams, as the relay manager uses it.
-var _ relayclient.Securer = (*Table)(nil)
+// streams: the relay manager calls SecureOutgoing and SecureIncoming.
 
 // SecureOutgoing starts a relayed stream to a peer for a source endpoint:
 // it picks the encryption both ends allow, says so in the clear hello, and
