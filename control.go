@@ -7,6 +7,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/direct"
+	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -58,8 +59,7 @@ func (c *Client) announceEndpoints(eps []*pb.Endpoint) {
 // announceRelays tells the control server which relays the client is at,
 // whenever that changes, so peers know where to reach it.
 func (c *Client) announceRelays(ctx context.Context) error {
-	for {
-		ids, changed := c.relays.Connected()
+	follow(ctx, c.relays.Connected, func(ids []identity.ID) {
 		relays := make([][]byte, len(ids))
 		for i, id := range ids {
 			relays[i] = id[:]
@@ -68,12 +68,8 @@ func (c *Client) announceRelays(ctx context.Context) error {
 			a.Relays = relays
 			return a
 		})
-		select {
-		case <-changed:
-		case <-ctx.Done():
-			return nil
-		}
-	}
+	})
+	return nil
 }
 
 // announceObservations passes on to the control server where the relays
@@ -81,16 +77,25 @@ func (c *Client) announceRelays(ctx context.Context) error {
 // the server works out from them how the client's NAT maps, and tells the
 // client and its peers (see package observation).
 func (c *Client) announceObservations(ctx context.Context) error {
-	for {
-		observed, changed := c.relays.Observed()
+	follow(ctx, c.relays.Observed, func(observed []*pb.SignedObservation) {
 		c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
 			a.RelayObservations = observed
 			return a
 		})
+	})
+	return nil
+}
+
+// follow calls apply with what get returns, now and after each change it
+// signals, until ctx ends.
+func follow[T any](ctx context.Context, get func() (T, <-chan struct{}), apply func(T)) {
+	for {
+		v, changed := get()
+		apply(v)
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return nil
+			return
 		}
 	}
 }
