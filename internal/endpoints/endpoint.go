@@ -38,8 +38,9 @@ type Options struct {
 }
 
 // Endpoint is one destination or source of the client: its registration
-// in the table, its connection counters, and for a destination the queue
-// of connections waiting to be taken.
+// in the table and its connection counters. A destination's connections
+// arrive through Deliver and leave through Next and Take, or Serve (see
+// serve.go); a source opens its own with Dial (see dial.go).
 type Endpoint struct {
 	table *Table
 	Key   peer.EndpointKey
