@@ -5,19 +5,11 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"sync"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/peer"
-	"github.com/p2pconnet/connet/internal/tunnel"
-	"github.com/p2pconnet/connet/internal/wire"
-	"github.com/p2pconnet/connet/internal/wire/pb"
 )
-
-// acceptWait is how long a connection from a source waits for the
-// destination to take it before the source is told it is busy.
-const acceptWait = 10 * time.Second
 
 // DestinationConfig describes a destination: a service this client
 // exposes under a name.
@@ -46,55 +38,28 @@ func (cfg DestinationConfig) WithRoute(r Route) DestinationConfig {
 
 // Destination receives the connections sources open to its name.
 type Destination struct {
-	endpoint
-	cfg   DestinationConfig
-	queue chan *incoming
-	// failures keeps a service that fails every connection from logging
-	// a line per connection.
-	failures logs.Repeats
+	ep  *endpoints.Endpoint
+	cfg DestinationConfig
 }
 
 // Destination adds a destination to the client and announces it to the
 // control server.
 func (c *Client) Destination(ctx context.Context, cfg DestinationConfig) (*Destination, error) {
-	if cfg.Name == "" {
-		return nil, fmt.Errorf("destination needs a name")
-	}
-	if len(cfg.Name) > wire.MaxNameLen {
-		return nil, fmt.Errorf("destination name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
-	}
-	if cfg.Route == "" {
-		cfg.Route = RouteAny
-	}
-	if _, err := ParseRoute(string(cfg.Route)); err != nil {
-		return nil, fmt.Errorf("destination %q: %w", cfg.Name, err)
-	}
-	if len(cfg.RelayEncryptions) == 0 {
-		cfg.RelayEncryptions = c.cfg.relayEncryptions
-	}
-	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
-		return nil, fmt.Errorf("destination %q: %w", cfg.Name, err)
+	var err error
+	if cfg.Route, cfg.RelayEncryptions, err = c.checkEndpoint(peer.Destination, cfg.Name, cfg.Route, cfg.RelayEncryptions); err != nil {
+		return nil, err
 	}
 	if cfg.DialTimeout < 0 {
 		return nil, fmt.Errorf("destination %q: negative DialTimeout", cfg.Name)
 	}
-	d := &Destination{
-		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Destination}),
-		cfg:      cfg,
-		queue:    make(chan *incoming),
+	ep, err := c.addEndpoint(peer.EndpointKey{Name: cfg.Name, Role: peer.Destination}, endpoints.Options{
+		Route: cfg.Route, Encryptions: endpoints.Encryptions(cfg.RelayEncryptions), DialTimeout: cfg.DialTimeout,
+	})
+	if err != nil {
+		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return nil, ErrClosed
-	}
-	if c.destinations[cfg.Name] != nil {
-		return nil, fmt.Errorf("%w: destination %q", ErrEndpointExists, cfg.Name)
-	}
-	c.destinations[cfg.Name] = d
-	c.updateAnnounceLocked()
 	c.cfg.logger.Info("destination added", "name", cfg.Name, "route", cfg.Route)
-	return d, nil
+	return &Destination{ep: ep, cfg: cfg}, nil
 }
 
 // Config returns the destination's config.
@@ -103,48 +68,8 @@ func (d *Destination) Config() DestinationConfig { return d.cfg }
 // Close removes the destination; connections already accepted go on
 // (those that Serve forwards end with it).
 func (d *Destination) Close() error {
-	d.close(func() {
-		if d.client.destinations[d.cfg.Name] == d {
-			delete(d.client.destinations, d.cfg.Name)
-		}
-	})
+	d.ep.Close()
 	return nil
-}
-
-// deliver hands a stream to Accept or Serve, or refuses it.
-func (d *Destination) deliver(in *incoming) {
-	timer := time.NewTimer(acceptWait)
-	defer timer.Stop()
-	select {
-	case d.queue <- in:
-	case <-d.closed:
-		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_NOT_FOUND, "destination %q closed", d.cfg.Name))
-	case <-timer.C:
-		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_LIMIT, "destination %q is not accepting connections", d.cfg.Name))
-	}
-}
-
-func (d *Destination) next(ctx context.Context) (*incoming, error) {
-	select {
-	case in := <-d.queue:
-		return in, nil
-	case <-d.closed:
-		return nil, ErrClosed
-	case <-ctx.Done():
-		return nil, context.Cause(ctx)
-	}
-}
-
-// conn presents an accepted stream as a net.Conn whose RemoteAddr is the
-// client that connected to the source when the source knows it (so a
-// service sees its real client, as in X-Forwarded-For), else the peer's end
-// of the path.
-func (d *Destination) conn(in *incoming) *tunnel.Conn {
-	var remote net.Addr = in.path.RemoteAddr()
-	if in.Origin.IsValid() {
-		remote = net.TCPAddrFromAddrPort(in.Origin)
-	}
-	return &tunnel.Conn{Stream: in.Stream, Local: d.client.udp.LocalAddr(), Remote: remote}
 }
 
 // Accept waits for the next connection from a source.
@@ -154,15 +79,13 @@ func (d *Destination) Accept() (net.Conn, error) { return d.AcceptContext(contex
 // end.
 func (d *Destination) AcceptContext(ctx context.Context) (net.Conn, error) {
 	for {
-		in, err := d.next(ctx)
+		in, err := d.ep.Next(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := in.Accept(); err != nil {
-			in.Stream.Reset()
-			continue
+		if conn, err := d.ep.Take(in); err == nil {
+			return conn, nil
 		}
-		return d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions), nil
 	}
 }
 
@@ -176,42 +99,7 @@ type DialFunc = func(ctx context.Context, origin netip.AddrPort) (net.Conn, erro
 // connections it forwarded are reset at both ends (cut mid-transfer, they
 // must not look complete) and its goroutines are gone.
 func (d *Destination) Serve(ctx context.Context, dial DialFunc) error {
-	var forwards sync.WaitGroup
-	var splices tunnel.Splices
-	defer forwards.Wait()
-	defer splices.Stop()
-	for {
-		in, err := d.next(ctx)
-		if err != nil {
-			return err
-		}
-		forwards.Go(func() { d.forward(ctx, in, dial, &splices) })
-	}
-}
-
-func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, splices *tunnel.Splices) {
-	if d.cfg.DialTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.cfg.DialTimeout)
-		defer cancel()
-	}
-	conn, err := dial(ctx, in.Origin)
-	if err != nil {
-		d.serviceFailed("destination dial failed", err, "peer", in.peer.ID)
-		in.Refuse(wire.Errorf(pb.ErrorCode_ERROR_CODE_DESTINATION_DIAL_FAILED, "%v", err))
-		return
-	}
-	d.recordError(nil)
-	if err := in.Accept(); err != nil {
-		_ = conn.Close()
-		in.Stream.Reset()
-		return
-	}
-	tc := d.track(d.conn(in), in.peer.ID, in.path, d.cfg.RelayEncryptions)
-	// On a fresh goroutine: this one's stack grew while dialing, and the
-	// splice keeps its goroutine for the connection's life, mostly idle
-	// (issue 10: an idle connection's cost per client).
-	splices.Go(tunnel.TCP(conn), tc)
+	return d.ep.Serve(ctx, dial)
 }
 
 // ReportServiceError records that the service failed a connection that
@@ -220,22 +108,5 @@ func (d *Destination) forward(ctx context.Context, in *incoming, dial DialFunc, 
 // destination's last error on the status page, and is logged as a dial
 // failure is, once per distinct cause.
 func (d *Destination) ReportServiceError(err error) {
-	d.serviceFailed("destination's service refused the connection", err)
-}
-
-// serviceFailed records err, a failure of the destination's service, as
-// the last error and logs it at warn with attrs, once per distinct cause
-// and quiet period (a service that refuses every connection makes one
-// line, not one per connection; the line says how many were held back).
-func (d *Destination) serviceFailed(msg string, err error, attrs ...any) {
-	d.recordError(err)
-	ok, skipped := d.failures.Allow(err.Error(), time.Now())
-	if !ok {
-		return
-	}
-	attrs = append([]any{"name", d.cfg.Name}, attrs...)
-	if skipped > 0 {
-		attrs = append(attrs, "repeats_not_logged", skipped)
-	}
-	d.client.cfg.logger.Warn(msg, append(attrs, logs.Err(err))...)
+	d.ep.ServiceFailed("destination's service refused the connection", err)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 
 	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/untrusted"
 	"github.com/p2pconnet/connet/internal/wire"
 )
@@ -13,27 +14,27 @@ var (
 	// reach right now. Every error of a failed Source.Dial that names why
 	// (ErrNoPeer, ErrPeerUnreachable, ErrRouteMismatch, ErrEndpointRefused)
 	// matches it too.
-	ErrNoDestination = errors.New("no reachable destination")
+	ErrNoDestination = endpoints.ErrNoDestination
 	// ErrNoPeer reports that no destination of the source's name is online:
 	// none announced itself to the control server (or the control server has
 	// not been reached).
-	ErrNoPeer error = &DialReason{"no-peer", "no destination peer online"}
+	ErrNoPeer = endpoints.ErrNoPeer
 	// ErrPeerUnreachable reports destination peers that are online but that
 	// no path reaches: no direct connection came up and no relay is shared.
-	ErrPeerUnreachable error = &DialReason{"peer-unreachable", "destination peer unreachable"}
+	ErrPeerUnreachable = endpoints.ErrPeerUnreachable
 	// ErrRouteMismatch reports destinations whose route and the source's
 	// have no kind of path in common (one allows only relay, the other only
 	// direct).
-	ErrRouteMismatch error = &DialReason{"route-mismatch", "route mismatch with the destination"}
+	ErrRouteMismatch = endpoints.ErrRouteMismatch
 	// ErrEndpointRefused reports a refusal: the destination refused the
 	// connection (its service is down, it is busy, it does not allow this
 	// source), or the control server refused the source.
-	ErrEndpointRefused error = &DialReason{"endpoint-refused", "endpoint refused"}
+	ErrEndpointRefused = endpoints.ErrEndpointRefused
 	// ErrClosed reports use of a closed client, destination or source.
-	ErrClosed = errors.New("closed")
+	ErrClosed = endpoints.ErrClosed
 	// ErrEndpointExists reports a second destination or source of a name
 	// the client already has.
-	ErrEndpointExists = errors.New("endpoint already exists")
+	ErrEndpointExists = endpoints.ErrExists
 	// ErrRefused reports that the control server refused the client (a bad
 	// token or a forbidden address). It is wrapped with an *Error.
 	ErrRefused = controlclient.ErrAuth
@@ -52,28 +53,11 @@ var (
 // DialReason is the kind of the sentinel errors that say why a source could
 // not open a connection. Reason is a short machine-readable name for logs
 // and status pages; each also matches ErrNoDestination.
-type DialReason struct {
-	reason, text string
-}
-
-func (r *DialReason) Error() string { return r.text }
-
-// Reason is the short name of the reason: no-peer, peer-unreachable,
-// route-mismatch or endpoint-refused.
-func (r *DialReason) Reason() string { return r.reason }
-
-// Is makes every reason match ErrNoDestination.
-func (r *DialReason) Is(target error) bool { return target == ErrNoDestination }
+type DialReason = endpoints.DialReason
 
 // ReasonOf returns the short name of the reason a Dial failed (see
 // DialReason.Reason), or "" when err names none.
-func ReasonOf(err error) string {
-	var r *DialReason
-	if errors.As(err, &r) {
-		return r.reason
-	}
-	return ""
-}
+func ReasonOf(err error) string { return endpoints.ReasonOf(err) }
 
 // ErrorCode classifies an Error.
 type ErrorCode int32

@@ -40,7 +40,7 @@ type clientConfig struct {
 	fallbacks      []Transport
 	quicRetry      time.Duration
 	// maxPendingStreams is how many streams one peer may have waiting for
-	// an answer here (see admitStream).
+	// an answer here (see endpoints.Table.Admit).
 	maxPendingStreams int
 	// birthdayPunch lets the client take part in birthday punches
 	// through symmetric NATs (see ClientBirthdayPunch).

@@ -88,26 +88,21 @@ func (c *Client) runPortMap(ctx context.Context) error {
 // until ctx ends.
 func (c *Client) announceMapping(ctx context.Context) {
 	var last netip.AddrPort
-	for {
-		m, changed := c.portmap.Mapping()
-		if m.External != last {
-			last = m.External
-			var mapped []netip.AddrPort
-			if m.Valid() {
-				mapped = []netip.AddrPort{m.External}
-			}
-			c.cfg.logger.Debug("announcing port mapping", "external", m.External)
-			c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
-				a.Mapped = mapped
-				return a
-			})
-		}
-		select {
-		case <-changed:
-		case <-ctx.Done():
+	follow(ctx, c.portmap.Mapping, func(m portmap.Mapping) {
+		if m.External == last {
 			return
 		}
-	}
+		last = m.External
+		var mapped []netip.AddrPort
+		if m.Valid() {
+			mapped = []netip.AddrPort{m.External}
+		}
+		c.cfg.logger.Debug("announcing port mapping", "external", m.External)
+		c.announce.Update(func(a controlclient.Announcement) controlclient.Announcement {
+			a.Mapped = mapped
+			return a
+		})
+	})
 }
 
 // portMappingStatus shows the mapping, nil when port mapping is off.

@@ -3,17 +3,14 @@ package connet
 import (
 	"context"
 	"fmt"
-	"github.com/p2pconnet/connet/internal/logs"
 	"net"
 	"net/netip"
-	"sync/atomic"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/balance"
-	"github.com/p2pconnet/connet/internal/netpath"
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
-	"github.com/p2pconnet/connet/internal/wire"
 )
 
 // LBPolicy orders the destination peers a source tries for a new
@@ -95,33 +92,16 @@ func (cfg SourceConfig) WithLoadBalancer(p LBPolicy, r LBRetry, max int) SourceC
 
 // Source opens connections to the destinations of its name.
 type Source struct {
-	endpoint
-	cfg   SourceConfig
-	retry balance.Retry
-	// turn counts connections, for round-robin.
-	turn atomic.Uint64
+	ep  *endpoints.Endpoint
+	cfg SourceConfig
 }
 
 // Source adds a source to the client and announces it to the control
 // server.
 func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) {
-	if cfg.Name == "" {
-		return nil, fmt.Errorf("source needs a name")
-	}
-	if len(cfg.Name) > wire.MaxNameLen {
-		return nil, fmt.Errorf("source name of %d bytes (at most %d)", len(cfg.Name), wire.MaxNameLen)
-	}
-	if cfg.Route == "" {
-		cfg.Route = RouteAny
-	}
-	if _, err := ParseRoute(string(cfg.Route)); err != nil {
-		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
-	}
-	if len(cfg.RelayEncryptions) == 0 {
-		cfg.RelayEncryptions = c.cfg.relayEncryptions
-	}
-	if err := checkEncryptions(cfg.RelayEncryptions); err != nil {
-		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
+	var err error
+	if cfg.Route, cfg.RelayEncryptions, err = c.checkEndpoint(peer.Source, cfg.Name, cfg.Route, cfg.RelayEncryptions); err != nil {
+		return nil, err
 	}
 	if _, err := balance.ParsePolicy(string(cfg.LBPolicy)); err != nil {
 		return nil, fmt.Errorf("source %q: %w", cfg.Name, err)
@@ -132,27 +112,20 @@ func (c *Client) Source(ctx context.Context, cfg SourceConfig) (*Source, error) 
 	if cfg.LBRetryMax < 0 || cfg.DialTimeout < 0 {
 		return nil, fmt.Errorf("source %q: negative LBRetryMax or DialTimeout", cfg.Name)
 	}
-	s := &Source{
-		endpoint: newEndpoint(c, endpointKey{cfg.Name, peer.Source}),
-		cfg:      cfg,
-		retry:    balance.Effective(cfg.LBPolicy, balance.Retry{Policy: cfg.LBRetry, Max: cfg.LBRetryMax}),
+	retry := balance.Effective(cfg.LBPolicy, balance.Retry{Policy: cfg.LBRetry, Max: cfg.LBRetryMax})
+	ep, err := c.addEndpoint(peer.EndpointKey{Name: cfg.Name, Role: peer.Source}, endpoints.Options{
+		Route: cfg.Route, Encryptions: endpoints.Encryptions(cfg.RelayEncryptions),
+		DialTimeout: cfg.DialTimeout, Policy: cfg.LBPolicy, Retry: retry,
+	})
+	if err != nil {
+		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.ctx.Err() != nil {
-		return nil, ErrClosed
-	}
-	if c.sources[cfg.Name] != nil {
-		return nil, fmt.Errorf("%w: source %q", ErrEndpointExists, cfg.Name)
-	}
-	c.sources[cfg.Name] = s
-	c.updateAnnounceLocked()
 	policy := string(cfg.LBPolicy)
 	if policy == "" {
 		policy = "default"
 	}
-	c.cfg.logger.Info("source added", "name", cfg.Name, "route", string(cfg.Route), "lb-policy", policy, "lb-retry", string(s.retry.Policy))
-	return s, nil
+	c.cfg.logger.Info("source added", "name", cfg.Name, "route", string(cfg.Route), "lb-policy", policy, "lb-retry", string(retry.Policy))
+	return &Source{ep: ep, cfg: cfg}, nil
 }
 
 // Config returns the source's config.
@@ -160,11 +133,7 @@ func (s *Source) Config() SourceConfig { return s.cfg }
 
 // Close removes the source; connections already open go on.
 func (s *Source) Close() error {
-	s.close(func() {
-		if s.client.sources[s.cfg.Name] == s {
-			delete(s.client.sources, s.cfg.Name)
-		}
-	})
+	s.ep.Close()
 	return nil
 }
 
@@ -204,187 +173,7 @@ func (s *Source) DialEarly(ctx context.Context, origin netip.AddrPort, client ne
 	if client != nil {
 		early = &tunnel.Early{From: client}
 	}
-	conn, err := s.dial(ctx, origin, early)
-	s.recordError(err)
+	conn, err := s.ep.Dial(ctx, origin, early)
+	s.ep.RecordError(err, ReasonOf(err))
 	return conn, err
-}
-
-// dial tries the destination peers in the load balancer's order, as many
-// as its retry policy allows.
-func (s *Source) dial(ctx context.Context, origin netip.AddrPort, early *tunnel.Early) (net.Conn, error) {
-	if s.isClosed() {
-		return nil, ErrClosed
-	}
-	targets, err := s.waitTargets(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, err)
-	}
-	order := balance.Order(s.cfg.LBPolicy, targets, s.turn.Add(1)-1, nil)
-	caller := ctx
-	if budget := s.retry.Budget(); budget > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, budget, fmt.Errorf("lb-retry timed: no destination answered within %v", budget))
-		defer cancel()
-	}
-	var errs []error
-	refused := true
-	targets = order[:s.retry.Attempts(len(order))]
-	for i, t := range targets {
-		// Bytes go early only to the last peer the policy lets this
-		// connection try: after they went, a peer that fails without
-		// refusing (dead, or slow past dial-timeout) may have passed them
-		// to its service, so trying another could repeat a request; a
-		// peer before the last must stay free to fail over.
-		var e *tunnel.Early
-		if i == len(targets)-1 {
-			e = early
-		}
-		conn, err := s.attempt(ctx, t, origin, e)
-		if err == nil {
-			return conn, nil
-		}
-		refused = refused && tunnel.IsRefusal(err)
-		errs = append(errs, fmt.Errorf("destination %s: %w", t.Peer, err))
-		if ctx.Err() != nil {
-			errs = append(errs, context.Cause(ctx))
-			break
-		}
-	}
-	if caller.Err() != nil {
-		// The caller gave up: no reason of the destination's.
-		return nil, fmt.Errorf("source %q: %w", s.cfg.Name, logs.Join(errs...))
-	}
-	// Every peer tried refused: the destination's answer. Anything else
-	// (a path that failed, no answer in time) means the peer was not
-	// reached.
-	reason := ErrPeerUnreachable
-	if refused {
-		reason = ErrEndpointRefused
-	}
-	return nil, fmt.Errorf("source %q: %w: %w", s.cfg.Name, reason, logs.Join(errs...))
-}
-
-// attempt opens a connection to one destination peer, on its best path, or
-// on the next ones while a path fails before the peer answers. A refusal is
-// the peer's answer, which its other paths would only repeat.
-func (s *Source) attempt(ctx context.Context, t balance.Target, origin netip.AddrPort, early *tunnel.Early) (net.Conn, error) {
-	if d := s.cfg.DialTimeout; d > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, d, fmt.Errorf("no answer within dial-timeout %v", d))
-		defer cancel()
-	}
-	req := tunnel.Request{Endpoint: s.cfg.Name, Origin: origin}
-	var errs []error
-	for _, p := range t.Paths {
-		stream, err := tunnel.Open(ctx, p, req, early)
-		if err == nil {
-			conn := &tunnel.Conn{Stream: stream, Local: s.client.udp.LocalAddr(), Remote: p.RemoteAddr()}
-			tracked := s.track(conn, t.Peer, p, s.cfg.RelayEncryptions)
-			if early != nil {
-				// Sent on the stream before it was tracked.
-				tracked.life.wrote(early.Sent, nil)
-			}
-			return tracked, nil
-		}
-		if tunnel.IsRefusal(err) || !early.MayRetry(err) || ctx.Err() != nil {
-			return nil, err
-		}
-		errs = append(errs, fmt.Errorf("%s %s: %w", p.Kind(), p.RemoteAddr(), err))
-	}
-	return nil, logs.Join(errs...)
-}
-
-// waitTargets returns the destination peers with usable paths. While a peer
-// is still being reached it waits for a path, for at most a handshake
-// timeout (or DialTimeout when shorter); when nothing suggests a path will
-// come it fails at once, with the reason.
-func (s *Source) waitTargets(ctx context.Context) ([]balance.Target, error) {
-	c := s.client
-	wait := c.cfg.handshakeTimeout
-	if d := s.cfg.DialTimeout; d > 0 && d < wait {
-		wait = d
-	}
-	var timeout <-chan time.Time
-	for {
-		changed := c.registry.Changed()
-		targets, pending, err := s.targets()
-		if len(targets) > 0 {
-			return targets, nil
-		}
-		if !pending {
-			return nil, err
-		}
-		if timeout == nil {
-			timer := time.NewTimer(wait)
-			defer timer.Stop()
-			timeout = timer.C
-		}
-		select {
-		case <-changed:
-		case <-timeout:
-			return nil, fmt.Errorf("%w: no path came up in %v", ErrPeerUnreachable, wait)
-		case <-ctx.Done():
-			return nil, context.Cause(ctx)
-		case <-s.closed:
-			return nil, ErrClosed
-		}
-	}
-}
-
-// targets returns the destination peers with the usable paths both ends'
-// routes allow, and whether a peer without one may still become reachable.
-// With neither, err says why no peer can be used.
-func (s *Source) targets() (targets []balance.Target, pending bool, err error) {
-	c := s.client
-	if err := s.refusal(); err != nil {
-		return nil, false, fmt.Errorf("%w: %w", ErrEndpointRefused, err)
-	}
-	peers := c.registry.WithEndpoint(s.cfg.Name, peer.Destination)
-	mismatched := 0
-	var mismatch netpath.Route
-	for _, p := range peers {
-		st, _ := p.State()
-		e, _ := st.Endpoint(s.cfg.Name, peer.Destination)
-		paths := st.UsablePaths(s.cfg.Route, e.Route)
-		if len(paths) == 0 {
-			direct := s.cfg.Route.Allows(netpath.DirectOutgoing) && e.Route.Allows(netpath.DirectOutgoing)
-			relay := s.cfg.Route.Allows(netpath.Relay) && e.Route.Allows(netpath.Relay)
-			if !direct && !relay {
-				mismatched++
-				mismatch = e.Route
-			}
-			pending = pending || (st.Announced && (direct && !st.HasDirect() || relay && c.relays.Offered()))
-			continue
-		}
-		targets = append(targets, balance.Target{Peer: p.ID, Paths: paths, Active: s.activeWith(p.ID)})
-	}
-	switch {
-	case len(targets) > 0 || pending:
-		return targets, pending, nil
-	case len(peers) == 0:
-		return nil, false, fmt.Errorf("%w%s", ErrNoPeer, s.controlHint())
-	case mismatched == len(peers):
-		return nil, false, fmt.Errorf("%w: source route %s, destination route %s", ErrRouteMismatch, s.cfg.Route, mismatch)
-	}
-	return nil, false, fmt.Errorf("%w: %d destination peer(s) online, none with a path", ErrPeerUnreachable, len(peers))
-}
-
-// refusal is the control server's refusal of this source, if any.
-func (s *Source) refusal() error {
-	c := s.client
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.refused[s.key]
-}
-
-// controlHint explains an empty peer list by a control server not reached.
-func (s *Source) controlHint() string {
-	st, _ := s.client.session.Status()
-	if st.Connected {
-		return ""
-	}
-	if st.LastError != "" {
-		return " (not connected to the control server: " + st.LastError + ")"
-	}
-	return " (not connected to the control server yet)"
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/endpoints"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/relayclient"
@@ -125,38 +126,33 @@ func (c *Client) Status() ClientStatus {
 		out.Control.Observed = st.Observed.String()
 	}
 	out.Control.NAT = string(c.nat.Load().(peer.NAT))
-	c.mu.Lock()
-	for _, d := range c.destinations {
-		out.Destinations = append(out.Destinations, c.endpointStatus(&d.endpoint, d.cfg.Route))
+	for _, e := range c.endpoints.Role(peer.Destination) {
+		out.Destinations = append(out.Destinations, c.endpointStatus(e))
 	}
-	for _, s := range c.sources {
-		out.Sources = append(out.Sources, c.endpointStatus(&s.endpoint, s.cfg.Route))
+	for _, e := range c.endpoints.Role(peer.Source) {
+		out.Sources = append(out.Sources, c.endpointStatus(e))
 	}
-	c.mu.Unlock()
-	byName := func(a, b EndpointStatus) int { return cmp.Compare(a.Name, b.Name) }
-	slices.SortFunc(out.Destinations, byName)
-	slices.SortFunc(out.Sources, byName)
 	return out
 }
 
-// endpointStatus must be called with c.mu held.
-func (c *Client) endpointStatus(e *endpoint, route netpath.Route) EndpointStatus {
-	last := e.lastError()
+// endpointStatus shows one of the client's endpoints.
+func (c *Client) endpointStatus(e *endpoints.Endpoint) EndpointStatus {
+	last := e.LastError()
 	es := EndpointStatus{
-		Name:              e.key.name,
-		Route:             string(route),
-		LastError:         last.msg,
-		LastReason:        last.reason,
-		ActiveConnections: e.active.Load(),
-		TotalConnections:  e.total.Load(),
+		Name:              e.Key.Name,
+		Route:             string(e.Route),
+		LastError:         last.Msg,
+		LastReason:        last.Reason,
+		ActiveConnections: e.Active(),
+		TotalConnections:  e.Total(),
 		Peers:             []PeerStatus{},
 	}
-	if err := c.refused[e.key]; err != nil {
+	if err := c.endpoints.Refusal(e.Key); err != nil {
 		es.Refused = err.Error()
 	}
-	for _, p := range c.registry.WithEndpoint(e.key.name, e.key.role.Opposite()) {
-		ps := c.peerStatus(p, e.key.name, e.key.role.Opposite(), route)
-		ps.ActiveConnections = e.activeWith(p.ID)
+	for _, p := range c.registry.WithEndpoint(e.Key.Name, e.Key.Role.Opposite()) {
+		ps := c.peerStatus(p, e.Key.Name, e.Key.Role.Opposite(), e.Route)
+		ps.ActiveConnections = e.ActiveWith(p.ID)
 		es.Peers = append(es.Peers, ps)
 	}
 	slices.SortFunc(es.Peers, func(a, b PeerStatus) int { return cmp.Compare(a.ID, b.ID) })

@@ -11,7 +11,6 @@ import (
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/tuning"
-	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
 
@@ -42,22 +41,14 @@ func TestCandidateTheServerRefusesIsLeftOut(t *testing.T) {
 		Endpoints: []*pb.Endpoint{{Name: "svc", Role: pb.Role_ROLE_DESTINATION}},
 		Mapped:    []netip.AddrPort{bad, good},
 	})
-	dst := testSessionWith(t, cfg(func() { connects.Add(1) }), &dstAnn, func(*pb.ServerState) {})
+	dst := testSessionWith(t, cfg(func() { connects.Add(1) }), &dstAnn, func(controlclient.State) {})
 
 	var srcAnn notify.Value[controlclient.Announcement]
 	srcAnn.Set(controlclient.Announcement{Endpoints: []*pb.Endpoint{{Name: "svc", Role: pb.Role_ROLE_SOURCE}}})
 	var seen notify.Value[[]netip.AddrPort]
-	src := testSessionWith(t, cfg(nil), &srcAnn, func(st *pb.ServerState) {
-		for _, p := range st.GetPeers() {
-			var cands []netip.AddrPort
-			for _, c := range p.GetCandidates() {
-				ap, err := wire.ToAddrPort(c)
-				if err != nil {
-					t.Errorf("candidate %v from the server: %v", c, err)
-				}
-				cands = append(cands, ap)
-			}
-			seen.Set(cands)
+	src := testSessionWith(t, cfg(nil), &srcAnn, func(st controlclient.State) {
+		for _, p := range st.Peers {
+			seen.Set(p.Candidates)
 		}
 	})
 

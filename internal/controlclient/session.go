@@ -120,13 +120,13 @@ type Session struct {
 	// next is a QUIC connection the probe made, for the next connect.
 	next     *quic.Conn
 	announce *notify.Value[Announcement]
-	onState  func(*pb.ServerState)
+	onState  func(State)
 	status   notify.Value[Status]
 }
 
 // New prepares a session that announces what announce holds and passes
-// each server update to onState (called from one goroutine at a time).
-func New(cfg Config, announce *notify.Value[Announcement], onState func(*pb.ServerState)) *Session {
+// each server update, decoded, to onState (called from one goroutine at a time).
+func New(cfg Config, announce *notify.Value[Announcement], onState func(State)) *Session {
 	return &Session{cfg: cfg, announce: announce, onState: onState}
 }
 
@@ -416,6 +416,6 @@ func (s *Session) readState(stream muxconn.Stream) error {
 		if obs, err := wire.ToAddrPort(msg.GetObserved()); err == nil {
 			s.status.Update(func(st Status) Status { st.Observed = obs; return st })
 		}
-		s.onState(&msg)
+		s.onState(decodeState(&msg, s.cfg.Logger))
 	}
 }

@@ -41,12 +41,12 @@ func session(t *testing.T, addr string, pool *testcert.Cert, token, metadata str
 // to announce.
 func testSession(t *testing.T, cfg controlclient.Config) *controlclient.Session {
 	t.Helper()
-	return testSessionWith(t, cfg, &notify.Value[controlclient.Announcement]{}, func(*pb.ServerState) {})
+	return testSessionWith(t, cfg, &notify.Value[controlclient.Announcement]{}, func(controlclient.State) {})
 }
 
 // testSessionWith is testSession announcing announce, with the server's
 // states going to onState.
-func testSessionWith(t *testing.T, cfg controlclient.Config, announce *notify.Value[controlclient.Announcement], onState func(*pb.ServerState)) *controlclient.Session {
+func testSessionWith(t *testing.T, cfg controlclient.Config, announce *notify.Value[controlclient.Announcement], onState func(controlclient.State)) *controlclient.Session {
 	t.Helper()
 	id, err := identity.Generate("client")
 	if err != nil {

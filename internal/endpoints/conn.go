@@ -1,4 +1,4 @@
-package connet
+package endpoints
 
 import (
 	"errors"
@@ -8,10 +8,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/e2ee"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/netpath"
+	"github.com/p2pconnet/connet/internal/peer"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/quic-go/quic-go"
 )
@@ -24,7 +24,7 @@ import (
 // Read and Write call, never per packet.
 type connLife struct {
 	log        *slog.Logger
-	key        endpointKey
+	key        peer.EndpointKey
 	peer       identity.ID
 	kind       netpath.Kind
 	remote     string
@@ -45,42 +45,20 @@ type connLife struct {
 	closed            bool
 }
 
-// openLife starts observing a connection of endpoint key with peer id on
-// p; encs are the endpoint's relay encryptions (what a relayed path uses is
-// the choice both ends' lists give).
-func (c *Client) openLife(key endpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) *connLife {
+// openLife starts observing a connection of e with peer id on p.
+func (e *Endpoint) openLife(id identity.ID, p netpath.Path) *connLife {
 	l := &connLife{
-		log:        c.cfg.logger,
-		key:        key,
+		log:        e.table.cfg.Logger,
+		key:        e.Key,
 		peer:       id,
 		kind:       p.Kind(),
 		remote:     p.RemoteAddr().String(),
-		encryption: c.pathEncryption(key, id, p, encs),
+		encryption: e.pathEncryption(id, p),
 		opened:     time.Now(),
 	}
-	l.log.Debug("connection opened", "name", key.name, "role", string(key.role), "peer", id,
+	l.log.Debug("connection opened", "name", e.Key.Name, "role", string(e.Key.Role), "peer", id,
 		"path", string(l.kind), "remote", l.remote, "encryption", l.encryption)
 	return l
-}
-
-// pathEncryption names how a connection on p is encrypted end to end:
-// "quic" on a direct path (its own TLS 1.3), else the relay encryption both
-// ends agree on, as SecureOutgoing and SecureIncoming choose it.
-func (c *Client) pathEncryption(key endpointKey, id identity.ID, p netpath.Path, encs []RelayEncryption) string {
-	if p.Kind().Direct() {
-		return "quic"
-	}
-	pp := c.registry.Get(id)
-	if pp == nil {
-		return "unknown"
-	}
-	st, _ := pp.State()
-	pe, _ := st.Endpoint(key.name, key.role.Opposite())
-	enc, err := e2ee.Choose(encryptionsOf(encs), encryptionsFrom(pe.RelayEncryptions))
-	if err != nil {
-		return "unknown"
-	}
-	return string(enc)
 }
 
 func (l *connLife) read(n int, err error) {
@@ -121,7 +99,7 @@ func (l *connLife) close() {
 	l.closed = true
 	end := l.endingLocked()
 	l.mu.Unlock()
-	l.log.Debug("connection closed", "name", l.key.name, "role", string(l.key.role), "peer", l.peer,
+	l.log.Debug("connection closed", "name", l.key.Name, "role", string(l.key.Role), "peer", l.peer,
 		"path", string(l.kind), "bytes_sent", l.sent.Load(), "bytes_received", l.received.Load(),
 		"duration_ms", logs.Millis(time.Since(l.opened)), "end", end)
 }
@@ -153,22 +131,22 @@ func describeEnd(err error) string {
 	return logs.Closed(err, "peer").Error()
 }
 
-// trackedConn is a tunnelled connection as handed to users: a net.Conn
-// with CloseWrite, counted by its endpoint and observed by its connLife.
-type trackedConn struct {
+// Conn is a tunnelled connection as handed to users: a net.Conn with
+// CloseWrite, counted by its endpoint and observed by its connLife.
+type Conn struct {
 	*tunnel.Conn
 	life *connLife
 	once sync.Once
 	done func()
 }
 
-func (t *trackedConn) Read(b []byte) (int, error) {
+func (t *Conn) Read(b []byte) (int, error) {
 	n, err := t.Conn.Read(b)
 	t.life.read(n, err)
 	return n, err
 }
 
-func (t *trackedConn) Write(b []byte) (int, error) {
+func (t *Conn) Write(b []byte) (int, error) {
 	n, err := t.Conn.Write(b)
 	t.life.wrote(n, err)
 	return n, err
@@ -176,15 +154,19 @@ func (t *trackedConn) Write(b []byte) (int, error) {
 
 // Reset abandons the connection; tunnel.Splice calls it when the other
 // end failed.
-func (t *trackedConn) Reset() {
+func (t *Conn) Reset() {
 	t.life.resetHere()
 	t.Conn.Reset()
 }
 
-func (t *trackedConn) Close() error {
+func (t *Conn) Close() error {
 	t.once.Do(func() {
 		t.done()
 		t.life.close()
 	})
 	return t.Conn.Close()
 }
+
+// SentEarly counts n bytes sent on the stream before it was tracked (see
+// tunnel.Early).
+func (t *Conn) SentEarly(n int) { t.life.wrote(n, nil) }

@@ -1,7 +1,8 @@
-package connet
+package controlclient
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/netpath"
@@ -9,6 +10,45 @@ import (
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
+
+// State is the control server's latest word, decoded for the client.
+type State struct {
+	// Peers are the peers the server names; a malformed one is logged and
+	// left out.
+	Peers []peer.Info
+	// NAT is how this client's NAT maps, as the server worked it out.
+	NAT peer.NAT
+	// Refused says why the server refused each endpoint it refused.
+	Refused map[peer.EndpointKey]error
+	// Relays and Grant are for the relay manager, which takes them as the
+	// server sent them.
+	Relays []*pb.Relay
+	Grant  *pb.SignedGrant
+}
+
+// decodeState decodes a server update, logging the peers it leaves out.
+func decodeState(st *pb.ServerState, logger *slog.Logger) State {
+	out := State{
+		Peers:   make([]peer.Info, 0, len(st.GetPeers())),
+		NAT:     natFromPB(st.GetNatMapping()),
+		Refused: map[peer.EndpointKey]error{},
+		Relays:  st.GetRelays(),
+		Grant:   st.GetGrant(),
+	}
+	for _, p := range st.GetPeers() {
+		info, err := peerInfo(p)
+		if err != nil {
+			logger.Warn("ignoring malformed peer from control server", "err", err)
+			continue
+		}
+		out.Peers = append(out.Peers, info)
+	}
+	for _, r := range st.GetRefused() {
+		key := peer.EndpointKey{Name: r.GetName(), Role: roleFromPB(r.GetRole())}
+		out.Refused[key] = fmt.Errorf("refused by control server: %w", errorFromPB(r.GetError()))
+	}
+	return out
+}
 
 // peerInfo validates a peer as the control server describes it.
 func peerInfo(p *pb.Peer) (peer.Info, error) {
@@ -38,7 +78,7 @@ func peerInfo(p *pb.Peer) (peer.Info, error) {
 	info.PunchSecret = p.GetPunchSecret()
 	for _, e := range p.GetEndpoints() {
 		info.Endpoints = append(info.Endpoints, peer.Endpoint{
-			Name: e.GetName(), Role: roleFromPB(e.GetRole()), Route: routeFromPB(e.GetRoute()),
+			Name: e.GetName(), Role: roleFromPB(e.GetRole()), Route: netpath.Route(wire.RouteName(e.GetRoute())),
 			RelayEncryptions: e.GetRelayEncryptions(),
 		})
 	}
@@ -53,10 +93,6 @@ func peerInfo(p *pb.Peer) (peer.Info, error) {
 }
 
 func roleFromPB(r pb.Role) peer.Role { return peer.Role(wire.RoleName(r)) }
-
-func routeFromPB(r pb.Route) netpath.Route { return netpath.Route(wire.RouteName(r)) }
-
-func routeToPB(r netpath.Route) pb.Route { return wire.RouteFromName(string(r)) }
 
 func errorFromPB(e *pb.Error) error {
 	if err := wire.FromPB(e); err != nil {

@@ -1,4 +1,4 @@
-package connet
+package endpoints
 
 import (
 	"context"
@@ -8,37 +8,31 @@ import (
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/netpath"
 	"github.com/p2pconnet/connet/internal/peer"
-	"github.com/p2pconnet/connet/internal/relayclient"
 	"github.com/p2pconnet/connet/internal/tunnel"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
 
-// securer is the client's end-to-end encryption policy for relayed
-// streams, as the relay manager uses it.
-type securer Client
-
-var _ relayclient.Securer = (*securer)(nil)
+// The table is the client's end-to-end encryption policy for relayed
+// streams: the relay manager calls SecureOutgoing and SecureIncoming.
 
 // SecureOutgoing starts a relayed stream to a peer for a source endpoint:
 // it picks the encryption both ends allow, says so in the clear hello, and
 // runs the handshake.
-func (c *securer) SecureOutgoing(ctx context.Context, id identity.ID, endpoint string, s netpath.Stream) (netpath.Stream, error) {
-	p := c.registry.Get(id)
+func (t *Table) SecureOutgoing(ctx context.Context, id identity.ID, endpoint string, s netpath.Stream) (netpath.Stream, error) {
+	p := t.cfg.Registry.Get(id)
 	if p == nil {
 		s.Reset()
 		return nil, fmt.Errorf("%w for %q: peer %s is gone", ErrNoDestination, endpoint, id)
 	}
-	c.mu.Lock()
-	src := c.sources[endpoint]
-	c.mu.Unlock()
+	src := t.Local(endpoint, peer.Source)
 	st, _ := p.State()
 	pe, ok := st.Endpoint(endpoint, peer.Destination)
 	if src == nil || !ok {
 		s.Reset()
 		return nil, fmt.Errorf("%w for %q", ErrNoDestination, endpoint)
 	}
-	enc, err := e2ee.Choose(encryptionsOf(src.cfg.RelayEncryptions), encryptionsFrom(pe.RelayEncryptions))
+	enc, err := e2ee.Choose(src.Encryptions, encryptionsFrom(pe.RelayEncryptions))
 	if err != nil {
 		s.Reset()
 		return nil, fmt.Errorf("relay encryption with destination %s: %w", p.ID, err)
@@ -49,20 +43,18 @@ func (c *securer) SecureOutgoing(ctx context.Context, id identity.ID, endpoint s
 	}
 	ctx, cancel := context.WithTimeout(ctx, tunnel.HeaderTimeout)
 	defer cancel()
-	return e2ee.Wrap(ctx, s, enc, true, c.id, st.Info.Cert)
+	return e2ee.Wrap(ctx, s, enc, true, t.cfg.Identity, st.Info.Cert)
 }
 
 // SecureIncoming checks the hello of a relayed stream from a peer against
 // our destination and what the control server says the peer allows, then
 // runs the handshake.
-func (c *securer) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s netpath.Stream) (netpath.Stream, error) {
-	p := c.registry.Get(id)
+func (t *Table) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s netpath.Stream) (netpath.Stream, error) {
+	p := t.cfg.Registry.Get(id)
 	if p == nil {
 		return nil, fmt.Errorf("unknown peer %s", id)
 	}
-	c.mu.Lock()
-	dst := c.destinations[hello.GetEndpoint()]
-	c.mu.Unlock()
+	dst := t.Local(hello.GetEndpoint(), peer.Destination)
 	st, _ := p.State()
 	pe, ok := st.Endpoint(hello.GetEndpoint(), peer.Source)
 	if dst == nil || !ok {
@@ -74,7 +66,7 @@ func (c *securer) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s netpa
 	}
 	// The source chose; the choice must be what the same rule gives from
 	// both lists, so a relay cannot talk the ends down to a weaker one.
-	want, err := e2ee.Choose(encryptionsOf(dst.cfg.RelayEncryptions), encryptionsFrom(pe.RelayEncryptions))
+	want, err := e2ee.Choose(dst.Encryptions, encryptionsFrom(pe.RelayEncryptions))
 	if err != nil {
 		return nil, err
 	}
@@ -83,26 +75,36 @@ func (c *securer) SecureIncoming(id identity.ID, hello *pb.RelayedHello, s netpa
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), tunnel.HeaderTimeout)
 	defer cancel()
-	return e2ee.Wrap(ctx, s, enc, false, c.id, st.Info.Cert)
+	return e2ee.Wrap(ctx, s, enc, false, t.cfg.Identity, st.Info.Cert)
 }
 
-func encryptionsOf(es []RelayEncryption) []e2ee.Encryption {
-	out := make([]e2ee.Encryption, len(es))
-	for i, e := range es {
-		out[i] = e2ee.Encryption(e)
-	}
-	return out
-}
-
+// encryptionsFrom reads a peer's relay encryptions.
 func encryptionsFrom(names []string) []e2ee.Encryption {
 	if len(names) == 0 { // a peer that states nothing allows none only
 		return []e2ee.Encryption{e2ee.None}
 	}
-	out := make([]e2ee.Encryption, len(names))
-	for i, n := range names {
-		out[i] = e2ee.Encryption(n)
+	return Encryptions(names)
+}
+
+// pathEncryption names how a connection of e with peer id on p is
+// encrypted end to end: "quic" on a direct path (its own TLS 1.3), else
+// the relay encryption both ends agree on, as SecureOutgoing and
+// SecureIncoming choose it.
+func (e *Endpoint) pathEncryption(id identity.ID, p netpath.Path) string {
+	if p.Kind().Direct() {
+		return "quic"
 	}
-	return out
+	pp := e.table.cfg.Registry.Get(id)
+	if pp == nil {
+		return "unknown"
+	}
+	st, _ := pp.State()
+	pe, _ := st.Endpoint(e.Key.Name, e.Key.Role.Opposite())
+	enc, err := e2ee.Choose(e.Encryptions, encryptionsFrom(pe.RelayEncryptions))
+	if err != nil {
+		return "unknown"
+	}
+	return string(enc)
 }
 
 // warnMismatches logs, once per pairing, peers whose relay encryptions
@@ -111,39 +113,31 @@ func encryptionsFrom(names []string) []e2ee.Encryption {
 // infos is every peer the control server names, so the pairings remembered
 // are rebuilt from it: those of peers that left (or that now agree with
 // us) are dropped rather than kept for the client's lifetime.
-func (c *Client) warnMismatches(infos []peer.Info) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+func (t *Table) warnMismatches(infos []peer.Info) {
 	next := map[mismatchKey]bool{}
 	for _, info := range infos {
-		for _, e := range info.Endpoints {
-			var local []RelayEncryption
-			var route netpath.Route
-			switch e.Role {
-			case peer.Source:
-				if d := c.destinations[e.Name]; d != nil {
-					local, route = d.cfg.RelayEncryptions, d.cfg.Route
-				}
-			case peer.Destination:
-				if s := c.sources[e.Name]; s != nil {
-					local, route = s.cfg.RelayEncryptions, s.cfg.Route
-				}
-			}
-			if local == nil || !route.Allows(netpath.Relay) || !e.Route.Allows(netpath.Relay) {
+		for _, pe := range info.Endpoints {
+			local := t.matching(pe)
+			if local == nil || !local.Route.Allows(netpath.Relay) || !pe.Route.Allows(netpath.Relay) {
 				continue
 			}
-			_, err := e2ee.Choose(encryptionsOf(local), encryptionsFrom(e.RelayEncryptions))
+			_, err := e2ee.Choose(local.Encryptions, encryptionsFrom(pe.RelayEncryptions))
 			if err == nil {
 				continue
 			}
-			key := mismatchKey{info.ID.String(), e.Name}
-			if !c.mismatches[key] {
-				c.cfg.logger.Error("relayed connections with this peer will fail", "peer", info.ID, "endpoint", e.Name, "err", err)
+			key := mismatchKey{info.ID.String(), pe.Name}
+			t.mu.Lock()
+			warned := t.mismatches[key]
+			t.mu.Unlock()
+			if !warned {
+				t.cfg.Logger.Error("relayed connections with this peer will fail", "peer", info.ID, "endpoint", pe.Name, "err", err)
 			}
 			next[key] = true
 		}
 	}
-	c.mismatches = next
+	t.mu.Lock()
+	t.mismatches = next
+	t.mu.Unlock()
 }
 
 type mismatchKey struct{ peer, endpoint string }
