@@ -153,7 +153,7 @@ func (c *Client) start(ctx context.Context) error {
 	if c.id, err = identity.Generate("connet-client"); err != nil {
 		return err
 	}
-	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
+	if c.udp, err = cfg.network.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
 		return fmt.Errorf("direct address %q: %w", cfg.directAddr, err)
 	}
 	// Without a punch secret peers send this client no probes, and it
@@ -191,7 +191,7 @@ func (c *Client) start(ctx context.Context) error {
 		NAT:         func() peer.NAT { return c.nat.Load().(peer.NAT) },
 		PunchSecret: punchSecret,
 		ListenPacket: func(ctx context.Context) (net.PacketConn, error) {
-			return cfg.packetListener.ListenPacket(ctx, "udp", probeAddr(cfg.directAddr))
+			return cfg.network.ListenPacket(ctx, "udp", probeAddr(cfg.directAddr))
 		},
 	}
 	if !cfg.birthdayPunch {
@@ -328,9 +328,9 @@ func (c *Client) fallback(addr string) *muxconn.Fallback {
 	for _, t := range c.cfg.fallbacks {
 		switch t {
 		case TransportTCP:
-			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
+			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout, Network: c.cfg.network})
 		case TransportWSS:
-			wss := muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout}
+			wss := muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout, Network: c.cfg.network}
 			if muxconn.Proxied(addr) {
 				f.Dialers = append([]muxconn.Dialer{wss}, f.Dialers...)
 				continue

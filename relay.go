@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/status"
@@ -34,7 +35,7 @@ type relayConfig struct {
 	statusAddr       string
 	handshakeTimeout time.Duration
 	buildVersion     string
-	packetListener   PacketListener
+	network          Network
 	logger           *slog.Logger
 }
 
@@ -101,19 +102,17 @@ func RelayBuildVersion(v string) RelayOption {
 	return func(c *relayConfig) error { c.buildVersion = v; return nil }
 }
 
-// RelayPacketListener sets how the relay opens its UDP sockets: those of
-// its ingresses, each at its Addr, and the one it dials the control server
-// from (at ":0", a new one per attempt). By default net.ListenUDP, which
-// gives quic-go a *net.UDPConn and with it batched reads, GSO and ECN; any
-// other net.PacketConn works, without those optimizations. Tests hand in a
-// simulated network. With a packet listener the ingresses listen on QUIC
-// only (TCP needs real sockets).
-func RelayPacketListener(l PacketListener) RelayOption {
+// RelayNetwork sets the network the relay's ingresses listen on, UDP and
+// TCP, and the one it dials the control server from (from ":0", a new
+// UDP socket per attempt). By default the operating system's, whose UDP
+// sockets give quic-go batched reads, GSO and ECN; tests hand in a
+// simulated network.
+func RelayNetwork(n Network) RelayOption {
 	return func(c *relayConfig) error {
-		if l == nil {
-			return errors.New("nil packet listener")
+		if n == nil {
+			return errors.New("nil network")
 		}
-		c.packetListener = l
+		c.network = n
 		return nil
 	}
 }
@@ -139,7 +138,7 @@ type Relay struct {
 
 // NewRelay validates the options and prepares a relay; Run starts it.
 func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
-	cfg := &relayConfig{controlAddr: "localhost:19189", logger: slog.New(slog.DiscardHandler)}
+	cfg := &relayConfig{controlAddr: "localhost:19189", network: network.OS{}, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
 			return nil, err
@@ -161,7 +160,7 @@ func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
 	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
 	// The gauge reads the server at scrape time, once it is built.
 	m := metrics.NewRelay(r.metrics, func() int { return r.server.Clients() })
-	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.packetListener, m, cfg.logger); err != nil {
+	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.network, m, cfg.logger); err != nil {
 		return nil, err
 	}
 	if cfg.statusAddr != "" {
@@ -216,15 +215,15 @@ func (r *Relay) Run(ctx context.Context) error {
 				ServerName:   name,
 				Certificates: []tls.Certificate{id.Cert},
 			},
-			QUIC:           tuning.QUIC(r.cfg.handshakeTimeout),
-			Token:          r.cfg.token,
-			Metadata:       r.cfg.metadata,
-			BuildVersion:   r.cfg.buildVersion,
-			Hostports:      relayHostports(r.cfg.ingresses, bound),
-			Key:            r.key,
-			Logger:         r.cfg.logger,
-			PacketListener: r.cfg.packetListener,
-			Status:         &r.joined,
+			QUIC:         tuning.QUIC(r.cfg.handshakeTimeout),
+			Token:        r.cfg.token,
+			Metadata:     r.cfg.metadata,
+			BuildVersion: r.cfg.buildVersion,
+			Hostports:    relayHostports(r.cfg.ingresses, bound),
+			Key:          r.key,
+			Logger:       r.cfg.logger,
+			Network:      r.cfg.network,
+			Status:       &r.joined,
 		})
 	})
 	<-ctx.Done()

@@ -19,6 +19,7 @@ import (
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/restrict"
 	"github.com/p2pconnet/connet/internal/status"
@@ -109,7 +110,7 @@ type serverConfig struct {
 	statusAddr       string
 	handshakeTimeout time.Duration
 	buildVersion     string
-	packetListener   PacketListener
+	network          Network
 	logger           *slog.Logger
 }
 
@@ -215,19 +216,16 @@ func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 	return func(c *serverConfig) error { c.handshakeTimeout = d; return nil }
 }
 
-// ServerPacketListener sets how the server opens the UDP sockets of its
-// ingresses (clients', relays' and the in-process relay's), each at its
-// Addr. By default net.ListenUDP, which gives quic-go a *net.UDPConn and
-// with it batched reads, GSO and ECN; any other net.PacketConn works,
-// without those optimizations. Tests hand in a simulated network. With a
-// packet listener the ingresses listen on QUIC only (TCP needs real
-// sockets).
-func ServerPacketListener(l PacketListener) ServerOption {
+// ServerNetwork sets the network the server's ingresses (clients',
+// relays' and the in-process relay's) listen on, UDP and TCP, each at its
+// addresses. By default the operating system's, whose UDP sockets give
+// quic-go batched reads, GSO and ECN; tests hand in a simulated network.
+func ServerNetwork(n Network) ServerOption {
 	return func(c *serverConfig) error {
-		if l == nil {
-			return errors.New("nil packet listener")
+		if n == nil {
+			return errors.New("nil network")
 		}
-		c.packetListener = l
+		c.network = n
 		return nil
 	}
 }
@@ -252,7 +250,7 @@ type Server struct {
 
 // NewServer validates the options and prepares a server; Run starts it.
 func NewServer(opts ...ServerOption) (_ *Server, err error) {
-	cfg := &serverConfig{logger: slog.New(slog.DiscardHandler)}
+	cfg := &serverConfig{network: network.OS{}, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
 			return nil, err
@@ -317,7 +315,7 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 		QUIC:              tuning.QUIC(cfg.handshakeTimeout),
 		StatelessResetKey: &resetKey,
 		Logger:            cfg.logger,
-		PacketListener:    cfg.packetListener,
+		Network:           cfg.network,
 		Metrics:           ctrlMetrics,
 	})
 	if err != nil {
@@ -326,7 +324,7 @@ func NewServer(opts ...ServerOption) (_ *Server, err error) {
 	s = &Server{cfg: cfg, control: ctrl, tempStore: tempStore, started: time.Now(), metrics: reg}
 	if len(cfg.relayIngresses) > 0 {
 		relayMetrics := metrics.NewRelay(reg, func() int { return s.relay.Clients() })
-		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.packetListener, relayMetrics, cfg.logger)
+		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.network, relayMetrics, cfg.logger)
 		if err != nil {
 			return nil, err
 		}
@@ -447,7 +445,7 @@ func relayHostports(ins []RelayIngress, bound []net.Addr) []string {
 
 // newRelayServer makes a relay that keeps its identity and stateless reset
 // key in storeDir, so clients' pins and connections survive its restart.
-func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, pl PacketListener, m *metrics.Relay, log *slog.Logger) (*relay.Server, error) {
+func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, nw Network, m *metrics.Relay, log *slog.Logger) (*relay.Server, error) {
 	id, err := identity.LoadOrCreate(filepath.Join(storeDir, "relay.pem"), "connet-relay")
 	if err != nil {
 		return nil, err
@@ -472,7 +470,7 @@ func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration
 		QUIC:              tuning.QUIC(handshake),
 		Logger:            log,
 		GrantKey:          grantKey,
-		PacketListener:    pl,
+		Network:           nw,
 		Metrics:           m,
 	})
 }

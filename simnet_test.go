@@ -70,7 +70,7 @@ func (s *simServer) start() {
 		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS}),
 		connet.ServerClientTokens("token-d", "token-s"),
 		connet.ServerStoreDir(s.store),
-		connet.ServerPacketListener(s.host),
+		connet.ServerNetwork(s.host),
 		connet.ServerLogger(testLogger(s.t)),
 	}
 	if s.split {
@@ -110,7 +110,7 @@ func (s *simServer) stop() {
 }
 
 // simConnect connects a client with token from h, with opts besides.
-func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token string, opts ...connet.ClientOption) *connet.Client {
+func simConnect(t *testing.T, s *simServer, h connet.Network, token string, opts ...connet.ClientOption) *connet.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -119,7 +119,7 @@ func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token strin
 		connet.ClientControlAddress(simControl),
 		connet.ClientControlCAs(s.cert.Pool),
 		connet.ClientDirectAddress(":19192"),
-		connet.ClientPacketListener(h),
+		connet.ClientNetwork(h),
 		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientLogger(testLogger(t)),
 	}, opts...)...)
@@ -298,7 +298,7 @@ func TestSimnetServerRestart(t *testing.T) {
 
 // TestSimnetSplitRelay: the relay runs apart, on a public host of its
 // own, and joins the control server over simnet from its own socket
-// (RelayPacketListener covers both its ingress and that socket). Clients
+// (RelayNetwork covers both its ingress and that socket). Clients
 // behind a symmetric NAT and a port-restricted cone reach each other
 // through it.
 func TestSimnetSplitRelay(t *testing.T) {
@@ -314,7 +314,7 @@ func TestSimnetSplitRelay(t *testing.T) {
 			connet.RelayControlCAs(srv.cert.Pool),
 			connet.RelayIngressAt(connet.RelayIngress{Addr: relayAddr, Hostports: []string{relayAddr}}),
 			connet.RelayStoreDir(t.TempDir()),
-			connet.RelayPacketListener(n.Host(simRelayHost)),
+			connet.RelayNetwork(n.Host(simRelayHost)),
 			connet.RelayLogger(testLogger(t)),
 		)
 		if err != nil {
@@ -343,16 +343,16 @@ func TestSimnetSplitRelay(t *testing.T) {
 	})
 }
 
-// TestServerPacketListenerNil: a nil listener is refused, not taken for
+// TestServerNetworkNil: a nil network is refused, not taken for
 // the default.
-func TestServerPacketListenerNil(t *testing.T) {
-	if _, err := connet.NewServer(connet.ServerPacketListener(nil)); err == nil {
+func TestServerNetworkNil(t *testing.T) {
+	if _, err := connet.NewServer(connet.ServerNetwork(nil)); err == nil {
 		t.Fatal("NewServer took a nil packet listener")
 	}
-	if _, err := connet.NewRelay(connet.RelayToken("x"), connet.RelayPacketListener(nil)); err == nil {
+	if _, err := connet.NewRelay(connet.RelayToken("x"), connet.RelayNetwork(nil)); err == nil {
 		t.Fatal("NewRelay took a nil packet listener")
 	}
 }
 
-var _ connet.PacketListener = (*simnet.Host)(nil)
+var _ connet.Network = (*simnet.Host)(nil)
 var _ net.PacketConn = (*simnet.Conn)(nil)

@@ -19,6 +19,7 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -57,9 +58,9 @@ type Config struct {
 	QUIC              *quic.Config
 	StatelessResetKey *quic.StatelessResetKey
 	Logger            *slog.Logger
-	// PacketListener, if set, opens the ingresses' UDP sockets (see
-	// ingress.Config); nil means real ones.
-	PacketListener ingress.PacketListener
+	// Network opens the ingresses' sockets; nil means the operating
+	// system's.
+	Network network.Network
 	// Metrics counts refusals; nil counts nothing.
 	Metrics *metrics.Control
 
@@ -181,12 +182,9 @@ func (s *Server) Run(ctx context.Context) error {
 		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs, "relay"},
 	} {
 		for _, in := range l.ingresses {
-			// TCP needs real sockets: with a simulated network (a
-			// PacketListener) the ingress is QUIC only.
-			tcp := s.cfg.PacketListener == nil
 			p, err := ingress.ListenPair(ingress.PairConfig{
 				Config: s.ingressConfig(in, l.alpn, l.peer),
-				QUIC:   !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
+				QUIC:   !in.NoQUIC, TCP: in.TCP, WSS: in.WSS,
 				TCPAddr: in.TCPAddr, MaxStreams: maxControlStreams,
 			})
 			if err != nil {
@@ -254,7 +252,7 @@ func (s *Server) ingressConfig(in Ingress, alpn, peer string) ingress.Config {
 		Refused:           func() { s.cfg.Metrics.Refused(peer, metrics.ReasonAddress) },
 		Limited:           func() { s.cfg.Metrics.Refused(peer, metrics.ReasonConnections) },
 		Logger:            s.cfg.Logger,
-		PacketListener:    s.cfg.PacketListener,
+		Network:           s.cfg.Network,
 	}
 }
 

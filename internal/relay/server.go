@@ -16,6 +16,7 @@ import (
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
@@ -49,9 +50,9 @@ type Config struct {
 	StatelessResetKey *quic.StatelessResetKey
 	QUIC              *quic.Config
 	Logger            *slog.Logger
-	// PacketListener, if set, opens the ingresses' UDP sockets (see
-	// ingress.Config); nil means real ones.
-	PacketListener ingress.PacketListener
+	// Network opens the ingresses' sockets; nil means the operating
+	// system's.
+	Network network.Network
 	// GrantKey returns the control server's grant key, nil while unknown
 	// (clients are refused until it is known).
 	GrantKey func() ed25519.PublicKey
@@ -134,11 +135,8 @@ func (s *Server) Run(ctx context.Context) error {
 		})
 	}
 	for _, in := range s.cfg.Ingresses {
-		// TCP needs real sockets: with a simulated network (a
-		// PacketListener) the ingress is QUIC only.
-		tcp := s.cfg.PacketListener == nil
 		p, err := ingress.ListenPair(ingress.PairConfig{
-			Config: s.ingressConfig(in), QUIC: !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
+			Config: s.ingressConfig(in), QUIC: !in.NoQUIC, TCP: in.TCP, WSS: in.WSS,
 			TCPAddr: in.TCPAddr, MaxStreams: maxIncoming(in.Quotas),
 		})
 		if err != nil {
@@ -185,7 +183,7 @@ func (s *Server) ingressConfig(in Ingress) ingress.Config {
 		Refused:           func() { s.cfg.Metrics.Refused(metrics.ReasonAddress) },
 		Limited:           func() { s.cfg.Metrics.Refused(metrics.ReasonConnections) },
 		Logger:            s.cfg.Logger,
-		PacketListener:    s.cfg.PacketListener,
+		Network:           s.cfg.Network,
 	}
 }
 
