@@ -46,6 +46,9 @@ type simServer struct {
 	// split runs no relay in process: relays that run apart join at
 	// simRelayControl.
 	split bool
+	// wssOnly serves WebSockets but not plain TLS on the TCP ports (as
+	// behind a proxy that passes only HTTPS).
+	wssOnly bool
 
 	srv    *connet.Server
 	cancel context.CancelFunc
@@ -54,11 +57,17 @@ type simServer struct {
 
 func newSimServer(t *testing.T, n *simnet.Network, split bool) *simServer {
 	t.Helper()
+	return startSimServer(t, n, &simServer{split: split})
+}
+
+// startSimServer starts s, as configured, at simServerHost.
+func startSimServer(t *testing.T, n *simnet.Network, s *simServer) *simServer {
+	t.Helper()
 	cert, err := testcert.New(simServerHost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &simServer{t: t, host: n.Host(simServerHost), cert: cert, store: t.TempDir(), split: split}
+	s.t, s.host, s.cert, s.store = t, n.Host(simServerHost), cert, t.TempDir()
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -67,7 +76,7 @@ func newSimServer(t *testing.T, n *simnet.Network, split bool) *simServer {
 func (s *simServer) start() {
 	s.t.Helper()
 	opts := []connet.ServerOption{
-		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS}),
+		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS, NoTCP: s.wssOnly}),
 		connet.ServerClientTokens("token-d", "token-s"),
 		connet.ServerStoreDir(s.store),
 		connet.ServerNetwork(s.host),
@@ -78,7 +87,7 @@ func (s *simServer) start() {
 			connet.ServerRelayControlIngress(connet.Ingress{Addr: simRelayControl, Cert: s.cert.TLS}),
 			connet.ServerRelayTokens([]string{"relay-token"}, nil))
 	} else {
-		opts = append(opts, connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}}))
+		opts = append(opts, connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}, NoTCP: s.wssOnly}))
 	}
 	srv, err := connet.NewServer(opts...)
 	if err != nil {
