@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/portmap/pcp"
 )
 
@@ -16,12 +17,13 @@ import (
 // own). The nonce stays the same for the life of the client, so renewals
 // and the deletion are recognized as the same mapping's.
 type pcpClient struct {
+	net       network.Network
 	gw, local netip.Addr
 	nonce     [12]byte
 }
 
-func newPCP(gw, local netip.Addr) *pcpClient {
-	c := &pcpClient{gw: gw, local: local}
+func newPCP(n network.Network, gw, local netip.Addr) *pcpClient {
+	c := &pcpClient{net: n, gw: gw, local: local}
 	_, _ = rand.Read(c.nonce[:])
 	return c
 }
@@ -44,25 +46,27 @@ func (c *pcpClient) unmap(ctx context.Context, port, ext uint16) error {
 	return err
 }
 
-// do sends a MAP request and waits for its answer, resending on the
-// schedule of RFC 6887 section 8.1.1 (from 3 s, doubling) but starting
-// at 250 ms as NAT-PMP does, since the gateway is on the LAN.
+// do sends a MAP request from the local address facing the gateway (the
+// one the request names as the client's) and waits for its answer,
+// resending on the schedule of RFC 6887 section 8.1.1 (from 3 s,
+// doubling) but starting at 250 ms as NAT-PMP does, since the gateway is
+// on the LAN.
 func (c *pcpClient) do(ctx context.Context, port, ext uint16, lifetime uint32) (pcp.MapResponse, error) {
-	var laddr *net.UDPAddr
-	if c.local.IsValid() {
-		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.local, 0))
+	gw := netip.AddrPortFrom(c.gw, pcp.Port)
+	client := c.local
+	if !client.IsValid() {
+		var err error
+		if client, err = localAddrFor(ctx, c.net, gw); err != nil {
+			return pcp.MapResponse{}, err
+		}
 	}
-	conn, err := net.DialUDP("udp4", laddr, net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.gw, pcp.Port)))
+	conn, err := c.net.ListenPacket(ctx, "udp4", netip.AddrPortFrom(client, 0).String())
 	if err != nil {
 		return pcp.MapResponse{}, err
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
 	defer stop()
-	client := c.local
-	if !client.IsValid() {
-		client = conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
-	}
 	req := pcp.MapRequest{
 		Lifetime:          lifetime,
 		Client:            client,
@@ -74,33 +78,51 @@ func (c *pcpClient) do(ctx context.Context, port, ext uint16, lifetime uint32) (
 	msg := req.Marshal()
 	buf := make([]byte, pcp.MaxLen)
 	for wait := 250 * time.Millisecond; ; wait *= 2 {
-		if _, err := conn.Write(msg); err != nil {
+		if _, err := conn.WriteTo(msg, net.UDPAddrFromAddrPort(gw)); err != nil {
 			return pcp.MapResponse{}, err
 		}
 		_ = conn.SetReadDeadline(time.Now().Add(wait))
-		for {
-			n, err := conn.Read(buf)
-			if ctx.Err() != nil {
-				return pcp.MapResponse{}, context.Cause(ctx)
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				break // resend
-			}
-			if err != nil {
-				return pcp.MapResponse{}, err
-			}
-			resp, err := pcp.ParseMapResponse(buf[:n])
-			if err != nil {
-				return pcp.MapResponse{}, err
-			}
-			if resp.Result != pcp.Success {
-				return resp, fmt.Errorf("pcp: %s", pcp.ResultText(resp.Result))
-			}
-			if resp.Nonce != c.nonce || resp.InternalPort != port {
-				continue // an answer to another request
-			}
-			return resp, nil
+		resp, err := readPCP(ctx, conn, gw, buf, c.nonce, port)
+		if errors.Is(err, errResend) {
+			continue
 		}
+		return resp, err
+	}
+}
+
+// errResend: no answer came before the read deadline.
+var errResend = errors.New("no answer yet")
+
+// readPCP reads datagrams until the gateway at gw answers the request
+// with nonce for the internal port (errResend at the read deadline).
+// Datagrams from any other address, and answers to other requests, are
+// skipped.
+func readPCP(ctx context.Context, conn net.PacketConn, gw netip.AddrPort, buf []byte, nonce [12]byte, port uint16) (pcp.MapResponse, error) {
+	for {
+		n, from, err := conn.ReadFrom(buf)
+		if ctx.Err() != nil {
+			return pcp.MapResponse{}, context.Cause(ctx)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return pcp.MapResponse{}, errResend
+		}
+		if err != nil {
+			return pcp.MapResponse{}, err
+		}
+		if ua, ok := from.(*net.UDPAddr); !ok || ua.AddrPort().Addr().Unmap() != gw.Addr() || ua.AddrPort().Port() != gw.Port() {
+			continue // not the gateway
+		}
+		resp, err := pcp.ParseMapResponse(buf[:n])
+		if err != nil {
+			return pcp.MapResponse{}, err
+		}
+		if resp.Result != pcp.Success {
+			return resp, fmt.Errorf("pcp: %s", pcp.ResultText(resp.Result))
+		}
+		if resp.Nonce != nonce || resp.InternalPort != port {
+			continue // an answer to another request
+		}
+		return resp, nil
 	}
 }

@@ -15,11 +15,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2pconnet/connet/internal/logs"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/notify"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	Port uint16
 	// Gateway finds the gateway and the local address facing it.
 	Gateway func(ctx context.Context) (gateway, local netip.Addr, err error)
+	// Network opens the sockets that speak to the gateway; nil means the
+	// operating system's.
+	Network network.Network
 	Logger  *slog.Logger
 }
 
@@ -93,6 +97,7 @@ func New(cfg Config) *Mapper {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Network = network.Or(cfg.Network)
 	return &Mapper{cfg: cfg}
 }
 
@@ -124,9 +129,9 @@ func (m *Mapper) newClient(p Protocol, gw, local netip.Addr) client {
 	case NATPMP:
 		return newNATPMP(gw)
 	case PCP:
-		return newPCP(gw, local)
+		return newPCP(m.cfg.Network, gw, local)
 	default:
-		return newUPnP(gw, local)
+		return newUPnP(m.cfg.Network, gw, local)
 	}
 }
 
@@ -206,7 +211,7 @@ func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, 
 	if p != UPnP {
 		actx, cancel := context.WithCancel(ctx)
 		var wait func()
-		announced, wait = listenAnnouncements(actx, gw, log)
+		announced, wait = listenAnnouncements(actx, m.cfg.Network, gw, log)
 		defer wait()
 		defer cancel()
 	}
