@@ -253,7 +253,7 @@ const (
 
 // ClientNatPMP sets how the client maps its port on its NAT gateway;
 // default NatPMPSystem. Port mapping runs only when the client's socket is
-// an operating system UDP socket (the default packet listener) that is
+// an operating system UDP socket (the default network's) that is
 // not bound to loopback, and the control server is not reached over
 // loopback: then the client and its server share a host, and the gateway
 // is not between them.

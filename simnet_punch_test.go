@@ -128,15 +128,7 @@ func newPunchWorldWith(t *testing.T, dMap, sMap, sFilter simnet.Behaviour, loseS
 	w.srv = srv
 	w.dc = simConnect(t, srv, w.dlog, "token-d", dOpts...)
 	w.sc = simConnect(t, srv, w.slog, "token-s", sOpts...)
-	ctx := context.Background()
-	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go echo(dst)
-	if w.src, err = w.sc.Source(ctx, connet.NewSourceConfig("echo")); err != nil {
-		t.Fatal(err)
-	}
+	w.src = echoSource(t, w.dc, w.sc)
 	return w
 }
 

@@ -1,7 +1,6 @@
 package connet_test
 
 import (
-	"context"
 	"slices"
 	"testing"
 	"time"
@@ -46,15 +45,7 @@ func newSimTCPWorld(t *testing.T, wssOnly bool) *simTCPWorld {
 	w.sc = simConnect(t, srv, w.srcHost, "token-s",
 		connet.ClientHandshakeIdleTimeout(time.Second),
 		connet.ClientQUICRetry(time.Second))
-	ctx := context.Background()
-	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go echo(dst)
-	if w.src, err = w.sc.Source(ctx, connet.NewSourceConfig("echo")); err != nil {
-		t.Fatal(err)
-	}
+	w.src = echoSource(t, w.dc, w.sc)
 	return w
 }
 

@@ -161,16 +161,25 @@ func newSimWorldOn(t *testing.T, n *simnet.Network, srv *simServer, dMap, dFilte
 	w := &simWorld{net: n, server: srv}
 	w.dc = simConnect(t, w.server, n.NAT("198.51.100.1", dMap, dFilter, 0).Host("10.1.0.2"), "token-d")
 	w.sc = simConnect(t, w.server, n.NAT("198.51.100.2", sMap, sFilter, 0).Host("10.2.0.2"), "token-s")
+	w.src = echoSource(t, w.dc, w.sc)
+	return w
+}
+
+// echoSource runs an echo destination "echo" on dc and returns a source
+// for it on sc.
+func echoSource(t *testing.T, dc, sc *connet.Client) *connet.Source {
+	t.Helper()
 	ctx := context.Background()
-	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
+	dst, err := dc.Destination(ctx, connet.NewDestinationConfig("echo"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	go echo(dst)
-	if w.src, err = w.sc.Source(ctx, connet.NewSourceConfig("echo")); err != nil {
+	src, err := sc.Source(ctx, connet.NewSourceConfig("echo"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return w
+	return src
 }
 
 // pathKinds lists the kinds of the source's live paths to its one
@@ -356,10 +365,10 @@ func TestSimnetSplitRelay(t *testing.T) {
 // the default.
 func TestServerNetworkNil(t *testing.T) {
 	if _, err := connet.NewServer(connet.ServerNetwork(nil)); err == nil {
-		t.Fatal("NewServer took a nil packet listener")
+		t.Fatal("NewServer took a nil network")
 	}
 	if _, err := connet.NewRelay(connet.RelayToken("x"), connet.RelayNetwork(nil)); err == nil {
-		t.Fatal("NewRelay took a nil packet listener")
+		t.Fatal("NewRelay took a nil network")
 	}
 }
 

@@ -474,10 +474,7 @@ func (h *Host) Addr() netip.Addr { return h.addr }
 // lists as its own is the private one behind a NAT, as on a real machine.
 // With Listen and DialContext (tcp.go), it satisfies network.Network.
 func (h *Host) ListenPacket(_ context.Context, network, address string) (net.PacketConn, error) {
-	if network != "udp" && network != "udp4" {
-		return nil, fmt.Errorf("simnet: network %q not supported", network)
-	}
-	port, err := h.bindPort(address)
+	port, err := h.bindPort(network, "udp", address)
 	if err != nil {
 		return nil, err
 	}

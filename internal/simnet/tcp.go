@@ -31,10 +31,7 @@ const backlog = 128
 // Listen binds a TCP listener on the host; address is as for
 // ListenPacket. TCP ports are apart from UDP ones.
 func (h *Host) Listen(_ context.Context, network, address string) (net.Listener, error) {
-	if network != "tcp" && network != "tcp4" {
-		return nil, fmt.Errorf("simnet: network %q not supported", network)
-	}
-	port, err := h.bindPort(address)
+	port, err := h.bindPort(network, "tcp", address)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +52,8 @@ func (h *Host) Listen(_ context.Context, network, address string) (net.Listener,
 // listener that is not there refuses at once, as a reachable host does;
 // an address no host has, or a NAT's public address, fails the same way.
 func (h *Host) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	if network != "tcp" && network != "tcp4" {
-		return nil, fmt.Errorf("simnet: network %q not supported", network)
+	if err := supported(network, "tcp"); err != nil {
+		return nil, err
 	}
 	dst, err := netip.ParseAddrPort(address)
 	if err != nil {
@@ -122,9 +119,20 @@ func (nat *NAT) tcpOutbound() netip.AddrPort {
 	return netip.AddrPortFrom(nat.public, nat.nextTCP)
 }
 
-// bindPort checks that address names this host (or any address) and
-// returns its port.
-func (h *Host) bindPort(address string) (uint16, error) {
+// supported checks that network is proto ("udp" or "tcp") over IPv4.
+func supported(network, proto string) error {
+	if network != proto && network != proto+"4" {
+		return fmt.Errorf("simnet: network %q not supported", network)
+	}
+	return nil
+}
+
+// bindPort checks that network is proto and that address names this host
+// (or any address), and returns its port.
+func (h *Host) bindPort(network, proto, address string) (uint16, error) {
+	if err := supported(network, proto); err != nil {
+		return 0, err
+	}
 	host, portStr, err := net.SplitHostPort(address)
 	if err != nil {
 		return 0, err
