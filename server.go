@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"regexp"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/control"
@@ -82,14 +81,11 @@ type RelayIngress struct {
 	NoQUIC  bool
 }
 
-// TokenRestriction limits what the clients of one token may do.
-type TokenRestriction struct {
-	IP IPRestriction
-	// NameMatches, if set, must match every endpoint name.
-	NameMatches *regexp.Regexp
-	// Role, if set, is the only role allowed: "destination" or "source".
-	Role string
-}
+// TokenRestriction limits what the clients of one token may do: IP (an
+// IPRestriction) checks their address; NameMatches, if set, must match
+// every endpoint name; Role, if set, is the only role allowed
+// ("destination" or "source").
+type TokenRestriction = control.TokenRestriction
 
 // ServerOption configures NewServer.
 type ServerOption func(*serverConfig) error
@@ -306,42 +302,14 @@ func (s *Server) newControl() (*control.Server, error) {
 	}
 	return control.Open(cfg.storeDir, control.Config{
 		Ingresses:      controlIngresses(cfg.ingresses),
-		Tokens:         cfg.clientTokens(),
+		Tokens:         control.Tokens(cfg.tokens, cfg.restrictions),
 		RelayIngresses: relayControl,
-		RelayTokens:    cfg.relayTokenList(),
+		RelayTokens:    control.RelayTokens(cfg.relayTokens, cfg.relayRestricts),
 		QUIC:           tuning.QUIC(cfg.handshakeTimeout),
 		Logger:         cfg.logger,
 		Network:        cfg.network,
 		Metrics:        m,
 	})
-}
-
-// clientTokens are the client tokens with their restrictions.
-func (c *serverConfig) clientTokens() []control.Token {
-	tokens := make([]control.Token, len(c.tokens))
-	for i, secret := range c.tokens {
-		tokens[i] = control.NewToken(secret)
-		if i < len(c.restrictions) {
-			r := c.restrictions[i]
-			if !r.IP.Empty() {
-				tokens[i].AllowAddr = r.IP.Allowed
-			}
-			tokens[i].NameMatches, tokens[i].Role = r.NameMatches, r.Role
-		}
-	}
-	return tokens
-}
-
-// relayTokenList are the relay tokens with their address restrictions.
-func (c *serverConfig) relayTokenList() []control.Token {
-	tokens := make([]control.Token, len(c.relayTokens))
-	for i, secret := range c.relayTokens {
-		tokens[i] = control.NewToken(secret)
-		if i < len(c.relayRestricts) && !c.relayRestricts[i].Empty() {
-			tokens[i].AllowAddr = c.relayRestricts[i].Allowed
-		}
-	}
-	return tokens
 }
 
 // Run serves until ctx ends.
