@@ -202,7 +202,8 @@ type Network = network.Network
 // operating system's network (the default) the UDP socket is a
 // *net.UDPConn, on which quic-go uses batched reads, GSO and ECN; any
 // other net.PacketConn works, without those optimizations. Port mapping
-// asks a gateway only on the operating system's network.
+// (see ClientNatPMP) speaks to the gateway through the network too, and
+// runs only when the UDP socket is a *net.UDPConn.
 func ClientNetwork(n Network) ClientOption {
 	return func(c *clientConfig) error {
 		if n == nil {
