@@ -152,9 +152,9 @@ func (c *Client) fallback(addr string) *muxconn.Fallback {
 	for _, t := range c.cfg.fallbacks {
 		switch t {
 		case TransportTCP:
-			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout})
+			f.Dialers = append(f.Dialers, muxconn.TCPDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout, Network: c.cfg.network})
 		case TransportWSS:
-			wss := muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout}
+			wss := muxconn.WSSDialer{Addr: addr, Timeout: c.cfg.handshakeTimeout, Network: c.cfg.network}
 			if muxconn.Proxied(addr) {
 				f.Dialers = append([]muxconn.Dialer{wss}, f.Dialers...)
 				continue

@@ -93,7 +93,7 @@ func TestHostileIngressFloods(t *testing.T) {
 			}
 			blocker := &udpBlocker{}
 			blocker.blocked.Store(true)
-			cl := h.connect("token-s", connet.ClientPacketListener(blocker), connet.ClientHandshakeIdleTimeout(time.Second))
+			cl := h.connect("token-s", connet.ClientNetwork(blocker), connet.ClientHandshakeIdleTimeout(time.Second))
 			if st := cl.Status().Control; !st.Connected || st.Transport != "tcp" {
 				t.Fatalf("a client during the flood: control connection %+v, want connected over tcp", st)
 			}

@@ -133,10 +133,13 @@ func TestHostilePunchClaim(t *testing.T) {
 
 // probeCounter opens real UDP sockets that count the punch probes sent
 // on them and drop them: whatever they aim at, none leaves the test.
-type probeCounter struct{ probes atomic.Int64 }
+type probeCounter struct {
+	osNetwork
+	probes atomic.Int64
+}
 
 func (p *probeCounter) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, network, address)
+	pc, err := p.osNetwork.ListenPacket(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -167,7 +170,7 @@ func TestHostilePunchOverTCP(t *testing.T) {
 	h := newHarness(t, with(connet.ServerRelayIngress(connet.RelayIngress{Addr: "127.0.0.1:0", Hostports: []string{"127.0.0.1:0"}})))
 	healthy := startHealthyTunnel(t, h)
 	counter := &probeCounter{}
-	dc := h.connect("token-d", connet.ClientPacketListener(counter))
+	dc := h.connect("token-d", connet.ClientNetwork(counter))
 	dst, err := dc.Destination(context.Background(), connet.NewDestinationConfig("victim"))
 	if err != nil {
 		t.Fatal(err)

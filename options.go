@@ -1,14 +1,13 @@
 package connet
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/portmap"
 	"github.com/p2pconnet/connet/internal/quota"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -25,7 +24,7 @@ type clientConfig struct {
 	controlCAs        *x509.CertPool
 	controlName       string
 	directAddr        string
-	packetListener    PacketListener
+	network           Network
 	statelessResetKey *[32]byte
 	statusAddr        string
 	natPMP            NatPMP
@@ -48,10 +47,10 @@ type clientConfig struct {
 }
 
 // onOSNetwork tells whether the client reaches the network through the
-// operating system's sockets, not through a ClientPacketListener of its
-// owner's (a simulated network, in tests).
+// operating system's sockets, not through a ClientNetwork of its owner's
+// (a simulated network, in tests).
 func (c *clientConfig) onOSNetwork() bool {
-	_, ok := c.packetListener.(*net.ListenConfig)
+	_, ok := c.network.(network.OS)
 	return ok
 }
 
@@ -59,7 +58,7 @@ func newClientConfig(opts []ClientOption) (*clientConfig, error) {
 	cfg := &clientConfig{
 		controlAddr:      "127.0.0.1:19190",
 		directAddr:       ":19192",
-		packetListener:   &net.ListenConfig{},
+		network:          network.OS{},
 		handshakeTimeout: tuning.HandshakeTimeout,
 		natPMP:           NatPMPSystem,
 		relayEncryptions: []RelayEncryption{NoEncryption},
@@ -187,27 +186,31 @@ func ClientDirectAddress(addr string) ClientOption {
 	return func(c *clientConfig) error { c.directAddr = addr; return nil }
 }
 
-// PacketListener opens a UDP socket. *net.ListenConfig satisfies it and is
-// what the client uses unless told otherwise; tests hand in a simulated
-// network (with NATs) instead, so the client's networking can be tested in
-// process without root. It is the only way the client reaches the network
-// for peers and the control server. Servers and relays take one too (see
-// ServerPacketListener and RelayPacketListener).
-type PacketListener interface {
-	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
-}
+// Network opens sockets: UDP ones (ListenPacket), TCP listeners (Listen)
+// and TCP connections (DialContext). Its methods are those of
+// net.ListenConfig and net.Dialer, so a struct embedding both is one. By
+// default clients, servers and relays use the operating system's; tests
+// hand in a simulated network (with NATs, and UDP that can be blocked)
+// instead, so that networking can be tested in process without root. It
+// is the only way they reach the network (see ClientNetwork,
+// ServerNetwork and RelayNetwork).
+type Network = network.Network
 
-// ClientPacketListener sets how the client opens its one UDP socket, at
-// the direct address, and the short-lived sockets (same host, any port)
-// it probes from when punching out of a symmetric NAT. By default a *net.ListenConfig, which gives quic-go
-// a *net.UDPConn and with it batched reads, GSO and ECN; any other
-// net.PacketConn works, without those optimizations.
-func ClientPacketListener(l PacketListener) ClientOption {
+// ClientNetwork sets the network the client reaches everything through:
+// its one UDP socket at the direct address, the short-lived sockets (same
+// host, any port) it probes from when punching out of a symmetric NAT,
+// and the TCP and WebSocket fallback to servers and relays. On the
+// operating system's network (the default) the UDP socket is a
+// *net.UDPConn, on which quic-go uses batched reads, GSO and ECN; any
+// other net.PacketConn works, without those optimizations. Port mapping
+// (see ClientNatPMP) speaks to the gateway through the network too, and
+// runs only when the UDP socket is a *net.UDPConn.
+func ClientNetwork(n Network) ClientOption {
 	return func(c *clientConfig) error {
-		if l == nil {
-			return errors.New("nil packet listener")
+		if n == nil {
+			return errors.New("nil network")
 		}
-		c.packetListener = l
+		c.network = n
 		return nil
 	}
 }
@@ -252,7 +255,7 @@ const (
 
 // ClientNatPMP sets how the client maps its port on its NAT gateway;
 // default NatPMPSystem. Port mapping runs only when the client's socket is
-// an operating system UDP socket (the default packet listener) that is
+// an operating system UDP socket (the default network's) that is
 // not bound to loopback, and the control server is not reached over
 // loopback: then the client and its server share a host, and the gateway
 // is not between them.

@@ -45,12 +45,13 @@ func (c *Client) newPortMapper() *portmap.Mapper {
 	cfg := portmap.Config{
 		Protocols: portmap.Auto,
 		Port:      la.Port(),
-		Gateway:   portmap.SystemGateway,
+		Gateway:   portmap.SystemGateway(c.cfg.network),
+		Network:   c.cfg.network,
 		Logger:    c.cfg.logger.With("component", "portmap"),
 	}
 	switch mode {
 	case NatPMPDial:
-		cfg.Gateway = portmap.DialGateway(c.cfg.controlAddr)
+		cfg.Gateway = portmap.DialGateway(c.cfg.network, c.cfg.controlAddr)
 	case NatPMPOnlyNATPMP:
 		cfg.Protocols = []portmap.Protocol{portmap.NATPMP}
 	case NatPMPOnlyPCP:

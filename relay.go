@@ -9,13 +9,14 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/relay"
-	"github.com/p2pconnet/connet/internal/status"
+	"github.com/p2pconnet/connet/internal/runner"
+	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -34,7 +35,7 @@ type relayConfig struct {
 	statusAddr       string
 	handshakeTimeout time.Duration
 	buildVersion     string
-	packetListener   PacketListener
+	network          Network
 	logger           *slog.Logger
 }
 
@@ -101,19 +102,17 @@ func RelayBuildVersion(v string) RelayOption {
 	return func(c *relayConfig) error { c.buildVersion = v; return nil }
 }
 
-// RelayPacketListener sets how the relay opens its UDP sockets: those of
-// its ingresses, each at its Addr, and the one it dials the control server
-// from (at ":0", a new one per attempt). By default net.ListenUDP, which
-// gives quic-go a *net.UDPConn and with it batched reads, GSO and ECN; any
-// other net.PacketConn works, without those optimizations. Tests hand in a
-// simulated network. With a packet listener the ingresses listen on QUIC
-// only (TCP needs real sockets).
-func RelayPacketListener(l PacketListener) RelayOption {
+// RelayNetwork sets the network the relay's ingresses listen on, UDP and
+// TCP, and the one it dials the control server from (from ":0", a new
+// UDP socket per attempt). By default the operating system's, whose UDP
+// sockets give quic-go batched reads, GSO and ECN; tests hand in a
+// simulated network.
+func RelayNetwork(n Network) RelayOption {
 	return func(c *relayConfig) error {
-		if l == nil {
-			return errors.New("nil packet listener")
+		if n == nil {
+			return errors.New("nil network")
 		}
-		c.packetListener = l
+		c.network = n
 		return nil
 	}
 }
@@ -139,7 +138,7 @@ type Relay struct {
 
 // NewRelay validates the options and prepares a relay; Run starts it.
 func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
-	cfg := &relayConfig{controlAddr: "localhost:19189", logger: slog.New(slog.DiscardHandler)}
+	cfg := &relayConfig{controlAddr: "localhost:19189", network: network.OS{}, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
 			return nil, err
@@ -154,20 +153,18 @@ func NewRelay(opts ...RelayOption) (_ *Relay, err error) {
 		}
 	}
 	r := &Relay{cfg: cfg, started: time.Now(), metrics: metrics.NewRegistry(cfg.buildVersion)}
-	if r.tempStore, err = ensureStoreDir(&cfg.storeDir, "connet-relay-", cfg.logger); err != nil {
+	if r.tempStore, err = store.TempIfEmpty(&cfg.storeDir, "connet-relay-", cfg.logger); err != nil {
 		return nil, err
 	}
-	defer removeOnError(r.tempStore, &err)
+	defer store.RemoveTempOnError(r.tempStore, &err)
 	r.key = relay.LoadGrantKey(filepath.Join(cfg.storeDir, "grant-key.pub"))
 	// The gauge reads the server at scrape time, once it is built.
 	m := metrics.NewRelay(r.metrics, func() int { return r.server.Clients() })
-	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.packetListener, m, cfg.logger); err != nil {
+	if r.server, err = newRelayServer(cfg.storeDir, cfg.ingresses, cfg.handshakeTimeout, r.key.Get, cfg.network, m, cfg.logger); err != nil {
 		return nil, err
 	}
-	if cfg.statusAddr != "" {
-		if r.status, err = status.Listen(cfg.statusAddr); err != nil {
-			return nil, err
-		}
+	if r.status, err = listenStatus(cfg.statusAddr); err != nil {
+		return nil, err
 	}
 	return r, nil
 }
@@ -179,59 +176,41 @@ func (r *Relay) Run(ctx context.Context) error {
 	if r.tempStore != "" {
 		defer func() { _ = os.RemoveAll(r.tempStore) }()
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	run := func(fn func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := fn(); err != nil {
-				cancel(err)
-			}
-		}()
-	}
-	if r.status != nil {
-		run(func() error {
-			return status.Serve(ctx, r.status, func() any { return r.Status() }, metrics.Handler(r.metrics), r.cfg.logger)
-		})
-	}
-	run(func() error { return r.server.Run(ctx) })
-	run(func() error {
-		bound := r.server.Addrs(ctx)
-		if bound == nil {
-			return nil
-		}
-		name := r.cfg.controlName
-		if name == "" {
-			name, _, _ = net.SplitHostPort(r.cfg.controlAddr)
-		}
-		id := r.server.Identity()
-		return relay.Join(ctx, relay.JoinConfig{
-			ControlAddr: r.cfg.controlAddr,
-			TLS: &tls.Config{
-				MinVersion:   tls.VersionTLS13,
-				RootCAs:      r.cfg.controlCAs,
-				ServerName:   name,
-				Certificates: []tls.Certificate{id.Cert},
-			},
-			QUIC:           tuning.QUIC(r.cfg.handshakeTimeout),
-			Token:          r.cfg.token,
-			Metadata:       r.cfg.metadata,
-			BuildVersion:   r.cfg.buildVersion,
-			Hostports:      relayHostports(r.cfg.ingresses, bound),
-			Key:            r.key,
-			Logger:         r.cfg.logger,
-			PacketListener: r.cfg.packetListener,
-			Status:         &r.joined,
-		})
+	return runner.Run(ctx, r.server.Run, r.join, func(ctx context.Context) error {
+		return serveStatus(ctx, r.status, func() any { return r.Status() }, r.metrics, r.cfg.logger)
 	})
-	<-ctx.Done()
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
-		return err
+}
+
+// join keeps the relay joined to its control server, once its ingresses
+// are bound, until ctx ends or the server refuses it.
+func (r *Relay) join(ctx context.Context) error {
+	bound := r.server.Addrs(ctx)
+	if bound == nil {
+		return nil
 	}
-	return nil
+	name := r.cfg.controlName
+	if name == "" {
+		name, _, _ = net.SplitHostPort(r.cfg.controlAddr)
+	}
+	id := r.server.Identity()
+	return relay.Join(ctx, relay.JoinConfig{
+		ControlAddr: r.cfg.controlAddr,
+		TLS: &tls.Config{
+			MinVersion:   tls.VersionTLS13,
+			RootCAs:      r.cfg.controlCAs,
+			ServerName:   name,
+			Certificates: []tls.Certificate{id.Cert},
+		},
+		QUIC:         tuning.QUIC(r.cfg.handshakeTimeout),
+		Token:        r.cfg.token,
+		Metadata:     r.cfg.metadata,
+		BuildVersion: r.cfg.buildVersion,
+		Hostports:    relayHostports(r.cfg.ingresses, bound),
+		Key:          r.key,
+		Logger:       r.cfg.logger,
+		Network:      r.cfg.network,
+		Status:       &r.joined,
+	})
 }
 
 // Addrs returns the addresses the relay is bound to, once it is, or nil if

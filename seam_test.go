@@ -15,12 +15,25 @@ import (
 // PacketConn, as it does over a simulated network.
 type plainConn struct{ net.PacketConn }
 
-// countingListener is a connet.PacketListener that opens real sockets,
-// wrapped in plainConn, and counts how often it was asked.
-type countingListener struct{ opened atomic.Int32 }
+// osNetwork is the operating system's network, for test networks to
+// embed and change a method of: a connet.Network has the methods of
+// net.ListenConfig and net.Dialer.
+type osNetwork struct {
+	net.ListenConfig
+	net.Dialer
+}
+
+var _ connet.Network = (*osNetwork)(nil)
+
+// countingListener is a connet.Network that opens real sockets, its UDP
+// ones wrapped in plainConn, and counts how often it was asked for those.
+type countingListener struct {
+	osNetwork
+	opened atomic.Int32
+}
 
 func (l *countingListener) ListenPacket(ctx context.Context, network, addr string) (net.PacketConn, error) {
-	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, network, addr)
+	pc, err := l.osNetwork.ListenPacket(ctx, network, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -28,15 +41,15 @@ func (l *countingListener) ListenPacket(ctx context.Context, network, addr strin
 	return plainConn{pc}, nil
 }
 
-// TestClientPacketListener: a client's one socket comes from the
-// ClientPacketListener seam, and everything (control connection and a
+// TestClientNetwork: a client's one socket comes from the ClientNetwork
+// seam, and everything (control connection and a
 // direct tunnel) works over a PacketConn that is not a *net.UDPConn.
-func TestClientPacketListener(t *testing.T) {
+func TestClientNetwork(t *testing.T) {
 	h := newHarness(t)
 	ctx := context.Background()
 	ld, ls := &countingListener{}, &countingListener{}
-	dc := h.connect("token-d", connet.ClientPacketListener(ld))
-	sc := h.connect("token-s", connet.ClientPacketListener(ls))
+	dc := h.connect("token-d", connet.ClientNetwork(ld))
+	sc := h.connect("token-s", connet.ClientNetwork(ls))
 	if ld.opened.Load() != 1 || ls.opened.Load() != 1 {
 		t.Fatalf("sockets opened through the seam: %d, %d; want 1 each", ld.opened.Load(), ls.opened.Load())
 	}
@@ -63,9 +76,9 @@ func TestClientPacketListener(t *testing.T) {
 	}
 }
 
-func TestClientPacketListenerNil(t *testing.T) {
-	_, err := connet.Connect(context.Background(), connet.ClientToken("x"), connet.ClientPacketListener(nil))
+func TestClientNetworkNil(t *testing.T) {
+	_, err := connet.Connect(context.Background(), connet.ClientToken("x"), connet.ClientNetwork(nil))
 	if err == nil {
-		t.Fatal("a nil packet listener was accepted")
+		t.Fatal("a nil network was accepted")
 	}
 }

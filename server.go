@@ -9,23 +9,19 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"regexp"
-	"strconv"
-	"sync"
 	"time"
 
 	"github.com/p2pconnet/connet/internal/control"
-	"github.com/p2pconnet/connet/internal/grant"
-	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/metrics"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/restrict"
+	"github.com/p2pconnet/connet/internal/runner"
 	"github.com/p2pconnet/connet/internal/status"
 	"github.com/p2pconnet/connet/internal/store"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/quic-go/quic-go"
 )
 
 // IPRestriction holds allow and deny lists of CIDR prefixes; an address is
@@ -70,7 +66,7 @@ type RelayIngress struct {
 	// MaxClientStreams is how many relayed connections one client may
 	// hold at once, MaxPendingStreams how many of its new ones may wait to
 	// be paired; beyond them a connection is refused with ErrorLimit. 0
-	// means the defaults (4096 and 64).
+	// means the defaults (4096 and 1024).
 	MaxClientStreams  int
 	MaxPendingStreams int
 	// Besides QUIC, the ingress listens on TCP for TLS 1.3 with a stream
@@ -85,14 +81,11 @@ type RelayIngress struct {
 	NoQUIC  bool
 }
 
-// TokenRestriction limits what the clients of one token may do.
-type TokenRestriction struct {
-	IP IPRestriction
-	// NameMatches, if set, must match every endpoint name.
-	NameMatches *regexp.Regexp
-	// Role, if set, is the only role allowed: "destination" or "source".
-	Role string
-}
+// TokenRestriction limits what the clients of one token may do: IP (an
+// IPRestriction) checks their address; NameMatches, if set, must match
+// every endpoint name; Role, if set, is the only role allowed
+// ("destination" or "source").
+type TokenRestriction = control.TokenRestriction
 
 // ServerOption configures NewServer.
 type ServerOption func(*serverConfig) error
@@ -109,7 +102,7 @@ type serverConfig struct {
 	statusAddr       string
 	handshakeTimeout time.Duration
 	buildVersion     string
-	packetListener   PacketListener
+	network          Network
 	logger           *slog.Logger
 }
 
@@ -215,19 +208,16 @@ func ServerHandshakeIdleTimeout(d time.Duration) ServerOption {
 	return func(c *serverConfig) error { c.handshakeTimeout = d; return nil }
 }
 
-// ServerPacketListener sets how the server opens the UDP sockets of its
-// ingresses (clients', relays' and the in-process relay's), each at its
-// Addr. By default net.ListenUDP, which gives quic-go a *net.UDPConn and
-// with it batched reads, GSO and ECN; any other net.PacketConn works,
-// without those optimizations. Tests hand in a simulated network. With a
-// packet listener the ingresses listen on QUIC only (TCP needs real
-// sockets).
-func ServerPacketListener(l PacketListener) ServerOption {
+// ServerNetwork sets the network the server's ingresses (clients',
+// relays' and the in-process relay's) listen on, UDP and TCP, each at its
+// addresses. By default the operating system's, whose UDP sockets give
+// quic-go batched reads, GSO and ECN; tests hand in a simulated network.
+func ServerNetwork(n Network) ServerOption {
 	return func(c *serverConfig) error {
-		if l == nil {
-			return errors.New("nil packet listener")
+		if n == nil {
+			return errors.New("nil network")
 		}
-		c.packetListener = l
+		c.network = n
 		return nil
 	}
 }
@@ -252,91 +242,74 @@ type Server struct {
 
 // NewServer validates the options and prepares a server; Run starts it.
 func NewServer(opts ...ServerOption) (_ *Server, err error) {
-	cfg := &serverConfig{logger: slog.New(slog.DiscardHandler)}
+	cfg, err := newServerConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	tempStore, err := store.TempIfEmpty(&cfg.storeDir, "connet-server-", cfg.logger)
+	if err != nil {
+		return nil, err
+	}
+	// Run removes the temporary store; nothing will if we fail here.
+	defer store.RemoveTempOnError(tempStore, &err)
+	s := &Server{cfg: cfg, tempStore: tempStore, started: time.Now(), metrics: metrics.NewRegistry(cfg.buildVersion)}
+	if s.control, err = s.newControl(); err != nil {
+		return nil, err
+	}
+	if len(cfg.relayIngresses) > 0 {
+		// The gauge reads the relay at scrape time, once it is built.
+		m := metrics.NewRelay(s.metrics, func() int { return s.relay.Clients() })
+		if s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, s.control.GrantKey, cfg.network, m, cfg.logger); err != nil {
+			return nil, err
+		}
+	}
+	if s.status, err = listenStatus(cfg.statusAddr); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func newServerConfig(opts []ServerOption) (*serverConfig, error) {
+	cfg := &serverConfig{network: network.OS{}, logger: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if err := opt(cfg); err != nil {
 			return nil, err
 		}
 	}
-	if len(cfg.ingresses) == 0 {
+	switch {
+	case len(cfg.ingresses) == 0:
 		return nil, errors.New("server needs at least one ingress")
-	}
-	if len(cfg.tokens) == 0 {
+	case len(cfg.tokens) == 0:
 		return nil, errors.New("server needs at least one client token")
-	}
-	if len(cfg.restrictions) > 0 && len(cfg.restrictions) != len(cfg.tokens) {
+	case len(cfg.restrictions) > 0 && len(cfg.restrictions) != len(cfg.tokens):
 		return nil, fmt.Errorf("%d token restrictions for %d tokens", len(cfg.restrictions), len(cfg.tokens))
 	}
-	tempStore, err := ensureStoreDir(&cfg.storeDir, "connet-server-", cfg.logger)
-	if err != nil {
-		return nil, err
-	}
-	// Run removes the temporary store; nothing will if we fail here.
-	defer removeOnError(tempStore, &err)
-	key, err := store.LoadOrCreateKey(filepath.Join(cfg.storeDir, "stateless-reset.key"))
-	if err != nil {
-		return nil, err
-	}
-	resetKey := quic.StatelessResetKey(key)
+	return cfg, nil
+}
 
-	tokens := make([]control.Token, len(cfg.tokens))
-	for i, secret := range cfg.tokens {
-		tokens[i] = control.NewToken(secret)
-		if i < len(cfg.restrictions) {
-			r := cfg.restrictions[i]
-			if !r.IP.Empty() {
-				tokens[i].AllowAddr = r.IP.Allowed
-			}
-			tokens[i].NameMatches = r.NameMatches
-			tokens[i].Role = r.Role
-		}
-	}
-	relayTokens := make([]control.Token, len(cfg.relayTokens))
-	for i, secret := range cfg.relayTokens {
-		relayTokens[i] = control.NewToken(secret)
-		if i < len(cfg.relayRestricts) && !cfg.relayRestricts[i].Empty() {
-			relayTokens[i].AllowAddr = cfg.relayRestricts[i].Allowed
-		}
-	}
-	grants, err := grant.LoadOrCreateSigner(filepath.Join(cfg.storeDir, "grant.key"))
-	if err != nil {
-		return nil, err
-	}
-	reg := metrics.NewRegistry(cfg.buildVersion)
+// newControl makes the control server, its keys kept in the store.
+func (s *Server) newControl() (*control.Server, error) {
+	cfg := s.cfg
 	// The gauges read the server at scrape time, once it is built.
-	var s *Server
-	ctrlMetrics := metrics.NewControl(reg,
+	m := metrics.NewControl(s.metrics,
 		func() int { clients, _ := s.control.Counts(); return clients },
 		func() int { _, relays := s.control.Counts(); return relays })
-	ctrl, err := control.New(control.Config{
-		Ingresses:         controlIngresses(cfg.ingresses),
-		Tokens:            tokens,
-		Grants:            grants,
-		RelayIngresses:    quicOnly(controlIngresses(cfg.relayControl)),
-		RelayTokens:       relayTokens,
-		QUIC:              tuning.QUIC(cfg.handshakeTimeout),
-		StatelessResetKey: &resetKey,
-		Logger:            cfg.logger,
-		PacketListener:    cfg.packetListener,
-		Metrics:           ctrlMetrics,
+	relayControl := make([]control.Ingress, len(cfg.relayControl))
+	for i, in := range cfg.relayControl {
+		// Relays join over QUIC only (a relay without UDP could not
+		// serve QUIC clients anyway).
+		relayControl[i] = control.Ingress{Ingress: ingress.Ingress{Addr: in.Addr, AllowAddr: in.internal().AllowAddr}, Cert: in.Cert}
+	}
+	return control.Open(cfg.storeDir, control.Config{
+		Ingresses:      controlIngresses(cfg.ingresses),
+		Tokens:         control.Tokens(cfg.tokens, cfg.restrictions),
+		RelayIngresses: relayControl,
+		RelayTokens:    control.RelayTokens(cfg.relayTokens, cfg.relayRestricts),
+		QUIC:           tuning.QUIC(cfg.handshakeTimeout),
+		Logger:         cfg.logger,
+		Network:        cfg.network,
+		Metrics:        m,
 	})
-	if err != nil {
-		return nil, err
-	}
-	s = &Server{cfg: cfg, control: ctrl, tempStore: tempStore, started: time.Now(), metrics: reg}
-	if len(cfg.relayIngresses) > 0 {
-		relayMetrics := metrics.NewRelay(reg, func() int { return s.relay.Clients() })
-		s.relay, err = newRelayServer(cfg.storeDir, cfg.relayIngresses, cfg.handshakeTimeout, grants.PublicKey, cfg.packetListener, relayMetrics, cfg.logger)
-		if err != nil {
-			return nil, err
-		}
-	}
-	if cfg.statusAddr != "" {
-		if s.status, err = status.Listen(cfg.statusAddr); err != nil {
-			return nil, err
-		}
-	}
-	return s, nil
 }
 
 // Run serves until ctx ends.
@@ -344,136 +317,76 @@ func (s *Server) Run(ctx context.Context) error {
 	if s.tempStore != "" {
 		defer func() { _ = os.RemoveAll(s.tempStore) }()
 	}
-	ctx, cancel := context.WithCancelCause(ctx)
-	var wg sync.WaitGroup
-	// Cancel before waiting: when control.Run fails on its own, ctx is
-	// still alive and the goroutines below would wait for it forever.
-	defer wg.Wait()
-	defer cancel(nil)
-	if s.status != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := status.Serve(ctx, s.status, func() any { return s.Status() }, metrics.Handler(s.metrics), s.cfg.logger); err != nil {
-				cancel(err)
-			}
-		}()
-	}
+	parts := []func(context.Context) error{s.control.Run, s.serveStatus}
 	if s.relay != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := s.relay.Run(ctx); err != nil {
-				cancel(err)
-			}
-		}()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The in-process relay is offered to clients while it runs.
-			bound := s.relay.Addrs(ctx)
-			if bound == nil {
-				return
-			}
-			id := s.relay.Identity()
-			remove := s.control.AddRelay(id.ID, id.DER(), relayHostports(s.cfg.relayIngresses, bound))
-			<-ctx.Done()
-			remove()
-		}()
+		parts = append(parts, s.relay.Run, s.offerRelay)
 	}
-	return s.control.Run(ctx)
+	return runner.Run(ctx, parts...)
 }
 
-// quicOnly drops the TCP listeners: relays join their control server over
-// QUIC only (a relay without UDP could not serve QUIC clients anyway).
-func quicOnly(ins []control.Ingress) []control.Ingress {
-	for i := range ins {
-		ins[i].TCP, ins[i].WSS, ins[i].NoQUIC = false, false, false
+// offerRelay offers the in-process relay to clients while it runs.
+func (s *Server) offerRelay(ctx context.Context) error {
+	bound := s.relay.Addrs(ctx)
+	if bound == nil {
+		return nil
 	}
-	return ins
+	id := s.relay.Identity()
+	remove := s.control.AddRelay(id.ID, id.DER(), relayHostports(s.cfg.relayIngresses, bound))
+	<-ctx.Done()
+	remove()
+	return nil
+}
+
+func (s *Server) serveStatus(ctx context.Context) error {
+	return serveStatus(ctx, s.status, func() any { return s.Status() }, s.metrics, s.cfg.logger)
+}
+
+// internal is the ingress as the servers take it.
+func (in Ingress) internal() ingress.Ingress {
+	out := ingress.Ingress{Addr: in.Addr, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr}
+	if !in.Restriction.Empty() {
+		out.AllowAddr = in.Restriction.Allowed
+	}
+	return out
+}
+
+// internal is the relay ingress as the servers take it.
+func (in RelayIngress) internal() relay.Ingress {
+	i := Ingress{Addr: in.Addr, Restriction: in.Restriction, TCPAddr: in.TCPAddr, NoTCP: in.NoTCP, NoWSS: in.NoWSS, NoQUIC: in.NoQUIC}
+	return relay.Ingress{Ingress: i.internal(), Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
 }
 
 func controlIngresses(ins []Ingress) []control.Ingress {
 	out := make([]control.Ingress, len(ins))
 	for i, in := range ins {
-		out[i] = control.Ingress{Addr: in.Addr, Cert: in.Cert, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr}
-		if !in.Restriction.Empty() {
-			out[i].AllowAddr = in.Restriction.Allowed
-		}
+		out[i] = control.Ingress{Ingress: in.internal(), Cert: in.Cert}
 	}
 	return out
 }
 
-// ensureStoreDir makes a temporary store directory when none is set and
-// returns it (to be removed when the owner stops), or "" if dir was set.
-// Nothing kept there survives a restart, which the owner is warned about.
-func ensureStoreDir(dir *string, prefix string, log *slog.Logger) (string, error) {
-	if *dir != "" {
-		return "", nil
-	}
-	tmp, err := os.MkdirTemp("", prefix)
-	if err != nil {
-		return "", fmt.Errorf("store dir: %w", err)
-	}
-	log.Warn("no store-dir set: identity and keys are kept in a temporary directory and lost on restart", "dir", tmp)
-	*dir = tmp
-	return tmp, nil
-}
-
-// removeOnError removes the temporary store dir tmp (if any) when *err is
-// set: the constructor that made it failed, so no Run will remove it.
-func removeOnError(tmp string, err *error) {
-	if tmp != "" && *err != nil {
-		_ = os.RemoveAll(tmp)
-	}
-}
-
-// relayHostports lists what clients dial; a hostport with port 0 (an
-// ingress on a port chosen at bind time) gets the bound port.
+// relayHostports lists what clients dial (see relay.Hostports).
 func relayHostports(ins []RelayIngress, bound []net.Addr) []string {
-	var out []string
+	hps := make([][]string, len(ins))
 	for i, in := range ins {
-		for _, hp := range in.Hostports {
-			if host, port, err := net.SplitHostPort(hp); err == nil && port == "0" && i < len(bound) {
-				if ua, ok := bound[i].(*net.UDPAddr); ok {
-					hp = net.JoinHostPort(host, strconv.Itoa(ua.Port))
-				}
-			}
-			out = append(out, hp)
-		}
+		hps[i] = in.Hostports
 	}
-	return out
+	return relay.Hostports(hps, bound)
 }
 
 // newRelayServer makes a relay that keeps its identity and stateless reset
-// key in storeDir, so clients' pins and connections survive its restart.
-func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, pl PacketListener, m *metrics.Relay, log *slog.Logger) (*relay.Server, error) {
-	id, err := identity.LoadOrCreate(filepath.Join(storeDir, "relay.pem"), "connet-relay")
-	if err != nil {
-		return nil, err
-	}
-	key, err := store.LoadOrCreateKey(filepath.Join(storeDir, "relay-stateless-reset.key"))
-	if err != nil {
-		return nil, err
-	}
-	resetKey := quic.StatelessResetKey(key)
+// key in storeDir.
+func newRelayServer(storeDir string, ins []RelayIngress, handshake time.Duration, grantKey func() ed25519.PublicKey, nw Network, m *metrics.Relay, log *slog.Logger) (*relay.Server, error) {
 	ingresses := make([]relay.Ingress, len(ins))
 	for i, in := range ins {
-		ingresses[i] = relay.Ingress{Addr: in.Addr, NoQUIC: in.NoQUIC, TCP: !in.NoTCP, WSS: !in.NoWSS, TCPAddr: in.TCPAddr,
-			Quotas: relay.Quotas{Streams: in.MaxClientStreams, Pending: in.MaxPendingStreams}}
-		if !in.Restriction.Empty() {
-			ingresses[i].AllowAddr = in.Restriction.Allowed
-		}
+		ingresses[i] = in.internal()
 	}
-	return relay.New(relay.Config{
-		Ingresses:         ingresses,
-		Identity:          id,
-		StatelessResetKey: &resetKey,
-		QUIC:              tuning.QUIC(handshake),
-		Logger:            log,
-		GrantKey:          grantKey,
-		PacketListener:    pl,
-		Metrics:           m,
+	return relay.Open(storeDir, relay.Config{
+		Ingresses: ingresses,
+		QUIC:      tuning.QUIC(handshake),
+		Logger:    log,
+		GrantKey:  grantKey,
+		Network:   nw,
+		Metrics:   m,
 	})
 }
 
@@ -499,6 +412,23 @@ func (s *Server) RelayAddrs(ctx context.Context) []net.Addr {
 // StatusAddr is the address the status page and metrics are served at,
 // nil without ServerStatusAddress.
 func (s *Server) StatusAddr() net.Addr { return statusAddr(s.status) }
+
+// listenStatus listens for the status page at addr; nil without one.
+func listenStatus(addr string) (net.Listener, error) {
+	if addr == "" {
+		return nil, nil
+	}
+	return status.Listen(addr)
+}
+
+// serveStatus serves the status page and the metrics on ln until ctx
+// ends; without a listener there is nothing to serve.
+func serveStatus(ctx context.Context, ln net.Listener, snapshot func() any, reg *prometheus.Registry, log *slog.Logger) error {
+	if ln == nil {
+		return nil
+	}
+	return status.Serve(ctx, ln, snapshot, metrics.Handler(reg), log)
+}
 
 // statusAddr is the address of a status listener, nil if there is none.
 func statusAddr(ln net.Listener) net.Addr {

@@ -19,13 +19,13 @@ import (
 // behind a NAT whose external ports are random, as Linux's fully-random
 // masquerade makes them.
 
-// probeLog is a packet listener that records when each punch probe is
+// probeLog is a simulated host whose UDP sockets record when each punch probe is
 // sent, from the client's main socket and from the fresh sockets of the
 // side behind the symmetric NAT. lose makes the probes of this host
 // vanish on the way (they are recorded, not sent), so that no punch can
 // succeed.
 type probeLog struct {
-	host *simnet.Host
+	*simnet.Host
 	lose bool
 
 	mu    sync.Mutex
@@ -35,7 +35,7 @@ type probeLog struct {
 }
 
 func (l *probeLog) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	c, err := l.host.ListenPacket(ctx, network, address)
+	c, err := l.Host.ListenPacket(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -124,20 +124,12 @@ func newPunchWorldWith(t *testing.T, dMap, sMap, sFilter simnet.Behaviour, loseS
 	snat := n.NAT("198.51.100.2", sMap, sFilter, 0)
 	snat.RandomPorts(2)
 	w := &punchWorld{net: n,
-		dlog: &probeLog{host: dnat.Host("10.1.0.2")},
-		slog: &probeLog{host: snat.Host("10.2.0.2"), lose: loseSource}}
+		dlog: &probeLog{Host: dnat.Host("10.1.0.2")},
+		slog: &probeLog{Host: snat.Host("10.2.0.2"), lose: loseSource}}
 	w.srv = srv
 	w.dc = simConnect(t, srv, w.dlog, "token-d", dOpts...)
 	w.sc = simConnect(t, srv, w.slog, "token-s", sOpts...)
-	ctx := context.Background()
-	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	go echo(dst)
-	if w.src, err = w.sc.Source(ctx, connet.NewSourceConfig("echo")); err != nil {
-		t.Fatal(err)
-	}
+	w.src = echoSource(t, w.dc, w.sc)
 	return w
 }
 
@@ -358,7 +350,7 @@ func TestSimnetPunchBudgetSurvivesReconnect(t *testing.T) {
 			t.Fatalf("the easy side sent %d probes in a minute, want a full attempt of 2048", easy)
 		}
 		_ = w.dc.Close()
-		again := &probeLog{host: w.dlog.host}
+		again := &probeLog{Host: w.dlog.Host}
 		dc := simConnect(t, w.srv, again, "token-d")
 		dst, err := dc.Destination(context.Background(), connet.NewDestinationConfig("echo"))
 		if err != nil {

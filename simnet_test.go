@@ -47,6 +47,9 @@ type simServer struct {
 	// split runs no relay in process: relays that run apart join at
 	// simRelayControl.
 	split bool
+	// wssOnly serves WebSockets but not plain TLS on the TCP ports (as
+	// behind a proxy that passes only HTTPS).
+	wssOnly bool
 
 	srv    *connet.Server
 	cancel context.CancelFunc
@@ -55,11 +58,17 @@ type simServer struct {
 
 func newSimServer(t *testing.T, n *simnet.Network, split bool) *simServer {
 	t.Helper()
+	return startSimServer(t, n, &simServer{split: split})
+}
+
+// startSimServer starts s, as configured, at simServerHost.
+func startSimServer(t *testing.T, n *simnet.Network, s *simServer) *simServer {
+	t.Helper()
 	cert, err := testcert.New(simServerHost)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &simServer{t: t, host: n.Host(simServerHost), cert: cert, store: t.TempDir(), split: split}
+	s.t, s.host, s.cert, s.store = t, n.Host(simServerHost), cert, t.TempDir()
 	s.start()
 	t.Cleanup(s.stop)
 	return s
@@ -68,10 +77,10 @@ func newSimServer(t *testing.T, n *simnet.Network, split bool) *simServer {
 func (s *simServer) start() {
 	s.t.Helper()
 	opts := []connet.ServerOption{
-		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS}),
+		connet.ServerIngress(connet.Ingress{Addr: simControl, Cert: s.cert.TLS, NoTCP: s.wssOnly}),
 		connet.ServerClientTokens("token-d", "token-s"),
 		connet.ServerStoreDir(s.store),
-		connet.ServerPacketListener(s.host),
+		connet.ServerNetwork(s.host),
 		connet.ServerLogger(testLogger(s.t)),
 	}
 	if s.split {
@@ -79,7 +88,7 @@ func (s *simServer) start() {
 			connet.ServerRelayControlIngress(connet.Ingress{Addr: simRelayControl, Cert: s.cert.TLS}),
 			connet.ServerRelayTokens([]string{"relay-token"}, nil))
 	} else {
-		opts = append(opts, connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}}))
+		opts = append(opts, connet.ServerRelayIngress(connet.RelayIngress{Addr: simRelay, Hostports: []string{simRelay}, NoTCP: s.wssOnly}))
 	}
 	srv, err := connet.NewServer(opts...)
 	if err != nil {
@@ -111,7 +120,7 @@ func (s *simServer) stop() {
 }
 
 // simConnect connects a client with token from h, with opts besides.
-func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token string, opts ...connet.ClientOption) *connet.Client {
+func simConnect(t *testing.T, s *simServer, h connet.Network, token string, opts ...connet.ClientOption) *connet.Client {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -120,7 +129,7 @@ func simConnect(t *testing.T, s *simServer, h connet.PacketListener, token strin
 		connet.ClientControlAddress(simControl),
 		connet.ClientControlCAs(s.cert.Pool),
 		connet.ClientDirectAddress(":19192"),
-		connet.ClientPacketListener(h),
+		connet.ClientNetwork(h),
 		connet.ClientNatPMP(connet.NatPMPDisabled),
 		connet.ClientLogger(testLogger(t)),
 	}, opts...)...)
@@ -153,16 +162,25 @@ func newSimWorldOn(t *testing.T, n *simnet.Network, srv *simServer, dMap, dFilte
 	w := &simWorld{net: n, server: srv}
 	w.dc = simConnect(t, w.server, n.NAT("198.51.100.1", dMap, dFilter, 0).Host("10.1.0.2"), "token-d")
 	w.sc = simConnect(t, w.server, n.NAT("198.51.100.2", sMap, sFilter, 0).Host("10.2.0.2"), "token-s")
+	w.src = echoSource(t, w.dc, w.sc)
+	return w
+}
+
+// echoSource runs an echo destination "echo" on dc and returns a source
+// for it on sc.
+func echoSource(t *testing.T, dc, sc *connet.Client) *connet.Source {
+	t.Helper()
 	ctx := context.Background()
-	dst, err := w.dc.Destination(ctx, connet.NewDestinationConfig("echo"))
+	dst, err := dc.Destination(ctx, connet.NewDestinationConfig("echo"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	go echo(dst)
-	if w.src, err = w.sc.Source(ctx, connet.NewSourceConfig("echo")); err != nil {
+	src, err := sc.Source(ctx, connet.NewSourceConfig("echo"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	return w
+	return src
 }
 
 // pathKinds lists the kinds of the source's live paths to its one
@@ -287,7 +305,7 @@ func TestSimnetServerRestart(t *testing.T) {
 
 // TestSimnetSplitRelay: the relay runs apart, on a public host of its
 // own, and joins the control server over simnet from its own socket
-// (RelayPacketListener covers both its ingress and that socket). Clients
+// (RelayNetwork covers both its ingress and that socket). Clients
 // behind a symmetric NAT and a port-restricted cone reach each other
 // through it.
 func TestSimnetSplitRelay(t *testing.T) {
@@ -303,7 +321,7 @@ func TestSimnetSplitRelay(t *testing.T) {
 			connet.RelayControlCAs(srv.cert.Pool),
 			connet.RelayIngressAt(connet.RelayIngress{Addr: relayAddr, Hostports: []string{relayAddr}}),
 			connet.RelayStoreDir(t.TempDir()),
-			connet.RelayPacketListener(n.Host(simRelayHost)),
+			connet.RelayNetwork(n.Host(simRelayHost)),
 			connet.RelayLogger(testLogger(t)),
 		)
 		if err != nil {
@@ -332,16 +350,16 @@ func TestSimnetSplitRelay(t *testing.T) {
 	})
 }
 
-// TestServerPacketListenerNil: a nil listener is refused, not taken for
+// TestServerNetworkNil: a nil network is refused, not taken for
 // the default.
-func TestServerPacketListenerNil(t *testing.T) {
-	if _, err := connet.NewServer(connet.ServerPacketListener(nil)); err == nil {
-		t.Fatal("NewServer took a nil packet listener")
+func TestServerNetworkNil(t *testing.T) {
+	if _, err := connet.NewServer(connet.ServerNetwork(nil)); err == nil {
+		t.Fatal("NewServer took a nil network")
 	}
-	if _, err := connet.NewRelay(connet.RelayToken("x"), connet.RelayPacketListener(nil)); err == nil {
-		t.Fatal("NewRelay took a nil packet listener")
+	if _, err := connet.NewRelay(connet.RelayToken("x"), connet.RelayNetwork(nil)); err == nil {
+		t.Fatal("NewRelay took a nil network")
 	}
 }
 
-var _ connet.PacketListener = (*simnet.Host)(nil)
+var _ connet.Network = (*simnet.Host)(nil)
 var _ net.PacketConn = (*simnet.Conn)(nil)

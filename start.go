@@ -55,7 +55,7 @@ func (c *Client) openSocket(ctx context.Context) error {
 	if c.id, err = identity.Generate("connet-client"); err != nil {
 		return err
 	}
-	if c.udp, err = cfg.packetListener.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
+	if c.udp, err = cfg.network.ListenPacket(ctx, "udp", cfg.directAddr); err != nil {
 		return fmt.Errorf("direct address %q: %w", cfg.directAddr, err)
 	}
 	c.tr = &quic.Transport{Conn: c.udp}
@@ -93,7 +93,7 @@ func (c *Client) buildDirectNode(qconf *quic.Config) {
 		NAT:         func() peer.NAT { return c.nat.Load().(peer.NAT) },
 		PunchSecret: punchSecret,
 		ListenPacket: func(ctx context.Context) (net.PacketConn, error) {
-			return cfg.packetListener.ListenPacket(ctx, "udp", probeAddr(cfg.directAddr))
+			return cfg.network.ListenPacket(ctx, "udp", probeAddr(cfg.directAddr))
 		},
 	}
 	if !cfg.birthdayPunch {

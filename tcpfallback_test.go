@@ -13,10 +13,13 @@ import (
 
 // udpBlocker opens real UDP sockets that drop every datagram sent while
 // blocked is set: a network whose firewall drops outbound UDP.
-type udpBlocker struct{ blocked atomic.Bool }
+type udpBlocker struct {
+	osNetwork
+	blocked atomic.Bool
+}
 
 func (b *udpBlocker) ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error) {
-	pc, err := (&net.ListenConfig{}).ListenPacket(ctx, network, address)
+	pc, err := b.osNetwork.ListenPacket(ctx, network, address)
 	if err != nil {
 		return nil, err
 	}
@@ -62,7 +65,7 @@ func testFallback(t *testing.T, wssOnly bool) {
 	blocker := &udpBlocker{}
 	blocker.blocked.Store(true)
 	sc := h.connect("token-s",
-		connet.ClientPacketListener(blocker),
+		connet.ClientNetwork(blocker),
 		connet.ClientHandshakeIdleTimeout(time.Second),
 		connet.ClientQUICRetry(time.Second))
 	if st := sc.Status().Control; !st.Connected || st.Transport != want {

@@ -11,7 +11,7 @@ buildGoModule {
   src = lib.cleanSource ../.;
   # The hash of `go mod vendor` for go.mod/go.sum; scripts/packaging-check.sh
   # recomputes it and says the new value when go.sum changes.
-  vendorHash = "sha256-XXDDI4dN4164hDhS7bWZO7f1WYrqkkzlUBYooLcfOZE=";
+  vendorHash = "sha256-LRwUUbMythkDdhuDdEaGelHLsyM9GCMJmouN0VD9i/E=";
   subPackages = [ "cmd/connet" ];
   env.CGO_ENABLED = "0";
   ldflags = [

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
@@ -40,7 +41,7 @@ func TestClientThatMovesIsHeldToTheRules(t *testing.T) {
 	t.Parallel()
 	denied := netip.MustParseAddr("127.0.0.3")
 	ts := startServer(t, Config{Ingresses: []Ingress{
-		{Addr: "127.0.0.1:0", AllowAddr: func(a netip.Addr) bool { return a != denied }},
+		{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", AllowAddr: func(a netip.Addr) bool { return a != denied }}},
 	}})
 	ctx := testContext(t)
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/observation"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -136,7 +137,7 @@ func TestServerDecidesNAT(t *testing.T) {
 // a symmetric NAT): nothing for them to dial or spray probes at.
 func TestTCPClientIsNoPunchTarget(t *testing.T) {
 	t.Parallel()
-	ts := startServer(t, Config{Ingresses: []Ingress{{Addr: "127.0.0.1:0", TCP: true}}})
+	ts := startServer(t, Config{Ingresses: []Ingress{{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", TCP: true}}}})
 	relay := ts.addRelay(t)
 	ctx := testContext(t)
 	tcpAddrs := ts.srv.TCPAddrs(ctx)

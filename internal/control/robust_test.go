@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -44,7 +45,7 @@ func startServer(t *testing.T, cfg Config) *testServer {
 		t.Fatal(err)
 	}
 	if len(cfg.Ingresses) == 0 {
-		cfg.Ingresses = []Ingress{{Addr: "127.0.0.1:0"}}
+		cfg.Ingresses = []Ingress{{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}}}
 	}
 	for i := range cfg.Ingresses {
 		cfg.Ingresses[i].Cert = cert.TLS
@@ -495,8 +496,8 @@ func TestEndpointRestrictions(t *testing.T) {
 func TestIngressAllowAddr(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, Config{Ingresses: []Ingress{
-		{Addr: "127.0.0.1:0", AllowAddr: func(a netip.Addr) bool { return !a.IsLoopback() }},
-		{Addr: "127.0.0.1:0", AllowAddr: func(a netip.Addr) bool { return a.IsLoopback() }},
+		{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", AllowAddr: func(a netip.Addr) bool { return !a.IsLoopback() }}},
+		{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", AllowAddr: func(a netip.Addr) bool { return a.IsLoopback() }}},
 	}})
 	ctx := testContext(t)
 	_, err := ts.dialIngress(ctx, t, 0)
@@ -523,8 +524,8 @@ func TestIngressAllowAddr(t *testing.T) {
 func TestIngressAllowAddrKeepsQUICConfig(t *testing.T) {
 	t.Parallel()
 	ts := startServer(t, Config{Ingresses: []Ingress{
-		{Addr: "127.0.0.1:0"},
-		{Addr: "127.0.0.1:0", AllowAddr: func(netip.Addr) bool { return true }},
+		{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}},
+		{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", AllowAddr: func(netip.Addr) bool { return true }}},
 	}})
 	ctx := testContext(t)
 	for i, name := range []string{"without AllowAddr", "with AllowAddr"} {
@@ -575,7 +576,7 @@ func TestAddrsOfAServerThatFailedToStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := New(Config{
-		Ingresses: []Ingress{{Addr: taken.LocalAddr().String(), Cert: cert.TLS}},
+		Ingresses: []Ingress{{Ingress: ingress.Ingress{Addr: taken.LocalAddr().String()}, Cert: cert.TLS}},
 		Tokens:    []Token{NewToken(goodToken)},
 		QUIC:      tuning.QUIC(0),
 		Logger:    slog.New(slog.DiscardHandler),

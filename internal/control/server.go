@@ -16,32 +16,19 @@ import (
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
-	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 	"github.com/quic-go/quic-go"
 )
 
-// Ingress is one address the server accepts clients at.
+// Ingress is one address the server accepts clients (or relays) at,
+// with the certificate it presents there.
 type Ingress struct {
-	// Addr is the UDP address for QUIC.
-	Addr string
-	// NoQUIC leaves QUIC out: the ingress listens on TCP only.
-	NoQUIC bool
-	// TCP and WSS add a listener on TCP, for clients whose UDP is
-	// blocked: TLS with a stream multiplexer, and the same inside a
-	// WebSocket over HTTPS (one port: the TLS handshake tells them
-	// apart). It listens at TCPAddr; an empty TCPAddr means Addr's host
-	// at the port the UDP socket bound (the same port number, as clients
-	// expect).
-	TCP, WSS bool
-	TCPAddr  string
-	Cert     tls.Certificate
-	// AllowAddr, if set, must accept a client's address before its
-	// handshake starts.
-	AllowAddr func(netip.Addr) bool
+	ingress.Ingress
+	Cert tls.Certificate
 }
 
 // Config configures a Server.
@@ -57,9 +44,9 @@ type Config struct {
 	QUIC              *quic.Config
 	StatelessResetKey *quic.StatelessResetKey
 	Logger            *slog.Logger
-	// PacketListener, if set, opens the ingresses' UDP sockets (see
-	// ingress.Config); nil means real ones.
-	PacketListener ingress.PacketListener
+	// Network opens the ingresses' sockets; nil means the operating
+	// system's.
+	Network network.Network
 	// Metrics counts refusals; nil counts nothing.
 	Metrics *metrics.Control
 
@@ -156,66 +143,41 @@ func (s *Server) whenReady(ctx context.Context, get func() []net.Addr) []net.Add
 // Run serves every ingress until ctx ends or one fails.
 func (s *Server) Run(ctx context.Context) error {
 	defer close(s.stopped)
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-
-	type listener struct {
+	var ls []ingress.Listener
+	for _, set := range []struct {
 		ingresses []Ingress
 		alpn      string
 		serve     func(context.Context, muxconn.Conn, Ingress)
 		addrs     *[]net.Addr
 		peer      string
-	}
-	// serve runs one listener's accept loop until ctx ends; a failure
-	// ends the server.
-	serve := func(ln ingress.Acceptor, closeLn func(), l listener, in Ingress) {
-		wg.Go(func() {
-			defer closeLn()
-			cancel(ingress.Serve(ctx, ln, func(ctx context.Context, conn muxconn.Conn) { l.serve(ctx, conn, in) }))
-		})
-	}
-	for _, l := range []listener{
+	}{
 		{s.cfg.Ingresses, wire.ALPNControl, s.serve, &s.addrs, "client"},
 		{s.cfg.RelayIngresses, wire.ALPNRelayControl, s.serveRelay, &s.relayAddrs, "relay"},
 	} {
-		for _, in := range l.ingresses {
-			// TCP needs real sockets: with a simulated network (a
-			// PacketListener) the ingress is QUIC only.
-			tcp := s.cfg.PacketListener == nil
-			p, err := ingress.ListenPair(ingress.PairConfig{
-				Config: s.ingressConfig(in, l.alpn, l.peer),
-				QUIC:   !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
-				TCPAddr: in.TCPAddr, MaxStreams: maxControlStreams,
+		for _, in := range set.ingresses {
+			ls = append(ls, ingress.Listener{
+				Ingress:    in.Ingress,
+				Config:     s.ingressConfig(in, set.alpn, set.peer),
+				MaxStreams: maxControlStreams,
+				Handle:     func(ctx context.Context, conn muxconn.Conn) { set.serve(ctx, conn, in) },
+				Bound:      func(a net.Addr, tcp bool) { s.bound(set.addrs, a, tcp) },
+				Log:        []any{"for", set.alpn},
 			})
-			if err != nil {
-				cancel(err)
-				return err
-			}
-			if p.QUIC != nil {
-				tr := p.Transport
-				s.mu.Lock()
-				*l.addrs = append(*l.addrs, tr.Conn.LocalAddr())
-				s.mu.Unlock()
-				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "for", l.alpn)
-				serve(ingress.QUICAcceptor(p.QUIC), func() { _ = ingress.Close(tr) }, l, in)
-			}
-			if ln := p.TCP; ln != nil {
-				s.mu.Lock()
-				s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
-				s.mu.Unlock()
-				s.cfg.Logger.Info("control server listening", "addr", logs.Addr(ln.Addr()), "transport", ingress.TCPTransports(in.TCP, in.WSS), "for", l.alpn)
-				serve(ln, func() { _ = ln.Close() }, l, in)
-			}
 		}
 	}
-	close(s.ready)
-	<-ctx.Done()
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
-		return err
+	g := ingress.Group{Listeners: ls, Name: "control server", Logger: s.cfg.Logger}
+	return g.Run(ctx, func() { close(s.ready) })
+}
+
+// bound records an address an ingress bound: a TCP one among tcpAddrs,
+// a QUIC one among addrs (the client or the relay ones).
+func (s *Server) bound(addrs *[]net.Addr, a net.Addr, tcp bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tcp {
+		addrs = &s.tcpAddrs
 	}
-	return nil
+	*addrs = append(*addrs, a)
 }
 
 // addrPolicy says whether a connection may come from an address: every
@@ -238,7 +200,6 @@ func (s *Server) ingressConfig(in Ingress, alpn, peer string) ingress.Config {
 	qconf.MaxIncomingStreams = maxControlStreams
 	qconf.MaxIncomingUniStreams = noUniStreams
 	return ingress.Config{
-		Addr: in.Addr,
 		TLS: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
 			Certificates: []tls.Certificate{in.Cert},
@@ -250,11 +211,10 @@ func (s *Server) ingressConfig(in Ingress, alpn, peer string) ingress.Config {
 		},
 		QUIC:              qconf,
 		StatelessResetKey: s.cfg.StatelessResetKey,
-		AllowAddr:         in.AllowAddr,
 		Refused:           func() { s.cfg.Metrics.Refused(peer, metrics.ReasonAddress) },
 		Limited:           func() { s.cfg.Metrics.Refused(peer, metrics.ReasonConnections) },
 		Logger:            s.cfg.Logger,
-		PacketListener:    s.cfg.PacketListener,
+		Network:           s.cfg.Network,
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/control"
 	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -40,7 +41,7 @@ func tcpServer(t *testing.T, quic bool) (ctx context.Context, cert *testcert.Cer
 	}
 	ctx, cancelTest := context.WithTimeout(context.Background(), testTimeout)
 	t.Cleanup(cancelTest)
-	in := control.Ingress{Addr: "127.0.0.1:0", NoQUIC: !quic, TCP: true, Cert: cert.TLS}
+	in := control.Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", NoQUIC: !quic, TCP: true}, Cert: cert.TLS}
 	if !quic {
 		in.TCPAddr = "127.0.0.1:0"
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/control"
 	"github.com/p2pconnet/connet/internal/controlclient"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/testprog"
@@ -166,7 +167,7 @@ func TestServerStartingLateIsReachedOverQUIC(t *testing.T) {
 // and TCP, until the test ends.
 func startServerAt(t *testing.T, ctx context.Context, addr string, cert *testcert.Cert) {
 	srv, err := control.New(control.Config{
-		Ingresses: []control.Ingress{{Addr: addr, TCP: true, Cert: cert.TLS}},
+		Ingresses: []control.Ingress{{Ingress: ingress.Ingress{Addr: addr, TCP: true}, Cert: cert.TLS}},
 		Tokens:    []control.Token{control.NewToken("good")},
 		QUIC:      tuning.QUIC(0),
 		Logger:    slog.New(slog.DiscardHandler),

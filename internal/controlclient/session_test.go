@@ -14,6 +14,7 @@ import (
 	"github.com/p2pconnet/connet/internal/control"
 	"github.com/p2pconnet/connet/internal/controlclient"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -92,7 +93,7 @@ func TestOversizedHelloGetsTheReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv, err := control.New(control.Config{
-		Ingresses: []control.Ingress{{Addr: "127.0.0.1:0", Cert: cert.TLS}},
+		Ingresses: []control.Ingress{{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}, Cert: cert.TLS}},
 		Tokens:    []control.Token{control.NewToken("good")},
 		QUIC:      tuning.QUIC(0),
 		Logger:    slog.New(slog.DiscardHandler),

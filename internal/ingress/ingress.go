@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/quic-go/quic-go"
 )
 
@@ -34,17 +35,9 @@ type Config struct {
 	// passing one of the listener's limits (see muxconn.Limits).
 	Limited func()
 	Logger  *slog.Logger
-	// PacketListener, if set, opens the UDP socket instead of
-	// net.ListenUDP; tests hand in a simulated network. Nil in
-	// production, where the socket is a *net.UDPConn and quic-go uses its
-	// batched reads, GSO and ECN.
-	PacketListener PacketListener
-}
-
-// PacketListener opens a UDP socket. *net.ListenConfig satisfies it, as
-// does a simulated network's host (internal/simnet).
-type PacketListener interface {
-	ListenPacket(ctx context.Context, network, address string) (net.PacketConn, error)
+	// Network opens the UDP socket and the TCP listener; nil means the
+	// operating system's. Tests hand in a simulated network.
+	Network network.Network
 }
 
 // Listen binds the UDP socket and starts listening. Close the returned
@@ -80,14 +73,7 @@ func Listen(cfg Config) (*quic.Listener, *quic.Transport, error) {
 }
 
 func listenPacket(cfg Config) (net.PacketConn, error) {
-	if cfg.PacketListener != nil {
-		return cfg.PacketListener.ListenPacket(context.Background(), "udp", cfg.Addr)
-	}
-	udpAddr, err := net.ResolveUDPAddr("udp", cfg.Addr)
-	if err != nil {
-		return nil, err
-	}
-	return net.ListenUDP("udp", udpAddr)
+	return network.Or(cfg.Network).ListenPacket(context.Background(), "udp", cfg.Addr)
 }
 
 // Close closes a transport from Listen and then its socket, so the
@@ -138,6 +124,7 @@ func ListenTCP(cfg Config, addr string, maxStreams uint32, tcp, wss bool) (*muxc
 	}
 	ln, err := muxconn.Listen(muxconn.ListenConfig{
 		Addr:               addr,
+		Network:            cfg.Network,
 		TLS:                cfg.TLS,
 		MaxIncomingStreams: maxStreams,
 		HandshakeTimeout:   cfg.QUIC.HandshakeIdleTimeout,

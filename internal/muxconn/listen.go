@@ -13,12 +13,15 @@ import (
 
 	"github.com/p2pconnet/connet/internal/acceptloop"
 	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/tuning"
 )
 
 // ListenConfig describes a TCP listener for muxed connections.
 type ListenConfig struct {
 	Addr string
+	// Network opens the listener; nil means the operating system's.
+	Network network.Network
 	// TLS is the server's configuration, as for QUIC (TLS 1.3, ALPN,
 	// client certificates).
 	TLS *tls.Config
@@ -68,7 +71,7 @@ type Listener struct {
 
 // Listen binds the TCP address and starts accepting.
 func Listen(cfg ListenConfig) (*Listener, error) {
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, err := network.Or(cfg.Network).Listen(context.Background(), "tcp", cfg.Addr)
 	if err != nil {
 		return nil, err
 	}
@@ -189,15 +192,10 @@ func (l *Listener) deliver(c Conn) {
 	}
 }
 
-// DialTCP connects to addr over TCP and runs the client side of TLS and
-// the multiplexer.
+// DialTCP connects to addr over the operating system's TCP and runs the
+// client side of TLS and the multiplexer.
 func DialTCP(ctx context.Context, addr string, tlsConf *tls.Config) (Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	return Client(ctx, raw, tlsConf, TCP)
+	return TCPDialer{Addr: addr}.Dial(ctx, tlsConf)
 }
 
 // Dialer opens a connection to one server over a TCP transport.
@@ -212,6 +210,8 @@ type TCPDialer struct {
 	// Timeout bounds the dial and the handshake: a firewall that drops
 	// TCP too must not hold the fallback up.
 	Timeout time.Duration
+	// Network dials; nil means the operating system's.
+	Network network.Network
 }
 
 func (d TCPDialer) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) {
@@ -220,7 +220,11 @@ func (d TCPDialer) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) 
 		ctx, cancel = context.WithTimeout(ctx, d.Timeout)
 		defer cancel()
 	}
-	return DialTCP(ctx, d.Addr, tlsConf)
+	raw, err := network.Or(d.Network).DialContext(ctx, "tcp", d.Addr)
+	if err != nil {
+		return nil, err
+	}
+	return Client(ctx, raw, tlsConf, TCP)
 }
 
 func (d TCPDialer) Transport() Transport { return TCP }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/p2pconnet/connet/internal/network"
 )
 
 // alpnHTTP is what WebSocket clients offer in the TLS handshake.
@@ -126,6 +127,9 @@ type WSSDialer struct {
 	// Proxy picks the proxy for the request; nil means
 	// http.ProxyFromEnvironment.
 	Proxy func(*http.Request) (*url.URL, error)
+	// Network dials (the server, or the proxy); nil means the operating
+	// system's.
+	Network network.Network
 }
 
 func (d WSSDialer) Transport() Transport { return WSS }
@@ -147,6 +151,7 @@ func (d WSSDialer) Dial(ctx context.Context, tlsConf *tls.Config) (Conn, error) 
 	}
 	tr := &http.Transport{
 		Proxy:             proxy,
+		DialContext:       network.Or(d.Network).DialContext,
 		TLSClientConfig:   tlsConf,
 		ForceAttemptHTTP2: false,
 	}

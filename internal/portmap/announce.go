@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+
+	"github.com/p2pconnet/connet/internal/network"
 )
 
 // announceGroup is where NAT-PMP and PCP gateways announce a restart or a
@@ -15,13 +17,15 @@ var announceGroup = netip.AddrPortFrom(netip.AddrFrom4([4]byte{224, 0, 0, 1}), 5
 // listenAnnouncements signals on the returned channel whenever gw sends
 // something to the announcement group, until ctx ends. The message is not
 // trusted beyond that: it only makes the mapper renew at once, and the
-// renewal's own answer says whether the gateway restarted. Without the
-// group (it cannot be joined), the periodic renewals still notice. The
-// listener ends with ctx; wait waits for that.
-func listenAnnouncements(ctx context.Context, gw netip.Addr, log *slog.Logger) (announced <-chan struct{}, wait func()) {
+// renewal's own answer says whether the gateway restarted. The socket is
+// bound to the group's address on n; every IPv4 host is a member of the
+// all-hosts group, so there is no group to join. Without the socket (the
+// port is taken without address reuse, say), the periodic renewals still
+// notice. The listener ends with ctx; wait waits for that.
+func listenAnnouncements(ctx context.Context, n network.Network, gw netip.Addr, log *slog.Logger) (announced <-chan struct{}, wait func()) {
 	out := make(chan struct{}, 1)
 	done := make(chan struct{})
-	conn, err := net.ListenMulticastUDP("udp4", nil, net.UDPAddrFromAddrPort(announceGroup))
+	conn, err := n.ListenPacket(ctx, "udp4", announceGroup.String())
 	if err != nil {
 		log.Debug("not listening for gateway announcements", "err", err)
 		close(done)
@@ -34,11 +38,11 @@ func listenAnnouncements(ctx context.Context, gw netip.Addr, log *slog.Logger) (
 		defer conn.Close()
 		buf := make([]byte, 1100)
 		for {
-			_, from, err := conn.ReadFromUDPAddrPort(buf)
+			_, addr, err := conn.ReadFrom(buf)
 			if err != nil {
 				return
 			}
-			if from.Addr().Unmap() != gw {
+			if from, ok := addr.(*net.UDPAddr); !ok || from.AddrPort().Addr().Unmap() != gw {
 				continue
 			}
 			select {

@@ -12,22 +12,26 @@ import (
 	"net/netip"
 	"os"
 	"strings"
+
+	"github.com/p2pconnet/connet/internal/network"
 )
 
 // SystemGateway finds the gateway of the default IPv4 route in the
-// routing table (/proc/net/route, Linux), and the local address the
-// system would send to it from.
-func SystemGateway(context.Context) (gateway, local netip.Addr, err error) {
-	f, err := os.Open("/proc/net/route")
-	if err != nil {
-		return gateway, local, fmt.Errorf("read the routing table (try nat-pmp = \"dial\"): %w", err)
-	}
-	defer f.Close()
-	if gateway, err = defaultGateway(f); err != nil {
+// routing table (/proc/net/route, Linux), and the local address n would
+// send to it from.
+func SystemGateway(n network.Network) func(context.Context) (gateway, local netip.Addr, err error) {
+	return func(ctx context.Context) (gateway, local netip.Addr, err error) {
+		f, err := os.Open("/proc/net/route")
+		if err != nil {
+			return gateway, local, fmt.Errorf("read the routing table (try nat-pmp = \"dial\"): %w", err)
+		}
+		defer f.Close()
+		if gateway, err = defaultGateway(f); err != nil {
+			return gateway, local, err
+		}
+		local, err = localAddrFor(ctx, n, netip.AddrPortFrom(gateway, 5351))
 		return gateway, local, err
 	}
-	local, err = localAddrFor(netip.AddrPortFrom(gateway, 5351))
-	return gateway, local, err
 }
 
 // defaultGateway reads the gateway of the first default route of a
@@ -63,10 +67,9 @@ func defaultGateway(r io.Reader) (netip.Addr, error) {
 // control server (no packet is sent), for systems that hide their routing
 // table, and takes as gateway the first address of that address's subnet
 // (x.y.z.1 on a /24), where home routers conventionally are.
-func DialGateway(controlAddr string) func(context.Context) (netip.Addr, netip.Addr, error) {
+func DialGateway(n network.Network, controlAddr string) func(context.Context) (netip.Addr, netip.Addr, error) {
 	return func(ctx context.Context) (netip.Addr, netip.Addr, error) {
-		var d net.Dialer
-		c, err := d.DialContext(ctx, "udp4", controlAddr)
+		c, err := n.DialContext(ctx, "udp4", controlAddr)
 		if err != nil {
 			return netip.Addr{}, netip.Addr{}, fmt.Errorf("dial the control server: %w", err)
 		}
@@ -100,9 +103,10 @@ func subnetOf(a netip.Addr) (netip.Prefix, error) {
 	return netip.Prefix{}, fmt.Errorf("no interface holds %s", a)
 }
 
-// localAddrFor returns the source address the system picks towards dst.
-func localAddrFor(dst netip.AddrPort) (netip.Addr, error) {
-	c, err := net.DialUDP("udp4", nil, net.UDPAddrFromAddrPort(dst))
+// localAddrFor returns the source address n picks towards dst (a UDP
+// "connection": no packet is sent).
+func localAddrFor(ctx context.Context, n network.Network, dst netip.AddrPort) (netip.Addr, error) {
+	c, err := n.DialContext(ctx, "udp4", dst.String())
 	if err != nil {
 		return netip.Addr{}, fmt.Errorf("route to the gateway %s: %w", dst.Addr(), err)
 	}

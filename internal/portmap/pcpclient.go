@@ -3,12 +3,11 @@ package portmap
 import (
 	"context"
 	"crypto/rand"
-	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/portmap/pcp"
 )
 
@@ -16,12 +15,13 @@ import (
 // own). The nonce stays the same for the life of the client, so renewals
 // and the deletion are recognized as the same mapping's.
 type pcpClient struct {
+	net       network.Network
 	gw, local netip.Addr
 	nonce     [12]byte
 }
 
-func newPCP(gw, local netip.Addr) *pcpClient {
-	c := &pcpClient{gw: gw, local: local}
+func newPCP(n network.Network, gw, local netip.Addr) *pcpClient {
+	c := &pcpClient{net: n, gw: gw, local: local}
 	_, _ = rand.Read(c.nonce[:])
 	return c
 }
@@ -44,63 +44,33 @@ func (c *pcpClient) unmap(ctx context.Context, port, ext uint16) error {
 	return err
 }
 
-// do sends a MAP request and waits for its answer, resending on the
-// schedule of RFC 6887 section 8.1.1 (from 3 s, doubling) but starting
-// at 250 ms as NAT-PMP does, since the gateway is on the LAN.
+// do sends a MAP request from the local address facing the gateway (the
+// one the request names as the client's) and waits for its answer (see
+// gatewayRPC).
 func (c *pcpClient) do(ctx context.Context, port, ext uint16, lifetime uint32) (pcp.MapResponse, error) {
-	var laddr *net.UDPAddr
-	if c.local.IsValid() {
-		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.local, 0))
-	}
-	conn, err := net.DialUDP("udp4", laddr, net.UDPAddrFromAddrPort(netip.AddrPortFrom(c.gw, pcp.Port)))
-	if err != nil {
-		return pcp.MapResponse{}, err
-	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Now()) })
-	defer stop()
-	client := c.local
-	if !client.IsValid() {
-		client = conn.LocalAddr().(*net.UDPAddr).AddrPort().Addr().Unmap()
-	}
-	req := pcp.MapRequest{
-		Lifetime:          lifetime,
-		Client:            client,
-		Nonce:             c.nonce,
-		InternalPort:      port,
-		SuggestedPort:     ext,
-		SuggestedExternal: netip.IPv4Unspecified(),
-	}
-	msg := req.Marshal()
-	buf := make([]byte, pcp.MaxLen)
-	for wait := 250 * time.Millisecond; ; wait *= 2 {
-		if _, err := conn.Write(msg); err != nil {
-			return pcp.MapResponse{}, err
+	build := func(local netip.Addr) []byte {
+		req := pcp.MapRequest{
+			Lifetime:          lifetime,
+			Client:            local,
+			Nonce:             c.nonce,
+			InternalPort:      port,
+			SuggestedPort:     ext,
+			SuggestedExternal: netip.IPv4Unspecified(),
 		}
-		_ = conn.SetReadDeadline(time.Now().Add(wait))
-		for {
-			n, err := conn.Read(buf)
-			if ctx.Err() != nil {
-				return pcp.MapResponse{}, context.Cause(ctx)
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				break // resend
-			}
-			if err != nil {
-				return pcp.MapResponse{}, err
-			}
-			resp, err := pcp.ParseMapResponse(buf[:n])
-			if err != nil {
-				return pcp.MapResponse{}, err
-			}
-			if resp.Result != pcp.Success {
-				return resp, fmt.Errorf("pcp: %s", pcp.ResultText(resp.Result))
-			}
-			if resp.Nonce != c.nonce || resp.InternalPort != port {
-				continue // an answer to another request
-			}
-			return resp, nil
-		}
+		return req.Marshal()
 	}
+	var resp pcp.MapResponse
+	answer := func(b []byte) (bool, error) {
+		var err error
+		if resp, err = pcp.ParseMapResponse(b); err != nil {
+			return false, err
+		}
+		if resp.Result != pcp.Success {
+			return false, fmt.Errorf("pcp: %s", pcp.ResultText(resp.Result))
+		}
+		// Another request's answer is skipped.
+		return resp.Nonce == c.nonce && resp.InternalPort == port, nil
+	}
+	err := gatewayRPC(ctx, c.net, netip.AddrPortFrom(c.gw, pcp.Port), c.local, build, answer)
+	return resp, err
 }

@@ -15,11 +15,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2pconnet/connet/internal/logs"
 	"log/slog"
 	"net/netip"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/notify"
 )
 
@@ -79,6 +80,9 @@ type Config struct {
 	Port uint16
 	// Gateway finds the gateway and the local address facing it.
 	Gateway func(ctx context.Context) (gateway, local netip.Addr, err error)
+	// Network opens the sockets that speak to the gateway; nil means the
+	// operating system's.
+	Network network.Network
 	Logger  *slog.Logger
 }
 
@@ -93,6 +97,7 @@ func New(cfg Config) *Mapper {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Network = network.Or(cfg.Network)
 	return &Mapper{cfg: cfg}
 }
 
@@ -122,11 +127,11 @@ type result struct {
 func (m *Mapper) newClient(p Protocol, gw, local netip.Addr) client {
 	switch p {
 	case NATPMP:
-		return newNATPMP(gw)
+		return newNATPMP(m.cfg.Network, gw, local)
 	case PCP:
-		return newPCP(gw, local)
+		return newPCP(m.cfg.Network, gw, local)
 	default:
-		return newUPnP(gw, local)
+		return newUPnP(m.cfg.Network, gw, local)
 	}
 }
 
@@ -194,77 +199,91 @@ func (m *Mapper) establish(ctx context.Context) (client, result, netip.Addr, Pro
 // be renewed before it expires.
 func (m *Mapper) keep(ctx context.Context, c client, p Protocol, gw netip.Addr, res result) {
 	log := m.cfg.Logger
-	now := time.Now()
 	set := func(res result, at time.Time) {
-		mp := Mapping{Protocol: p, Gateway: gw, External: res.external, Expires: at.Add(res.lifetime)}
-		m.current.Set(mp)
+		m.current.Set(Mapping{Protocol: p, Gateway: gw, External: res.external, Expires: at.Add(res.lifetime)})
 	}
-	set(res, now)
+	last, lastAt := res, time.Now()
+	set(last, lastAt)
 	log.Info("port mapped", "protocol", p, "gateway", gw, "external", res.external, "lifetime", res.lifetime)
-	last, lastAt := res, now
 	var announced <-chan struct{}
 	if p != UPnP {
 		actx, cancel := context.WithCancel(ctx)
 		var wait func()
-		announced, wait = listenAnnouncements(actx, gw, log)
+		announced, wait = listenAnnouncements(actx, m.cfg.Network, gw, log)
 		defer wait()
 		defer cancel()
 	}
-	defer func() {
-		cur := m.current.Load()
-		m.current.Set(Mapping{})
-		if ctx.Err() == nil || !cur.Valid() {
-			return
-		}
-		dctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
-		defer cancel()
-		if err := c.unmap(dctx, m.cfg.Port, cur.External.Port()); err != nil {
-			log.Debug("port mapping not deleted", "protocol", p, "err", err)
-			return
-		}
-		log.Debug("port mapping deleted", "protocol", p, "external", cur.External)
-	}()
+	defer m.release(ctx, c, p)
 	for {
-		expires := lastAt.Add(last.lifetime)
 		// At least a second apart, whatever lifetime a gateway grants.
 		renew := max(min(last.lifetime/2, maxRenew), time.Second)
 		if !waitRenewal(ctx, lastAt.Add(renew), announced, lastAt, log) {
 			return
 		}
-		var res result
-		var err error
-		for {
-			rctx, cancel := context.WithTimeout(ctx, timeoutOf(p))
-			res, err = mapChecked(rctx, c, m.cfg.Port, last.external.Port())
-			cancel()
-			if err == nil || ctx.Err() != nil || time.Now().After(expires) {
-				break
-			}
-			log.Debug("port mapping renewal failed, retrying", "protocol", p, "err", err)
-			if !sleep(ctx, time.Second) {
-				return
-			}
-		}
-		if ctx.Err() != nil {
+		res, ok := m.renew(ctx, c, p, last, lastAt)
+		if !ok {
 			return
 		}
 		now := time.Now()
-		if err != nil {
-			log.Warn("port mapping lost: not renewed before it expired", "protocol", p, "external", last.external, "err", err)
-			return
-		}
-		if last.hasEpoch && res.hasEpoch && EpochReset(last.epoch, lastAt, res.epoch, now) {
-			// The renewal was a new request to a gateway that had
-			// forgotten the mapping, so it is made again already.
-			log.Info("gateway restarted (its epoch went back): port mapping redone", "protocol", p, "external", res.external,
-				"epoch_before", last.epoch, "epoch", res.epoch)
-		}
-		if res.external != last.external {
-			log.Info("port mapping changed", "protocol", p, "external", res.external, "before", last.external)
-		}
+		logRenewal(log, p, last, lastAt, res, now)
 		set(res, now)
 		last, lastAt = res, now
 	}
+}
+
+// renew renews the mapping last (made or renewed at lastAt), retrying
+// each second until it expires; false if ctx ended or it expired first.
+func (m *Mapper) renew(ctx context.Context, c client, p Protocol, last result, lastAt time.Time) (result, bool) {
+	expires := lastAt.Add(last.lifetime)
+	for {
+		rctx, cancel := context.WithTimeout(ctx, timeoutOf(p))
+		res, err := mapChecked(rctx, c, m.cfg.Port, last.external.Port())
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return result{}, false
+		case err == nil:
+			return res, true
+		case time.Now().After(expires):
+			m.cfg.Logger.Warn("port mapping lost: not renewed before it expired", "protocol", p, "external", last.external, "err", err)
+			return result{}, false
+		}
+		m.cfg.Logger.Debug("port mapping renewal failed, retrying", "protocol", p, "err", err)
+		if !sleep(ctx, time.Second) {
+			return result{}, false
+		}
+	}
+}
+
+// logRenewal logs what a renewal's answer res tells beside the mapping
+// last (made or renewed at lastAt): the gateway restarted, or moved it.
+func logRenewal(log *slog.Logger, p Protocol, last result, lastAt time.Time, res result, now time.Time) {
+	if last.hasEpoch && res.hasEpoch && EpochReset(last.epoch, lastAt, res.epoch, now) {
+		// The renewal was a new request to a gateway that had
+		// forgotten the mapping, so it is made again already.
+		log.Info("gateway restarted (its epoch went back): port mapping redone", "protocol", p, "external", res.external,
+			"epoch_before", last.epoch, "epoch", res.epoch)
+	}
+	if res.external != last.external {
+		log.Info("port mapping changed", "protocol", p, "external", res.external, "before", last.external)
+	}
+}
+
+// release withdraws the mapping in force, and deletes it at the gateway
+// when the mapper stops (ctx ended) rather than losing it.
+func (m *Mapper) release(ctx context.Context, c client, p Protocol) {
+	cur := m.current.Load()
+	m.current.Set(Mapping{})
+	if ctx.Err() == nil || !cur.Valid() {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.Background(), deleteTimeout)
+	defer cancel()
+	if err := c.unmap(dctx, m.cfg.Port, cur.External.Port()); err != nil {
+		m.cfg.Logger.Debug("port mapping not deleted", "protocol", p, "err", err)
+		return
+	}
+	m.cfg.Logger.Debug("port mapping deleted", "protocol", p, "external", cur.External)
 }
 
 // waitRenewal waits until at, or for an announcement from the gateway

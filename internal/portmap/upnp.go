@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/p2pconnet/connet/internal/logs"
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
@@ -13,6 +12,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/logs"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/portmap/upnp"
 )
 
@@ -35,12 +36,15 @@ const upnpDescription = "connet"
 // elsewhere or make it allocate without bound; package upnp holds the
 // message formats.
 type upnpClient struct {
+	net       network.Network
 	gw, local netip.Addr
 	// svc is the gateway's service that answered, once found.
 	svc *upnp.Service
 }
 
-func newUPnP(gw, local netip.Addr) *upnpClient { return &upnpClient{gw: gw, local: local} }
+func newUPnP(n network.Network, gw, local netip.Addr) *upnpClient {
+	return &upnpClient{net: n, gw: gw, local: local}
+}
 
 // discover finds the gateway's port mapping services, best first.
 func (u *upnpClient) discover(ctx context.Context) ([]upnp.Service, error) {

@@ -69,12 +69,16 @@ func (u *upnpClient) exchange(ctx context.Context, method string, target *url.UR
 	}
 	ctx, cancel := context.WithTimeout(ctx, upnpHTTPTimeout)
 	defer cancel()
-	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(u.local, 0))}
-	conn, err := d.DialContext(ctx, "tcp4", to.String())
+	conn, err := u.net.DialContext(ctx, "tcp4", to.String())
 	if err != nil {
 		return 0, nil, fmt.Errorf("%w", err)
 	}
 	defer conn.Close()
+	// The network picks the source address; it must be the one facing
+	// the gateway, which the search and the mapping name.
+	if from, ok := conn.LocalAddr().(*net.TCPAddr); !ok || from.AddrPort().Addr().Unmap() != u.local {
+		return 0, nil, fmt.Errorf("connection to the gateway %s from %v, not from %s", to, conn.LocalAddr(), u.local)
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}

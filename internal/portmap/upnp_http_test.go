@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/p2pconnet/connet/internal/network"
 )
 
 func TestGatewayAddr(t *testing.T) {
@@ -88,7 +90,7 @@ func TestExchangeBounds(t *testing.T) {
 			})
 		}
 	})
-	u := &upnpClient{gw: lo, local: lo}
+	u := newUPnP(network.OS{}, lo, lo)
 	target, _ := url.Parse("http://" + ln.Addr().String() + "/rootDesc.xml")
 	for _, tc := range []struct {
 		name, head, filler string

@@ -21,7 +21,7 @@ const ssdpMaxPacket = 2048
 // the gateway itself sends, waiting at most upnpSearch. Answers from any
 // other address are ignored: on a LAN, anyone can answer.
 func (u *upnpClient) search(ctx context.Context) (*url.URL, error) {
-	conn, err := net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(u.local, 0)))
+	conn, err := u.net.ListenPacket(ctx, "udp4", netip.AddrPortFrom(u.local, 0).String())
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
@@ -35,7 +35,7 @@ func (u *upnpClient) search(ctx context.Context) (*url.URL, error) {
 	// Each search twice: SSDP runs over UDP, and a LAN may lose one.
 	for range 2 {
 		for _, st := range upnp.SearchTargets {
-			if _, err := conn.WriteToUDPAddrPort(upnp.MSearch(st), upnp.Group); err != nil {
+			if _, err := conn.WriteTo(upnp.MSearch(st), net.UDPAddrFromAddrPort(upnp.Group)); err != nil {
 				return nil, fmt.Errorf("search: %w", err)
 			}
 		}
@@ -44,7 +44,7 @@ func (u *upnpClient) search(ctx context.Context) (*url.URL, error) {
 	ignored := 0
 	var bad error
 	for {
-		n, from, err := conn.ReadFromUDPAddrPort(buf)
+		n, addr, err := conn.ReadFrom(buf)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
 			break // the deadline, or the attempt's end
@@ -52,7 +52,7 @@ func (u *upnpClient) search(ctx context.Context) (*url.URL, error) {
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		if from.Addr().Unmap() != u.gw {
+		if from, ok := addr.(*net.UDPAddr); !ok || from.AddrPort().Addr().Unmap() != u.gw {
 			ignored++
 			continue
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/observation"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -32,13 +33,13 @@ type testRelay struct {
 
 func startRelay(t *testing.T) *testRelay {
 	t.Helper()
-	return startRelayAt(t, Ingress{Addr: "127.0.0.1:0"})
+	return startRelayAt(t, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}})
 }
 
 // startRelayWithQuotas runs a relay whose one ingress has the given quotas.
 func startRelayWithQuotas(t *testing.T, q Quotas) *testRelay {
 	t.Helper()
-	return startRelayAt(t, Ingress{Addr: "127.0.0.1:0", Quotas: q})
+	return startRelayAt(t, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}, Quotas: q})
 }
 
 // startRelayAt runs a relay with the one ingress in until the test ends.

@@ -13,10 +13,10 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/liveness"
 	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/notify"
 	"github.com/p2pconnet/connet/internal/redial"
 	"github.com/p2pconnet/connet/internal/store"
@@ -76,9 +76,9 @@ type JoinConfig struct {
 	Hostports    []string
 	Key          *GrantKey
 	Logger       *slog.Logger
-	// PacketListener, if set, opens the socket the relay dials the
-	// control server from (a new one per attempt); nil means a real one.
-	PacketListener ingress.PacketListener
+	// Network opens the socket the relay dials the control server from
+	// (a new one per attempt); nil means the operating system's.
+	Network network.Network
 	// Status, if set, is kept up to date with the connection's state, for
 	// the relay's status page.
 	Status *notify.Value[JoinStatus]
@@ -173,12 +173,7 @@ func dialControl(ctx context.Context, cfg *JoinConfig) (conn *quic.Conn, leave f
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve %s: %w", cfg.ControlAddr, err)
 	}
-	var udp net.PacketConn
-	if cfg.PacketListener != nil {
-		udp, err = cfg.PacketListener.ListenPacket(ctx, "udp", ":0")
-	} else {
-		udp, err = net.ListenUDP("udp", nil)
-	}
+	udp, err := network.Or(cfg.Network).ListenPacket(ctx, "udp", ":0")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire"
@@ -145,7 +146,7 @@ func TestGrantlessMuxClientsHoldLittle(t *testing.T) {
 	for _, name := range []string{"tcp", "wss"} {
 		dial := muxDialers[name]
 		t.Run(name, func(t *testing.T) {
-			r := startRelayQUIC(t, Ingress{Addr: "127.0.0.1:0", TCP: true, WSS: true}, tuning.QUIC(grantWait))
+			r := startRelayQUIC(t, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", TCP: true, WSS: true}}, tuning.QUIC(grantWait))
 			healthy := startHealthy(t, r)
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
@@ -209,7 +210,7 @@ func flood(ctx context.Context, c muxconn.Conn) int {
 // working.
 func TestGrantlessQUICClientHoldsLittle(t *testing.T) {
 	const maxRelaySide = 16 << 20
-	r := startRelayQUIC(t, Ingress{Addr: "127.0.0.1:0"}, tuning.QUIC(grantWait))
+	r := startRelayQUIC(t, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}}, tuning.QUIC(grantWait))
 	healthy := startHealthy(t, r)
 	c := r.dial(newIdentity(t))
 	// The relay waits for a grant on the client's first stream until its
@@ -263,7 +264,7 @@ func TestStalledStreamsHoldAtMostTheWindowBudget(t *testing.T) {
 	const conns = 600
 	for _, transport := range []string{"quic", "tcp", "wss"} {
 		t.Run(transport, func(t *testing.T) {
-			r := startRelayAt(t, Ingress{Addr: "127.0.0.1:0", TCP: true, WSS: true})
+			r := startRelayAt(t, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", TCP: true, WSS: true}})
 			healthy := startHealthy(t, r)
 			dst := stallingDestination(t, r)
 			before := heapInUse()

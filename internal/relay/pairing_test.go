@@ -10,6 +10,7 @@ import (
 
 	"github.com/p2pconnet/connet/internal/grant"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/tuning"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
@@ -27,7 +28,7 @@ func offlineRelay(tb testing.TB) (*Server, *grant.Signer) {
 		tb.Fatal(err)
 	}
 	s, err := New(Config{
-		Ingresses: []Ingress{{Addr: "127.0.0.1:0"}},
+		Ingresses: []Ingress{{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}}},
 		Identity:  id,
 		QUIC:      tuning.QUIC(0),
 		Logger:    slog.New(slog.DiscardHandler),

@@ -5,38 +5,23 @@ import (
 	"crypto/ed25519"
 	"crypto/tls"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 
 	"github.com/p2pconnet/connet/internal/identity"
 	"github.com/p2pconnet/connet/internal/ingress"
-	"github.com/p2pconnet/connet/internal/logs"
 	"github.com/p2pconnet/connet/internal/metrics"
 	"github.com/p2pconnet/connet/internal/muxconn"
+	"github.com/p2pconnet/connet/internal/network"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/quic-go/quic-go"
 )
 
-// Ingress is one address the relay accepts clients at.
+// Ingress is one address the relay accepts clients at, with the quotas
+// of the clients admitted there.
 type Ingress struct {
-	// Addr is the UDP address for QUIC.
-	Addr string
-	// NoQUIC leaves QUIC out: the ingress listens on TCP only.
-	NoQUIC bool
-	// TCP and WSS add a listener on TCP, for clients whose UDP is
-	// blocked: TLS with a stream multiplexer, and the same inside a
-	// WebSocket over HTTPS (one port: the TLS handshake tells them
-	// apart). It listens at TCPAddr; an empty TCPAddr means Addr's host
-	// at the port the UDP socket bound (the same port number, as clients
-	// expect).
-	TCP, WSS bool
-	TCPAddr  string
-	// AllowAddr, if set, must accept a client's address before its
-	// handshake starts.
-	AllowAddr func(netip.Addr) bool
+	ingress.Ingress
 	// Quotas bound what each client admitted here may hold; zero values
 	// mean the defaults.
 	Quotas Quotas
@@ -49,9 +34,9 @@ type Config struct {
 	StatelessResetKey *quic.StatelessResetKey
 	QUIC              *quic.Config
 	Logger            *slog.Logger
-	// PacketListener, if set, opens the ingresses' UDP sockets (see
-	// ingress.Config); nil means real ones.
-	PacketListener ingress.PacketListener
+	// Network opens the ingresses' sockets; nil means the operating
+	// system's.
+	Network network.Network
 	// GrantKey returns the control server's grant key, nil while unknown
 	// (clients are refused until it is known).
 	GrantKey func() ed25519.PublicKey
@@ -119,59 +104,34 @@ func (s *Server) TCPAddrs(ctx context.Context) []net.Addr {
 
 // Run serves every ingress until ctx ends or one fails.
 func (s *Server) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	// serve runs one listener's accept loop until ctx ends; a failure
-	// ends the relay.
-	serve := func(ln ingress.Acceptor, closeLn func(), in Ingress) {
-		wg.Go(func() {
-			defer closeLn()
-			if err := ingress.Serve(ctx, ln, func(ctx context.Context, conn muxconn.Conn) { s.serve(ctx, conn, in) }); err != nil {
-				cancel(fmt.Errorf("relay: %w", err))
-			}
-		})
-	}
-	for _, in := range s.cfg.Ingresses {
-		// TCP needs real sockets: with a simulated network (a
-		// PacketListener) the ingress is QUIC only.
-		tcp := s.cfg.PacketListener == nil
-		p, err := ingress.ListenPair(ingress.PairConfig{
-			Config: s.ingressConfig(in), QUIC: !in.NoQUIC, TCP: in.TCP && tcp, WSS: in.WSS && tcp,
-			TCPAddr: in.TCPAddr, MaxStreams: maxIncoming(in.Quotas),
-		})
-		if err != nil {
-			cancel(err)
-			return err
-		}
-		if p.QUIC != nil {
-			tr := p.Transport
-			s.mu.Lock()
-			s.addrs = append(s.addrs, tr.Conn.LocalAddr())
-			s.mu.Unlock()
-			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(tr.Conn.LocalAddr()), "id", s.cfg.Identity.ID)
-			serve(ingress.QUICAcceptor(p.QUIC), func() { _ = ingress.Close(tr) }, in)
-		}
-		if ln := p.TCP; ln != nil {
-			s.mu.Lock()
-			s.tcpAddrs = append(s.tcpAddrs, ln.Addr())
-			s.mu.Unlock()
-			s.cfg.Logger.Info("relay listening", "addr", logs.Addr(ln.Addr()), "transport", ingress.TCPTransports(in.TCP, in.WSS), "id", s.cfg.Identity.ID)
-			serve(ln, func() { _ = ln.Close() }, in)
+	ls := make([]ingress.Listener, len(s.cfg.Ingresses))
+	for i, in := range s.cfg.Ingresses {
+		ls[i] = ingress.Listener{
+			Ingress:    in.Ingress,
+			Config:     s.ingressConfig(in),
+			MaxStreams: maxIncoming(in.Quotas),
+			Handle:     func(ctx context.Context, conn muxconn.Conn) { s.serve(ctx, conn, in) },
+			Bound:      s.bound,
+			Log:        []any{"id", s.cfg.Identity.ID},
 		}
 	}
-	close(s.ready)
-	<-ctx.Done()
-	if err := context.Cause(ctx); !errors.Is(err, context.Canceled) {
-		return err
+	g := ingress.Group{Listeners: ls, Name: "relay", Logger: s.cfg.Logger}
+	return g.Run(ctx, func() { close(s.ready) })
+}
+
+// bound records an address an ingress bound.
+func (s *Server) bound(a net.Addr, tcp bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if tcp {
+		s.tcpAddrs = append(s.tcpAddrs, a)
+	} else {
+		s.addrs = append(s.addrs, a)
 	}
-	return nil
 }
 
 func (s *Server) ingressConfig(in Ingress) ingress.Config {
 	return ingress.Config{
-		Addr: in.Addr,
 		TLS: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
 			Certificates: []tls.Certificate{s.cfg.Identity.Cert},
@@ -181,11 +141,10 @@ func (s *Server) ingressConfig(in Ingress) ingress.Config {
 		},
 		QUIC:              clientQUIC(s.cfg.QUIC, in.Quotas),
 		StatelessResetKey: s.cfg.StatelessResetKey,
-		AllowAddr:         in.AllowAddr,
 		Refused:           func() { s.cfg.Metrics.Refused(metrics.ReasonAddress) },
 		Limited:           func() { s.cfg.Metrics.Refused(metrics.ReasonConnections) },
 		Logger:            s.cfg.Logger,
-		PacketListener:    s.cfg.PacketListener,
+		Network:           s.cfg.Network,
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2pconnet/connet"
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/relay"
 	"github.com/p2pconnet/connet/internal/testcert"
 	"github.com/p2pconnet/connet/internal/tuning"
@@ -114,7 +115,7 @@ func setup(t *testing.T, tp *tap, enc connet.RelayEncryption) *connet.Source {
 	}
 	key := relay.LoadGrantKey("")
 	r, err := relay.New(relay.Config{
-		Ingresses: []relay.Ingress{{Addr: "127.0.0.1:0"}},
+		Ingresses: []relay.Ingress{{Ingress: ingress.Ingress{Addr: "127.0.0.1:0"}}},
 		Identity:  id,
 		QUIC:      tuning.QUIC(0),
 		Logger:    log,

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/p2pconnet/connet/internal/identity"
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/muxconn"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
@@ -17,7 +18,7 @@ import (
 // same port relays between a client that reached it over TLS on TCP (its
 // UDP blocked) and one over QUIC, on their grants alone.
 func TestRelayBetweenTCPAndQUIC(t *testing.T) {
-	r := startRelayAt(t, Ingress{Addr: "127.0.0.1:0", TCP: true})
+	r := startRelayAt(t, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", TCP: true}})
 	rid := r.id
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

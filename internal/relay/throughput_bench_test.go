@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pconnet/connet/internal/ingress"
 	"github.com/p2pconnet/connet/internal/wire"
 	"github.com/p2pconnet/connet/internal/wire/pb"
 )
@@ -17,7 +18,7 @@ import (
 func BenchmarkRelayedThroughput(b *testing.B) {
 	for _, transport := range []string{"quic", "tcp"} {
 		b.Run(transport, func(b *testing.B) {
-			r := startRelayAt(b, Ingress{Addr: "127.0.0.1:0", TCP: true})
+			r := startRelayAt(b, Ingress{Ingress: ingress.Ingress{Addr: "127.0.0.1:0", TCP: true}})
 			src, dst := dialMux(b, r, transport), dialMux(b, r, transport)
 			now := time.Now()
 			if err := src.present(r.grantFor(src.id, now, ep("bench", pb.Role_ROLE_SOURCE, pb.Route_ROUTE_ANY))); err != nil {

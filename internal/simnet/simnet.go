@@ -1,9 +1,12 @@
-// Package simnet is a small simulated IPv4 UDP network for tests: public
+// Package simnet is a small simulated IPv4 network for tests: public
 // hosts on an "internet", and NAT boxes with configurable mapping and
-// filtering in front of private hosts. A Host's ListenPacket returns a
-// net.PacketConn, so it can stand in for the client's socket (see
-// connet.ClientPacketListener) and carry quic-go connections in process,
-// without root and on any machine.
+// filtering in front of private hosts. A Host is a network.Network: its
+// ListenPacket returns a net.PacketConn and its Listen and DialContext TCP
+// streams (see tcp.go), so it can stand in for a client's or server's
+// network (see connet.ClientNetwork) and carry quic-go connections, and
+// the TCP and WebSocket fallback, in process, without root and on any
+// machine. A host's UDP can be blocked (SetUDPBlocked), as by a firewall
+// that passes only TCP.
 //
 // It models what hole punching depends on: which external port a NAT picks
 // for a flow (RFC 4787 mapping) and which inbound packets it lets through
@@ -12,7 +15,8 @@
 // bounded per-socket queue; simnet starts no goroutines of its own, so it
 // also runs inside a testing/synctest bubble.
 //
-// It is not a kernel: no ICMP, no MTU or fragmentation, no IPv6, no TCP, no
+// It is not a kernel: no ICMP, no MTU or fragmentation, no IPv6, no TCP
+// handshake, latency or loss, no inbound TCP through a NAT, no
 // hairpinning through a NAT's public address, no port preservation, no
 // conntrack timeouts beyond an optional idle expiry of NAT mappings. The
 // NAT lab (internal/natlab) stays the truth for real kernels.
@@ -22,6 +26,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -84,6 +89,8 @@ type Stats struct {
 	Lost uint64
 	// Overflow found the receiving socket's queue full.
 	Overflow uint64
+	// Blocked were sent from or to a host whose UDP is blocked.
+	Blocked uint64
 }
 
 // Network is the internet: it routes datagrams between public addresses.
@@ -95,7 +102,7 @@ type Network struct {
 	loss    float64
 	rng     *rand.Rand
 
-	delivered, filtered, noRoute, lost, overflow atomic.Uint64
+	delivered, filtered, noRoute, lost, overflow, blocked atomic.Uint64
 }
 
 // New returns an empty network with no latency and no loss.
@@ -131,6 +138,7 @@ func (n *Network) Stats() Stats {
 		NoRoute:   n.noRoute.Load(),
 		Lost:      n.lost.Load(),
 		Overflow:  n.overflow.Load(),
+		Blocked:   n.blocked.Load(),
 	}
 }
 
@@ -172,7 +180,8 @@ func (n *Network) NAT(public string, mapping, filtering Behaviour, idleTimeout t
 	return nat
 }
 
-// Close closes every socket on the network; blocked reads return.
+// Close closes every UDP socket and TCP listener on the network; blocked
+// reads and accepts return.
 func (n *Network) Close() {
 	n.mu.Lock()
 	hosts := make([]*Host, 0, len(n.public))
@@ -194,6 +203,10 @@ func (n *Network) Close() {
 
 // send routes one datagram from src (a host's own address) towards dst.
 func (n *Network) send(from *Host, src, dst netip.AddrPort, b []byte) {
+	if from.udpBlocked.Load() {
+		n.blocked.Add(1)
+		return
+	}
 	n.mu.Lock()
 	lost := n.loss > 0 && n.rng.Float64() < n.loss
 	latency := n.latency
@@ -206,6 +219,10 @@ func (n *Network) send(from *Host, src, dst netip.AddrPort, b []byte) {
 	// is sent; only its arrival is late.
 	to, src, dst, ok := n.route(from, src, dst)
 	if !ok {
+		return
+	}
+	if to.udpBlocked.Load() {
+		n.blocked.Add(1)
 		return
 	}
 	if latency > 0 {
@@ -254,6 +271,8 @@ type NAT struct {
 	byFlow   map[flowKey]*binding
 	byPort   map[uint16]*binding
 	nextPort uint16
+	// nextTCP is the public port of the last outbound TCP connection.
+	nextTCP uint16
 	// random, if set, picks external ports at random (see RandomPorts).
 	random *rand.Rand
 }
@@ -423,14 +442,28 @@ type Host struct {
 	nat  *NAT // nil on the internet
 	addr netip.Addr
 
+	// udpBlocked drops every datagram from or to the host.
+	udpBlocked atomic.Bool
+
 	mu       sync.Mutex
 	conns    map[uint16]*Conn
 	nextPort uint16
+	// TCP: listeners by port, the ports dialed connections hold, and
+	// where the search for a free port starts.
+	listeners map[uint16]*Listener
+	tcpPorts  map[uint16]bool
+	nextTCP   uint16
 }
 
 func newHost(n *Network, nat *NAT, a netip.Addr) *Host {
-	return &Host{net: n, nat: nat, addr: a, conns: map[uint16]*Conn{}, nextPort: ephemeralBase}
+	return &Host{net: n, nat: nat, addr: a, conns: map[uint16]*Conn{}, nextPort: ephemeralBase,
+		listeners: map[uint16]*Listener{}, tcpPorts: map[uint16]bool{}, nextTCP: ephemeralBase}
 }
+
+// SetUDPBlocked drops every datagram the host sends or is sent while
+// blocked is set, as a firewall that passes only TCP does; TCP is not
+// touched.
+func (h *Host) SetUDPBlocked(blocked bool) { h.udpBlocked.Store(blocked) }
 
 // Addr returns the host's own address.
 func (h *Host) Addr() netip.Addr { return h.addr }
@@ -439,24 +472,11 @@ func (h *Host) Addr() netip.Addr { return h.addr }
 // the host part may be empty, 0.0.0.0 or the host's address, and the
 // socket's LocalAddr is always the host's address, so the address a client
 // lists as its own is the private one behind a NAT, as on a real machine.
-// It satisfies connet.PacketListener.
+// With Listen and DialContext (tcp.go), it satisfies network.Network.
 func (h *Host) ListenPacket(_ context.Context, network, address string) (net.PacketConn, error) {
-	if network != "udp" && network != "udp4" {
-		return nil, fmt.Errorf("simnet: network %q not supported", network)
-	}
-	host, portStr, err := net.SplitHostPort(address)
+	port, err := h.bindPort(network, "udp", address)
 	if err != nil {
 		return nil, err
-	}
-	if host != "" {
-		a, err := netip.ParseAddr(host)
-		if err != nil || (!a.IsUnspecified() && a != h.addr) {
-			return nil, fmt.Errorf("simnet: cannot bind %s on host %s", address, h.addr)
-		}
-	}
-	port, err := strconv.ParseUint(portStr, 10, 16)
-	if err != nil {
-		return nil, fmt.Errorf("simnet: port %q: %w", portStr, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -464,20 +484,20 @@ func (h *Host) ListenPacket(_ context.Context, network, address string) (net.Pac
 		for h.conns[h.nextPort] != nil {
 			h.nextPort++
 		}
-		port = uint64(h.nextPort)
+		port = h.nextPort
 		h.nextPort++
 	}
-	if h.conns[uint16(port)] != nil {
-		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.addr, uint16(port))), Err: errors.New("address already in use")}
+	if h.conns[port] != nil {
+		return nil, &net.OpError{Op: "listen", Net: "udp", Addr: net.UDPAddrFromAddrPort(netip.AddrPortFrom(h.addr, port)), Err: errors.New("address already in use")}
 	}
 	c := &Conn{
 		host:     h,
-		local:    netip.AddrPortFrom(h.addr, uint16(port)),
+		local:    netip.AddrPortFrom(h.addr, port),
 		ready:    make(chan struct{}, 1),
 		closed:   make(chan struct{}),
 		rdChange: make(chan struct{}),
 	}
-	h.conns[uint16(port)] = c
+	h.conns[port] = c
 	return c, nil
 }
 
@@ -494,9 +514,12 @@ func (h *Host) deliver(src netip.AddrPort, port uint16, b []byte) {
 
 func (h *Host) closeAll() {
 	h.mu.Lock()
-	conns := make([]*Conn, 0, len(h.conns))
+	conns := make([]io.Closer, 0, len(h.conns)+len(h.listeners))
 	for _, c := range h.conns {
 		conns = append(conns, c)
+	}
+	for _, l := range h.listeners {
+		conns = append(conns, l)
 	}
 	h.mu.Unlock()
 	for _, c := range conns {
