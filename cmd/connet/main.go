@@ -1,6 +1,6 @@
 // Command connet runs a connet client (the default), a control server with a
-// relay (server), or either on its own (control, relay). See the README for
-// the configuration.
+// relay (server), or either on its own (control, relay). See
+// docs/configuration.md for the configuration.
 package main
 
 import (

@@ -16,7 +16,7 @@ import (
 // has not forwarded yet: a relayed connection whose other end stops
 // reading keeps its stream's receive window full at the relay, and the
 // copy buffer that waits to be written. Both are bounded per client,
-// whatever its transport (README, "Relays"):
+// whatever its transport (docs/operations.md, "When UDP is blocked"):
 //
 //   - Its streams' receive windows hold maxWindows in all. Over QUIC that
 //     is the connection's flow-control window (tuning.MaxConnectionWindow).
