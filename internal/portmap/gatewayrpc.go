@@ -27,7 +27,7 @@ func gatewayRPC(ctx context.Context, n network.Network, gw netip.AddrPort, local
 			return err
 		}
 	}
-	conn, err := n.ListenPacket(ctx, "udp4", netip.AddrPortFrom(local, 0).String())
+	conn, err := openGatewaySocket(ctx, n, local, gw)
 	if err != nil {
 		return err
 	}
@@ -74,3 +74,28 @@ func readAnswer(ctx context.Context, conn net.PacketConn, gw netip.AddrPort, buf
 		}
 	}
 }
+
+// openGatewaySocket opens the socket that speaks to gw from local. On the
+// operating system's network it is connected to gw: the system then
+// reports the ICMP port unreachable of a gateway that does not speak the
+// protocol as a refusal (ECONNREFUSED) on the next read, and the next
+// protocol is tried at once rather than after the request's time limit.
+// An unconnected socket is not told of it.
+func openGatewaySocket(ctx context.Context, n network.Network, local netip.Addr, gw netip.AddrPort) (net.PacketConn, error) {
+	from := netip.AddrPortFrom(local, 0)
+	if _, ok := n.(network.OS); !ok {
+		return n.ListenPacket(ctx, "udp4", from.String())
+	}
+	d := net.Dialer{LocalAddr: net.UDPAddrFromAddrPort(from)}
+	c, err := d.DialContext(ctx, "udp4", gw.String())
+	if err != nil {
+		return nil, err
+	}
+	return connectedUDP{c.(*net.UDPConn)}, nil
+}
+
+// connectedUDP is a UDP socket connected to the gateway: WriteTo sends to
+// it (a connected socket refuses an address).
+type connectedUDP struct{ *net.UDPConn }
+
+func (c connectedUDP) WriteTo(b []byte, _ net.Addr) (int, error) { return c.Write(b) }
